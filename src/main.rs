@@ -1,0 +1,6 @@
+//! The `flowrun` binary.
+
+fn main() {
+    let mut engine = rhai::Engine::new();
+    flowrun::native::register(&mut engine);
+}

@@ -1,0 +1,12 @@
+//! The native library: fast Rust functions callable from Rhai (the "numpy" of flowrun).
+//!
+//! Heavy loops belong here rather than in interpreted Rhai. Everything that writes files goes
+//! through [`atomic`] and refuses to run at definition time ([`crate::script::sandbox`]).
+
+pub mod atomic;
+pub mod text;
+
+/// Registers every native function and type on `engine`.
+pub fn register(engine: &mut rhai::Engine) {
+    text::register(engine);
+}

@@ -1,0 +1,3 @@
+//! The one door to Rhai: evaluating workflow files and calling rule closures.
+
+pub mod sandbox;
