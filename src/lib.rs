@@ -3,3 +3,12 @@
 
 pub mod native;
 pub mod script;
+pub mod pattern;
+pub mod diagnostic;
+pub mod rule;
+pub mod template;
+pub mod rules;
+pub mod interrupt;
+pub mod dag;
+pub mod filestate;
+pub mod store;

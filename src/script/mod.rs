@@ -1,3 +1,156 @@
 //! The one door to Rhai: evaluating workflow files and calling rule closures.
+//!
+//! [`load`] evaluates a workflow under the definition-time sandbox and limits, and hands back
+//! plain [`RuleDecl`]s plus a [`Runtime`] that can later call the rules' closures. Nothing
+//! outside this module touches Rhai types.
 
+mod closure;
+mod config;
+mod declare;
+mod errors;
+mod helpers;
+mod job;
+mod resolver;
 pub mod sandbox;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rhai::{Dynamic, Engine};
+
+pub use declare::RULE_KEYS;
+pub use job::JobView;
+
+use crate::diagnostic::Diagnostic;
+use crate::rule::{ClosureId, RuleDecl};
+use closure::StoredClosure;
+
+/// What evaluating a workflow collects.
+pub(crate) struct State {
+    main_file: PathBuf,
+    user_config: serde_json::Value,
+    rules: Vec<RuleDecl>,
+    closures: Vec<StoredClosure>,
+    constraints: BTreeMap<String, String>,
+}
+
+pub(crate) type SharedState = Arc<Mutex<State>>;
+
+/// How to load a workflow.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    pub file: PathBuf,
+    pub config_files: Vec<PathBuf>,
+    pub config_overrides: Vec<String>,
+}
+
+/// A loaded workflow: its declarations and what is needed to run its closures.
+pub struct Workflow {
+    pub rules: Vec<RuleDecl>,
+    pub constraints: BTreeMap<String, String>,
+    /// Every file the definition depends on: the workflow, imported rule files, config files.
+    pub sources: Vec<PathBuf>,
+    pub runtime: Runtime,
+}
+
+/// Calls rule closures at run time.
+pub struct Runtime {
+    engine: Engine,
+    main_file: PathBuf,
+    closures: Vec<StoredClosure>,
+}
+
+fn new_engine(state: &SharedState) -> Engine {
+    static SEED: std::sync::Once = std::sync::Once::new();
+    SEED.call_once(|| {
+        // Fixed hashing keeps closure names and map iteration identical from run to run.
+        let _ = rhai::config::hashing::set_hashing_seed(Some([0x666c, 0x6f77, 0x7275, 0x6e21]));
+    });
+    let mut engine = Engine::new();
+    engine
+        .set_max_call_levels(64)
+        .set_max_expr_depths(128, 64)
+        .set_max_string_size(256 << 20)
+        .set_fail_on_invalid_map_property(true);
+    engine.on_progress(|ops| {
+        if crate::interrupt::requested() {
+            return Some(Dynamic::from(errors::INTERRUPT_TOKEN));
+        }
+        (sandbox::phase() == sandbox::Phase::Definition && ops > errors::DEFINITION_MAX_OPERATIONS)
+            .then(|| Dynamic::from(errors::LIMIT_TOKEN))
+    });
+    engine.on_print(|s| eprintln!("{s}"));
+    engine.on_debug(|s, src, pos| eprintln!("[debug] {}{pos:?}: {s}", src.map(|s| format!("{s} ")).unwrap_or_default()));
+    crate::native::register(&mut engine);
+    helpers::register(&mut engine, state);
+    job::register(&mut engine);
+    let st = state.clone();
+    engine.register_fn("rule", move |ctx: rhai::NativeCallContext, name: &str, spec: rhai::Map| {
+        declare::declare(ctx, &st, name, spec)
+    });
+    engine
+}
+
+/// Evaluates a workflow file.
+pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
+    sandbox::set_phase(sandbox::Phase::Definition);
+    let file = opts.file.clone();
+    if !file.is_file() {
+        return Err(Diagnostic::new(format!("workflow file `{}` does not exist", file.display()))
+            .hint("name a workflow file, e.g. `flowrun workflows/colmean.rhai`"));
+    }
+    let user_config = config::user_config(&opts.config_files, &opts.config_overrides)?;
+    let state: SharedState = Arc::new(Mutex::new(State {
+        main_file: file.clone(),
+        user_config,
+        rules: Vec::new(),
+        closures: Vec::new(),
+        constraints: BTreeMap::new(),
+    }));
+    let mut engine = new_engine(&state);
+    let imports = resolver::install(&mut engine);
+    let ast = engine
+        .compile_file(file.clone())
+        .map_err(|e| errors::diagnose(&e, &file))?;
+    engine.run_ast(&ast).map_err(|e| errors::diagnose(&e, &file))?;
+
+    let mut sources = vec![file.clone()];
+    sources.extend(imports.lock().map(|i| i.clone()).unwrap_or_default());
+    sources.extend(opts.config_files.iter().cloned());
+    let mut st = state.lock().map_err(|_| Diagnostic::new("workflow state poisoned"))?;
+    let rules = std::mem::take(&mut st.rules);
+    let closures = std::mem::take(&mut st.closures);
+    let constraints = std::mem::take(&mut st.constraints);
+    drop(st);
+    Ok(Workflow {
+        rules,
+        constraints,
+        sources,
+        runtime: Runtime {
+            engine,
+            main_file: file,
+            closures,
+        },
+    })
+}
+
+impl Runtime {
+    /// Calls a `run` closure for one job.
+    pub fn call_run(&self, id: ClosureId, job: &JobView<'_>) -> Result<(), Diagnostic> {
+        let closure = &self.closures[id.0];
+        let map = job::job_map(job).map_err(|e| errors::diagnose(&e, &self.main_file))?;
+        #[allow(deprecated)]
+        let ctx = closure.context.create_context(&self.engine);
+        closure
+            .fnptr
+            .call_within_context::<Dynamic>(&ctx, (map,))
+            .map(|_| ())
+            .map_err(|e| errors::diagnose(&e, &self.main_file))
+    }
+}
+
+/// The file a workflow's relative paths are resolved against (its directory).
+pub fn workflow_dir(file: &Path) -> PathBuf {
+    file.parent().map(Path::to_path_buf).unwrap_or_default()
+}

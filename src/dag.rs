@@ -1,0 +1,377 @@
+//! The job graph: rules bound to wildcard values, resolved backward from the targets.
+//!
+//! Like Snakemake, we start from the wanted files and ask which rule can make each one; the
+//! matching output pattern binds the wildcards, which fix the job's inputs, which are resolved
+//! in turn. Job ids are assigned in discovery order, which depends only on the targets and the
+//! rules, so the graph (and everything printed from it) is the same on every run.
+
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::fmt;
+use std::path::Path;
+
+use petgraph::graph::{DiGraph, NodeIndex};
+
+use crate::diagnostic::{did_you_mean, Diagnostic};
+use crate::pattern::Wildcards;
+use crate::rule::FileKind;
+use crate::rules::{File, Rule, RuleId, Rules};
+
+/// Index of a job in the graph (equal to its node index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId(pub u32);
+
+impl JobId {
+    fn node(self) -> NodeIndex {
+        NodeIndex::new(self.0 as usize)
+    }
+}
+
+/// A concrete file of a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFile {
+    pub name: Option<String>,
+    pub path: String,
+    pub kind: FileKind,
+}
+
+/// A rule bound to wildcard values.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub rule: RuleId,
+    pub wildcards: Wildcards,
+    pub inputs: Vec<JobFile>,
+    pub outputs: Vec<JobFile>,
+    pub logs: Vec<JobFile>,
+    /// Jobs making this job's inputs, without repeats, in input order.
+    pub deps: Vec<JobId>,
+}
+
+/// What the user asked for on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Rule(String),
+    File(String),
+}
+
+impl Target {
+    /// A rule name if a rule has that name, else a file.
+    pub fn parse(word: &str, rules: &Rules) -> Self {
+        if rules.by_name(word).is_some() {
+            Target::Rule(word.to_string())
+        } else {
+            Target::File(crate::pattern::normalize_path(word))
+        }
+    }
+}
+
+/// The resolved graph.
+pub struct Dag {
+    pub jobs: Vec<Job>,
+    pub graph: DiGraph<(), ()>,
+    pub targets: Vec<JobId>,
+    producer: HashMap<String, JobId>,
+    order: Vec<JobId>,
+}
+
+/// A label for a job: `rule` or `rule[a=1,b=x]`.
+pub struct JobLabel<'a>(pub &'a Rule, pub &'a Job);
+
+impl fmt::Display for JobLabel<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.name)?;
+        if !self.1.wildcards.is_empty() {
+            f.write_str("[")?;
+            for (i, (k, v)) in self.1.wildcards.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(",")?;
+                }
+                write!(f, "{k}={v}")?;
+            }
+            f.write_str("]")?;
+        }
+        Ok(())
+    }
+}
+
+/// How deep a chain of wildcard jobs may go before we call it a runaway recursion.
+const MAX_DEPTH: usize = 10_000;
+
+fn bind(files: &[File], w: &Wildcards) -> Vec<JobFile> {
+    files
+        .iter()
+        .map(|f| JobFile {
+            name: f.name.clone(),
+            // Patterns were checked against the output wildcards when the rules were built.
+            path: f.pattern.format(w).unwrap_or_else(|_| f.pattern.as_str().to_string()),
+            kind: f.kind,
+        })
+        .collect()
+}
+
+struct Builder<'a> {
+    rules: &'a Rules,
+    jobs: Vec<Job>,
+    depth: Vec<usize>,
+    by_key: HashMap<(RuleId, Wildcards), JobId>,
+    producer: HashMap<String, Option<JobId>>,
+    queue: VecDeque<JobId>,
+    errors: Vec<Diagnostic>,
+}
+
+impl Builder<'_> {
+    fn job(&mut self, rule: RuleId, w: Wildcards, depth: usize) -> JobId {
+        if let Some(id) = self.by_key.get(&(rule, w.clone())) {
+            return *id;
+        }
+        let r = self.rules.get(rule);
+        let id = JobId(self.jobs.len() as u32);
+        self.jobs.push(Job {
+            rule,
+            inputs: bind(&r.inputs, &w),
+            outputs: bind(&r.outputs, &w),
+            logs: bind(&r.logs, &w),
+            wildcards: w.clone(),
+            deps: Vec::new(),
+        });
+        self.depth.push(depth);
+        self.by_key.insert((rule, w), id);
+        for o in &self.jobs[id.0 as usize].outputs {
+            self.producer.insert(o.path.clone(), Some(id));
+        }
+        self.queue.push_back(id);
+        id
+    }
+
+    /// The job that makes `path`, if a rule can; an error if several rules tie.
+    fn producer_of(&mut self, path: &str, depth: usize) -> Result<Option<JobId>, Diagnostic> {
+        if let Some(p) = self.producer.get(path) {
+            return Ok(*p);
+        }
+        let mut candidates = self.rules.producers(path);
+        if candidates.is_empty() {
+            self.producer.insert(path.to_string(), None);
+            return Ok(None);
+        }
+        let top = candidates.iter().map(|(id, _)| self.rules.get(*id).priority).max();
+        candidates.retain(|(id, _)| Some(self.rules.get(*id).priority) == top);
+        if candidates.len() > 1 {
+            let names: Vec<String> = candidates
+                .iter()
+                .map(|(id, _)| format!("`{}`", self.rules.get(*id).name))
+                .collect();
+            return Err(Diagnostic::new(format!(
+                "`{path}` can be made by more than one rule: {}",
+                names.join(", ")
+            ))
+            .hint("give the preferred rule a higher `priority`, or narrow the patterns with `wildcard_constraints`"));
+        }
+        let (rule, w) = candidates.remove(0);
+        if depth > MAX_DEPTH {
+            return Err(Diagnostic::new(format!(
+                "rule `{}` keeps needing its own outputs through wildcards (more than {MAX_DEPTH} levels deep at `{path}`)",
+                self.rules.get(rule).name
+            ))
+            .at(self.rules.get(rule).origin.clone())
+            .hint("constrain the wildcard with `wildcard_constraints` so the rule cannot match its own inputs"));
+        }
+        Ok(Some(self.job(rule, w, depth)))
+    }
+
+    fn run(&mut self) {
+        while let Some(id) = self.queue.pop_front() {
+            let depth = self.depth[id.0 as usize] + 1;
+            let inputs: Vec<String> = self.jobs[id.0 as usize]
+                .inputs
+                .iter()
+                .map(|f| f.path.clone())
+                .collect();
+            let mut deps = Vec::new();
+            for path in inputs {
+                match self.producer_of(&path, depth) {
+                    Ok(Some(p)) => {
+                        if !deps.contains(&p) {
+                            deps.push(p);
+                        }
+                    }
+                    Ok(None) => {
+                        if !Path::new(&path).exists() {
+                            let job = &self.jobs[id.0 as usize];
+                            let rule = self.rules.get(job.rule);
+                            self.errors.push(
+                                Diagnostic::new(format!(
+                                    "missing input `{path}`, needed by {}, and no rule makes it",
+                                    JobLabel(rule, job)
+                                ))
+                                .at(rule.origin.clone()),
+                            );
+                        }
+                    }
+                    Err(d) => self.errors.push(d),
+                }
+            }
+            self.jobs[id.0 as usize].deps = deps;
+        }
+    }
+}
+
+impl Dag {
+    /// Resolves the targets into a graph of jobs.
+    pub fn resolve(rules: &Rules, targets: &[Target]) -> Result<Self, Vec<Diagnostic>> {
+        let mut b = Builder {
+            rules,
+            jobs: Vec::new(),
+            depth: Vec::new(),
+            by_key: HashMap::new(),
+            producer: HashMap::new(),
+            queue: VecDeque::new(),
+            errors: Vec::new(),
+        };
+        let mut target_ids = Vec::new();
+        for target in targets {
+            match target {
+                Target::Rule(name) => {
+                    let Some(rule) = rules.by_name(name) else {
+                        continue;
+                    };
+                    if rule.has_wildcards() {
+                        b.errors.push(
+                            Diagnostic::new(format!(
+                                "rule `{name}` has wildcards in its outputs, so it cannot be a target by name"
+                            ))
+                            .hint(format!("ask for a file it makes instead, e.g. `{}`", rule.outputs[0].pattern)),
+                        );
+                        continue;
+                    }
+                    target_ids.push(b.job(rule.id, Wildcards::new(), 0));
+                }
+                Target::File(path) => match b.producer_of(path, 0) {
+                    Ok(Some(id)) => target_ids.push(id),
+                    Ok(None) if Path::new(path).exists() => {}
+                    Ok(None) => {
+                        let rule_names: Vec<&str> = rules.iter().map(|r| r.name.as_str()).collect();
+                        let mut d = Diagnostic::new(format!(
+                            "no rule makes `{path}`, and it is not a rule name or an existing file"
+                        ));
+                        if let Some(h) = did_you_mean(path, rule_names) {
+                            d = d.hint(h);
+                        }
+                        b.errors.push(d);
+                    }
+                    Err(d) => b.errors.push(d),
+                },
+            }
+            b.run();
+        }
+        if !b.errors.is_empty() {
+            return Err(b.errors);
+        }
+        let mut graph = DiGraph::with_capacity(b.jobs.len(), b.jobs.len());
+        for _ in &b.jobs {
+            graph.add_node(());
+        }
+        for (i, job) in b.jobs.iter().enumerate() {
+            for d in &job.deps {
+                graph.add_edge(d.node(), JobId(i as u32).node(), ());
+            }
+        }
+        let producer = b
+            .producer
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+        let mut dag = Dag {
+            jobs: b.jobs,
+            graph,
+            targets: target_ids,
+            producer,
+            order: Vec::new(),
+        };
+        dag.order = dag.topological().map_err(|cycle| vec![dag.cycle_error(rules, &cycle)])?;
+        Ok(dag)
+    }
+
+    /// Kahn's algorithm with the smallest job id first among ready jobs: the same order on
+    /// every run. On a cycle, returns the jobs that could not be ordered.
+    fn topological(&self) -> Result<Vec<JobId>, Vec<JobId>> {
+        let n = self.jobs.len();
+        let mut indegree: Vec<usize> = self.jobs.iter().map(|j| j.deps.len()).collect();
+        let mut ready: BinaryHeap<Reverse<JobId>> = (0..n)
+            .filter(|&i| indegree[i] == 0)
+            .map(|i| Reverse(JobId(i as u32)))
+            .collect();
+        let mut order = Vec::with_capacity(n);
+        while let Some(Reverse(id)) = ready.pop() {
+            order.push(id);
+            for next in self.graph.neighbors(id.node()) {
+                indegree[next.index()] -= 1;
+                if indegree[next.index()] == 0 {
+                    ready.push(Reverse(JobId(next.index() as u32)));
+                }
+            }
+        }
+        if order.len() == n {
+            Ok(order)
+        } else {
+            Err((0..n).filter(|&i| indegree[i] > 0).map(|i| JobId(i as u32)).collect())
+        }
+    }
+
+    fn cycle_error(&self, rules: &Rules, stuck: &[JobId]) -> Diagnostic {
+        // Walk dependencies inside the stuck set until a job repeats: that loop is a cycle.
+        let stuck_set: std::collections::HashSet<JobId> = stuck.iter().copied().collect();
+        let mut path = vec![stuck[0]];
+        loop {
+            let last = *path.last().unwrap_or(&stuck[0]);
+            let Some(next) = self.jobs[last.0 as usize].deps.iter().find(|d| stuck_set.contains(d)).copied() else {
+                break;
+            };
+            if let Some(start) = path.iter().position(|p| *p == next) {
+                path.drain(..start);
+                path.push(next);
+                break;
+            }
+            path.push(next);
+        }
+        path.reverse();
+        let chain: Vec<String> = path.iter().map(|id| self.label(rules, *id).to_string()).collect();
+        Diagnostic::new(format!("the rules form a cycle: {}", chain.join(" -> ")))
+            .hint("each job in the chain needs an output of the next; break the loop")
+    }
+
+    /// Jobs in a dependency-respecting, reproducible order.
+    pub fn order(&self) -> &[JobId] {
+        &self.order
+    }
+
+    /// A job by id.
+    pub fn job(&self, id: JobId) -> &Job {
+        &self.jobs[id.0 as usize]
+    }
+
+    /// Jobs that consume an output of `id`.
+    pub fn consumers(&self, id: JobId) -> impl Iterator<Item = JobId> + '_ {
+        self.graph.neighbors(id.node()).map(|n| JobId(n.index() as u32))
+    }
+
+    /// The job making `path`, if it is in the graph.
+    pub fn producer(&self, path: &str) -> Option<JobId> {
+        self.producer.get(path).copied()
+    }
+
+    /// A printable label.
+    pub fn label<'a>(&'a self, rules: &'a Rules, id: JobId) -> JobLabel<'a> {
+        let job = self.job(id);
+        JobLabel(rules.get(job.rule), job)
+    }
+
+    /// How many jobs.
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Whether the graph has no job.
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+}

@@ -1,0 +1,351 @@
+//! File patterns with wildcards: `results/{sample}.txt`, `{x,[a-z]+}` (inline constraint).
+//!
+//! An output pattern is matched against a wanted path (backward resolution, as in Snakemake) to
+//! bind wildcard values; input patterns are then formatted with those values. Matching is a
+//! compiled regex, guarded by the pattern's literal prefix and suffix so that a large DAG
+//! rejects most candidate rules without running a regex. Rust's regex has no backreferences, so
+//! a wildcard used twice gets two groups and the values must agree.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use regex::Regex;
+
+/// Wildcard values bound for one job, in name order (so they print and hash the same way).
+pub type Wildcards = BTreeMap<String, String>;
+
+/// Default regex of a wildcard without a constraint, as in Snakemake.
+pub const DEFAULT_CONSTRAINT: &str = ".+";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    Wildcard { name: String, constraint: Option<String> },
+}
+
+/// Why a pattern could not be parsed or formatted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    #[error("unclosed `{{` in `{0}`; write `{{{{` for a literal brace")]
+    Unclosed(String),
+    #[error("stray `}}` in `{0}`; write `}}}}` for a literal brace")]
+    Stray(String),
+    #[error("`{{{name}}}` in `{pattern}` is not a valid wildcard name (letters, digits, `_`)")]
+    BadName { pattern: String, name: String },
+    #[error("wildcard `{name}` in `{pattern}` has an invalid constraint: {message}")]
+    BadConstraint {
+        pattern: String,
+        name: String,
+        message: String,
+    },
+    #[error("no value for wildcard `{name}` in `{pattern}`")]
+    Unbound { pattern: String, name: String },
+}
+
+/// A parsed file pattern.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    text: String,
+    parts: Vec<Part>,
+    prefix: String,
+    suffix: String,
+    matcher: Option<Matcher>,
+}
+
+#[derive(Debug, Clone)]
+struct Matcher {
+    regex: Regex,
+    /// Wildcard name of each capture group, in group order.
+    groups: Vec<String>,
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl fmt::Display for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+}
+
+fn parse_parts(text: &str) -> Result<Vec<Part>, PatternError> {
+    let mut parts = Vec::new();
+    let mut literal = String::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '{' if matches!(chars.peek(), Some((_, '{'))) => {
+                chars.next();
+                literal.push('{');
+            }
+            '}' if matches!(chars.peek(), Some((_, '}'))) => {
+                chars.next();
+                literal.push('}');
+            }
+            '}' => return Err(PatternError::Stray(text.into())),
+            '{' => {
+                // A constraint may itself hold braces (`{n,[0-9]{2}}`): count depth.
+                let mut depth = 1;
+                let mut end = None;
+                for (j, d) in text[i + 1..].char_indices() {
+                    match d {
+                        '{' => depth += 1,
+                        '}' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                end = Some(i + 1 + j);
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                let end = end.ok_or_else(|| PatternError::Unclosed(text.into()))?;
+                let inner = &text[i + 1..end];
+                while chars.peek().is_some_and(|(k, _)| *k <= end) {
+                    chars.next();
+                }
+                let (name, constraint) = match inner.split_once(',') {
+                    Some((n, c)) => (n.trim(), Some(c.trim().to_string())),
+                    None => (inner.trim(), None),
+                };
+                if !valid_name(name) {
+                    return Err(PatternError::BadName {
+                        pattern: text.into(),
+                        name: inner.into(),
+                    });
+                }
+                if !literal.is_empty() {
+                    parts.push(Part::Literal(std::mem::take(&mut literal)));
+                }
+                parts.push(Part::Wildcard {
+                    name: name.into(),
+                    constraint,
+                });
+            }
+            c => literal.push(c),
+        }
+    }
+    if !literal.is_empty() {
+        parts.push(Part::Literal(literal));
+    }
+    Ok(parts)
+}
+
+impl Pattern {
+    /// Parses a pattern. `constraints` gives regexes for wildcards without an inline one.
+    pub fn parse(text: &str, constraints: &BTreeMap<String, String>) -> Result<Self, PatternError> {
+        let text = normalize_path(text);
+        let parts = parse_parts(&text)?;
+        let has_wildcards = parts.iter().any(|p| matches!(p, Part::Wildcard { .. }));
+        // For a literal pattern the prefix is the whole (unescaped) path.
+        let prefix = match parts.first() {
+            Some(Part::Literal(l)) => l.clone(),
+            _ => String::new(),
+        };
+        let suffix = match parts.last() {
+            Some(Part::Literal(l)) if has_wildcards => l.clone(),
+            _ => String::new(),
+        };
+        let matcher = if has_wildcards {
+            let mut re = String::from("^");
+            let mut groups = Vec::new();
+            for part in &parts {
+                match part {
+                    Part::Literal(l) => re.push_str(&regex::escape(l)),
+                    Part::Wildcard { name, constraint } => {
+                        let c = constraint
+                            .as_deref()
+                            .or_else(|| constraints.get(name).map(String::as_str))
+                            .unwrap_or(DEFAULT_CONSTRAINT);
+                        Regex::new(c).map_err(|e| PatternError::BadConstraint {
+                            pattern: text.clone(),
+                            name: name.clone(),
+                            message: e.to_string(),
+                        })?;
+                        re.push_str(&format!("({c})"));
+                        groups.push(name.clone());
+                    }
+                }
+            }
+            re.push('$');
+            let regex = Regex::new(&re).map_err(|e| PatternError::BadConstraint {
+                pattern: text.clone(),
+                name: groups.join(","),
+                message: e.to_string(),
+            })?;
+            Some(Matcher { regex, groups })
+        } else {
+            None
+        };
+        Ok(Self {
+            text,
+            parts,
+            prefix,
+            suffix,
+            matcher,
+        })
+    }
+
+    /// The pattern as written (normalised, escapes kept).
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether the pattern has any wildcard.
+    pub fn has_wildcards(&self) -> bool {
+        self.matcher.is_some()
+    }
+
+    /// The names of the wildcards, in order of first appearance, without repeats.
+    pub fn wildcard_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for part in &self.parts {
+            if let Part::Wildcard { name, .. } = part {
+                if !names.contains(&name.as_str()) {
+                    names.push(name);
+                }
+            }
+        }
+        names
+    }
+
+    /// Matches a concrete path, returning the bound wildcards (empty for a literal pattern).
+    pub fn matches(&self, path: &str) -> Option<Wildcards> {
+        let Some(m) = &self.matcher else {
+            return (path == self.prefix).then(Wildcards::new);
+        };
+        if !path.starts_with(&self.prefix) || !path.ends_with(&self.suffix) {
+            return None;
+        }
+        let caps = m.regex.captures(path)?;
+        let mut values = Wildcards::new();
+        for (i, name) in m.groups.iter().enumerate() {
+            let value = caps.get(i + 1)?.as_str();
+            match values.get(name) {
+                Some(v) if v != value => return None,
+                Some(_) => {}
+                None => {
+                    values.insert(name.clone(), value.to_string());
+                }
+            }
+        }
+        Some(values)
+    }
+
+    /// Substitutes wildcard values into the pattern.
+    pub fn format(&self, values: &Wildcards) -> Result<String, PatternError> {
+        if self.matcher.is_none() {
+            return Ok(self.prefix.clone());
+        }
+        let mut out = String::with_capacity(self.text.len() + 16);
+        for part in &self.parts {
+            match part {
+                Part::Literal(l) => out.push_str(l),
+                Part::Wildcard { name, .. } => match values.get(name) {
+                    Some(v) => out.push_str(v),
+                    None => {
+                        return Err(PatternError::Unbound {
+                            pattern: self.text.clone(),
+                            name: name.clone(),
+                        })
+                    }
+                },
+            }
+        }
+        Ok(normalize_path(&out))
+    }
+}
+
+/// Lexically tidies a relative path: drops `./` segments and doubled slashes, so that
+/// `./a//b.txt` and `a/b.txt` name the same file in the DAG.
+pub fn normalize_path(path: &str) -> String {
+    if !path.contains("//") && !path.starts_with("./") && !path.contains("/./") {
+        return path.to_string();
+    }
+    let absolute = path.starts_with('/');
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != ".")
+        .collect();
+    let joined = parts.join("/");
+    if absolute {
+        format!("/{joined}")
+    } else {
+        joined
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> Pattern {
+        Pattern::parse(text, &BTreeMap::new()).unwrap()
+    }
+
+    #[test]
+    fn binds_and_formats_wildcards() {
+        let pat = p("results/{sample}.{ext}");
+        let w = pat.matches("results/a.b.txt").unwrap();
+        assert_eq!(w["sample"], "a.b");
+        assert_eq!(w["ext"], "txt");
+        assert_eq!(pat.format(&w).unwrap(), "results/a.b.txt");
+    }
+
+    #[test]
+    fn literal_pattern_matches_only_itself() {
+        let pat = p("./data//x.txt");
+        assert_eq!(pat.as_str(), "data/x.txt");
+        assert!(pat.matches("data/x.txt").is_some());
+        assert!(pat.matches("data/y.txt").is_none());
+    }
+
+    #[test]
+    fn constraints_inline_and_global() {
+        let pat = p("{n,[0-9]{2}}.txt");
+        assert!(pat.matches("12.txt").is_some());
+        assert!(pat.matches("123.txt").is_none());
+        let mut c = BTreeMap::new();
+        c.insert("s".to_string(), "[a-z]+".to_string());
+        let pat = Pattern::parse("{s}.txt", &c).unwrap();
+        assert!(pat.matches("abc.txt").is_some());
+        assert!(pat.matches("ab1.txt").is_none());
+    }
+
+    #[test]
+    fn repeated_wildcard_must_agree() {
+        let pat = p("{s}/{s}.txt");
+        assert!(pat.matches("a/a.txt").is_some());
+        assert!(pat.matches("a/b.txt").is_none());
+    }
+
+    #[test]
+    fn escaped_braces_are_literal() {
+        let pat = p("x{{y}}.txt");
+        assert!(!pat.has_wildcards());
+        assert_eq!(pat.format(&Wildcards::new()).unwrap(), "x{y}.txt");
+        assert!(pat.matches("x{y}.txt").is_some());
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let e = Pattern::parse("a/{s.txt", &BTreeMap::new()).unwrap_err();
+        assert!(e.to_string().contains("unclosed `{`"), "{e}");
+        let e = Pattern::parse("a/{1x}.txt", &BTreeMap::new()).unwrap_err();
+        assert!(e.to_string().contains("not a valid wildcard name"), "{e}");
+        let e = Pattern::parse("{s,(}.txt", &BTreeMap::new()).unwrap_err();
+        assert!(e.to_string().contains("invalid constraint"), "{e}");
+        let e = p("{a}.txt").format(&Wildcards::new()).unwrap_err();
+        assert!(e.to_string().contains("no value for wildcard `a`"), "{e}");
+    }
+}

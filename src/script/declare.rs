@@ -1,0 +1,277 @@
+//! `rule(name, spec)`: turning a Rhai map into a [`RuleDecl`], checking every key and type.
+//!
+//! Errors name the rule and the key and are raised at the `rule(...)` call, so the diagnostic
+//! points at the declaration; unknown keys get a "did you mean".
+
+#![allow(deprecated)] // Rhai marks the internals API volatile, not deprecated.
+
+use std::collections::BTreeMap;
+
+use rhai::{Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext};
+
+use super::closure::{closure_code, StoredClosure};
+use super::helpers::Marked;
+use crate::diagnostic::{did_you_mean, Origin};
+use crate::rule::{normalize_code, ClosureId, FileDecl, FileKind, RuleDecl, WorkDecl};
+
+/// Every key a rule spec may hold.
+pub const RULE_KEYS: [&str; 11] = [
+    "input",
+    "output",
+    "log",
+    "params",
+    "shell",
+    "run",
+    "threads",
+    "priority",
+    "resources",
+    "retries",
+    "wildcard_constraints",
+];
+
+type Res<T> = Result<T, Box<EvalAltResult>>;
+
+fn fail<T>(ctx: &NativeCallContext, msg: String) -> Res<T> {
+    Err(Box::new(EvalAltResult::ErrorRuntime(msg.into(), ctx.call_position())))
+}
+
+fn type_name(value: &Dynamic) -> &'static str {
+    match value.type_name() {
+        "string" | "ImmutableString" => "a string",
+        "i64" => "an integer",
+        "f64" => "a float",
+        "bool" => "a boolean",
+        "array" => "an array",
+        "map" => "a map",
+        "()" => "nothing (`()`)",
+        "Fn" => "a function",
+        _ => "a value of another type",
+    }
+}
+
+struct Spec<'a> {
+    ctx: &'a NativeCallContext<'a>,
+    rule: &'a str,
+    map: Map,
+}
+
+impl Spec<'_> {
+    fn err<T>(&self, key: &str, msg: impl std::fmt::Display) -> Res<T> {
+        fail(self.ctx, format!("rule `{}`: `{key}` {msg}", self.rule))
+    }
+
+    fn take(&mut self, key: &str) -> Option<Dynamic> {
+        self.map.remove(key).filter(|v| !v.is_unit())
+    }
+
+    fn files(&mut self, key: &str) -> Res<Vec<FileDecl>> {
+        let mut out = Vec::new();
+        if let Some(value) = self.take(key) {
+            if value.is_map() {
+                let map = value.cast::<Map>();
+                for (name, v) in map {
+                    self.push_files(key, Some(name.as_str()), v, &mut out)?;
+                }
+            } else {
+                self.push_files(key, None, value, &mut out)?;
+            }
+        }
+        Ok(out)
+    }
+
+    fn push_files(&self, key: &str, name: Option<&str>, value: Dynamic, out: &mut Vec<FileDecl>) -> Res<()> {
+        if value.is_array() {
+            for item in value.cast::<rhai::Array>() {
+                self.push_files(key, name, item, out)?;
+            }
+            return Ok(());
+        }
+        let (path, kind) = if value.is_string() {
+            (value.to_string(), FileKind::Plain)
+        } else if let Some(m) = value.clone().try_cast::<Marked>() {
+            (m.path, m.kind)
+        } else {
+            return self.err(
+                key,
+                format!(
+                    "must be a path string, an array of paths or a map of named paths, not {}",
+                    type_name(&value)
+                ),
+            );
+        };
+        if path.trim().is_empty() {
+            return self.err(key, "holds an empty path");
+        }
+        out.push(FileDecl {
+            name: name.map(str::to_string),
+            path,
+            kind,
+        });
+        Ok(())
+    }
+
+    fn int(&mut self, key: &str, default: i64, min: i64) -> Res<i64> {
+        match self.take(key) {
+            None => Ok(default),
+            Some(v) => match v.as_int() {
+                Ok(n) if n >= min => Ok(n),
+                Ok(n) => self.err(key, format!("must be at least {min}, not {n}")),
+                Err(_) => self.err(key, format!("must be an integer, not {}", type_name(&v))),
+            },
+        }
+    }
+
+    fn string_map(&mut self, key: &str) -> Res<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        if let Some(v) = self.take(key) {
+            let Some(map) = v.clone().try_cast::<Map>() else {
+                return self.err(key, format!("must be a map of strings, not {}", type_name(&v)));
+            };
+            for (k, v) in map {
+                if !v.is_string() {
+                    return self.err(key, format!("`{k}` must be a string, not {}", type_name(&v)));
+                }
+                out.insert(k.to_string(), v.to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    fn resources(&mut self) -> Res<BTreeMap<String, u64>> {
+        let mut out = BTreeMap::new();
+        if let Some(v) = self.take("resources") {
+            let Some(map) = v.clone().try_cast::<Map>() else {
+                return self.err("resources", format!("must be a map of integers, not {}", type_name(&v)));
+            };
+            for (k, v) in map {
+                match v.as_int() {
+                    Ok(n) if n >= 0 => {
+                        out.insert(k.to_string(), n as u64);
+                    }
+                    _ => {
+                        return self.err(
+                            "resources",
+                            format!("`{k}` must be a non-negative integer, not {}", type_name(&v)),
+                        )
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn params(&mut self) -> Res<serde_json::Map<String, serde_json::Value>> {
+        let Some(v) = self.take("params") else {
+            return Ok(serde_json::Map::new());
+        };
+        if !v.is_map() {
+            return self.err("params", format!("must be a map, not {}", type_name(&v)));
+        }
+        if let Some(bad) = find_unserialisable(&v) {
+            return self.err("params", format!("cannot hold {bad}; params must be plain data"));
+        }
+        match serde_json::to_value(&v) {
+            Ok(serde_json::Value::Object(m)) => Ok(m),
+            Ok(_) => self.err("params", "must be a map"),
+            Err(e) => self.err("params", format!("cannot be recorded: {e}")),
+        }
+    }
+}
+
+fn find_unserialisable(v: &Dynamic) -> Option<&'static str> {
+    if v.is_map() {
+        let map = v.read_lock::<Map>()?;
+        return map.values().find_map(find_unserialisable);
+    }
+    if v.is_array() {
+        let arr = v.read_lock::<rhai::Array>()?;
+        return arr.iter().find_map(find_unserialisable);
+    }
+    if v.is_fnptr() {
+        return Some("a function");
+    }
+    let plain = v.is_string() || v.is_int() || v.is_float() || v.is_bool() || v.is_unit() || v.is_char();
+    (!plain).then_some("a value of a native type")
+}
+
+/// The body of the `rule(name, spec)` function.
+pub fn declare(ctx: NativeCallContext, state: &super::SharedState, name: &str, spec: Map) -> Res<()> {
+    if name.trim().is_empty() || name.contains(char::is_whitespace) {
+        return fail(&ctx, format!("rule name `{name}` must be a non-empty word without spaces"));
+    }
+    for key in spec.keys() {
+        if !RULE_KEYS.contains(&key.as_str()) {
+            let mut msg = format!("rule `{name}`: unknown key `{key}`");
+            match did_you_mean(key, RULE_KEYS) {
+                Some(h) => msg.push_str(&format!("; {h}")),
+                None => msg.push_str(&format!("; the keys are {}", RULE_KEYS.join(", "))),
+            }
+            return fail(&ctx, msg);
+        }
+    }
+    let mut s = Spec {
+        ctx: &ctx,
+        rule: name,
+        map: spec,
+    };
+    let inputs = s.files("input")?;
+    let outputs = s.files("output")?;
+    let logs = s.files("log")?;
+    let params = s.params()?;
+    let threads = s.int("threads", 1, 1)?;
+    let priority = s.int("priority", 0, i64::MIN)?;
+    let retries = s.int("retries", 0, 0)?;
+    let resources = s.resources()?;
+    let wildcard_constraints = s.string_map("wildcard_constraints")?;
+    let shell = s.take("shell");
+    let run = s.take("run");
+    let mut st = state.lock().map_err(|_| "workflow state poisoned")?;
+    let (work, code) = match (shell, run) {
+        (Some(_), Some(_)) => return s.err("shell", "and `run` cannot both be given; pick one"),
+        (Some(sh), None) => {
+            if !sh.is_string() {
+                return s.err("shell", format!("must be a string, not {}", type_name(&sh)));
+            }
+            let text = sh.to_string();
+            (WorkDecl::Shell(text.clone()), normalize_code(&text))
+        }
+        (None, Some(run)) => {
+            let Some(fp) = run.clone().try_cast::<FnPtr>() else {
+                return s.err("run", format!("must be a closure like `|job| {{ ... }}`, not {}", type_name(&run)));
+            };
+            let code = closure_code(&ctx, &fp, &st.main_file);
+            let id = ClosureId(st.closures.len());
+            st.closures.push(StoredClosure {
+                fnptr: fp,
+                context: ctx.store_data(),
+            });
+            (WorkDecl::Run(id), code)
+        }
+        (None, None) => (WorkDecl::Nothing, String::new()),
+    };
+    let pos = ctx.call_position();
+    let origin = pos.line().map(|line| Origin {
+        file: ctx
+            .call_source()
+            .map(Into::into)
+            .unwrap_or_else(|| st.main_file.clone()),
+        line,
+        column: pos.position().unwrap_or(1),
+    });
+    st.rules.push(RuleDecl {
+        name: name.to_string(),
+        inputs,
+        outputs,
+        logs,
+        params,
+        work,
+        code,
+        threads: threads as u32,
+        priority,
+        resources,
+        retries: retries as u32,
+        wildcard_constraints,
+        origin,
+    });
+    Ok(())
+}

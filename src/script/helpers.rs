@@ -1,0 +1,212 @@
+//! Definition-time helpers: `expand`, `glob_wildcards`, `config`, `temp`, `protected`,
+//! `wildcard_constraints`.
+
+use std::collections::BTreeMap;
+
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Position};
+
+use super::SharedState;
+use crate::pattern::{Pattern, Wildcards};
+use crate::rule::FileKind;
+
+type Res<T> = Result<T, Box<EvalAltResult>>;
+
+/// Most paths one `expand` may produce.
+pub const MAX_EXPAND: usize = 2_000_000;
+
+fn runtime(msg: impl Into<String>) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(msg.into().into(), Position::NONE))
+}
+
+/// A path marked `temp(...)` or `protected(...)`.
+#[derive(Debug, Clone)]
+pub struct Marked {
+    pub path: String,
+    pub kind: FileKind,
+}
+
+fn expand_one(pattern: &str, values: &Map, out: &mut Array) -> Res<()> {
+    // `{{x}}` stays a wildcard `{x}` for the rule; everything else must have values.
+    let escaped = pattern.replace("{{", "\u{1}").replace("}}", "\u{2}");
+    let parsed = Pattern::parse(&escaped, &BTreeMap::new()).map_err(|e| runtime(format!("expand: {e}")))?;
+    let names = parsed.wildcard_names();
+    let mut lists: Vec<(String, Vec<String>)> = Vec::new();
+    for name in &names {
+        let v = values
+            .get(*name)
+            .ok_or_else(|| runtime(format!("expand: no values for `{{{name}}}` in `{pattern}`")))?;
+        let list: Vec<String> = if v.is_array() {
+            v.clone().cast::<Array>().iter().map(|x| x.to_string()).collect()
+        } else {
+            vec![v.to_string()]
+        };
+        lists.push((name.to_string(), list));
+    }
+    let total = lists
+        .iter()
+        .try_fold(1usize, |acc, (_, l)| acc.checked_mul(l.len()))
+        .filter(|n| out.len() + n <= MAX_EXPAND)
+        .ok_or_else(|| {
+            runtime(format!(
+                "expand: `{pattern}` would make more than {MAX_EXPAND} paths; split the workflow or narrow the values"
+            ))
+        })?;
+    let mut w = Wildcards::new();
+    for n in 0..total {
+        // Odometer over the lists, last name fastest, in the order the pattern names them.
+        let mut rest = n;
+        for (name, list) in lists.iter().rev() {
+            w.insert(name.clone(), list[rest % list.len()].clone());
+            rest /= list.len();
+        }
+        let path = parsed.format(&w).map_err(|e| runtime(format!("expand: {e}")))?;
+        out.push(path.replace('\u{1}', "{").replace('\u{2}', "}").into());
+    }
+    Ok(())
+}
+
+fn expand(patterns: Dynamic, values: Map) -> Res<Array> {
+    let mut out = Array::new();
+    if patterns.is_array() {
+        for p in patterns.cast::<Array>() {
+            expand_one(&p.to_string(), &values, &mut out)?;
+        }
+    } else if patterns.is_string() {
+        expand_one(&patterns.to_string(), &values, &mut out)?;
+    } else {
+        return Err(runtime("expand: the first argument must be a pattern string or an array of them"));
+    }
+    Ok(out)
+}
+
+/// The directory to walk for a pattern: its literal part up to the last `/` before a wildcard.
+fn walk_root(pattern: &str) -> &str {
+    let literal = &pattern[..pattern.find('{').unwrap_or(pattern.len())];
+    match literal.rfind('/') {
+        Some(i) => &pattern[..i],
+        None => ".",
+    }
+}
+
+fn glob_wildcards(pattern: &str) -> Res<Map> {
+    let parsed = Pattern::parse(pattern, &BTreeMap::new()).map_err(|e| runtime(format!("glob_wildcards: {e}")))?;
+    let names = parsed.wildcard_names();
+    let mut lists: Vec<Array> = vec![Array::new(); names.len()];
+    let root = walk_root(parsed.as_str());
+    let mut paths: Vec<String> = walkdir::WalkDir::new(root)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| e.path().to_str().map(crate::pattern::normalize_path))
+        .collect();
+    paths.sort();
+    for path in paths {
+        if let Some(w) = parsed.matches(&path) {
+            for (list, name) in lists.iter_mut().zip(&names) {
+                list.push(w.get(*name).cloned().unwrap_or_default().into());
+            }
+        }
+    }
+    Ok(names
+        .iter()
+        .zip(lists)
+        .map(|(n, l)| ((*n).into(), Dynamic::from(l)))
+        .collect())
+}
+
+fn mark(value: Dynamic, kind: FileKind, f: &str) -> Res<Dynamic> {
+    if value.is_array() {
+        let marked: Res<Array> = value.cast::<Array>().into_iter().map(|v| mark(v, kind, f)).collect();
+        return Ok(Dynamic::from(marked?));
+    }
+    if !value.is_string() {
+        return Err(runtime(format!("{f}() takes a path string or an array of them")));
+    }
+    Ok(Dynamic::from(Marked {
+        path: value.to_string(),
+        kind,
+    }))
+}
+
+/// Registers the helpers; `state` receives constraints and provides the user's config.
+pub fn register(engine: &mut Engine, state: &SharedState) {
+    engine
+        .register_type_with_name::<Marked>("MarkedPath")
+        .register_fn("to_string", |m: &mut Marked| m.path.clone())
+        .register_fn("expand", expand)
+        .register_fn("glob_wildcards", glob_wildcards)
+        .register_fn("temp", |v: Dynamic| mark(v, FileKind::Temp, "temp"))
+        .register_fn("protected", |v: Dynamic| mark(v, FileKind::Protected, "protected"));
+    let st = state.clone();
+    engine.register_fn("config", move |defaults: Map| -> Res<Dynamic> {
+        let mut merged: serde_json::Value =
+            rhai::serde::from_dynamic(&Dynamic::from(defaults)).map_err(|e| runtime(format!("config: {e}")))?;
+        let user = st.lock().map_err(|_| runtime("state poisoned"))?.user_config.clone();
+        super::config::merge(&mut merged, user);
+        rhai::serde::to_dynamic(merged)
+    });
+    let st = state.clone();
+    engine.register_fn("config", move || -> Res<Dynamic> {
+        let user = st.lock().map_err(|_| runtime("state poisoned"))?.user_config.clone();
+        rhai::serde::to_dynamic(user)
+    });
+    let st = state.clone();
+    engine.register_fn("wildcard_constraints", move |map: Map| -> Res<()> {
+        let mut s = st.lock().map_err(|_| runtime("state poisoned"))?;
+        for (k, v) in map {
+            if !v.is_string() {
+                return Err(runtime(format!("wildcard_constraints: `{k}` must be a regex string")));
+            }
+            s.constraints.insert(k.to_string(), v.to_string());
+        }
+        Ok(())
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, Dynamic)]) -> Map {
+        pairs.iter().map(|(k, v)| ((*k).into(), v.clone())).collect()
+    }
+
+    #[test]
+    fn expand_makes_the_product_in_pattern_order() {
+        let values = map(&[
+            ("s", Dynamic::from(vec![Dynamic::from("a"), Dynamic::from("b")])),
+            ("n", Dynamic::from(vec![Dynamic::from(1_i64), Dynamic::from(2_i64)])),
+        ]);
+        let out: Vec<String> = expand("{s}/{n}.txt".into(), values)
+            .unwrap()
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        assert_eq!(out, ["a/1.txt", "a/2.txt", "b/1.txt", "b/2.txt"]);
+    }
+
+    #[test]
+    fn expand_keeps_double_braces_and_reports_missing_values() {
+        let values = map(&[("s", Dynamic::from("a"))]);
+        let out = expand("{s}.{{ext}}".into(), values.clone()).unwrap();
+        assert_eq!(out[0].to_string(), "a.{ext}");
+        let e = expand("{x}.txt".into(), values).unwrap_err();
+        assert!(e.to_string().contains("no values for `{x}`"), "{e}");
+    }
+
+    #[test]
+    fn expand_is_bounded() {
+        let big: Array = (0..2000_i64).map(Dynamic::from).collect();
+        let values = map(&[("a", Dynamic::from(big.clone())), ("b", Dynamic::from(big))]);
+        let e = expand("{a}{b}".into(), values).unwrap_err();
+        assert!(e.to_string().contains("would make more than"), "{e}");
+    }
+
+    #[test]
+    fn walk_root_is_the_literal_directory() {
+        assert_eq!(walk_root("data/{s}.txt"), "data");
+        assert_eq!(walk_root("{s}.txt"), ".");
+        assert_eq!(walk_root("a/b/x{s}/c.txt"), "a/b");
+    }
+}

@@ -1,0 +1,123 @@
+//! The `job` object a rule closure receives: `job.input`, `job.output`, `job.log` (indexable by
+//! position and by name: `job.input[0]`, `job.input.reads`), `job.wildcards`, `job.params`,
+//! `job.threads`, `job.resources`, `job.rule`.
+
+use std::collections::BTreeMap;
+
+use rhai::{Dynamic, Engine, EvalAltResult, Map, Position};
+
+use crate::pattern::Wildcards;
+
+/// A job as the executors describe it to the script runtime (no Rhai types).
+pub struct JobView<'a> {
+    pub rule: &'a str,
+    pub input: Vec<(Option<&'a str>, &'a str)>,
+    pub output: Vec<(Option<&'a str>, &'a str)>,
+    pub log: Vec<(Option<&'a str>, &'a str)>,
+    pub wildcards: &'a Wildcards,
+    pub params: &'a serde_json::Map<String, serde_json::Value>,
+    pub threads: u32,
+    pub resources: &'a BTreeMap<String, u64>,
+}
+
+/// A list of paths, some of them named.
+#[derive(Debug, Clone, Default)]
+pub struct Files {
+    paths: Vec<String>,
+    names: Vec<Option<String>>,
+}
+
+impl Files {
+    fn new(files: &[(Option<&str>, &str)]) -> Self {
+        Self {
+            paths: files.iter().map(|(_, p)| p.to_string()).collect(),
+            names: files.iter().map(|(n, _)| n.map(str::to_string)).collect(),
+        }
+    }
+
+    fn index(&mut self, i: i64) -> Result<String, Box<EvalAltResult>> {
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| self.paths.get(i))
+            .cloned()
+            .ok_or_else(|| {
+                Box::new(EvalAltResult::ErrorIndexNotFound(
+                    Dynamic::from(i),
+                    Position::NONE,
+                ))
+            })
+    }
+
+    fn named(&mut self, name: &str) -> Result<String, Box<EvalAltResult>> {
+        self.names
+            .iter()
+            .position(|n| n.as_deref() == Some(name))
+            .map(|i| self.paths[i].clone())
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.names.iter().flatten().map(String::as_str).collect();
+                let msg = if known.is_empty() {
+                    format!("no file named `{name}`: the files are not named")
+                } else {
+                    format!("no file named `{name}`; names: {}", known.join(", "))
+                };
+                Box::new(EvalAltResult::ErrorRuntime(msg.into(), Position::NONE))
+            })
+    }
+
+    fn to_array(&mut self) -> rhai::Array {
+        self.paths.iter().cloned().map(Dynamic::from).collect()
+    }
+
+    fn joined(&mut self) -> String {
+        self.paths.join(" ")
+    }
+}
+
+impl IntoIterator for Files {
+    type Item = String;
+    type IntoIter = std::vec::IntoIter<String>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.paths.into_iter()
+    }
+}
+
+/// Registers the `Files` type.
+pub fn register(engine: &mut Engine) {
+    engine
+        .register_type_with_name::<Files>("Files")
+        .register_indexer_get(Files::index)
+        .register_indexer_get(Files::named)
+        .register_get("len", |f: &mut Files| f.paths.len() as i64)
+        .register_fn("len", |f: &mut Files| f.paths.len() as i64)
+        .register_fn("to_array", Files::to_array)
+        .register_fn("to_string", Files::joined)
+        .register_fn("to_debug", Files::joined)
+        .register_iterator::<Files>();
+}
+
+/// Builds the `job` map.
+pub fn job_map(job: &JobView<'_>) -> Result<Map, Box<EvalAltResult>> {
+    let mut map = Map::new();
+    map.insert("rule".into(), job.rule.into());
+    map.insert("input".into(), Dynamic::from(Files::new(&job.input)));
+    map.insert("output".into(), Dynamic::from(Files::new(&job.output)));
+    map.insert("log".into(), Dynamic::from(Files::new(&job.log)));
+    let wildcards: Map = job
+        .wildcards
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), Dynamic::from(v.clone())))
+        .collect();
+    map.insert("wildcards".into(), wildcards.into());
+    map.insert(
+        "params".into(),
+        rhai::serde::to_dynamic(serde_json::Value::Object(job.params.clone()))?,
+    );
+    map.insert("threads".into(), Dynamic::from(i64::from(job.threads)));
+    let resources: Map = job
+        .resources
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), Dynamic::from(*v as i64)))
+        .collect();
+    map.insert("resources".into(), resources.into());
+    Ok(map)
+}

@@ -1,0 +1,42 @@
+//! Module resolution for `import "../rules/x" as x;`: Rhai's file resolver, fresh for every
+//! load (its cache would otherwise hide edits and skip a module's rule declarations), wrapped to
+//! record which rule files were imported (watch mode watches them).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use rhai::module_resolvers::FileModuleResolver;
+use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Shared};
+
+struct Tracking {
+    inner: FileModuleResolver,
+    seen: Arc<Mutex<Vec<PathBuf>>>,
+}
+
+impl ModuleResolver for Tracking {
+    fn resolve(
+        &self,
+        engine: &Engine,
+        source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<Shared<Module>, Box<EvalAltResult>> {
+        let file = self.inner.get_file_path(path, source.map(std::path::Path::new));
+        if let Ok(mut seen) = self.seen.lock() {
+            if !seen.contains(&file) {
+                seen.push(file);
+            }
+        }
+        self.inner.resolve(engine, source, path, pos)
+    }
+}
+
+/// Installs a fresh resolver; the returned list fills with the imported files.
+pub fn install(engine: &mut Engine) -> Arc<Mutex<Vec<PathBuf>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    engine.set_module_resolver(Tracking {
+        inner: FileModuleResolver::new(),
+        seen: seen.clone(),
+    });
+    seen
+}
