@@ -5,8 +5,8 @@
 //! in turn. Job ids are assigned in discovery order, which depends only on the targets and the
 //! rules, so the graph (and everything printed from it) is the same on every run.
 
-use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt;
 use std::path::Path;
 
@@ -103,7 +103,10 @@ fn bind(files: &[File], w: &Wildcards) -> Vec<JobFile> {
         .map(|f| JobFile {
             name: f.name.clone(),
             // Patterns were checked against the output wildcards when the rules were built.
-            path: f.pattern.format(w).unwrap_or_else(|_| f.pattern.as_str().to_string()),
+            path: f
+                .pattern
+                .format(w)
+                .unwrap_or_else(|_| f.pattern.as_str().to_string()),
             kind: f.kind,
         })
         .collect()
@@ -153,7 +156,10 @@ impl Builder<'_> {
             self.producer.insert(path.to_string(), None);
             return Ok(None);
         }
-        let top = candidates.iter().map(|(id, _)| self.rules.get(*id).priority).max();
+        let top = candidates
+            .iter()
+            .map(|(id, _)| self.rules.get(*id).priority)
+            .max();
         candidates.retain(|(id, _)| Some(self.rules.get(*id).priority) == top);
         if candidates.len() > 1 {
             let names: Vec<String> = candidates
@@ -287,7 +293,9 @@ impl Dag {
             producer,
             order: Vec::new(),
         };
-        dag.order = dag.topological().map_err(|cycle| vec![dag.cycle_error(rules, &cycle)])?;
+        dag.order = dag
+            .topological()
+            .map_err(|cycle| vec![dag.cycle_error(rules, &cycle)])?;
         Ok(dag)
     }
 
@@ -313,7 +321,10 @@ impl Dag {
         if order.len() == n {
             Ok(order)
         } else {
-            Err((0..n).filter(|&i| indegree[i] > 0).map(|i| JobId(i as u32)).collect())
+            Err((0..n)
+                .filter(|&i| indegree[i] > 0)
+                .map(|i| JobId(i as u32))
+                .collect())
         }
     }
 
@@ -323,7 +334,12 @@ impl Dag {
         let mut path = vec![stuck[0]];
         loop {
             let last = *path.last().unwrap_or(&stuck[0]);
-            let Some(next) = self.jobs[last.0 as usize].deps.iter().find(|d| stuck_set.contains(d)).copied() else {
+            let Some(next) = self.jobs[last.0 as usize]
+                .deps
+                .iter()
+                .find(|d| stuck_set.contains(d))
+                .copied()
+            else {
                 break;
             };
             if let Some(start) = path.iter().position(|p| *p == next) {
@@ -334,7 +350,10 @@ impl Dag {
             path.push(next);
         }
         path.reverse();
-        let chain: Vec<String> = path.iter().map(|id| self.label(rules, *id).to_string()).collect();
+        let chain: Vec<String> = path
+            .iter()
+            .map(|id| self.label(rules, *id).to_string())
+            .collect();
         Diagnostic::new(format!("the rules form a cycle: {}", chain.join(" -> ")))
             .hint("each job in the chain needs an output of the next; break the loop")
     }
@@ -351,7 +370,9 @@ impl Dag {
 
     /// Jobs that consume an output of `id`.
     pub fn consumers(&self, id: JobId) -> impl Iterator<Item = JobId> + '_ {
-        self.graph.neighbors(id.node()).map(|n| JobId(n.index() as u32))
+        self.graph
+            .neighbors(id.node())
+            .map(|n| JobId(n.index() as u32))
     }
 
     /// The job making `path`, if it is in the graph.

@@ -62,7 +62,9 @@ impl Diagnostic {
                     .take(origin.column.saturating_sub(1))
                     .map(|c| if c == '\t' { '\t' } else { ' ' })
                     .collect::<String>();
-                out.push_str(&format!("{pad} |\n{number} | {line}\n{pad} | {caret_at}^\n"));
+                out.push_str(&format!(
+                    "{pad} |\n{number} | {line}\n{pad} | {caret_at}^\n"
+                ));
             }
         }
         if let Some(hint) = &self.hint {
@@ -96,7 +98,10 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// A `hint: did you mean …` for `word` among `candidates`, if one is close.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     suggest(word, candidates).map(|s| format!("did you mean `{s}`?"))
 }
 
@@ -118,14 +123,23 @@ mod tests {
             .hint("did you mean `input`?");
         let text = d.render();
         assert!(text.starts_with("error: unknown key `inptu`\n"), "{text}");
-        assert!(text.contains(&format!("--> {}:2:3", file.display())), "{text}");
-        assert!(text.contains("2 | rule(\"x\", #{ inptu: 1 });\n  |   ^\n"), "{text}");
+        assert!(
+            text.contains(&format!("--> {}:2:3", file.display())),
+            "{text}"
+        );
+        assert!(
+            text.contains("2 | rule(\"x\", #{ inptu: 1 });\n  |   ^\n"),
+            "{text}"
+        );
         assert!(text.ends_with("\nhint: did you mean `input`?\n"), "{text}");
     }
 
     #[test]
     fn suggests_near_spellings_only() {
-        assert_eq!(suggest("inptu", ["input", "output", "shell"]), Some("input"));
+        assert_eq!(
+            suggest("inptu", ["input", "output", "shell"]),
+            Some("input")
+        );
         assert_eq!(suggest("zzzzzz", ["input", "output"]), None);
     }
 }

@@ -58,7 +58,8 @@ pub fn hash(path: &Path) -> io::Result<u128> {
 
 /// Stats and hashes a file.
 pub fn sign(path: &Path) -> io::Result<FileSig> {
-    let st = stat(path).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "file is missing"))?;
+    let st =
+        stat(path).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "file is missing"))?;
     Ok(FileSig {
         mtime_ns: st.mtime_ns,
         size: st.size,

@@ -1,14 +1,24 @@
 //! flowrun: a fast, reproducible workflow runner. Workflows are Rhai files declaring rules; the
 //! data flows one way: load → rules → DAG → plan → schedule → execute → report.
 
-pub mod native;
-pub mod script;
-pub mod pattern;
-pub mod diagnostic;
-pub mod rule;
-pub mod template;
-pub mod rules;
-pub mod interrupt;
+pub mod app;
+pub mod cli;
 pub mod dag;
+pub mod diagnostic;
+pub mod exec;
+pub mod exit;
 pub mod filestate;
+pub mod interrupt;
+pub mod lock;
+pub mod native;
+pub mod pattern;
+pub mod plan;
+pub mod progress;
+pub mod reason;
+pub mod report;
+pub mod rule;
+pub mod rules;
+pub mod schedule;
+pub mod script;
 pub mod store;
+pub mod template;

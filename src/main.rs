@@ -1,6 +1,8 @@
-//! The `flowrun` binary.
+//! The `flowrun` binary: parse arguments, run, exit with a published code.
 
-fn main() {
-    let mut engine = rhai::Engine::new();
-    flowrun::native::register(&mut engine);
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = flowrun::cli::Args::parse();
+    std::process::ExitCode::from(flowrun::app::run(args))
 }

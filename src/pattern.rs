@@ -20,7 +20,10 @@ pub const DEFAULT_CONSTRAINT: &str = ".+";
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
     Literal(String),
-    Wildcard { name: String, constraint: Option<String> },
+    Wildcard {
+        name: String,
+        constraint: Option<String>,
+    },
 }
 
 /// Why a pattern could not be parsed or formatted.

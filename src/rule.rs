@@ -73,7 +73,10 @@ mod tests {
 
     #[test]
     fn code_normalisation_ignores_layout_only() {
-        assert_eq!(normalize_code("  cat {input}\n   > {output} "), "cat {input} > {output}");
+        assert_eq!(
+            normalize_code("  cat {input}\n   > {output} "),
+            "cat {input} > {output}"
+        );
         assert_ne!(normalize_code("cat a"), normalize_code("cat b"));
     }
 }

@@ -82,7 +82,8 @@ fn compile_files(
             }),
             Err(e) => {
                 errors.push(
-                    Diagnostic::new(format!("rule `{}`: {what}: {e}", rule.name)).at(rule.origin.clone()),
+                    Diagnostic::new(format!("rule `{}`: {what}: {e}", rule.name))
+                        .at(rule.origin.clone()),
                 );
                 None
             }
@@ -101,7 +102,9 @@ fn compile_rule(
     errors: &mut Vec<Diagnostic>,
 ) -> Option<Rule> {
     let before = errors.len();
-    let err = |msg: String| Diagnostic::new(format!("rule `{}`: {msg}", decl.name)).at(decl.origin.clone());
+    let err = |msg: String| {
+        Diagnostic::new(format!("rule `{}`: {msg}", decl.name)).at(decl.origin.clone())
+    };
     let mut constraints = global.clone();
     constraints.extend(decl.wildcard_constraints.clone());
     let inputs = compile_files(&decl, "input", &decl.inputs, &constraints, errors);
@@ -193,7 +196,10 @@ fn compile_rule(
 
 impl Rules {
     /// Validates declared rules; `global` holds workflow-wide wildcard constraints.
-    pub fn build(decls: Vec<RuleDecl>, global: &BTreeMap<String, String>) -> Result<Self, Vec<Diagnostic>> {
+    pub fn build(
+        decls: Vec<RuleDecl>,
+        global: &BTreeMap<String, String>,
+    ) -> Result<Self, Vec<Diagnostic>> {
         let mut errors = Vec::new();
         let mut by_name = HashMap::new();
         let mut rules = Vec::with_capacity(decls.len());

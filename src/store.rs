@@ -119,7 +119,9 @@ impl Store {
     pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
         let mut snap = Snapshot::default();
         let mut stmt = self.sql(self.conn.prepare("SELECT path, data FROM records"))?;
-        let rows = self.sql(stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))))?;
+        let rows = self.sql(stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        }))?;
         for row in rows {
             let (path, data) = self.sql(row)?;
             if let Ok(rec) = postcard::from_bytes::<Record>(&data) {
@@ -134,7 +136,11 @@ impl Store {
         Ok(snap)
     }
 
-    fn each_path<'a>(&mut self, sql: &str, paths: impl IntoIterator<Item = &'a str>) -> Result<(), StoreError> {
+    fn each_path<'a>(
+        &mut self,
+        sql: &str,
+        paths: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), StoreError> {
         let path = self.path.clone();
         let err = |e| StoreError::Sql(path.clone(), e);
         let tx = self.conn.transaction().map_err(err)?;
@@ -148,17 +154,26 @@ impl Store {
     }
 
     /// Marks outputs as being made (before their job starts).
-    pub fn mark_incomplete<'a>(&mut self, paths: impl IntoIterator<Item = &'a str>) -> Result<(), StoreError> {
+    pub fn mark_incomplete<'a>(
+        &mut self,
+        paths: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), StoreError> {
         self.each_path("INSERT OR IGNORE INTO incomplete (path) VALUES (?1)", paths)
     }
 
     /// Clears incomplete marks (a failed job whose outputs were removed).
-    pub fn clear_incomplete<'a>(&mut self, paths: impl IntoIterator<Item = &'a str>) -> Result<(), StoreError> {
+    pub fn clear_incomplete<'a>(
+        &mut self,
+        paths: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), StoreError> {
         self.each_path("DELETE FROM incomplete WHERE path = ?1", paths)
     }
 
     /// Records finished outputs and clears their incomplete marks, in one transaction.
-    pub fn record<'a>(&mut self, records: impl IntoIterator<Item = (&'a str, &'a Record)>) -> Result<(), StoreError> {
+    pub fn record<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = (&'a str, &'a Record)>,
+    ) -> Result<(), StoreError> {
         let path = self.path.clone();
         let err = |e| StoreError::Sql(path.clone(), e);
         let tx = self.conn.transaction().map_err(err)?;
@@ -166,7 +181,9 @@ impl Store {
             let mut put = tx
                 .prepare_cached("INSERT OR REPLACE INTO records (path, data) VALUES (?1, ?2)")
                 .map_err(err)?;
-            let mut done = tx.prepare_cached("DELETE FROM incomplete WHERE path = ?1").map_err(err)?;
+            let mut done = tx
+                .prepare_cached("DELETE FROM incomplete WHERE path = ?1")
+                .map_err(err)?;
             for (p, rec) in records {
                 let data = postcard::to_allocvec(rec).unwrap_or_default();
                 put.execute(params![p, data]).map_err(err)?;
@@ -180,7 +197,11 @@ impl Store {
     pub fn get(&self, path: &str) -> Result<Option<Record>, StoreError> {
         let data: Option<Vec<u8>> = self.sql(
             self.conn
-                .query_row("SELECT data FROM records WHERE path = ?1", params![path], |r| r.get(0))
+                .query_row(
+                    "SELECT data FROM records WHERE path = ?1",
+                    params![path],
+                    |r| r.get(0),
+                )
                 .optional(),
         )?;
         Ok(data.and_then(|d| postcard::from_bytes(&d).ok()))
@@ -224,7 +245,11 @@ mod tests {
     #[test]
     fn garbage_store_is_moved_aside_and_rebuilt() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("store.db"), b"this is not a database at all, not even close.....").unwrap();
+        std::fs::write(
+            dir.path().join("store.db"),
+            b"this is not a database at all, not even close.....",
+        )
+        .unwrap();
         let (store, warning) = Store::open(dir.path()).unwrap();
         let warning = warning.expect("a warning");
         assert!(warning.contains("could not be read"), "{warning}");
@@ -232,7 +257,11 @@ mod tests {
         let aside = std::fs::read_dir(dir.path())
             .unwrap()
             .filter_map(Result::ok)
-            .any(|e| e.file_name().to_string_lossy().starts_with("store.db.broken-"));
+            .any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("store.db.broken-")
+            });
         assert!(aside);
     }
 

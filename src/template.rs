@@ -42,7 +42,11 @@ pub enum Key {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
     Literal(String),
-    Field { section: Section, key: Key, text: String },
+    Field {
+        section: Section,
+        key: Key,
+        text: String,
+    },
 }
 
 /// A parsed command template.
@@ -302,7 +306,10 @@ mod tests {
         )
         .unwrap();
         t.check(&names()).unwrap();
-        let params = serde_json::json!({"factor": 2}).as_object().unwrap().clone();
+        let params = serde_json::json!({"factor": 2})
+            .as_object()
+            .unwrap()
+            .clone();
         let mut w = Wildcards::new();
         w.insert("s".into(), "a".into());
         let res = BTreeMap::from([("mem_mb".to_string(), 100)]);
@@ -324,14 +331,29 @@ mod tests {
     #[test]
     fn check_reports_unknown_names_with_suggestions() {
         let err = Template::parse("cat {inptu}").unwrap_err();
-        assert!(err.contains("unknown placeholder `{inptu}`; did you mean `input`?"), "{err}");
-        let err = Template::parse("{params.factr}").unwrap().check(&names()).unwrap_err();
-        assert!(err.contains("no param `factr`; did you mean `factor`?"), "{err}");
-        let err = Template::parse("{input[5]}").unwrap().check(&names()).unwrap_err();
+        assert!(
+            err.contains("unknown placeholder `{inptu}`; did you mean `input`?"),
+            "{err}"
+        );
+        let err = Template::parse("{params.factr}")
+            .unwrap()
+            .check(&names())
+            .unwrap_err();
+        assert!(
+            err.contains("no param `factr`; did you mean `factor`?"),
+            "{err}"
+        );
+        let err = Template::parse("{input[5]}")
+            .unwrap()
+            .check(&names())
+            .unwrap_err();
         assert!(err.contains("index 5 is out of range"), "{err}");
         let err = Template::parse("echo {").unwrap_err();
         assert!(err.contains("unclosed `{`"), "{err}");
-        let err = Template::parse("{wildcards}").unwrap().check(&names()).unwrap_err();
+        let err = Template::parse("{wildcards}")
+            .unwrap()
+            .check(&names())
+            .unwrap_err();
         assert!(err.contains("needs a name"), "{err}");
     }
 

@@ -14,13 +14,15 @@ use crate::diagnostic::Diagnostic;
 pub fn read_file(path: &Path) -> Result<Value, Diagnostic> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     if !matches!(ext, "json" | "toml" | "yaml" | "yml") {
-        return Err(
-            Diagnostic::new(format!("config file `{}` has an unknown extension", path.display()))
-                .hint("use .json, .toml, .yaml or .yml"),
-        );
+        return Err(Diagnostic::new(format!(
+            "config file `{}` has an unknown extension",
+            path.display()
+        ))
+        .hint("use .json, .toml, .yaml or .yml"));
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Diagnostic::new(format!("cannot read config file `{}`: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Diagnostic::new(format!("cannot read config file `{}`: {e}", path.display()))
+    })?;
     let parsed: Result<Value, String> = match ext {
         "json" => serde_json::from_str(&text).map_err(|e| e.to_string()),
         "toml" => toml::from_str::<toml::Value>(&text)
@@ -29,7 +31,11 @@ pub fn read_file(path: &Path) -> Result<Value, Diagnostic> {
         _ => serde_yaml::from_str(&text).map_err(|e| e.to_string()),
     };
     let value = parsed.map_err(|e| {
-        Diagnostic::new(format!("cannot parse config file `{}`: {}", path.display(), e.trim()))
+        Diagnostic::new(format!(
+            "cannot parse config file `{}`: {}",
+            path.display(),
+            e.trim()
+        ))
     })?;
     if !value.is_object() {
         return Err(Diagnostic::new(format!(
@@ -43,20 +49,23 @@ pub fn read_file(path: &Path) -> Result<Value, Diagnostic> {
 /// Parses one `--config key=value` override into a nested map.
 pub fn parse_override(text: &str) -> Result<Value, Diagnostic> {
     let (key, raw) = text.split_once('=').ok_or_else(|| {
-        Diagnostic::new(format!("`--config {text}` is not `key=value`")).hint("write e.g. `--config rows=1000`")
+        Diagnostic::new(format!("`--config {text}` is not `key=value`"))
+            .hint("write e.g. `--config rows=1000`")
     })?;
     let key = key.trim();
     if key.is_empty() || key.split('.').any(str::is_empty) {
-        return Err(Diagnostic::new(format!("`--config {text}` has an empty key")));
+        return Err(Diagnostic::new(format!(
+            "`--config {text}` has an empty key"
+        )));
     }
     let value: Value = if raw.trim().is_empty() {
         Value::String(String::new())
     } else {
         serde_yaml::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()))
     };
-    Ok(key
-        .rsplit('.')
-        .fold(value, |inner, k| Value::Object(Map::from_iter([(k.to_string(), inner)]))))
+    Ok(key.rsplit('.').fold(value, |inner, k| {
+        Value::Object(Map::from_iter([(k.to_string(), inner)]))
+    }))
 }
 
 /// Merges `over` into `base`: maps merge key by key, anything else is replaced.
@@ -98,9 +107,15 @@ mod tests {
         assert_eq!(parse_override("n=3").unwrap(), json!({"n": 3}));
         assert_eq!(parse_override("x=1.5").unwrap(), json!({"x": 1.5}));
         assert_eq!(parse_override("fast=true").unwrap(), json!({"fast": true}));
-        assert_eq!(parse_override("s=[a, b]").unwrap(), json!({"s": ["a", "b"]}));
+        assert_eq!(
+            parse_override("s=[a, b]").unwrap(),
+            json!({"s": ["a", "b"]})
+        );
         assert_eq!(parse_override("a.b=hi").unwrap(), json!({"a": {"b": "hi"}}));
-        assert_eq!(parse_override("p=a: b: c").unwrap(), json!({"p": "a: b: c"}));
+        assert_eq!(
+            parse_override("p=a: b: c").unwrap(),
+            json!({"p": "a: b: c"})
+        );
         let e = parse_override("novalue").unwrap_err();
         assert!(e.message.contains("is not `key=value`"), "{}", e.message);
     }
@@ -127,10 +142,18 @@ mod tests {
         let bad = dir.path().join("c.json");
         std::fs::write(&bad, "{ nope").unwrap();
         let e = read_file(&bad).unwrap_err();
-        assert!(e.message.starts_with("cannot parse config file"), "{}", e.message);
+        assert!(
+            e.message.starts_with("cannot parse config file"),
+            "{}",
+            e.message
+        );
         let e = read_file(&dir.path().join("c.ini")).unwrap_err();
         assert!(e.message.contains("unknown extension"), "{}", e.message);
         let e = read_file(&dir.path().join("missing.json")).unwrap_err();
-        assert!(e.message.contains("cannot read config file"), "{}", e.message);
+        assert!(
+            e.message.contains("cannot read config file"),
+            "{}",
+            e.message
+        );
     }
 }

@@ -32,7 +32,10 @@ pub const RULE_KEYS: [&str; 11] = [
 type Res<T> = Result<T, Box<EvalAltResult>>;
 
 fn fail<T>(ctx: &NativeCallContext, msg: String) -> Res<T> {
-    Err(Box::new(EvalAltResult::ErrorRuntime(msg.into(), ctx.call_position())))
+    Err(Box::new(EvalAltResult::ErrorRuntime(
+        msg.into(),
+        ctx.call_position(),
+    )))
 }
 
 fn type_name(value: &Dynamic) -> &'static str {
@@ -79,7 +82,13 @@ impl Spec<'_> {
         Ok(out)
     }
 
-    fn push_files(&self, key: &str, name: Option<&str>, value: Dynamic, out: &mut Vec<FileDecl>) -> Res<()> {
+    fn push_files(
+        &self,
+        key: &str,
+        name: Option<&str>,
+        value: Dynamic,
+        out: &mut Vec<FileDecl>,
+    ) -> Res<()> {
         if value.is_array() {
             for item in value.cast::<rhai::Array>() {
                 self.push_files(key, name, item, out)?;
@@ -125,11 +134,17 @@ impl Spec<'_> {
         let mut out = BTreeMap::new();
         if let Some(v) = self.take(key) {
             let Some(map) = v.clone().try_cast::<Map>() else {
-                return self.err(key, format!("must be a map of strings, not {}", type_name(&v)));
+                return self.err(
+                    key,
+                    format!("must be a map of strings, not {}", type_name(&v)),
+                );
             };
             for (k, v) in map {
                 if !v.is_string() {
-                    return self.err(key, format!("`{k}` must be a string, not {}", type_name(&v)));
+                    return self.err(
+                        key,
+                        format!("`{k}` must be a string, not {}", type_name(&v)),
+                    );
                 }
                 out.insert(k.to_string(), v.to_string());
             }
@@ -141,7 +156,10 @@ impl Spec<'_> {
         let mut out = BTreeMap::new();
         if let Some(v) = self.take("resources") {
             let Some(map) = v.clone().try_cast::<Map>() else {
-                return self.err("resources", format!("must be a map of integers, not {}", type_name(&v)));
+                return self.err(
+                    "resources",
+                    format!("must be a map of integers, not {}", type_name(&v)),
+                );
             };
             for (k, v) in map {
                 match v.as_int() {
@@ -151,7 +169,10 @@ impl Spec<'_> {
                     _ => {
                         return self.err(
                             "resources",
-                            format!("`{k}` must be a non-negative integer, not {}", type_name(&v)),
+                            format!(
+                                "`{k}` must be a non-negative integer, not {}",
+                                type_name(&v)
+                            ),
                         )
                     }
                 }
@@ -168,7 +189,10 @@ impl Spec<'_> {
             return self.err("params", format!("must be a map, not {}", type_name(&v)));
         }
         if let Some(bad) = find_unserialisable(&v) {
-            return self.err("params", format!("cannot hold {bad}; params must be plain data"));
+            return self.err(
+                "params",
+                format!("cannot hold {bad}; params must be plain data"),
+            );
         }
         match serde_json::to_value(&v) {
             Ok(serde_json::Value::Object(m)) => Ok(m),
@@ -190,14 +214,23 @@ fn find_unserialisable(v: &Dynamic) -> Option<&'static str> {
     if v.is_fnptr() {
         return Some("a function");
     }
-    let plain = v.is_string() || v.is_int() || v.is_float() || v.is_bool() || v.is_unit() || v.is_char();
+    let plain =
+        v.is_string() || v.is_int() || v.is_float() || v.is_bool() || v.is_unit() || v.is_char();
     (!plain).then_some("a value of a native type")
 }
 
 /// The body of the `rule(name, spec)` function.
-pub fn declare(ctx: NativeCallContext, state: &super::SharedState, name: &str, spec: Map) -> Res<()> {
+pub fn declare(
+    ctx: NativeCallContext,
+    state: &super::SharedState,
+    name: &str,
+    spec: Map,
+) -> Res<()> {
     if name.trim().is_empty() || name.contains(char::is_whitespace) {
-        return fail(&ctx, format!("rule name `{name}` must be a non-empty word without spaces"));
+        return fail(
+            &ctx,
+            format!("rule name `{name}` must be a non-empty word without spaces"),
+        );
     }
     for key in spec.keys() {
         if !RULE_KEYS.contains(&key.as_str()) {
@@ -237,7 +270,13 @@ pub fn declare(ctx: NativeCallContext, state: &super::SharedState, name: &str, s
         }
         (None, Some(run)) => {
             let Some(fp) = run.clone().try_cast::<FnPtr>() else {
-                return s.err("run", format!("must be a closure like `|job| {{ ... }}`, not {}", type_name(&run)));
+                return s.err(
+                    "run",
+                    format!(
+                        "must be a closure like `|job| {{ ... }}`, not {}",
+                        type_name(&run)
+                    ),
+                );
             };
             let code = closure_code(&ctx, &fp, &st.main_file);
             let id = ClosureId(st.closures.len());

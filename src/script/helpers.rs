@@ -15,7 +15,10 @@ type Res<T> = Result<T, Box<EvalAltResult>>;
 pub const MAX_EXPAND: usize = 2_000_000;
 
 fn runtime(msg: impl Into<String>) -> Box<EvalAltResult> {
-    Box::new(EvalAltResult::ErrorRuntime(msg.into().into(), Position::NONE))
+    Box::new(EvalAltResult::ErrorRuntime(
+        msg.into().into(),
+        Position::NONE,
+    ))
 }
 
 /// A path marked `temp(...)` or `protected(...)`.
@@ -28,7 +31,8 @@ pub struct Marked {
 fn expand_one(pattern: &str, values: &Map, out: &mut Array) -> Res<()> {
     // `{{x}}` stays a wildcard `{x}` for the rule; everything else must have values.
     let escaped = pattern.replace("{{", "\u{1}").replace("}}", "\u{2}");
-    let parsed = Pattern::parse(&escaped, &BTreeMap::new()).map_err(|e| runtime(format!("expand: {e}")))?;
+    let parsed =
+        Pattern::parse(&escaped, &BTreeMap::new()).map_err(|e| runtime(format!("expand: {e}")))?;
     let names = parsed.wildcard_names();
     let mut lists: Vec<(String, Vec<String>)> = Vec::new();
     for name in &names {
@@ -36,7 +40,11 @@ fn expand_one(pattern: &str, values: &Map, out: &mut Array) -> Res<()> {
             .get(*name)
             .ok_or_else(|| runtime(format!("expand: no values for `{{{name}}}` in `{pattern}`")))?;
         let list: Vec<String> = if v.is_array() {
-            v.clone().cast::<Array>().iter().map(|x| x.to_string()).collect()
+            v.clone()
+                .cast::<Array>()
+                .iter()
+                .map(|x| x.to_string())
+                .collect()
         } else {
             vec![v.to_string()]
         };
@@ -59,7 +67,9 @@ fn expand_one(pattern: &str, values: &Map, out: &mut Array) -> Res<()> {
             w.insert(name.clone(), list[rest % list.len()].clone());
             rest /= list.len();
         }
-        let path = parsed.format(&w).map_err(|e| runtime(format!("expand: {e}")))?;
+        let path = parsed
+            .format(&w)
+            .map_err(|e| runtime(format!("expand: {e}")))?;
         out.push(path.replace('\u{1}', "{").replace('\u{2}', "}").into());
     }
     Ok(())
@@ -74,7 +84,9 @@ fn expand(patterns: Dynamic, values: Map) -> Res<Array> {
     } else if patterns.is_string() {
         expand_one(&patterns.to_string(), &values, &mut out)?;
     } else {
-        return Err(runtime("expand: the first argument must be a pattern string or an array of them"));
+        return Err(runtime(
+            "expand: the first argument must be a pattern string or an array of them",
+        ));
     }
     Ok(out)
 }
@@ -89,7 +101,8 @@ fn walk_root(pattern: &str) -> &str {
 }
 
 fn glob_wildcards(pattern: &str) -> Res<Map> {
-    let parsed = Pattern::parse(pattern, &BTreeMap::new()).map_err(|e| runtime(format!("glob_wildcards: {e}")))?;
+    let parsed = Pattern::parse(pattern, &BTreeMap::new())
+        .map_err(|e| runtime(format!("glob_wildcards: {e}")))?;
     let names = parsed.wildcard_names();
     let mut lists: Vec<Array> = vec![Array::new(); names.len()];
     let root = walk_root(parsed.as_str());
@@ -117,11 +130,17 @@ fn glob_wildcards(pattern: &str) -> Res<Map> {
 
 fn mark(value: Dynamic, kind: FileKind, f: &str) -> Res<Dynamic> {
     if value.is_array() {
-        let marked: Res<Array> = value.cast::<Array>().into_iter().map(|v| mark(v, kind, f)).collect();
+        let marked: Res<Array> = value
+            .cast::<Array>()
+            .into_iter()
+            .map(|v| mark(v, kind, f))
+            .collect();
         return Ok(Dynamic::from(marked?));
     }
     if !value.is_string() {
-        return Err(runtime(format!("{f}() takes a path string or an array of them")));
+        return Err(runtime(format!(
+            "{f}() takes a path string or an array of them"
+        )));
     }
     Ok(Dynamic::from(Marked {
         path: value.to_string(),
@@ -137,18 +156,28 @@ pub fn register(engine: &mut Engine, state: &SharedState) {
         .register_fn("expand", expand)
         .register_fn("glob_wildcards", glob_wildcards)
         .register_fn("temp", |v: Dynamic| mark(v, FileKind::Temp, "temp"))
-        .register_fn("protected", |v: Dynamic| mark(v, FileKind::Protected, "protected"));
+        .register_fn("protected", |v: Dynamic| {
+            mark(v, FileKind::Protected, "protected")
+        });
     let st = state.clone();
     engine.register_fn("config", move |defaults: Map| -> Res<Dynamic> {
-        let mut merged: serde_json::Value =
-            rhai::serde::from_dynamic(&Dynamic::from(defaults)).map_err(|e| runtime(format!("config: {e}")))?;
-        let user = st.lock().map_err(|_| runtime("state poisoned"))?.user_config.clone();
+        let mut merged: serde_json::Value = rhai::serde::from_dynamic(&Dynamic::from(defaults))
+            .map_err(|e| runtime(format!("config: {e}")))?;
+        let user = st
+            .lock()
+            .map_err(|_| runtime("state poisoned"))?
+            .user_config
+            .clone();
         super::config::merge(&mut merged, user);
         rhai::serde::to_dynamic(merged)
     });
     let st = state.clone();
     engine.register_fn("config", move || -> Res<Dynamic> {
-        let user = st.lock().map_err(|_| runtime("state poisoned"))?.user_config.clone();
+        let user = st
+            .lock()
+            .map_err(|_| runtime("state poisoned"))?
+            .user_config
+            .clone();
         rhai::serde::to_dynamic(user)
     });
     let st = state.clone();
@@ -156,7 +185,9 @@ pub fn register(engine: &mut Engine, state: &SharedState) {
         let mut s = st.lock().map_err(|_| runtime("state poisoned"))?;
         for (k, v) in map {
             if !v.is_string() {
-                return Err(runtime(format!("wildcard_constraints: `{k}` must be a regex string")));
+                return Err(runtime(format!(
+                    "wildcard_constraints: `{k}` must be a regex string"
+                )));
             }
             s.constraints.insert(k.to_string(), v.to_string());
         }
@@ -169,14 +200,23 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, Dynamic)]) -> Map {
-        pairs.iter().map(|(k, v)| ((*k).into(), v.clone())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), v.clone()))
+            .collect()
     }
 
     #[test]
     fn expand_makes_the_product_in_pattern_order() {
         let values = map(&[
-            ("s", Dynamic::from(vec![Dynamic::from("a"), Dynamic::from("b")])),
-            ("n", Dynamic::from(vec![Dynamic::from(1_i64), Dynamic::from(2_i64)])),
+            (
+                "s",
+                Dynamic::from(vec![Dynamic::from("a"), Dynamic::from("b")]),
+            ),
+            (
+                "n",
+                Dynamic::from(vec![Dynamic::from(1_i64), Dynamic::from(2_i64)]),
+            ),
         ]);
         let out: Vec<String> = expand("{s}/{n}.txt".into(), values)
             .unwrap()

@@ -64,7 +64,7 @@ impl Files {
             })
     }
 
-    fn to_array(&mut self) -> rhai::Array {
+    fn paths_array(&mut self) -> rhai::Array {
         self.paths.iter().cloned().map(Dynamic::from).collect()
     }
 
@@ -89,7 +89,7 @@ pub fn register(engine: &mut Engine) {
         .register_indexer_get(Files::named)
         .register_get("len", |f: &mut Files| f.paths.len() as i64)
         .register_fn("len", |f: &mut Files| f.paths.len() as i64)
-        .register_fn("to_array", Files::to_array)
+        .register_fn("to_array", Files::paths_array)
         .register_fn("to_string", Files::joined)
         .register_fn("to_debug", Files::joined)
         .register_iterator::<Files>();

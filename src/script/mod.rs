@@ -81,14 +81,22 @@ fn new_engine(state: &SharedState) -> Engine {
             .then(|| Dynamic::from(errors::LIMIT_TOKEN))
     });
     engine.on_print(|s| eprintln!("{s}"));
-    engine.on_debug(|s, src, pos| eprintln!("[debug] {}{pos:?}: {s}", src.map(|s| format!("{s} ")).unwrap_or_default()));
+    engine.on_debug(|s, src, pos| {
+        eprintln!(
+            "[debug] {}{pos:?}: {s}",
+            src.map(|s| format!("{s} ")).unwrap_or_default()
+        )
+    });
     crate::native::register(&mut engine);
     helpers::register(&mut engine, state);
     job::register(&mut engine);
     let st = state.clone();
-    engine.register_fn("rule", move |ctx: rhai::NativeCallContext, name: &str, spec: rhai::Map| {
-        declare::declare(ctx, &st, name, spec)
-    });
+    engine.register_fn(
+        "rule",
+        move |ctx: rhai::NativeCallContext, name: &str, spec: rhai::Map| {
+            declare::declare(ctx, &st, name, spec)
+        },
+    );
     engine
 }
 
@@ -97,8 +105,10 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
     sandbox::set_phase(sandbox::Phase::Definition);
     let file = opts.file.clone();
     if !file.is_file() {
-        return Err(Diagnostic::new(format!("workflow file `{}` does not exist", file.display()))
-            .hint("name a workflow file, e.g. `flowrun workflows/colmean.rhai`"));
+        return Err(
+            Diagnostic::new(format!("workflow file `{}` does not exist", file.display()))
+                .hint("name a workflow file, e.g. `flowrun workflows/colmean.rhai`"),
+        );
     }
     let user_config = config::user_config(&opts.config_files, &opts.config_overrides)?;
     let state: SharedState = Arc::new(Mutex::new(State {
@@ -113,12 +123,16 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
     let ast = engine
         .compile_file(file.clone())
         .map_err(|e| errors::diagnose(&e, &file))?;
-    engine.run_ast(&ast).map_err(|e| errors::diagnose(&e, &file))?;
+    engine
+        .run_ast(&ast)
+        .map_err(|e| errors::diagnose(&e, &file))?;
 
     let mut sources = vec![file.clone()];
     sources.extend(imports.lock().map(|i| i.clone()).unwrap_or_default());
     sources.extend(opts.config_files.iter().cloned());
-    let mut st = state.lock().map_err(|_| Diagnostic::new("workflow state poisoned"))?;
+    let mut st = state
+        .lock()
+        .map_err(|_| Diagnostic::new("workflow state poisoned"))?;
     let rules = std::mem::take(&mut st.rules);
     let closures = std::mem::take(&mut st.closures);
     let constraints = std::mem::take(&mut st.constraints);

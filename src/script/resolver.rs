@@ -21,7 +21,9 @@ impl ModuleResolver for Tracking {
         path: &str,
         pos: Position,
     ) -> Result<Shared<Module>, Box<EvalAltResult>> {
-        let file = self.inner.get_file_path(path, source.map(std::path::Path::new));
+        let file = self
+            .inner
+            .get_file_path(path, source.map(std::path::Path::new));
         if let Ok(mut seen) = self.seen.lock() {
             if !seen.contains(&file) {
                 seen.push(file);

@@ -1,0 +1,102 @@
+//! Command-line arguments, as typed. Validation into run options happens in [`crate::app`].
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// flowrun runs reproducible data workflows written in Rhai: it builds the graph of jobs, reruns
+/// only what is outdated (and says why), and runs jobs in parallel in a deterministic order.
+#[derive(Debug, Parser)]
+#[command(name = "flowrun", version, about, after_help = EXIT_CODES)]
+pub struct Args {
+    /// The workflow file (Rhai)
+    pub file: PathBuf,
+
+    /// Files or rule names to make [default: rule `all`, else the first rule]
+    pub targets: Vec<String>,
+
+    /// Show the jobs that would run and why, then stop
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+
+    /// Use at most N cores at once [default: all cores]
+    #[arg(short = 'j', long = "cores", value_name = "N")]
+    pub cores: Option<u32>,
+
+    /// Go on with independent jobs when a job fails
+    #[arg(short = 'k', long)]
+    pub keep_going: bool,
+
+    /// Rerun every job
+    #[arg(short = 'F', long)]
+    pub force_all: bool,
+
+    /// Rerun the jobs of RULE (or the job making FILE) and everything downstream; repeatable
+    #[arg(short = 'R', long = "force", value_name = "RULE|FILE")]
+    pub force: Vec<String>,
+
+    /// Run only the jobs of RULE (or making FILE) and what they need; repeatable
+    #[arg(long, value_name = "RULE|FILE")]
+    pub until: Vec<String>,
+
+    /// Which changes make a job rerun: mtime, content, code, params, input
+    #[arg(long, value_delimiter = ',', num_args = 1.., value_name = "TRIGGER",
+          default_value = "content,code,params,input")]
+    pub rerun_triggers: Vec<String>,
+
+    /// Set a config value (typed: numbers, booleans, [lists]); `a.b=1` sets a nested key
+    #[arg(long = "config", value_name = "KEY=VALUE")]
+    pub config: Vec<String>,
+
+    /// Read config from a JSON, TOML or YAML file; repeatable, later files win
+    #[arg(long = "configfile", value_name = "FILE")]
+    pub configfile: Vec<PathBuf>,
+
+    /// Cap a declared resource, e.g. `--resources mem_mb=4000`
+    #[arg(long, value_name = "NAME=N", value_delimiter = ',')]
+    pub resources: Vec<String>,
+
+    /// Keep the outputs of failed jobs (they stay marked incomplete)
+    #[arg(long)]
+    pub keep_incomplete: bool,
+
+    /// List the rules and their files
+    #[arg(short = 'l', long)]
+    pub list: bool,
+
+    /// Print the job graph in Graphviz DOT (up-to-date jobs dashed)
+    #[arg(long)]
+    pub dag: bool,
+
+    /// Print the rule graph in Graphviz DOT
+    #[arg(long)]
+    pub rulegraph: bool,
+
+    /// Print every output with its state (present, missing, outdated, incomplete) and why
+    #[arg(long)]
+    pub summary: bool,
+
+    /// Run in DIR (relative paths in the workflow and `.flowrun/` live there)
+    #[arg(short = 'd', long, value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+
+    /// Seconds interrupted commands get between SIGTERM and SIGKILL
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub grace: f64,
+
+    /// Print only errors
+    #[arg(short = 'q', long, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print each job's reasons and shell command
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+}
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    success (or nothing to do)
+  1    one or more jobs failed
+  2    the workflow or the command line is wrong (nothing ran)
+  3    another flowrun is running in this directory
+  130  interrupted (Ctrl-C or SIGTERM)";

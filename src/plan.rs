@@ -1,0 +1,471 @@
+//! Deciding which jobs run, and why.
+//!
+//! Each job is first judged on its own state (outputs, incomplete marks, the store's record of
+//! how its outputs were made); then "an upstream job runs" flows down the graph; then deleted
+//! `temp()` outputs are revived only where a running job needs them. A job that runs only
+//! because something upstream runs is checked again when its turn comes
+//! ([`Checker::own_reasons`]), and skipped if its inputs came out byte-identical: early cutoff.
+//!
+//! The plan is a pure function of the workflow, the targets, the options, the store and the
+//! files on disk.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use crate::dag::{Dag, JobId};
+use crate::diagnostic::{did_you_mean, Diagnostic};
+use crate::filestate::{self, FileSig, Stat};
+use crate::reason::Reason;
+use crate::rule::FileKind;
+use crate::rules::{Rules, Work};
+use crate::store::{Record, Snapshot};
+
+/// Which kinds of change make a job rerun (`--rerun-triggers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Triggers {
+    pub mtime: bool,
+    pub content: bool,
+    pub code: bool,
+    pub params: bool,
+    pub input: bool,
+}
+
+impl Default for Triggers {
+    fn default() -> Self {
+        Self {
+            mtime: false,
+            content: true,
+            code: true,
+            params: true,
+            input: true,
+        }
+    }
+}
+
+impl Triggers {
+    /// The names accepted by `--rerun-triggers`.
+    pub const NAMES: [&'static str; 5] = ["mtime", "content", "code", "params", "input"];
+
+    /// Parses a list such as `["mtime"]` or `["content", "code"]`.
+    pub fn parse(names: &[String]) -> Result<Self, Diagnostic> {
+        let mut t = Self {
+            mtime: false,
+            content: false,
+            code: false,
+            params: false,
+            input: false,
+        };
+        for name in names {
+            match name.as_str() {
+                "mtime" => t.mtime = true,
+                "content" => t.content = true,
+                "code" => t.code = true,
+                "params" => t.params = true,
+                "input" => t.input = true,
+                other => {
+                    let mut d = Diagnostic::new(format!("unknown rerun trigger `{other}`"));
+                    d =
+                        d.hint(did_you_mean(other, Self::NAMES).unwrap_or_else(|| {
+                            format!("the triggers are {}", Self::NAMES.join(", "))
+                        }));
+                    return Err(d);
+                }
+            }
+        }
+        Ok(t)
+    }
+}
+
+/// What the user asked to override.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    pub triggers: Triggers,
+    pub force_all: bool,
+    /// `-R`: rule names or output files whose jobs (and everything downstream) rerun.
+    pub force: Vec<String>,
+    /// `--until`: run only these rules' jobs and what they depend on.
+    pub until: Vec<String>,
+}
+
+/// The verdict for one job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Up to date.
+    Fresh,
+    /// Excluded by `--until`.
+    Excluded,
+    /// Runs, for these reasons.
+    Run(Vec<Reason>),
+}
+
+/// The plan for a whole graph.
+#[derive(Debug)]
+pub struct Plan {
+    pub decisions: Vec<Decision>,
+    /// Records to rewrite because an input was touched without changing, or outputs were
+    /// adopted; written when the run starts so the next check takes the fast path.
+    pub refresh: Vec<(String, Record)>,
+}
+
+impl Plan {
+    /// The jobs that run, in the graph's order.
+    pub fn to_run<'a>(&'a self, dag: &'a Dag) -> impl Iterator<Item = JobId> + 'a {
+        dag.order()
+            .iter()
+            .copied()
+            .filter(|id| matches!(self.decisions[id.0 as usize], Decision::Run(_)))
+    }
+
+    /// The decision for a job.
+    pub fn decision(&self, id: JobId) -> &Decision {
+        &self.decisions[id.0 as usize]
+    }
+}
+
+/// Judges jobs against the store and the file system, caching stats and hashes.
+pub struct Checker<'a> {
+    rules: &'a Rules,
+    dag: &'a Dag,
+    snapshot: &'a Snapshot,
+    triggers: Triggers,
+    stats: HashMap<String, Option<Stat>>,
+    hashes: HashMap<String, u128>,
+}
+
+fn params_hash(params: &serde_json::Map<String, serde_json::Value>) -> u128 {
+    filestate::hash_str(&serde_json::Value::Object(params.clone()).to_string())
+}
+
+impl<'a> Checker<'a> {
+    /// A checker over a graph and a store snapshot.
+    pub fn new(rules: &'a Rules, dag: &'a Dag, snapshot: &'a Snapshot, triggers: Triggers) -> Self {
+        Self {
+            rules,
+            dag,
+            snapshot,
+            triggers,
+            stats: HashMap::new(),
+            hashes: HashMap::new(),
+        }
+    }
+
+    /// Forgets what is known about `path` (a job just rewrote it).
+    pub fn invalidate(&mut self, path: &str) {
+        self.stats.remove(path);
+        self.hashes.remove(path);
+    }
+
+    fn stat(&mut self, path: &str) -> Option<Stat> {
+        *self
+            .stats
+            .entry(path.to_string())
+            .or_insert_with(|| filestate::stat(Path::new(path)))
+    }
+
+    /// The file's signature now, hashing only when asked to.
+    pub fn sig(&mut self, path: &str) -> Option<FileSig> {
+        let st = self.stat(path)?;
+        let hash = match self.hashes.get(path) {
+            Some(h) => *h,
+            None => {
+                let h = filestate::hash(Path::new(path)).ok()?;
+                self.hashes.insert(path.to_string(), h);
+                h
+            }
+        };
+        Some(FileSig {
+            mtime_ns: st.mtime_ns,
+            size: st.size,
+            hash,
+        })
+    }
+
+    /// The record a job's outputs would carry if it finished now.
+    pub fn record_for(&mut self, id: JobId, output: &str) -> Option<Record> {
+        let job = self.dag.job(id);
+        let rule = self.rules.get(job.rule);
+        let mut inputs = Vec::with_capacity(job.inputs.len());
+        for f in &job.inputs {
+            let sig = self.sig(&f.path)?;
+            inputs.push((f.path.clone(), sig));
+        }
+        Some(Record {
+            rule: rule.name.clone(),
+            code: filestate::hash_str(&rule.code),
+            params: params_hash(&rule.params),
+            inputs,
+            output: self.sig(output)?,
+        })
+    }
+
+    /// Reasons for a job to run, judged on its own state; also the records worth refreshing.
+    pub fn own_reasons(&mut self, id: JobId) -> (Vec<Reason>, Vec<(String, Record)>) {
+        let dag = self.dag;
+        let job = dag.job(id);
+        let rule = self.rules.get(job.rule);
+        let mut reasons = Vec::new();
+        let mut refresh = Vec::new();
+        if job.outputs.is_empty() {
+            if !matches!(rule.work, Work::Nothing) {
+                reasons.push(Reason::NoOutputs);
+            }
+            return (reasons, refresh);
+        }
+        let incomplete: Vec<String> = job
+            .outputs
+            .iter()
+            .filter(|o| self.snapshot.incomplete.contains(&o.path))
+            .map(|o| o.path.clone())
+            .collect();
+        if !incomplete.is_empty() {
+            reasons.push(Reason::Incomplete(incomplete));
+        }
+        let missing: Vec<String> = job
+            .outputs
+            .iter()
+            .filter(|o| self.stat(&o.path).is_none())
+            .map(|o| o.path.clone())
+            .collect();
+        if !missing.is_empty() {
+            reasons.push(Reason::Missing(missing));
+            return (reasons, refresh);
+        }
+        if !reasons.is_empty() {
+            return (reasons, refresh);
+        }
+        let oldest_output = job
+            .outputs
+            .iter()
+            .filter_map(|o| self.stat(&o.path))
+            .map(|s| s.mtime_ns)
+            .min()
+            .unwrap_or(i64::MAX);
+        let record = job
+            .outputs
+            .iter()
+            .find_map(|o| self.snapshot.records.get(&o.path));
+        let Some(record) = record else {
+            // Outputs made outside flowrun (or before its records): Make's rule decides, and
+            // fresh outputs are adopted so content checks apply from now on.
+            if let Some(newer) = self.newest_input_after(id, oldest_output) {
+                reasons.push(Reason::InputNewer {
+                    input: newer,
+                    recorded: false,
+                });
+            } else {
+                for o in &job.outputs {
+                    if let Some(rec) = self.record_for(id, &o.path) {
+                        refresh.push((o.path.clone(), rec));
+                    }
+                }
+            }
+            return (reasons, refresh);
+        };
+        if record.rule != rule.name && self.triggers.code {
+            reasons.push(Reason::RuleChanged(record.rule.clone()));
+        } else if self.triggers.code && record.code != filestate::hash_str(&rule.code) {
+            reasons.push(Reason::CodeChanged);
+        }
+        if self.triggers.params && record.params != params_hash(&rule.params) {
+            reasons.push(Reason::ParamsChanged);
+        }
+        if self.triggers.input {
+            let now: HashSet<&str> = job.inputs.iter().map(|f| f.path.as_str()).collect();
+            let then: HashSet<&str> = record.inputs.iter().map(|(p, _)| p.as_str()).collect();
+            if now != then {
+                let mut added: Vec<String> = now.difference(&then).map(|s| s.to_string()).collect();
+                let mut removed: Vec<String> =
+                    then.difference(&now).map(|s| s.to_string()).collect();
+                added.sort();
+                removed.sort();
+                reasons.push(Reason::InputSetChanged { added, removed });
+            }
+        }
+        if self.triggers.content {
+            let mut touched = false;
+            for (path, sig) in &record.inputs {
+                let Some(st) = self.stat(path) else {
+                    continue; // made by an upstream job (which decides), or a deleted temp file
+                };
+                if st.mtime_ns == sig.mtime_ns && st.size == sig.size {
+                    continue;
+                }
+                match self.sig(path) {
+                    Some(now) if now.hash == sig.hash => touched = true,
+                    _ => {
+                        reasons.push(Reason::InputChanged(path.clone()));
+                        break;
+                    }
+                }
+            }
+            if touched && reasons.is_empty() {
+                for o in &job.outputs {
+                    if let Some(mut rec) = self.snapshot.records.get(&o.path).cloned() {
+                        for (p, sig) in rec.inputs.iter_mut() {
+                            if let Some(now) = self.sig(p) {
+                                *sig = now;
+                            }
+                        }
+                        refresh.push((o.path.clone(), rec));
+                    }
+                }
+            }
+        }
+        if self.triggers.mtime {
+            if let Some(newer) = self.newest_input_after(id, oldest_output) {
+                reasons.push(Reason::InputNewer {
+                    input: newer,
+                    recorded: true,
+                });
+            }
+        }
+        (reasons, refresh)
+    }
+
+    fn newest_input_after(&mut self, id: JobId, time: i64) -> Option<String> {
+        let job = self.dag.job(id);
+        job.inputs
+            .iter()
+            .filter_map(|f| self.stat(&f.path).map(|s| (s.mtime_ns, &f.path)))
+            .filter(|(t, _)| *t > time)
+            .max()
+            .map(|(_, p)| p.clone())
+    }
+
+    /// Whether the job's only problem is deleted `temp()` outputs that were recorded.
+    fn only_temp_missing(&self, id: JobId, reasons: &[Reason]) -> bool {
+        let job = self.dag.job(id);
+        match reasons {
+            [Reason::Missing(paths)] => paths.iter().all(|p| {
+                job.outputs
+                    .iter()
+                    .any(|o| &o.path == p && o.kind == FileKind::Temp)
+                    && self.snapshot.records.contains_key(p)
+            }),
+            _ => false,
+        }
+    }
+}
+
+/// Jobs selected by rule names or output files, with an error for unknown names.
+fn select(
+    rules: &Rules,
+    dag: &Dag,
+    names: &[String],
+    flag: &str,
+) -> Result<HashSet<JobId>, Diagnostic> {
+    let mut out = HashSet::new();
+    for name in names {
+        if let Some(rule) = rules.by_name(name) {
+            out.extend(
+                (0..dag.len() as u32)
+                    .map(JobId)
+                    .filter(|id| dag.job(*id).rule == rule.id),
+            );
+        } else if let Some(id) = dag.producer(&crate::pattern::normalize_path(name)) {
+            out.insert(id);
+        } else {
+            let mut d = Diagnostic::new(format!(
+                "`{flag} {name}`: no rule of that name, and no job in this run makes that file"
+            ));
+            if let Some(h) = did_you_mean(name, rules.iter().map(|r| r.name.as_str())) {
+                d = d.hint(h);
+            }
+            return Err(d);
+        }
+    }
+    Ok(out)
+}
+
+/// Makes the plan.
+pub fn check(
+    rules: &Rules,
+    dag: &Dag,
+    snapshot: &Snapshot,
+    opts: &PlanOptions,
+) -> Result<Plan, Diagnostic> {
+    let forced = select(rules, dag, &opts.force, "--force")?;
+    let until = select(rules, dag, &opts.until, "--until")?;
+    let n = dag.len();
+    let mut allowed = vec![opts.until.is_empty(); n];
+    if !opts.until.is_empty() {
+        // Everything the --until jobs depend on.
+        let mut stack: Vec<JobId> = until.into_iter().collect();
+        while let Some(id) = stack.pop() {
+            if !std::mem::replace(&mut allowed[id.0 as usize], true) {
+                stack.extend(dag.job(id).deps.iter().copied());
+            }
+        }
+    }
+    let mut checker = Checker::new(rules, dag, snapshot, opts.triggers);
+    let mut reasons: Vec<Vec<Reason>> = vec![Vec::new(); n];
+    let mut refresh = Vec::new();
+    let mut temp_only = vec![false; n];
+    for &id in dag.order() {
+        let i = id.0 as usize;
+        if !allowed[i] {
+            continue;
+        }
+        if opts.force_all || forced.contains(&id) {
+            reasons[i].push(Reason::Forced);
+            continue;
+        }
+        let (own, fresh) = checker.own_reasons(id);
+        temp_only[i] = checker.only_temp_missing(id, &own);
+        reasons[i] = own;
+        refresh.extend(fresh);
+    }
+    // Flow "upstream runs" down the graph (temp-only jobs wait to be asked for).
+    for &id in dag.order() {
+        let i = id.0 as usize;
+        if !allowed[i] || reasons[i].is_empty() || temp_only[i] {
+            continue;
+        }
+        let label = dag.label(rules, id).to_string();
+        let forced_here = reasons[i]
+            .iter()
+            .any(|r| matches!(r, Reason::Forced | Reason::ForcedUpstream(_)))
+            && !opts.force_all;
+        for c in dag.consumers(id) {
+            let ci = c.0 as usize;
+            if !allowed[ci] {
+                continue;
+            }
+            let reason = if forced_here {
+                Reason::ForcedUpstream(label.clone())
+            } else {
+                Reason::Upstream(label.clone())
+            };
+            if !reasons[ci].contains(&reason) && !reasons[ci].contains(&Reason::Forced) {
+                reasons[ci].push(reason);
+            }
+        }
+    }
+    // Revive deleted temp outputs that a running job needs, from the bottom up.
+    for &id in dag.order().iter().rev() {
+        let i = id.0 as usize;
+        if !temp_only[i] {
+            continue;
+        }
+        let needer = dag
+            .consumers(id)
+            .find(|c| !reasons[c.0 as usize].is_empty() && !temp_only[c.0 as usize]);
+        match needer {
+            Some(c) => {
+                reasons[i] = vec![Reason::TempNeeded(dag.label(rules, c).to_string())];
+                temp_only[i] = false;
+            }
+            None => reasons[i].clear(),
+        }
+    }
+    let decisions = reasons
+        .into_iter()
+        .zip(allowed)
+        .map(|(r, ok)| match (ok, r.is_empty()) {
+            (false, _) => Decision::Excluded,
+            (true, true) => Decision::Fresh,
+            (true, false) => Decision::Run(r),
+        })
+        .collect();
+    Ok(Plan { decisions, refresh })
+}

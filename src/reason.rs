@@ -1,0 +1,107 @@
+//! Why a job runs, as data. Every rerun trigger of flowrun is one variant here, and each prints
+//! as a plain sentence for `--dry-run`, `-v` and `--summary` (`docs/staleness.md` has the
+//! table).
+
+use std::fmt;
+
+/// One reason to run a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// `-F/--force-all`, or `-R` naming this job's rule or output.
+    Forced,
+    /// Downstream of a job forced with `-R`.
+    ForcedUpstream(String),
+    /// A rule without outputs runs every time.
+    NoOutputs,
+    /// Outputs that do not exist.
+    Missing(Vec<String>),
+    /// Outputs left incomplete by a failed or killed run.
+    Incomplete(Vec<String>),
+    /// An input's content differs from when the outputs were made.
+    InputChanged(String),
+    /// An input is newer than the oldest output (the `mtime` trigger, or no record exists).
+    InputNewer { input: String, recorded: bool },
+    /// The rule's code (command or closure) changed.
+    CodeChanged,
+    /// The rule's params changed.
+    ParamsChanged,
+    /// The outputs were last made by another rule.
+    RuleChanged(String),
+    /// Inputs were added or removed.
+    InputSetChanged {
+        added: Vec<String>,
+        removed: Vec<String>,
+    },
+    /// A job making one of the inputs runs first; if its outputs come out byte-identical this
+    /// job is skipped (early cutoff).
+    Upstream(String),
+    /// A temporary output was deleted and is needed again by a job that runs.
+    TempNeeded(String),
+}
+
+fn list(paths: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let mut s = paths
+        .iter()
+        .take(SHOWN)
+        .map(|p| format!("`{p}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if paths.len() > SHOWN {
+        s.push_str(&format!(" and {} more", paths.len() - SHOWN));
+    }
+    s
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Forced => f.write_str("forced"),
+            Reason::ForcedUpstream(job) => write!(f, "forced: downstream of forced job {job}"),
+            Reason::NoOutputs => f.write_str("the rule has no outputs, so it always runs"),
+            Reason::Missing(p) if p.len() == 1 => write!(f, "output {} is missing", list(p)),
+            Reason::Missing(p) => write!(f, "outputs {} are missing", list(p)),
+            Reason::Incomplete(p) => write!(
+                f,
+                "output {} was left incomplete by an earlier run",
+                list(p)
+            ),
+            Reason::InputChanged(p) => write!(f, "input `{p}` changed"),
+            Reason::InputNewer {
+                input,
+                recorded: true,
+            } => write!(f, "input `{input}` is newer than the output"),
+            Reason::InputNewer {
+                input,
+                recorded: false,
+            } => {
+                write!(
+                    f,
+                    "input `{input}` is newer than the output (no record of how it was made)"
+                )
+            }
+            Reason::CodeChanged => f.write_str("the rule's code changed"),
+            Reason::ParamsChanged => f.write_str("the rule's params changed"),
+            Reason::RuleChanged(old) => write!(f, "the output was made by rule `{old}` before"),
+            Reason::InputSetChanged { added, removed } => {
+                f.write_str("the set of inputs changed")?;
+                if !added.is_empty() {
+                    write!(f, " (added {})", list(added))?;
+                }
+                if !removed.is_empty() {
+                    write!(f, " (removed {})", list(removed))?;
+                }
+                Ok(())
+            }
+            Reason::Upstream(job) => write!(f, "input made by {job}, which runs first"),
+            Reason::TempNeeded(job) => write!(f, "temporary output deleted, needed again by {job}"),
+        }
+    }
+}
+
+impl Reason {
+    /// Whether this reason only says "something upstream runs" (early cutoff may skip it).
+    pub fn is_upstream(&self) -> bool {
+        matches!(self, Reason::Upstream(_))
+    }
+}

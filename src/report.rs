@@ -1,0 +1,190 @@
+//! What the explaining commands print on stdout: `--dry-run`, `--list`, `--dag`,
+//! `--rulegraph`, `--summary`. Output is plain, stable text: the same inputs print the same
+//! bytes (no times, no hash-map order), so it can be diffed and tested.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+use crate::dag::Dag;
+use crate::plan::{Decision, Plan};
+use crate::rules::{File, Rules, Work};
+use crate::store::Snapshot;
+
+fn paths(files: &[crate::dag::JobFile]) -> String {
+    files
+        .iter()
+        .map(|f| f.path.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn patterns(files: &[File]) -> String {
+    files
+        .iter()
+        .map(|f| match &f.name {
+            Some(n) => format!("{n}={}", f.pattern),
+            None => f.pattern.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `--dry-run`: every job that would run with its reasons, then a count per rule.
+pub fn dry_run(rules: &Rules, dag: &Dag, plan: &Plan) -> String {
+    let mut out = String::new();
+    let mut counts: BTreeMap<(u32, &str), usize> = BTreeMap::new();
+    for id in plan.to_run(dag) {
+        let Decision::Run(reasons) = plan.decision(id) else {
+            continue;
+        };
+        let job = dag.job(id);
+        let rule = rules.get(job.rule);
+        *counts.entry((rule.id.0, &rule.name)).or_default() += 1;
+        let _ = writeln!(out, "job {}", dag.label(rules, id));
+        if !job.inputs.is_empty() {
+            let _ = writeln!(out, "    input:  {}", paths(&job.inputs));
+        }
+        if !job.outputs.is_empty() {
+            let _ = writeln!(out, "    output: {}", paths(&job.outputs));
+        }
+        for r in reasons {
+            let _ = writeln!(out, "    reason: {r}");
+        }
+        out.push('\n');
+    }
+    let total: usize = counts.values().sum();
+    if total == 0 {
+        out.push_str("nothing to be done: every output is up to date\n");
+        return out;
+    }
+    let width = total.to_string().len().max(5);
+    let _ = writeln!(out, "{:>width$}  rule", "count");
+    for ((_, name), n) in &counts {
+        let _ = writeln!(out, "{n:>width$}  {name}");
+    }
+    let _ = writeln!(out, "{total:>width$}  total");
+    out
+}
+
+/// `--list`: the rules with their files.
+pub fn list(rules: &Rules) -> String {
+    let mut out = String::new();
+    for rule in rules.iter() {
+        let kind = match rule.work {
+            Work::Nothing => "",
+            Work::Shell(_) => " (shell)",
+            Work::Run(_) => " (run)",
+        };
+        let _ = writeln!(out, "{}{kind}", rule.name);
+        if !rule.inputs.is_empty() {
+            let _ = writeln!(out, "    input:  {}", patterns(&rule.inputs));
+        }
+        if !rule.outputs.is_empty() {
+            let _ = writeln!(out, "    output: {}", patterns(&rule.outputs));
+        }
+    }
+    out
+}
+
+fn dot_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// `--dag`: jobs and their dependencies in Graphviz DOT; up-to-date jobs are dashed.
+pub fn dag_dot(rules: &Rules, dag: &Dag, plan: &Plan) -> String {
+    let mut out = String::from("digraph flowrun {\n    node [shape=box, style=rounded];\n");
+    for &id in dag.order() {
+        let style = match plan.decision(id) {
+            Decision::Run(_) => "rounded",
+            _ => "rounded,dashed",
+        };
+        let _ = writeln!(
+            out,
+            "    j{} [label=\"{}\", style=\"{style}\"];",
+            id.0,
+            dot_escape(&dag.label(rules, id).to_string())
+        );
+    }
+    for &id in dag.order() {
+        for d in &dag.job(id).deps {
+            let _ = writeln!(out, "    j{} -> j{};", d.0, id.0);
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// `--rulegraph`: rules and which feeds which, in Graphviz DOT.
+pub fn rule_dot(rules: &Rules, dag: &Dag) -> String {
+    let mut used = BTreeSet::new();
+    let mut edges = BTreeSet::new();
+    for &id in dag.order() {
+        let job = dag.job(id);
+        used.insert(job.rule);
+        for d in &job.deps {
+            edges.insert((dag.job(*d).rule, job.rule));
+        }
+    }
+    let mut out = String::from("digraph flowrun {\n    node [shape=box, style=rounded];\n");
+    for r in &used {
+        let _ = writeln!(
+            out,
+            "    r{} [label=\"{}\"];",
+            r.0,
+            dot_escape(&rules.get(*r).name)
+        );
+    }
+    for (a, b) in edges {
+        let _ = writeln!(out, "    r{} -> r{};", a.0, b.0);
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// `--summary`: every output of the graph with its state and why.
+pub fn summary(rules: &Rules, dag: &Dag, plan: &Plan, snapshot: &Snapshot) -> String {
+    let mut rows = vec![[
+        "output".to_string(),
+        "state".into(),
+        "rule".into(),
+        "reason".into(),
+    ]];
+    for &id in dag.order() {
+        let job = dag.job(id);
+        let rule = &rules.get(job.rule).name;
+        for o in &job.outputs {
+            let exists = std::path::Path::new(&o.path).exists();
+            let (state, why) = match plan.decision(id) {
+                Decision::Run(reasons) => {
+                    let state = if snapshot.incomplete.contains(&o.path) {
+                        "incomplete"
+                    } else if exists {
+                        "outdated"
+                    } else {
+                        "missing"
+                    };
+                    (
+                        state,
+                        reasons
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    )
+                }
+                Decision::Fresh if exists => ("present", "up to date".to_string()),
+                Decision::Fresh => ("present", "temporary file, deleted after use".to_string()),
+                Decision::Excluded => ("excluded", "not needed for --until".to_string()),
+            };
+            rows.push([o.path.clone(), state.into(), rule.clone(), why]);
+        }
+    }
+    let w0 = rows.iter().map(|r| r[0].len()).max().unwrap_or(0);
+    let w1 = rows.iter().map(|r| r[1].len()).max().unwrap_or(0);
+    let w2 = rows.iter().map(|r| r[2].len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for r in rows {
+        let _ = writeln!(out, "{:w0$}  {:w1$}  {:w2$}  {}", r[0], r[1], r[2], r[3]);
+    }
+    out
+}

@@ -1,0 +1,557 @@
+//! Running the plan: the one owner of run state.
+//!
+//! The loop here is the only code that changes job states, the store and the progress display;
+//! job threads run work and send back events. Ready jobs start in a fixed order: priority, then
+//! critical path (the longest chain of running jobs behind them), then job id, taking as many
+//! of the `-j` cores (and declared `--resources`) as they need.
+//!
+//! Do not use `?` inside the loop: a failure is counted, running jobs drain, and `--keep-going`
+//! decides whether new work starts.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::dag::{Dag, JobId};
+use crate::exec::{Failure, JobContext, Shell};
+use crate::plan::{Checker, Decision, Plan};
+use crate::progress::{Progress, Verbosity};
+use crate::reason::Reason;
+use crate::rule::FileKind;
+use crate::rules::Rules;
+use crate::script::Runtime;
+use crate::store::Store;
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub cores: u32,
+    pub resources: BTreeMap<String, u64>,
+    pub keep_going: bool,
+    pub keep_incomplete: bool,
+    pub verbosity: Verbosity,
+    /// How long interrupted commands get between SIGTERM and SIGKILL.
+    pub grace: Duration,
+}
+
+/// How a run ended.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub ran: usize,
+    pub cutoff: usize,
+    pub failed: usize,
+    /// Jobs that could not run because something they need failed.
+    pub blocked: usize,
+    pub interrupted: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Waiting,
+    Ready,
+    Running,
+    Done,
+    Failed,
+    Blocked,
+}
+
+enum Event {
+    Retrying {
+        id: JobId,
+        attempt: u32,
+        failure: Failure,
+    },
+    Done {
+        id: JobId,
+        result: Result<(), Failure>,
+        took: Duration,
+    },
+}
+
+/// Everything the scheduler borrows.
+pub struct RunContext<'a> {
+    pub rules: &'a Rules,
+    pub dag: &'a Dag,
+    pub runtime: &'a Runtime,
+    pub shell: &'a Shell,
+    pub store: &'a mut Store,
+}
+
+struct Scheduler<'a, 'c> {
+    rules: &'a Rules,
+    dag: &'a Dag,
+    store: &'c mut Store,
+    checker: Checker<'a>,
+    opts: &'c RunOptions,
+    progress: Progress,
+    reasons: HashMap<JobId, Vec<Reason>>,
+    state: Vec<Option<State>>,
+    waiting: Vec<usize>,
+    critical: Vec<u32>,
+    ready: BTreeSet<(Reverse<i64>, Reverse<u32>, JobId)>,
+    free_cores: u32,
+    free_resources: BTreeMap<String, u64>,
+    temp_users: HashMap<String, usize>,
+    targets: BTreeSet<String>,
+    outcome: Outcome,
+    stopping: bool,
+}
+
+fn remove_file(path: &str) {
+    let p = Path::new(path);
+    if p.is_dir() {
+        let _ = std::fs::remove_dir_all(p);
+    } else {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+impl<'a> Scheduler<'a, '_> {
+    fn label(&self, id: JobId) -> String {
+        self.dag.label(self.rules, id).to_string()
+    }
+
+    fn cores_of(&self, id: JobId) -> u32 {
+        self.rules
+            .get(self.dag.job(id).rule)
+            .threads
+            .clamp(1, self.opts.cores.max(1))
+    }
+
+    fn make_ready(&mut self, id: JobId) {
+        let rule = self.rules.get(self.dag.job(id).rule);
+        self.state[id.0 as usize] = Some(State::Ready);
+        self.ready.insert((
+            Reverse(rule.priority),
+            Reverse(self.critical[id.0 as usize]),
+            id,
+        ));
+    }
+
+    /// The best ready job that fits the free cores and resources.
+    fn pick(&self) -> Option<(Reverse<i64>, Reverse<u32>, JobId)> {
+        self.ready.iter().copied().find(|(_, _, id)| {
+            let rule = self.rules.get(self.dag.job(*id).rule);
+            self.cores_of(*id) <= self.free_cores
+                && rule
+                    .resources
+                    .iter()
+                    .all(|(k, v)| self.free_resources.get(k).is_none_or(|free| v <= free))
+        })
+    }
+
+    /// Prepares a job to start: early cutoff, protected outputs, stale outputs, marks.
+    /// Returns `false` if the job was settled without running.
+    fn prepare(&mut self, id: JobId) -> Result<bool, Failure> {
+        let reasons = self.reasons.get(&id).cloned().unwrap_or_default();
+        let has_outputs = !self.dag.job(id).outputs.is_empty();
+        if has_outputs && !reasons.is_empty() && reasons.iter().all(Reason::is_upstream) {
+            for f in &self.dag.job(id).inputs {
+                self.checker.invalidate(&f.path);
+            }
+            let (own, refresh) = self.checker.own_reasons(id);
+            if own.is_empty() {
+                let _ = self
+                    .store
+                    .record(refresh.iter().map(|(p, r)| (p.as_str(), r)));
+                return Ok(false);
+            }
+            self.reasons.insert(id, own);
+        }
+        let job = self.dag.job(id);
+        for o in &job.outputs {
+            let p = Path::new(&o.path);
+            if o.kind == FileKind::Protected
+                && p.exists()
+                && std::fs::metadata(p).is_ok_and(|m| m.permissions().readonly())
+            {
+                return Err(Failure::Setup(format!(
+                    "output `{}` is protected; remove it by hand if it really must be remade",
+                    o.path
+                )));
+            }
+        }
+        for o in &job.outputs {
+            remove_file(&o.path);
+            if let Some(parent) = Path::new(&o.path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    Failure::Setup(format!("cannot create `{}`: {e}", parent.display()))
+                })?;
+            }
+        }
+        self.store
+            .mark_incomplete(job.outputs.iter().map(|o| o.path.as_str()))
+            .map_err(|e| Failure::Setup(e.to_string()))?;
+        Ok(true)
+    }
+
+    fn release(&mut self, id: JobId) {
+        self.free_cores += self.cores_of(id);
+        let rule = self.rules.get(self.dag.job(id).rule);
+        for (k, v) in &rule.resources {
+            if let Some(free) = self.free_resources.get_mut(k) {
+                *free += v;
+            }
+        }
+    }
+
+    fn reserve(&mut self, id: JobId) {
+        self.free_cores -= self.cores_of(id);
+        let rule = self.rules.get(self.dag.job(id).rule);
+        for (k, v) in &rule.resources {
+            if let Some(free) = self.free_resources.get_mut(k) {
+                *free -= v;
+            }
+        }
+    }
+
+    /// A job is settled well (ran, or was cut off): wake consumers, drop spent temp files.
+    fn settle(&mut self, id: JobId) {
+        self.state[id.0 as usize] = Some(State::Done);
+        let consumers: Vec<JobId> = self.dag.consumers(id).collect();
+        for c in consumers {
+            let ci = c.0 as usize;
+            if self.state[ci] == Some(State::Waiting) {
+                self.waiting[ci] -= 1;
+                if self.waiting[ci] == 0 {
+                    self.make_ready(c);
+                }
+            }
+        }
+        for f in &self.dag.job(id).inputs {
+            if let Some(n) = self.temp_users.get_mut(&f.path) {
+                *n -= 1;
+                if *n == 0 && !self.targets.contains(&f.path) {
+                    remove_file(&f.path);
+                    self.checker.invalidate(&f.path);
+                }
+            }
+        }
+    }
+
+    fn succeed(&mut self, id: JobId, took: Duration) -> Result<(), Failure> {
+        let job = self.dag.job(id);
+        let mut records = Vec::new();
+        for o in &job.outputs {
+            self.checker.invalidate(&o.path);
+            let Some(rec) = self.checker.record_for(id, &o.path) else {
+                return Err(Failure::Setup(format!(
+                    "the job finished but did not create output `{}`",
+                    o.path
+                )));
+            };
+            records.push((o.path.clone(), rec));
+        }
+        self.store
+            .record(records.iter().map(|(p, r)| (p.as_str(), r)))
+            .map_err(|e| Failure::Setup(e.to_string()))?;
+        for o in &job.outputs {
+            if o.kind == FileKind::Protected {
+                if let Ok(meta) = std::fs::metadata(&o.path) {
+                    let mut perms = meta.permissions();
+                    perms.set_readonly(true);
+                    let _ = std::fs::set_permissions(&o.path, perms);
+                }
+            }
+        }
+        self.outcome.ran += 1;
+        let label = self.label(id);
+        self.progress.finish(&label, took);
+        self.settle(id);
+        Ok(())
+    }
+
+    fn clean_failed(&mut self, id: JobId) {
+        let job = self.dag.job(id);
+        if self.opts.keep_incomplete {
+            return;
+        }
+        for o in &job.outputs {
+            remove_file(&o.path);
+            self.checker.invalidate(&o.path);
+        }
+        let _ = self
+            .store
+            .clear_incomplete(job.outputs.iter().map(|o| o.path.as_str()));
+    }
+
+    fn fail(&mut self, id: JobId, failure: &Failure) {
+        self.clean_failed(id);
+        self.state[id.0 as usize] = Some(State::Failed);
+        self.outcome.failed += 1;
+        let job = self.dag.job(id);
+        let mut message = failure.to_string();
+        if let Some(log) = job.logs.first() {
+            message.push_str(&format!("\nlog: {}", log.path));
+        }
+        if !self.opts.keep_incomplete && !job.outputs.is_empty() {
+            message.push_str("\nits outputs were removed (use --keep-incomplete to keep them)");
+        }
+        let label = self.label(id);
+        self.progress.fail(&label, &message);
+        // Everything downstream can no longer run.
+        let mut stack: Vec<JobId> = self.dag.consumers(id).collect();
+        while let Some(c) = stack.pop() {
+            let ci = c.0 as usize;
+            if matches!(self.state[ci], Some(State::Waiting | State::Ready)) {
+                self.ready.retain(|(_, _, j)| *j != c);
+                self.state[ci] = Some(State::Blocked);
+                self.outcome.blocked += 1;
+                stack.extend(self.dag.consumers(c));
+            }
+        }
+        if !self.opts.keep_going {
+            self.stopping = true;
+        }
+    }
+}
+
+/// Critical path length of every running job: 1 + the longest chain of running consumers.
+fn critical_paths(dag: &Dag, runs: &[bool]) -> Vec<u32> {
+    let mut cp = vec![0u32; dag.len()];
+    for &id in dag.order().iter().rev() {
+        if !runs[id.0 as usize] {
+            continue;
+        }
+        let below = dag
+            .consumers(id)
+            .map(|c| cp[c.0 as usize])
+            .max()
+            .unwrap_or(0);
+        cp[id.0 as usize] = below + 1;
+    }
+    cp
+}
+
+/// Runs every job the plan says must run.
+pub fn run(ctx: RunContext<'_>, plan: Plan, checker: Checker<'_>, opts: &RunOptions) -> Outcome {
+    let RunContext {
+        rules,
+        dag,
+        runtime,
+        shell,
+        store,
+    } = ctx;
+    let _ = store.record(plan.refresh.iter().map(|(p, r)| (p.as_str(), r)));
+    let n = dag.len();
+    let runs: Vec<bool> = plan
+        .decisions
+        .iter()
+        .map(|d| matches!(d, Decision::Run(_)))
+        .collect();
+    let total = runs.iter().filter(|r| **r).count();
+    let mut temp_users: HashMap<String, usize> = HashMap::new();
+    for id in plan.to_run(dag) {
+        for f in &dag.job(id).inputs {
+            let producer = dag.producer(&f.path);
+            let is_temp = producer.is_some_and(|p| {
+                dag.job(p)
+                    .outputs
+                    .iter()
+                    .any(|o| o.path == f.path && o.kind == FileKind::Temp)
+            });
+            if is_temp {
+                *temp_users.entry(f.path.clone()).or_default() += 1;
+            }
+        }
+    }
+    let targets = dag
+        .targets
+        .iter()
+        .flat_map(|t| dag.job(*t).outputs.iter().map(|o| o.path.clone()))
+        .collect();
+    let mut s = Scheduler {
+        rules,
+        dag,
+        store,
+        checker,
+        opts,
+        progress: Progress::new(total, opts.verbosity),
+        reasons: HashMap::new(),
+        state: vec![None; n],
+        waiting: vec![0; n],
+        critical: critical_paths(dag, &runs),
+        ready: BTreeSet::new(),
+        free_cores: opts.cores.max(1),
+        free_resources: opts.resources.clone(),
+        temp_users,
+        targets,
+        outcome: Outcome::default(),
+        stopping: false,
+    };
+    for (i, d) in plan.decisions.into_iter().enumerate() {
+        if let Decision::Run(r) = d {
+            s.reasons.insert(JobId(i as u32), r);
+        }
+    }
+    for id in dag.order().iter().copied().filter(|id| runs[id.0 as usize]) {
+        let i = id.0 as usize;
+        s.waiting[i] = dag
+            .job(id)
+            .deps
+            .iter()
+            .filter(|d| runs[d.0 as usize])
+            .count();
+        s.state[i] = Some(State::Waiting);
+        if s.waiting[i] == 0 {
+            s.make_ready(id);
+        }
+    }
+    // Jobs that can never fit the declared resources fail up front, with the reason.
+    let too_big: Vec<(JobId, String)> = s
+        .reasons
+        .keys()
+        .filter_map(|id| {
+            let rule = rules.get(dag.job(*id).rule);
+            rule.resources.iter().find_map(|(k, v)| {
+                opts.resources.get(k).filter(|cap| v > *cap).map(|cap| {
+                    (
+                        *id,
+                        format!("the job needs {k}={v}, more than --resources {k}={cap}"),
+                    )
+                })
+            })
+        })
+        .collect();
+    let mut too_big = too_big;
+    too_big.sort();
+    for (id, msg) in too_big {
+        s.ready.retain(|(_, _, j)| *j != id);
+        s.fail(id, &Failure::Setup(msg));
+    }
+
+    let (tx, rx) = mpsc::channel::<Event>();
+    let mut running = 0usize;
+    std::thread::scope(|scope| {
+        loop {
+            if crate::interrupt::requested() {
+                break;
+            }
+            while !s.stopping {
+                let Some(entry) = s.pick() else { break };
+                s.ready.remove(&entry);
+                let id = entry.2;
+                match s.prepare(id) {
+                    Ok(false) => {
+                        s.outcome.cutoff += 1;
+                        let label = s.label(id);
+                        s.progress.cutoff(&label);
+                        s.settle(id);
+                        continue;
+                    }
+                    Err(f) => {
+                        s.fail(id, &f);
+                        continue;
+                    }
+                    Ok(true) => {}
+                }
+                s.reserve(id);
+                s.state[id.0 as usize] = Some(State::Running);
+                running += 1;
+                let label = s.label(id);
+                s.progress
+                    .start(&label, s.reasons.get(&id).map_or(&[], Vec::as_slice));
+                let job = dag.job(id);
+                let rule = rules.get(job.rule);
+                let threads = s.cores_of(id);
+                let verbose = opts.verbosity == Verbosity::Verbose;
+                let tx = tx.clone();
+                scope.spawn(move || {
+                    let ctx = JobContext {
+                        rule,
+                        job,
+                        threads,
+                        runtime,
+                        shell,
+                        verbose,
+                    };
+                    let start = Instant::now();
+                    let mut attempt = 0;
+                    let result = loop {
+                        match ctx.execute(&label) {
+                            Err(failure)
+                                if attempt < rule.retries && !crate::interrupt::requested() =>
+                            {
+                                attempt += 1;
+                                let _ = tx.send(Event::Retrying {
+                                    id,
+                                    attempt,
+                                    failure,
+                                });
+                                for o in &job.outputs {
+                                    remove_file(&o.path);
+                                }
+                            }
+                            other => break other,
+                        }
+                    };
+                    let _ = tx.send(Event::Done {
+                        id,
+                        result,
+                        took: start.elapsed(),
+                    });
+                });
+            }
+            if running == 0 {
+                break;
+            }
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(Event::Retrying {
+                    id,
+                    attempt,
+                    failure,
+                }) => {
+                    let retries = rules.get(dag.job(id).rule).retries;
+                    s.progress.note(
+                        "Retrying",
+                        &format!("{} ({attempt}/{retries}) after: {failure}", s.label(id)),
+                    );
+                }
+                Ok(Event::Done { id, result, took }) => {
+                    running -= 1;
+                    s.release(id);
+                    let result = result.and_then(|()| {
+                        if crate::interrupt::requested() {
+                            Err(Failure::Setup("interrupted".into()))
+                        } else {
+                            s.succeed(id, took)
+                        }
+                    });
+                    if let Err(f) = result {
+                        if crate::interrupt::requested() {
+                            s.clean_failed(id);
+                            s.state[id.0 as usize] = Some(State::Failed);
+                        } else {
+                            s.fail(id, &f);
+                        }
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+        if crate::interrupt::requested() {
+            s.outcome.interrupted = true;
+            if running > 0 {
+                s.progress
+                    .note("Stopping", &format!("{running} running job(s)"));
+            }
+            shell.registry.terminate_all(opts.grace);
+            while running > 0 {
+                match rx.recv() {
+                    Ok(Event::Done { id, .. }) => {
+                        running -= 1;
+                        s.clean_failed(id);
+                    }
+                    Ok(Event::Retrying { .. }) => {}
+                    Err(_) => break,
+                }
+            }
+        }
+    });
+    s.outcome
+}

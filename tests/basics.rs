@@ -1,0 +1,83 @@
+//! The DESIGN.md example end to end: run, no-op, and the reruns each kind of edit causes.
+
+mod common;
+use common::Project;
+
+const WORKFLOW: &str = r#"
+let cfg = config(#{ samples: ["a", "b"], factor: 2 });
+
+rule("all", #{ input: expand("results/{s}.sum", #{ s: cfg.samples }) });
+
+rule("scale", #{
+    input:  "data/{s}.txt",
+    output: "results/{s}.scaled",
+    params: #{ factor: cfg.factor },
+    shell:  "awk '{{print $1 * {params.factor}}}' {input} > {output}",
+});
+
+rule("sum", #{
+    input:  "results/{s}.scaled",
+    output: "results/{s}.sum",
+    run: |job| {
+        let total = 0.0;
+        for line in read_lines(job.input[0]) { total += parse_float(line); }
+        write_text(job.output[0], total.to_string() + "\n");
+    },
+});
+"#;
+
+fn project() -> Project {
+    let p = Project::new();
+    p.file("wf.rhai", WORKFLOW)
+        .file("data/a.txt", "1\n2\n3\n")
+        .file("data/b.txt", "4\n5\n");
+    p
+}
+
+#[test]
+fn runs_then_has_nothing_to_do() {
+    let p = project();
+    let run = p.run(&["wf.rhai"]).code(0);
+    assert_eq!(run.ran().len(), 5, "{}", run.stderr);
+    assert_eq!(p.read("results/a.sum"), "12.0\n");
+    assert_eq!(p.read("results/b.sum"), "18.0\n");
+    let again = p.run(&["wf.rhai"]).code(0);
+    assert!(again.ran().is_empty(), "{}", again.stderr);
+    p.run(&["wf.rhai", "-n"])
+        .code(0)
+        .stdout_has("nothing to be done");
+}
+
+#[test]
+fn touch_without_change_does_not_rerun_but_edit_does() {
+    let p = project();
+    p.run(&["wf.rhai"]).code(0);
+    p.file("data/a.txt", "1\n2\n3\n");
+    assert!(p.run(&["wf.rhai"]).code(0).ran().is_empty());
+    p.file("data/a.txt", "1\n2\n4\n");
+    let run = p.run(&["wf.rhai"]).code(0);
+    assert_eq!(run.ran(), ["scale[s=a]", "sum[s=a]", "all"]);
+    assert_eq!(p.read("results/a.sum"), "14.0\n");
+}
+
+#[test]
+fn param_change_reruns_and_says_why() {
+    let p = project();
+    p.run(&["wf.rhai"]).code(0);
+    p.run(&["wf.rhai", "-n", "--config", "factor=3"])
+        .code(0)
+        .stdout_has("job scale[s=a]\n    input:  data/a.txt\n    output: results/a.scaled\n    reason: the rule's params changed\n");
+    p.run(&["wf.rhai", "--config", "factor=3"]).code(0);
+    assert_eq!(p.read("results/a.sum"), "18.0\n");
+}
+
+#[test]
+fn dry_run_is_byte_identical_every_time() {
+    let p = project();
+    let first = p.run(&["wf.rhai", "-n"]).code(0).stdout;
+    for _ in 0..3 {
+        assert_eq!(p.run(&["wf.rhai", "-n"]).stdout, first);
+    }
+    assert!(first.ends_with("count  rule\n    1  all\n    2  scale\n    2  sum\n    5  total\n"), "{first}");
+    assert!(!p.exists(".flowrun"), "a dry run must not create state");
+}
