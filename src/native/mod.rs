@@ -8,6 +8,7 @@ pub mod atomic;
 pub mod elementwise;
 pub mod errors;
 pub mod matrix;
+pub mod random;
 pub mod text;
 pub mod vector;
 
@@ -16,4 +17,5 @@ pub fn register(engine: &mut rhai::Engine) {
     text::register(engine);
     vector::register(engine);
     matrix::register(engine);
+    random::register(engine);
 }
