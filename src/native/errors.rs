@@ -68,15 +68,16 @@ pub fn size(n: INT, what: &str) -> Res<usize> {
     usize::try_from(n).map_err(|_| runtime(format!("{what} must not be negative, got {n}")))
 }
 
-/// A zero-filled buffer of `n` values, or an error (instead of an abort) when memory runs out.
-pub fn try_zeros(n: usize) -> Res<Vec<f64>> {
+/// A zero-filled buffer of `n` values, or a message (instead of an abort) when memory runs out.
+pub fn zeroed(n: usize) -> Result<Vec<f64>, String> {
     let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| {
-        runtime(format!(
-            "cannot allocate {n} values ({} bytes)",
-            (n as u128) * 8
-        ))
-    })?;
+    v.try_reserve_exact(n)
+        .map_err(|_| format!("cannot allocate {n} values ({} bytes)", n as u128 * 8))?;
     v.resize(n, 0.0);
     Ok(v)
+}
+
+/// [`zeroed`] for Rhai functions.
+pub fn try_zeros(n: usize) -> Res<Vec<f64>> {
+    zeroed(n).map_err(runtime)
 }
