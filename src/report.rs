@@ -74,6 +74,7 @@ pub fn list(rules: &Rules) -> String {
             Work::Nothing => "",
             Work::Shell(_) => " (shell)",
             Work::Run(_) => " (run)",
+            Work::MapReduce(_) => " (map/reduce)",
         };
         let _ = writeln!(out, "{}{kind}", rule.name);
         if !rule.inputs.is_empty() {

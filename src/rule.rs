@@ -30,6 +30,90 @@ pub struct FileDecl {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClosureId(pub usize);
 
+/// Index of a stored script value (an `items` array, an `init` value) inside the runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ValueId(pub usize);
+
+/// Where a map/reduce rule's items come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Items {
+    /// A literal array.
+    Values(ValueId),
+    /// A closure of `job` returning an array.
+    Closure(ClosureId),
+    /// Row blocks of the first input (the `chunked` model).
+    Chunks,
+}
+
+/// The map/reduce form: `items`, `map`, optional `reduce` with `init`, and `finish`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapReduceDecl {
+    pub items: Items,
+    pub map: ClosureId,
+    pub reduce: Option<ClosureId>,
+    pub init: Option<ValueId>,
+    pub finish: ClosureId,
+}
+
+/// How a rule's work is spread over the machine (or machines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ModelKind {
+    Thread,
+    Process,
+    Hybrid,
+    Async,
+    Chunked,
+    Mpi,
+}
+
+impl ModelKind {
+    /// The names used in workflow files.
+    pub const NAMES: [&'static str; 6] = ["thread", "process", "hybrid", "async", "chunked", "mpi"];
+
+    /// Parses a model name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "thread" => Self::Thread,
+            "process" => Self::Process,
+            "hybrid" => Self::Hybrid,
+            "async" => Self::Async,
+            "chunked" => Self::Chunked,
+            "mpi" => Self::Mpi,
+            _ => return None,
+        })
+    }
+
+    /// The name used in workflow files.
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+/// A rule's execution model and its settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Model {
+    pub kind: ModelKind,
+    pub threads: u32,
+    pub procs: u32,
+    pub ranks: u32,
+    pub concurrency: u32,
+    /// Rows per chunk for the `chunked` model.
+    pub chunk: u64,
+}
+
+impl Model {
+    /// Cores a job of this model takes from the `-j` budget.
+    pub fn cores(&self) -> u32 {
+        match self.kind {
+            ModelKind::Thread | ModelKind::Chunked => self.threads,
+            ModelKind::Process => self.procs,
+            ModelKind::Hybrid => self.procs.saturating_mul(self.threads),
+            ModelKind::Async => 1,
+            ModelKind::Mpi => self.ranks,
+        }
+    }
+}
+
 /// What a rule does when one of its jobs runs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WorkDecl {
@@ -39,6 +123,8 @@ pub enum WorkDecl {
     Shell(String),
     /// A Rhai closure called once per job.
     Run(ClosureId),
+    /// Items mapped in parallel under the rule's model, reduced in item order.
+    MapReduce(MapReduceDecl),
 }
 
 /// A rule exactly as the workflow declared it.
@@ -53,7 +139,7 @@ pub struct RuleDecl {
     pub work: WorkDecl,
     /// The rule's code, whitespace-normalised: shell template text or closure source.
     pub code: String,
-    pub threads: u32,
+    pub model: Model,
     pub priority: i64,
     pub resources: BTreeMap<String, u64>,
     pub retries: u32,

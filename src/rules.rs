@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::diagnostic::{did_you_mean, Diagnostic, Origin};
 use crate::pattern::{Pattern, Wildcards};
-use crate::rule::{ClosureId, FileDecl, FileKind, RuleDecl, WorkDecl};
+use crate::rule::{
+    ClosureId, FileDecl, FileKind, MapReduceDecl, Model, ModelKind, RuleDecl, WorkDecl,
+};
 use crate::template::{Names, Template};
 
 /// Index of a rule in declaration order.
@@ -29,6 +31,7 @@ pub enum Work {
     Nothing,
     Shell(Template),
     Run(ClosureId),
+    MapReduce(MapReduceDecl),
 }
 
 /// A validated rule.
@@ -42,7 +45,7 @@ pub struct Rule {
     pub params: serde_json::Map<String, serde_json::Value>,
     pub work: Work,
     pub code: String,
-    pub threads: u32,
+    pub model: Model,
     pub priority: i64,
     pub resources: BTreeMap<String, u64>,
     pub retries: u32,
@@ -150,9 +153,27 @@ fn compile_rule(
             }
         }
     }
+    let kind = decl.model.kind;
+    let model_fits = match &decl.work {
+        WorkDecl::MapReduce(_) => true,
+        WorkDecl::Shell(_) => matches!(kind, ModelKind::Thread | ModelKind::Mpi),
+        WorkDecl::Run(_) | WorkDecl::Nothing => kind == ModelKind::Thread,
+    };
+    if !model_fits {
+        errors.push(err(format!(
+            "`model: \"{}\"` applies to map/reduce rules (`map` and `finish`), and `mpi` also to `shell` rules",
+            kind.name()
+        )));
+    }
+    if kind == ModelKind::Chunked && inputs.is_empty() {
+        errors.push(err(
+            "the `chunked` model reads its first input in chunks, but the rule has no input".into(),
+        ));
+    }
     let work = match &decl.work {
         WorkDecl::Nothing => Work::Nothing,
         WorkDecl::Run(c) => Work::Run(*c),
+        WorkDecl::MapReduce(mr) => Work::MapReduce(mr.clone()),
         WorkDecl::Shell(text) => match Template::parse(text) {
             Ok(t) => {
                 let names = Names {
@@ -186,7 +207,7 @@ fn compile_rule(
         params: decl.params,
         work,
         code: decl.code,
-        threads: decl.threads,
+        model: decl.model,
         priority: decl.priority,
         resources: decl.resources,
         retries: decl.retries,

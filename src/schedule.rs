@@ -19,7 +19,7 @@ use crate::exec::{Failure, JobContext, Shell};
 use crate::plan::{Checker, Decision, Plan};
 use crate::progress::{Progress, Verbosity};
 use crate::reason::Reason;
-use crate::rule::FileKind;
+use crate::rule::{FileKind, Model};
 use crate::rules::Rules;
 use crate::script::Runtime;
 use crate::store::Store;
@@ -113,11 +113,20 @@ impl<'a> Scheduler<'a, '_> {
         self.dag.label(self.rules, id).to_string()
     }
 
+    /// Cores a job reserves: what its model uses, capped by the `-j` budget.
     fn cores_of(&self, id: JobId) -> u32 {
         self.rules
             .get(self.dag.job(id).rule)
-            .threads
+            .model
+            .cores()
             .clamp(1, self.opts.cores.max(1))
+    }
+
+    /// The job's model with threads scaled down to the budget, as Snakemake scales threads.
+    fn model_of(&self, id: JobId) -> Model {
+        let mut model = self.rules.get(self.dag.job(id).rule).model;
+        model.threads = model.threads.clamp(1, self.opts.cores.max(1));
+        model
     }
 
     fn make_ready(&mut self, id: JobId) {
@@ -458,14 +467,14 @@ pub fn run(ctx: RunContext<'_>, plan: Plan, checker: Checker<'_>, opts: &RunOpti
                     .start(&label, s.reasons.get(&id).map_or(&[], Vec::as_slice));
                 let job = dag.job(id);
                 let rule = rules.get(job.rule);
-                let threads = s.cores_of(id);
+                let model = s.model_of(id);
                 let verbose = opts.verbosity == Verbosity::Verbose;
                 let tx = tx.clone();
                 scope.spawn(move || {
                     let ctx = JobContext {
                         rule,
                         job,
-                        threads,
+                        model,
                         runtime,
                         shell,
                         verbose,

@@ -1,16 +1,20 @@
-//! Executing one job's work: a shell command or a Rhai closure. The scheduler decides *when*;
-//! this module only knows *how*, and reports back an [`Outcome`].
+//! Executing one job's work: a shell command, a Rhai closure, or the map/reduce form under the
+//! rule's execution model. The scheduler decides *when*; this module only knows *how*, and
+//! reports back success or a [`Failure`].
 
+mod mapreduce;
+mod process;
 mod shell;
-
-use std::collections::BTreeMap;
+mod thread;
+pub mod worker;
 
 pub use shell::{ChildRegistry, Shell};
 
-use crate::dag::Job;
+use crate::dag::{Job, JobFile};
 use crate::diagnostic::Diagnostic;
+use crate::rule::Model;
 use crate::rules::{Rule, Work};
-use crate::script::{JobView, Runtime};
+use crate::script::{JobSpec, NamedPaths, Runtime};
 use crate::template::Values;
 
 /// How a job's work ended.
@@ -18,9 +22,9 @@ use crate::template::Values;
 pub enum Failure {
     /// The command exited non-zero or was killed.
     Command(String),
-    /// A Rhai error in the rule's closure.
+    /// A Rhai error in one of the rule's closures.
     Script(Diagnostic),
-    /// flowrun could not start the work.
+    /// flowrun could not start or supervise the work (a worker died, a file could not be made).
     Setup(String),
 }
 
@@ -33,19 +37,32 @@ impl std::fmt::Display for Failure {
     }
 }
 
+impl From<Diagnostic> for Failure {
+    fn from(d: Diagnostic) -> Self {
+        Failure::Script(d)
+    }
+}
+
 /// Everything needed to run a job, borrowed from the scheduler.
 pub struct JobContext<'a> {
     pub rule: &'a Rule,
     pub job: &'a Job,
-    pub threads: u32,
+    /// The rule's model with threads fitted to the core budget.
+    pub model: Model,
     pub runtime: &'a Runtime,
     pub shell: &'a Shell,
     pub verbose: bool,
 }
 
-fn files(list: &[crate::dag::JobFile]) -> Vec<(Option<&str>, &str)> {
+fn borrowed(list: &[JobFile]) -> Vec<(Option<&str>, &str)> {
     list.iter()
         .map(|f| (f.name.as_deref(), f.path.as_str()))
+        .collect()
+}
+
+fn owned(list: &[JobFile]) -> NamedPaths {
+    list.iter()
+        .map(|f| (f.name.clone(), f.path.clone()))
         .collect()
 }
 
@@ -56,14 +73,28 @@ impl JobContext<'_> {
             return None;
         };
         Some(t.render(&Values {
-            input: files(&self.job.inputs),
-            output: files(&self.job.outputs),
-            log: files(&self.job.logs),
+            input: borrowed(&self.job.inputs),
+            output: borrowed(&self.job.outputs),
+            log: borrowed(&self.job.logs),
             params: &self.rule.params,
             wildcards: &self.job.wildcards,
-            threads: self.threads,
+            threads: self.model.threads,
             resources: &self.rule.resources,
         }))
+    }
+
+    /// The job as the script runtime (and worker processes) see it.
+    pub fn spec(&self) -> JobSpec {
+        JobSpec {
+            rule: self.rule.name.clone(),
+            input: owned(&self.job.inputs),
+            output: owned(&self.job.outputs),
+            log: owned(&self.job.logs),
+            wildcards: self.job.wildcards.clone(),
+            params: self.rule.params.clone(),
+            threads: self.model.threads,
+            resources: self.rule.resources.clone(),
+        }
     }
 
     /// Runs the work once.
@@ -76,28 +107,13 @@ impl JobContext<'_> {
                     eprintln!("    {cmd}");
                 }
                 let log = self.job.logs.first().map(|l| l.path.as_str());
-                self.shell.run(key, &cmd, log, self.threads)
+                self.shell.run(key, &cmd, log, self.model.threads)
             }
-            Work::Run(closure) => {
-                let empty = BTreeMap::new();
-                let view = JobView {
-                    rule: &self.rule.name,
-                    input: files(&self.job.inputs),
-                    output: files(&self.job.outputs),
-                    log: files(&self.job.logs),
-                    wildcards: &self.job.wildcards,
-                    params: &self.rule.params,
-                    threads: self.threads,
-                    resources: if self.rule.resources.is_empty() {
-                        &empty
-                    } else {
-                        &self.rule.resources
-                    },
-                };
-                self.runtime
-                    .call_run(*closure, &view)
-                    .map_err(Failure::Script)
-            }
+            Work::Run(closure) => self
+                .runtime
+                .call_run(*closure, &self.spec())
+                .map_err(Failure::Script),
+            Work::MapReduce(mr) => mapreduce::run(self, key, mr),
         }
     }
 }

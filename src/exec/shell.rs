@@ -27,13 +27,13 @@ const MAX_INLINE: usize = 100 * 1024;
 pub struct ChildRegistry(Arc<Mutex<HashMap<String, i32>>>);
 
 impl ChildRegistry {
-    fn add(&self, key: &str, pid: i32) {
+    pub(crate) fn add(&self, key: &str, pid: i32) {
         if let Ok(mut m) = self.0.lock() {
             m.insert(key.to_string(), pid);
         }
     }
 
-    fn remove(&self, key: &str) {
+    pub(crate) fn remove(&self, key: &str) {
         if let Ok(mut m) = self.0.lock() {
             m.remove(key);
         }
@@ -74,9 +74,10 @@ pub struct Shell {
     pub scripts_dir: PathBuf,
 }
 
-fn describe(status: std::process::ExitStatus) -> String {
+/// Says how a process ended, in words (with the 128+n convention for signals).
+pub(crate) fn describe_status(status: std::process::ExitStatus) -> String {
     match (status.code(), status.signal()) {
-        (Some(code), _) => format!("the command exited with status {code}"),
+        (Some(code), _) => format!("exited with status {code}"),
         (None, Some(sig)) => {
             let name = Signal::try_from(sig).map(|s| s.as_str()).unwrap_or("?");
             format!(
@@ -84,7 +85,7 @@ fn describe(status: std::process::ExitStatus) -> String {
                 128 + sig
             )
         }
-        _ => "the command ended abnormally".to_string(),
+        _ => "ended abnormally".to_string(),
     }
 }
 
@@ -159,7 +160,10 @@ impl Shell {
         if status.success() {
             Ok(())
         } else {
-            Err(Failure::Command(describe(status)))
+            Err(Failure::Command(format!(
+                "the command {}",
+                describe_status(status)
+            )))
         }
     }
 }

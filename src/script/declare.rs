@@ -12,22 +12,42 @@ use rhai::{Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext};
 use super::closure::{closure_code, StoredClosure};
 use super::helpers::Marked;
 use crate::diagnostic::{did_you_mean, Origin};
-use crate::rule::{normalize_code, ClosureId, FileDecl, FileKind, RuleDecl, WorkDecl};
+use crate::rule::{
+    normalize_code, ClosureId, FileDecl, FileKind, Items, MapReduceDecl, Model, ModelKind,
+    RuleDecl, ValueId, WorkDecl,
+};
 
 /// Every key a rule spec may hold.
-pub const RULE_KEYS: [&str; 11] = [
+pub const RULE_KEYS: [&str; 22] = [
     "input",
     "output",
     "log",
     "params",
     "shell",
     "run",
+    "items",
+    "map",
+    "reduce",
+    "init",
+    "finish",
+    "model",
     "threads",
+    "procs",
+    "ranks",
+    "concurrency",
+    "chunk",
     "priority",
     "resources",
     "retries",
     "wildcard_constraints",
+    "message",
 ];
+
+/// Default settings of the execution models.
+pub const DEFAULT_PROCS: i64 = 2;
+pub const DEFAULT_RANKS: i64 = 2;
+pub const DEFAULT_CONCURRENCY: i64 = 10;
+pub const DEFAULT_CHUNK: i64 = 65_536;
 
 type Res<T> = Result<T, Box<EvalAltResult>>;
 
@@ -181,6 +201,63 @@ impl Spec<'_> {
         Ok(out)
     }
 
+    fn closure(
+        &mut self,
+        key: &str,
+        st: &mut super::State,
+        code: &mut Vec<String>,
+    ) -> Res<Option<ClosureId>> {
+        let Some(v) = self.take(key) else {
+            return Ok(None);
+        };
+        let Some(fp) = v.clone().try_cast::<FnPtr>() else {
+            return self.err(
+                key,
+                format!(
+                    "must be a closure like `|job| {{ ... }}`, not {}",
+                    type_name(&v)
+                ),
+            );
+        };
+        code.push(format!(
+            "{key}: {}",
+            closure_code(self.ctx, &fp, &st.main_file)
+        ));
+        let id = ClosureId(st.closures.len());
+        st.closures.push(StoredClosure {
+            fnptr: fp,
+            context: self.ctx.store_data(),
+        });
+        Ok(Some(id))
+    }
+
+    fn value(
+        &mut self,
+        key: &str,
+        st: &mut super::State,
+        code: &mut Vec<String>,
+    ) -> Option<ValueId> {
+        let v = self.take(key)?;
+        code.push(format!("{key}: {v:?}"));
+        st.values.push(v);
+        Some(ValueId(st.values.len() - 1))
+    }
+
+    fn model(&mut self) -> Res<ModelKind> {
+        let Some(v) = self.take("model") else {
+            return Ok(ModelKind::Thread);
+        };
+        let name = v.to_string();
+        ModelKind::parse(&name).map_or_else(
+            || {
+                let hint = did_you_mean(&name, ModelKind::NAMES)
+                    .unwrap_or_else(|| format!("the models are {}", ModelKind::NAMES.join(", ")));
+                self.err("model", format!("`{name}` is not a model; {hint}"))
+            },
+            Ok,
+        )
+    }
+
     fn params(&mut self) -> Res<serde_json::Map<String, serde_json::Value>> {
         let Some(v) = self.take("params") else {
             return Ok(serde_json::Map::new());
@@ -256,38 +333,108 @@ pub fn declare(
     let retries = s.int("retries", 0, 0)?;
     let resources = s.resources()?;
     let wildcard_constraints = s.string_map("wildcard_constraints")?;
+    let kind = s.model()?;
+    let model = Model {
+        kind,
+        threads: threads as u32,
+        procs: s.int("procs", DEFAULT_PROCS, 1)? as u32,
+        ranks: s.int("ranks", DEFAULT_RANKS, 1)? as u32,
+        concurrency: s.int("concurrency", DEFAULT_CONCURRENCY, 1)? as u32,
+        chunk: s.int("chunk", DEFAULT_CHUNK, 1)? as u64,
+    };
+    let _message = s.take("message");
     let shell = s.take("shell");
-    let run = s.take("run");
+    let has_run = s.map.contains_key("run");
+    let has_map = s.map.contains_key("map") || s.map.contains_key("finish");
     let mut st = state.lock().map_err(|_| "workflow state poisoned")?;
-    let (work, code) = match (shell, run) {
-        (Some(_), Some(_)) => return s.err("shell", "and `run` cannot both be given; pick one"),
-        (Some(sh), None) => {
+    let mut code = Vec::new();
+    let work = match (shell, has_run, has_map) {
+        (Some(_), true, _) => return s.err("shell", "and `run` cannot both be given; pick one"),
+        (Some(_), _, true) | (None, true, true) => {
+            return s.err(
+                "map",
+                "cannot be combined with `shell` or `run`: a rule does one kind of work",
+            )
+        }
+        (Some(sh), false, false) => {
             if !sh.is_string() {
                 return s.err("shell", format!("must be a string, not {}", type_name(&sh)));
             }
             let text = sh.to_string();
-            (WorkDecl::Shell(text.clone()), normalize_code(&text))
+            code.push(normalize_code(&text));
+            WorkDecl::Shell(text)
         }
-        (None, Some(run)) => {
-            let Some(fp) = run.clone().try_cast::<FnPtr>() else {
+        (None, true, false) => match s.closure("run", &mut st, &mut code)? {
+            Some(id) => WorkDecl::Run(id),
+            None => WorkDecl::Nothing,
+        },
+        (None, false, true) => {
+            let items = if kind == ModelKind::Chunked {
+                if s.map.contains_key("items") {
+                    return s.err(
+                        "items",
+                        "is made by the `chunked` model from the first input; remove it",
+                    );
+                }
+                Items::Chunks
+            } else if let Some(v) = s.map.get("items").filter(|v| v.is_fnptr()).cloned() {
+                let _ = v;
+                Items::Closure(s.closure("items", &mut st, &mut code)?.ok_or("items")?)
+            } else {
+                match s.map.get("items") {
+                    Some(v) if v.is_array() => {
+                        Items::Values(s.value("items", &mut st, &mut code).ok_or("items")?)
+                    }
+                    Some(v) => {
+                        let t = type_name(v);
+                        return s.err(
+                            "items",
+                            format!("must be an array or a closure of `job`, not {t}"),
+                        );
+                    }
+                    None => {
+                        return s.err(
+                            "items",
+                            "is missing: a map/reduce rule maps each of its `items`",
+                        )
+                    }
+                }
+            };
+            let Some(map) = s.closure("map", &mut st, &mut code)? else {
+                return s.err("map", "is missing: give `map: |job, item| ...`");
+            };
+            let reduce = s.closure("reduce", &mut st, &mut code)?;
+            let init = s.value("init", &mut st, &mut code);
+            if init.is_some() && reduce.is_none() {
+                return s.err("init", "needs `reduce`: it is where the reduction starts");
+            }
+            let Some(finish) = s.closure("finish", &mut st, &mut code)? else {
                 return s.err(
-                    "run",
-                    format!(
-                        "must be a closure like `|job| {{ ... }}`, not {}",
-                        type_name(&run)
-                    ),
+                    "finish",
+                    "is missing: give `finish: |job, result| ...` to write the outputs",
                 );
             };
-            let code = closure_code(&ctx, &fp, &st.main_file);
-            let id = ClosureId(st.closures.len());
-            st.closures.push(StoredClosure {
-                fnptr: fp,
-                context: ctx.store_data(),
-            });
-            (WorkDecl::Run(id), code)
+            WorkDecl::MapReduce(MapReduceDecl {
+                items,
+                map,
+                reduce,
+                init,
+                finish,
+            })
         }
-        (None, None) => (WorkDecl::Nothing, String::new()),
+        (None, false, false) => {
+            for key in ["items", "reduce", "init"] {
+                if s.map.contains_key(key) {
+                    return s.err(
+                        key,
+                        "belongs to the map/reduce form, which also needs `map` and `finish`",
+                    );
+                }
+            }
+            WorkDecl::Nothing
+        }
     };
+    let code = code.join("\n");
     let pos = ctx.call_position();
     let origin = pos.line().map(|line| Origin {
         file: ctx
@@ -305,7 +452,7 @@ pub fn declare(
         params,
         work,
         code,
-        threads: threads as u32,
+        model,
         priority,
         resources,
         retries: retries as u32,

@@ -153,6 +153,12 @@ pub fn register(engine: &mut Engine, state: &SharedState) {
     engine
         .register_type_with_name::<Marked>("MarkedPath")
         .register_fn("to_string", |m: &mut Marked| m.path.clone())
+        .register_fn("collect", |r: std::ops::Range<i64>| {
+            r.map(Dynamic::from).collect::<Array>()
+        })
+        .register_fn("collect", |r: std::ops::RangeInclusive<i64>| {
+            r.map(Dynamic::from).collect::<Array>()
+        })
         .register_fn("expand", expand)
         .register_fn("glob_wildcards", glob_wildcards)
         .register_fn("temp", |v: Dynamic| mark(v, FileKind::Temp, "temp"))

@@ -8,16 +8,21 @@ use rhai::{Dynamic, Engine, EvalAltResult, Map, Position};
 
 use crate::pattern::Wildcards;
 
-/// A job as the executors describe it to the script runtime (no Rhai types).
-pub struct JobView<'a> {
-    pub rule: &'a str,
-    pub input: Vec<(Option<&'a str>, &'a str)>,
-    pub output: Vec<(Option<&'a str>, &'a str)>,
-    pub log: Vec<(Option<&'a str>, &'a str)>,
-    pub wildcards: &'a Wildcards,
-    pub params: &'a serde_json::Map<String, serde_json::Value>,
+/// Paths with optional names, in declaration order.
+pub type NamedPaths = Vec<(Option<String>, String)>;
+
+/// A job as the executors describe it to the script runtime (no Rhai types); serialisable so
+/// worker processes and MPI ranks receive the same description.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct JobSpec {
+    pub rule: String,
+    pub input: NamedPaths,
+    pub output: NamedPaths,
+    pub log: NamedPaths,
+    pub wildcards: Wildcards,
+    pub params: serde_json::Map<String, serde_json::Value>,
     pub threads: u32,
-    pub resources: &'a BTreeMap<String, u64>,
+    pub resources: BTreeMap<String, u64>,
 }
 
 /// A list of paths, some of them named.
@@ -28,10 +33,10 @@ pub struct Files {
 }
 
 impl Files {
-    fn new(files: &[(Option<&str>, &str)]) -> Self {
+    fn new(files: &NamedPaths) -> Self {
         Self {
-            paths: files.iter().map(|(_, p)| p.to_string()).collect(),
-            names: files.iter().map(|(n, _)| n.map(str::to_string)).collect(),
+            paths: files.iter().map(|(_, p)| p.clone()).collect(),
+            names: files.iter().map(|(n, _)| n.clone()).collect(),
         }
     }
 
@@ -96,9 +101,9 @@ pub fn register(engine: &mut Engine) {
 }
 
 /// Builds the `job` map.
-pub fn job_map(job: &JobView<'_>) -> Result<Map, Box<EvalAltResult>> {
+pub fn job_map(job: &JobSpec) -> Result<Map, Box<EvalAltResult>> {
     let mut map = Map::new();
-    map.insert("rule".into(), job.rule.into());
+    map.insert("rule".into(), job.rule.clone().into());
     map.insert("input".into(), Dynamic::from(Files::new(&job.input)));
     map.insert("output".into(), Dynamic::from(Files::new(&job.output)));
     map.insert("log".into(), Dynamic::from(Files::new(&job.log)));

@@ -10,17 +10,20 @@ mod declare;
 mod errors;
 mod helpers;
 mod job;
+mod mapreduce;
 mod resolver;
 pub mod sandbox;
+pub mod wire;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use rhai::{Dynamic, Engine};
 
 pub use declare::RULE_KEYS;
-pub use job::JobView;
+pub use job::{JobSpec, NamedPaths};
+pub use mapreduce::{Folder, Value};
 
 use crate::diagnostic::Diagnostic;
 use crate::rule::{ClosureId, RuleDecl};
@@ -32,13 +35,14 @@ pub(crate) struct State {
     user_config: serde_json::Value,
     rules: Vec<RuleDecl>,
     closures: Vec<StoredClosure>,
+    values: Vec<Dynamic>,
     constraints: BTreeMap<String, String>,
 }
 
 pub(crate) type SharedState = Arc<Mutex<State>>;
 
 /// How to load a workflow.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct LoadOptions {
     pub file: PathBuf,
     pub config_files: Vec<PathBuf>,
@@ -57,8 +61,9 @@ pub struct Workflow {
 /// Calls rule closures at run time.
 pub struct Runtime {
     engine: Engine,
-    main_file: PathBuf,
+    options: LoadOptions,
     closures: Vec<StoredClosure>,
+    values: Vec<Dynamic>,
 }
 
 fn new_engine(state: &SharedState) -> Engine {
@@ -116,6 +121,7 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
         user_config,
         rules: Vec::new(),
         closures: Vec::new(),
+        values: Vec::new(),
         constraints: BTreeMap::new(),
     }));
     let mut engine = new_engine(&state);
@@ -135,6 +141,7 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
         .map_err(|_| Diagnostic::new("workflow state poisoned"))?;
     let rules = std::mem::take(&mut st.rules);
     let closures = std::mem::take(&mut st.closures);
+    let values = std::mem::take(&mut st.values);
     let constraints = std::mem::take(&mut st.constraints);
     drop(st);
     Ok(Workflow {
@@ -143,28 +150,22 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
         sources,
         runtime: Runtime {
             engine,
-            main_file: file,
+            options: opts.clone(),
             closures,
+            values,
         },
     })
 }
 
 impl Runtime {
     /// Calls a `run` closure for one job.
-    pub fn call_run(&self, id: ClosureId, job: &JobView<'_>) -> Result<(), Diagnostic> {
-        let closure = &self.closures[id.0];
-        let map = job::job_map(job).map_err(|e| errors::diagnose(&e, &self.main_file))?;
-        #[allow(deprecated)]
-        let ctx = closure.context.create_context(&self.engine);
-        closure
-            .fnptr
-            .call_within_context::<Dynamic>(&ctx, (map,))
-            .map(|_| ())
-            .map_err(|e| errors::diagnose(&e, &self.main_file))
+    pub fn call_run(&self, id: ClosureId, job: &JobSpec) -> Result<(), Diagnostic> {
+        let map = job::job_map(job).map_err(|e| errors::diagnose(&e, &self.options.file))?;
+        self.call(id, (map,)).map(|_| ())
     }
-}
 
-/// The file a workflow's relative paths are resolved against (its directory).
-pub fn workflow_dir(file: &Path) -> PathBuf {
-    file.parent().map(Path::to_path_buf).unwrap_or_default()
+    /// How this workflow was loaded (worker processes load it the same way).
+    pub fn options(&self) -> &LoadOptions {
+        &self.options
+    }
 }

@@ -1,0 +1,244 @@
+//! The `process` and `hybrid` models, parent side: a pool of `procs` worker processes (see
+//! [`super::worker`]), fed batches of items dynamically (each worker keeps two batches queued
+//! so it never waits for the parent), results folded in item order as they become contiguous.
+//!
+//! `process` sends one item per batch; `hybrid` sends larger batches that each worker maps on
+//! `threads` threads. A worker that dies, or reports an error, fails the job at once: the other
+//! workers are killed and nothing waits forever.
+
+use std::collections::VecDeque;
+use std::io::{BufReader, BufWriter, Write};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::worker::{self, Hello};
+use super::{Failure, JobContext};
+use crate::rule::ModelKind;
+use crate::script::{Folder, JobSpec, Value};
+
+/// Batches each worker has queued at most.
+const IN_FLIGHT: usize = 2;
+
+enum Msg {
+    Ready,
+    Results(Vec<(u64, Value)>),
+    Error(String),
+    Gone,
+}
+
+struct Pool {
+    children: Vec<Child>,
+    stdins: Vec<Option<BufWriter<ChildStdin>>>,
+    key: String,
+    registry: super::ChildRegistry,
+}
+
+impl Pool {
+    fn kill(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+        }
+    }
+
+    fn died(&mut self, w: usize) -> Failure {
+        let status = self.children[w].wait().ok();
+        let pid = self.children[w].id();
+        self.kill();
+        let how = status.map_or_else(|| "ended".to_string(), super::shell::describe_status);
+        Failure::Setup(format!("worker process {w} (pid {pid}) died: {how}"))
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.stdins.clear();
+        for (i, c) in self.children.iter_mut().enumerate() {
+            if c.try_wait().ok().flatten().is_none() {
+                std::thread::sleep(Duration::from_millis(1));
+                if c.try_wait().ok().flatten().is_none() {
+                    let _ = c.kill();
+                }
+            }
+            let _ = c.wait();
+            self.registry.remove(&format!("{}#{i}", self.key));
+        }
+    }
+}
+
+fn spawn(
+    ctx: &JobContext<'_>,
+    key: &str,
+    spec: &JobSpec,
+    count: usize,
+    tx: &mpsc::Sender<(usize, Msg)>,
+) -> Result<Pool, Failure> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::Setup(format!("cannot find the flowrun binary: {e}")))?;
+    let threads = if ctx.model.kind == ModelKind::Hybrid {
+        ctx.model.threads
+    } else {
+        1
+    };
+    let hello = serde_json::to_vec(&Hello {
+        options: ctx.runtime.options().clone(),
+        rule: ctx.rule.name.clone(),
+        job: spec.clone(),
+        threads,
+    })
+    .map_err(|e| Failure::Setup(e.to_string()))?;
+    let mut pool = Pool {
+        children: Vec::new(),
+        stdins: Vec::new(),
+        key: key.to_string(),
+        registry: ctx.shell.registry.clone(),
+    };
+    for w in 0..count {
+        let mut child = Command::new(&exe)
+            .arg(worker::WORKER_ARG)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| Failure::Setup(format!("cannot start worker process: {e}")))?;
+        pool.registry.add(&format!("{key}#{w}"), child.id() as i32);
+        let mut stdin = BufWriter::new(
+            child
+                .stdin
+                .take()
+                .ok_or_else(|| Failure::Setup("no worker stdin".into()))?,
+        );
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| Failure::Setup("no worker stdout".into()))?;
+        pool.children.push(child);
+        worker::write_frame(&mut stdin, worker::HELLO, &hello)
+            .map_err(|e| Failure::Setup(format!("cannot talk to worker process: {e}")))?;
+        pool.stdins.push(Some(stdin));
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let mut r = BufReader::with_capacity(1 << 16, stdout);
+            loop {
+                let msg = match worker::read_frame(&mut r) {
+                    Ok(Some((worker::READY, _))) => Msg::Ready,
+                    Ok(Some((worker::RESULTS, p))) => match worker::decode_items(&p) {
+                        Ok(items) => Msg::Results(items),
+                        Err(e) => Msg::Error(e),
+                    },
+                    Ok(Some((worker::ERROR, p))) => {
+                        Msg::Error(String::from_utf8_lossy(&p).into_owned())
+                    }
+                    Ok(Some(_)) => Msg::Error("unexpected frame from worker".into()),
+                    Ok(None) | Err(_) => Msg::Gone,
+                };
+                let end = matches!(msg, Msg::Error(_) | Msg::Gone);
+                if tx.send((w, msg)).is_err() || end {
+                    break;
+                }
+            }
+        });
+    }
+    Ok(pool)
+}
+
+/// Maps `items` on a pool of worker processes and folds the results in item order.
+pub fn map(
+    ctx: &JobContext<'_>,
+    key: &str,
+    spec: &JobSpec,
+    items: Vec<Value>,
+    folder: &mut Folder<'_>,
+) -> Result<(), Failure> {
+    let n = items.len();
+    if n == 0 {
+        return Ok(());
+    }
+    let procs = (ctx.model.procs as usize).clamp(1, n);
+    let batch = match ctx.model.kind {
+        ModelKind::Hybrid => (ctx.model.threads as usize).max(n.div_ceil(procs * 4)),
+        _ => 1,
+    };
+    let mut queue: VecDeque<Vec<(u64, Value)>> = VecDeque::new();
+    let mut it = items.into_iter().enumerate();
+    loop {
+        let chunk: Vec<(u64, Value)> = it
+            .by_ref()
+            .take(batch)
+            .map(|(i, v)| (i as u64, v))
+            .collect();
+        if chunk.is_empty() {
+            break;
+        }
+        queue.push_back(chunk);
+    }
+    let (tx, rx) = mpsc::channel();
+    let mut pool = spawn(ctx, key, spec, procs, &tx)?;
+    drop(tx);
+    let mut in_flight = vec![0usize; procs];
+    let mut results: Vec<Option<Value>> = vec![None; n];
+    let mut next = 0usize;
+    let mut received = 0usize;
+    let send = |pool: &mut Pool, w: usize, b: Vec<(u64, Value)>| -> Result<(), Failure> {
+        let payload =
+            worker::encode_items(b.iter().map(|(i, v)| (*i, v))).map_err(Failure::Setup)?;
+        match pool.stdins[w].as_mut() {
+            Some(stdin) => {
+                worker::write_frame(stdin, worker::BATCH, &payload).map_err(|_| pool.died(w))
+            }
+            None => Err(pool.died(w)),
+        }
+    };
+    while received < n {
+        if crate::interrupt::requested() {
+            pool.kill();
+            return Err(Failure::Setup("interrupted".into()));
+        }
+        let (w, msg) = match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(m) => m,
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(Failure::Setup("all worker processes ended".into()))
+            }
+        };
+        match msg {
+            Msg::Ready => {}
+            Msg::Results(batch) => {
+                in_flight[w] -= 1;
+                for (i, v) in batch {
+                    let slot = results
+                        .get_mut(i as usize)
+                        .ok_or_else(|| Failure::Setup("worker sent an unknown item".into()))?;
+                    if slot.replace(v).is_none() {
+                        received += 1;
+                    }
+                }
+                while let Some(v) = results.get_mut(next).and_then(Option::take) {
+                    folder.push(v)?;
+                    next += 1;
+                }
+            }
+            Msg::Error(e) => {
+                pool.kill();
+                return Err(Failure::Setup(format!("in worker process {w}: {e}")));
+            }
+            Msg::Gone => return Err(pool.died(w)),
+        }
+        // Keep every worker fed.
+        for (w, slots) in in_flight.iter_mut().enumerate() {
+            while *slots < IN_FLIGHT {
+                let Some(b) = queue.pop_front() else { break };
+                send(&mut pool, w, b)?;
+                *slots += 1;
+            }
+        }
+    }
+    for s in &mut pool.stdins {
+        if let Some(mut stdin) = s.take() {
+            let _ = stdin.flush();
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,41 @@
+//! The `thread` model: `map` runs on a rayon pool of `threads` threads inside flowrun, all
+//! calling into the same Rhai engine and AST; results are collected by item index and folded
+//! in order, so the thread count never changes the result.
+
+use rayon::prelude::*;
+
+use super::Failure;
+use crate::rule::MapReduceDecl;
+use crate::script::{Folder, Runtime, Value};
+
+/// Maps `items` on `threads` threads and folds the results in item order.
+pub fn map(
+    runtime: &Runtime,
+    mr: &MapReduceDecl,
+    job: &Value,
+    items: Vec<Value>,
+    threads: u32,
+    folder: &mut Folder<'_>,
+) -> Result<(), Failure> {
+    let results: Result<Vec<Value>, _> = if threads <= 1 {
+        items
+            .into_iter()
+            .map(|it| runtime.map(mr, job, it))
+            .collect()
+    } else {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads as usize)
+            .build()
+            .map_err(|e| Failure::Setup(format!("cannot start {threads} threads: {e}")))?;
+        pool.install(|| {
+            items
+                .into_par_iter()
+                .map(|it| runtime.map(mr, job, it))
+                .collect()
+        })
+    };
+    for r in results? {
+        folder.push(r)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,199 @@
+//! Worker processes for the `process` and `hybrid` models: the flowrun binary re-executed as
+//! `flowrun __worker`, talking to its parent over stdin/stdout in length-prefixed frames.
+//!
+//! A worker evaluates the same workflow with the same config (so it has the same closures),
+//! then maps the batches of items it is sent, on `threads` threads, until its stdin closes. A
+//! parent that dies closes the pipe too, so workers never outlive it for long.
+//!
+//! Frames: `u64` length (little-endian) of what follows, a tag byte, the payload.
+//! - parent → worker: `H` hello (JSON: load options, rule name, job, threads);
+//!   `B` batch (`u64` count, then per item `u64` index, `u64` length, encoded value).
+//! - worker → parent: `K` ready; `R` results (same layout as a batch); `E` error (UTF-8 text).
+
+use std::io::{self, BufReader, BufWriter, Read, Write};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::rule::{MapReduceDecl, WorkDecl};
+use crate::script::{self, sandbox, JobSpec, LoadOptions, Runtime, Value};
+
+/// The argument that starts worker mode.
+pub const WORKER_ARG: &str = "__worker";
+
+pub const HELLO: u8 = b'H';
+pub const BATCH: u8 = b'B';
+pub const READY: u8 = b'K';
+pub const RESULTS: u8 = b'R';
+pub const ERROR: u8 = b'E';
+
+/// What a worker is told first.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Hello {
+    pub options: LoadOptions,
+    pub rule: String,
+    pub job: JobSpec,
+    pub threads: u32,
+}
+
+/// Writes one frame.
+pub fn write_frame(w: &mut impl Write, tag: u8, payload: &[u8]) -> io::Result<()> {
+    w.write_all(&((payload.len() + 1) as u64).to_le_bytes())?;
+    w.write_all(&[tag])?;
+    w.write_all(payload)?;
+    w.flush()
+}
+
+/// Reads one frame; `None` at a clean end of stream.
+pub fn read_frame(r: &mut impl Read) -> io::Result<Option<(u8, Vec<u8>)>> {
+    let mut len = [0u8; 8];
+    match r.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = u64::from_le_bytes(len) as usize;
+    if len == 0 {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "empty frame"));
+    }
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf)?;
+    let tag = buf.remove(0);
+    Ok(Some((tag, buf)))
+}
+
+/// Encodes `(index, value)` pairs as a batch or results payload.
+pub fn encode_items<'a>(
+    items: impl ExactSizeIterator<Item = (u64, &'a Value)>,
+) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&(items.len() as u64).to_le_bytes());
+    let mut buf = Vec::new();
+    for (i, v) in items {
+        buf.clear();
+        v.encode(&mut buf).map_err(|e| e.to_string())?;
+        out.extend_from_slice(&i.to_le_bytes());
+        out.extend_from_slice(&(buf.len() as u64).to_le_bytes());
+        out.extend_from_slice(&buf);
+    }
+    Ok(out)
+}
+
+/// Decodes a batch or results payload.
+pub fn decode_items(payload: &[u8]) -> Result<Vec<(u64, Value)>, String> {
+    let bad = || "malformed batch".to_string();
+    let mut rest = payload;
+    let mut take = |n: usize| -> Result<&[u8], String> {
+        if rest.len() < n {
+            return Err(bad());
+        }
+        let (h, t) = rest.split_at(n);
+        rest = t;
+        Ok(h)
+    };
+    let u64_of = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+    let count = u64_of(take(8)?) as usize;
+    let mut out = Vec::with_capacity(count.min(1 << 20));
+    for _ in 0..count {
+        let index = u64_of(take(8)?);
+        let len = u64_of(take(8)?) as usize;
+        let value = Value::decode(take(len)?).map_err(|e| e.to_string())?;
+        out.push((index, value));
+    }
+    Ok(out)
+}
+
+fn fail(out: &mut impl Write, message: &str) -> u8 {
+    let _ = write_frame(out, ERROR, message.as_bytes());
+    crate::exit::JOB_FAILED
+}
+
+fn find_map_reduce(rules: &[crate::rule::RuleDecl], name: &str) -> Option<MapReduceDecl> {
+    rules
+        .iter()
+        .find(|r| r.name == name)
+        .and_then(|r| match &r.work {
+            WorkDecl::MapReduce(mr) => Some(mr.clone()),
+            _ => None,
+        })
+}
+
+fn map_batch(
+    runtime: &Runtime,
+    mr: &MapReduceDecl,
+    job: &Value,
+    batch: Vec<(u64, Value)>,
+) -> Result<Vec<(u64, Value)>, String> {
+    batch
+        .into_par_iter()
+        .map(|(i, item)| {
+            runtime
+                .map(mr, job, item)
+                .map(|v| (i, v))
+                .map_err(|d| d.render().trim_end().to_string())
+        })
+        .collect()
+}
+
+/// Worker mode's main loop; returns the process exit code.
+pub fn main() -> u8 {
+    let mut input = BufReader::with_capacity(1 << 16, io::stdin().lock());
+    let mut output = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    let hello: Hello = match read_frame(&mut input) {
+        Ok(Some((HELLO, payload))) => match serde_json::from_slice(&payload) {
+            Ok(h) => h,
+            Err(e) => return fail(&mut output, &format!("bad hello: {e}")),
+        },
+        _ => return fail(&mut output, "expected a hello frame"),
+    };
+    let workflow = match script::load(&hello.options) {
+        Ok(w) => w,
+        Err(d) => return fail(&mut output, d.render().trim_end()),
+    };
+    let Some(mr) = find_map_reduce(&workflow.rules, &hello.rule) else {
+        return fail(
+            &mut output,
+            &format!(
+                "rule `{}` is not a map/reduce rule in the worker",
+                hello.rule
+            ),
+        );
+    };
+    sandbox::set_phase(sandbox::Phase::Run);
+    let runtime = workflow.runtime;
+    let job = match runtime.job_value(&hello.job) {
+        Ok(j) => j,
+        Err(d) => return fail(&mut output, d.render().trim_end()),
+    };
+    let pool = match rayon::ThreadPoolBuilder::new()
+        .num_threads(hello.threads.max(1) as usize)
+        .build()
+    {
+        Ok(p) => p,
+        Err(e) => return fail(&mut output, &e.to_string()),
+    };
+    if write_frame(&mut output, READY, &[]).is_err() {
+        return crate::exit::JOB_FAILED;
+    }
+    loop {
+        let batch = match read_frame(&mut input) {
+            Ok(Some((BATCH, payload))) => match decode_items(&payload) {
+                Ok(b) => b,
+                Err(e) => return fail(&mut output, &e),
+            },
+            Ok(None) => return crate::exit::SUCCESS,
+            Ok(Some((tag, _))) => {
+                return fail(&mut output, &format!("unexpected frame `{}`", tag as char))
+            }
+            Err(e) => return fail(&mut output, &e.to_string()),
+        };
+        let results = pool.install(|| map_batch(&runtime, &mr, &job, batch));
+        let payload = match results.and_then(|r| encode_items(r.iter().map(|(i, v)| (*i, v)))) {
+            Ok(p) => p,
+            Err(e) => return fail(&mut output, &e),
+        };
+        if write_frame(&mut output, RESULTS, &payload).is_err() {
+            return crate::exit::JOB_FAILED;
+        }
+    }
+}
