@@ -1,12 +1,30 @@
 #!/usr/bin/env bash
-# Installs the system packages flowrun's tests and examples use, once, non-interactively.
-# Needs root (or passwordless sudo) on Debian/Ubuntu; does nothing when all is present.
+# Installs what flowrun's tests and examples use, non-interactively, once:
+#   - Debian packages: OpenMPI and libclang (the `mpi` model), python3 with venv (test oracles)
+#   - a Python venv at target/pyenv with NumPy (the tests compare flowrun's results with it)
+# Needs root (or passwordless sudo) for apt-get; does nothing that is already there.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
+
 need=()
-command -v bash >/dev/null || need+=(bash)
+for pkg in openmpi-bin libopenmpi-dev libclang-dev clang; do
+  installed "$pkg" || need+=("$pkg")
+done
+command -v python3 >/dev/null || need+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
-  sudo_cmd=""
-  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}"
+  echo "setup: installing ${need[*]}" >&2
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if ! target/pyenv/bin/python -c 'import numpy' >/dev/null 2>&1; then
+  echo "setup: creating target/pyenv with numpy" >&2
+  mkdir -p target
+  python3 -m venv target/pyenv
+  target/pyenv/bin/pip install -q --disable-pip-version-check numpy
 fi

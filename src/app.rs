@@ -74,6 +74,12 @@ fn parse_resources(list: &[String]) -> Result<BTreeMap<String, u64>, Diagnostic>
         .collect()
 }
 
+/// flowrun's own peak resident memory (not its child processes').
+fn peak_rss_mib() -> i64 {
+    use nix::sys::resource::{getrusage, UsageWho};
+    getrusage(UsageWho::RUSAGE_SELF).map_or(0, |u| u.max_rss() / 1024)
+}
+
 /// Runs flowrun with parsed arguments and returns the exit code.
 pub fn run(args: Args) -> u8 {
     match run_inner(&args) {
@@ -262,6 +268,9 @@ fn run_inner(args: &Args) -> Result<u8, Stop> {
     if outcome.failed > 0 {
         eprintln!("error: {} ({took})", parts.join(", "));
         return Ok(exit::JOB_FAILED);
+    }
+    if verbosity == Verbosity::Verbose {
+        parts.push(format!("peak memory {} MiB", peak_rss_mib()));
     }
     if verbosity != Verbosity::Quiet {
         eprintln!("done: {} ({took})", parts.join(", "));

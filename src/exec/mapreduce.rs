@@ -1,7 +1,7 @@
 //! The map/reduce form under every model: make the items, have the model map them, fold the
 //! results in item order, call `finish`.
 
-use super::{process, thread, Failure, JobContext};
+use super::{chunked, process, thread, Failure, JobContext};
 use crate::rule::{MapReduceDecl, ModelKind};
 
 /// Runs a map/reduce job.
@@ -19,6 +19,7 @@ pub fn run(ctx: &JobContext<'_>, key: &str, mr: &MapReduceDecl) -> Result<(), Fa
             let items = runtime.items(mr, &job)?;
             process::map(ctx, key, &spec, items, &mut folder)?;
         }
+        ModelKind::Chunked => chunked::map(ctx, mr, &job, &mut folder)?,
         other => {
             return Err(Failure::Setup(format!(
                 "the `{}` model is not available in this build",

@@ -80,10 +80,7 @@ pub(crate) fn describe_status(status: std::process::ExitStatus) -> String {
         (Some(code), _) => format!("exited with status {code}"),
         (None, Some(sig)) => {
             let name = Signal::try_from(sig).map(|s| s.as_str()).unwrap_or("?");
-            format!(
-                "the command was killed by signal {sig} ({name}), exit status {}",
-                128 + sig
-            )
+            format!("killed by signal {sig} ({name}), exit status {}", 128 + sig)
         }
         _ => "ended abnormally".to_string(),
     }

@@ -9,6 +9,7 @@
 //! [`rows::RowReader`] for the chunked execution model.
 
 pub mod atomic;
+pub mod blocks;
 pub mod csv;
 pub mod elementwise;
 pub mod errors;
@@ -24,6 +25,7 @@ pub mod vector;
 /// Registers every native function and type on `engine`.
 pub fn register(engine: &mut rhai::Engine) {
     text::register(engine);
+    blocks::register(engine);
     vector::register(engine);
     matrix::register(engine);
     random::register(engine);

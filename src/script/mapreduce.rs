@@ -35,6 +35,11 @@ impl Value {
     pub fn into_dynamic(self) -> Dynamic {
         self.0
     }
+
+    /// A matrix value (a chunk of rows).
+    pub fn matrix(m: crate::native::matrix::Matrix) -> Self {
+        Value(Dynamic::from(m))
+    }
 }
 
 /// Folds mapped values in item order.
