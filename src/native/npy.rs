@@ -276,7 +276,15 @@ fn write_random_in_blocks(
     let mut w = NpyWriter::create(path, cols)?;
     let block_rows = (block_values / cols).max(1) as u64;
     let block_len = |start: u64| (block_rows.min(rows - start) as usize) * cols;
-    let alloc = || zeroed(block_len(0)).map_err(|m| invalid_input("cannot write", path, m));
+    let alloc = || {
+        zeroed(block_len(0)).map_err(|m| {
+            with_path(
+                "cannot write",
+                path,
+                io::Error::new(io::ErrorKind::OutOfMemory, m),
+            )
+        })
+    };
     // Blocks only shrink (at the end), so these two buffers are the only allocations.
     let (mut ready, mut next) = (alloc()?, alloc()?);
     random::fill_rows(seed, 0, cols, &mut ready);

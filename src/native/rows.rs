@@ -171,11 +171,12 @@ impl RowReader {
         }
         let len = n * self.cols;
         buf.truncate(len);
-        buf.try_reserve_exact(len - buf.len()).map_err(|_| {
-            invalid_input(
+        buf.try_reserve_exact(len - buf.len()).map_err(|e| {
+            let msg = format!("a block of {n} rows: {e}");
+            with_path(
                 "cannot read",
                 &self.path,
-                format!("cannot allocate a block of {n} rows"),
+                io::Error::new(io::ErrorKind::OutOfMemory, msg),
             )
         })?;
         buf.resize(len, 0.0);
