@@ -179,7 +179,7 @@ pub fn register(engine: &mut Engine) {
 mod tests {
     use super::*;
     use crate::native::rows::RowReader;
-    use crate::script::sandbox::{set_phase, Phase};
+    use crate::native::testing::engine;
 
     fn read_text(text: &str) -> io::Result<Matrix> {
         let dir = tempfile::tempdir().unwrap();
@@ -255,10 +255,8 @@ mod tests {
 
     #[test]
     fn rhai_functions() {
-        set_phase(Phase::Run);
         let dir = tempfile::tempdir().unwrap();
-        let mut engine = Engine::new();
-        crate::native::register(&mut engine);
+        let engine = engine();
         let (m, v) = (dir.path().join("m.csv"), dir.path().join("v.csv"));
         let script = format!(
             r#"let m = matrix([[1, 2.5], [3, 4]]);

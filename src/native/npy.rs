@@ -340,7 +340,7 @@ pub fn register(engine: &mut Engine) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::script::sandbox::{set_phase, Phase};
+    use crate::native::testing::engine;
 
     fn npy_bytes(version: u8, dict: &str, payload: &[f64]) -> Vec<u8> {
         let mut out = MAGIC.to_vec();
@@ -508,10 +508,8 @@ mod tests {
 
     #[test]
     fn rhai_functions() {
-        set_phase(Phase::Run);
         let dir = tempfile::tempdir().unwrap();
-        let mut engine = Engine::new();
-        crate::native::register(&mut engine);
+        let engine = engine();
         let mut scope = rhai::Scope::new();
         scope.push("dir", dir.path().display().to_string());
         let script = r#"

@@ -121,6 +121,7 @@ pub fn register(engine: &mut Engine) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::native::testing::engine;
 
     #[test]
     fn pinned_values_catch_any_change_of_stream() {
@@ -181,8 +182,7 @@ mod tests {
 
     #[test]
     fn rhai_functions_agree_with_the_definition() {
-        let mut engine = Engine::new();
-        crate::native::register(&mut engine);
+        let engine = engine();
         let m: Matrix = engine.eval("random_matrix(3, 4, -5)").unwrap();
         assert_eq!(m.rows(), 3);
         assert_eq!(
