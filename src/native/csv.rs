@@ -3,7 +3,8 @@
 //! The first non-blank line is a header when any of its fields is not a number; it fixes the
 //! column count like a data row would. Fields may have surrounding spaces; blank lines are
 //! skipped; a row with a different number of fields, or a field that is not a number, is an
-//! error naming the line (1-based). There is no quoting: this is for numbers only.
+//! error naming the line (1-based). A leading UTF-8 byte-order mark is ignored. There is no
+//! quoting: this is for numbers only.
 //!
 //! Values are written with Rust's shortest round-trip formatting (`{}` of `f64`), so a file
 //! written here reads back bit for bit (`NaN`, `inf` and `-inf` included).
@@ -20,6 +21,9 @@ use super::matrix::Matrix;
 use super::rows::{read_matrix, RowFormat};
 use super::vector::Vector;
 use crate::script::sandbox::check_effect;
+
+/// The UTF-8 byte-order mark some tools put at the start of a CSV file.
+const BOM: char = '\u{feff}';
 
 /// A CSV file being read row by row (used through [`super::rows::RowReader`]).
 #[derive(Debug)]
@@ -91,6 +95,9 @@ impl CsvRows {
             self.line_no += 1;
             let content = self.line.trim_end_matches(['\n', '\r']).len();
             self.line.truncate(content);
+            if self.line_no == 1 && self.line.starts_with(BOM) {
+                self.line.drain(..BOM.len_utf8());
+            }
             if !self.line.trim().is_empty() {
                 return Ok(true);
             }
@@ -172,7 +179,7 @@ pub fn register(engine: &mut Engine) {
 mod tests {
     use super::*;
     use crate::native::rows::RowReader;
-    use crate::script::sandbox::{set_phase, Phase};
+    use crate::native::testing::engine;
 
     fn read_text(text: &str) -> io::Result<Matrix> {
         let dir = tempfile::tempdir().unwrap();
@@ -188,10 +195,12 @@ mod tests {
             (m.rows(), m.cols(), m.as_slice()),
             (2, 2, &[1.0, 2.5, -3.0, 400.0][..])
         );
-        let m = read_text("\n1,2\n3,4").unwrap();
+        let m = read_text("\u{feff}\n1,2\n3,4").unwrap();
         assert_eq!((m.rows(), m.as_slice()), (2, &[1.0, 2.0, 3.0, 4.0][..]));
         let m = read_text("").unwrap();
         assert_eq!((m.rows(), m.cols()), (0, 0));
+        let m = read_text("\u{feff}5,6\n").unwrap();
+        assert_eq!((m.rows(), m.as_slice()), (1, &[5.0, 6.0][..]));
         let m = read_text("a,b,c\n").unwrap();
         assert_eq!((m.rows(), m.cols()), (0, 3));
     }
@@ -246,10 +255,8 @@ mod tests {
 
     #[test]
     fn rhai_functions() {
-        set_phase(Phase::Run);
         let dir = tempfile::tempdir().unwrap();
-        let mut engine = Engine::new();
-        crate::native::register(&mut engine);
+        let engine = engine();
         let (m, v) = (dir.path().join("m.csv"), dir.path().join("v.csv"));
         let script = format!(
             r#"let m = matrix([[1, 2.5], [3, 4]]);

@@ -18,8 +18,10 @@
 //! (row-major) order.
 //!
 //! The hot loop walks the rows with `chunks_exact` and zips each row with the accumulator, so
-//! it has no bounds checks and the independent per-column additions vectorise; it runs near
-//! memory bandwidth.
+//! it has no bounds checks and the independent per-column additions vectorise; with up to 16
+//! columns the accumulators stay in registers. Measured on the 2-core build machine: 14–16 GB/s
+//! with one column (one chain of dependent additions: the order forbids splitting it), 30–90
+//! GB/s from 2 columns up on cached blocks, i.e. always faster than the data can be read.
 
 use std::fmt;
 
@@ -53,14 +55,45 @@ pub struct ShapeError {
 /// the canonical summation order of flowrun (see the module docs). A trailing partial row is
 /// ignored; with zero columns nothing is added.
 pub fn accumulate_col_sums(block: &[f64], acc: &mut [f64]) {
-    if acc.is_empty() {
-        return;
-    }
-    for row in block.chunks_exact(acc.len()) {
-        for (a, x) in acc.iter_mut().zip(row) {
-            *a += *x;
+    match acc.len() {
+        0 => {}
+        1 => accumulate_narrow::<1>(block, acc),
+        2 => accumulate_narrow::<2>(block, acc),
+        3 => accumulate_narrow::<3>(block, acc),
+        4 => accumulate_narrow::<4>(block, acc),
+        5 => accumulate_narrow::<5>(block, acc),
+        6 => accumulate_narrow::<6>(block, acc),
+        7 => accumulate_narrow::<7>(block, acc),
+        8 => accumulate_narrow::<8>(block, acc),
+        9 => accumulate_narrow::<9>(block, acc),
+        10 => accumulate_narrow::<10>(block, acc),
+        11 => accumulate_narrow::<11>(block, acc),
+        12 => accumulate_narrow::<12>(block, acc),
+        13 => accumulate_narrow::<13>(block, acc),
+        14 => accumulate_narrow::<14>(block, acc),
+        15 => accumulate_narrow::<15>(block, acc),
+        16 => accumulate_narrow::<16>(block, acc),
+        cols => {
+            for row in block.chunks_exact(cols) {
+                for (a, x) in acc.iter_mut().zip(row) {
+                    *a += *x;
+                }
+            }
         }
     }
+}
+
+/// [`accumulate_col_sums`] for `N` columns with the accumulators held in registers: with few
+/// columns the general loop would wait on the store and reload of `acc` every row. Same order.
+fn accumulate_narrow<const N: usize>(block: &[f64], acc: &mut [f64]) {
+    let mut sums = [0.0; N];
+    sums.copy_from_slice(acc);
+    for row in block.as_chunks::<N>().0 {
+        for (s, x) in sums.iter_mut().zip(row) {
+            *s += *x;
+        }
+    }
+    acc.copy_from_slice(&sums);
 }
 
 impl Matrix {
@@ -289,25 +322,7 @@ pub fn register(engine: &mut Engine) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn engine() -> Engine {
-        let mut engine = Engine::new();
-        crate::native::register(&mut engine);
-        engine
-    }
-
-    fn eval<T: Clone + Send + Sync + 'static>(script: &str) -> T {
-        engine()
-            .eval::<T>(script)
-            .unwrap_or_else(|e| panic!("{script}: {e}"))
-    }
-
-    fn eval_err(script: &str) -> String {
-        match engine().eval::<Dynamic>(script) {
-            Ok(v) => panic!("{script} should fail, gave {v}"),
-            Err(e) => e.to_string(),
-        }
-    }
+    use crate::native::testing::{eval, eval_err};
 
     /// Values whose sum depends on the order of addition.
     fn awkward(rows: usize, cols: usize) -> Matrix {
@@ -336,6 +351,21 @@ mod tests {
         for (c, s) in whole.iter().enumerate() {
             let naive = (0..m.rows()).fold(0.0, |acc, r| acc + m.row(r)[c]);
             assert_eq!(s.to_bits(), naive.to_bits());
+        }
+    }
+
+    #[test]
+    fn every_column_count_uses_the_canonical_order() {
+        for cols in 1..=17 {
+            let m = awkward(97, cols);
+            let mut acc = vec![0.0; cols];
+            for block in m.as_slice().chunks(5 * cols) {
+                accumulate_col_sums(block, &mut acc);
+            }
+            for (c, s) in acc.iter().enumerate() {
+                let naive = (0..m.rows()).fold(0.0, |acc, r| acc + m.row(r)[c]);
+                assert_eq!(s.to_bits(), naive.to_bits(), "{cols} columns");
+            }
         }
     }
 

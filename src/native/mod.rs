@@ -19,6 +19,8 @@ pub mod npy;
 pub mod pyliteral;
 pub mod random;
 pub mod rows;
+#[cfg(test)]
+mod testing;
 pub mod text;
 pub mod vector;
 

@@ -276,7 +276,15 @@ fn write_random_in_blocks(
     let mut w = NpyWriter::create(path, cols)?;
     let block_rows = (block_values / cols).max(1) as u64;
     let block_len = |start: u64| (block_rows.min(rows - start) as usize) * cols;
-    let alloc = || zeroed(block_len(0)).map_err(|m| invalid_input("cannot write", path, m));
+    let alloc = || {
+        zeroed(block_len(0)).map_err(|m| {
+            with_path(
+                "cannot write",
+                path,
+                io::Error::new(io::ErrorKind::OutOfMemory, m),
+            )
+        })
+    };
     // Blocks only shrink (at the end), so these two buffers are the only allocations.
     let (mut ready, mut next) = (alloc()?, alloc()?);
     random::fill_rows(seed, 0, cols, &mut ready);
@@ -332,7 +340,7 @@ pub fn register(engine: &mut Engine) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::script::sandbox::{set_phase, Phase};
+    use crate::native::testing::engine;
 
     fn npy_bytes(version: u8, dict: &str, payload: &[f64]) -> Vec<u8> {
         let mut out = MAGIC.to_vec();
@@ -500,10 +508,8 @@ mod tests {
 
     #[test]
     fn rhai_functions() {
-        set_phase(Phase::Run);
         let dir = tempfile::tempdir().unwrap();
-        let mut engine = Engine::new();
-        crate::native::register(&mut engine);
+        let engine = engine();
         let mut scope = rhai::Scope::new();
         scope.push("dir", dir.path().display().to_string());
         let script = r#"

@@ -79,11 +79,14 @@ pub fn fill_rows(seed: u64, start_row: u64, cols: usize, out: &mut [f64]) {
         .for_each(|(tile, block)| {
             let first = start_row + (tile * ROW_TILE) as u64;
             let mut rng = generator(seed);
+            let mut words = [0u64; ROW_TILE];
+            let words = &mut words[..block.len() / cols];
             for c in 0..cols {
                 rng.set_stream(c as u64);
                 rng.set_word_pos(2 * u128::from(first));
-                for x in block.iter_mut().skip(c).step_by(cols) {
-                    *x = to_unit(rng.next_u64());
+                rng.fill_bytes(bytemuck::cast_slice_mut(words));
+                for (x, w) in block.iter_mut().skip(c).step_by(cols).zip(words.iter()) {
+                    *x = to_unit(u64::from_le(*w));
                 }
             }
         });
@@ -118,6 +121,7 @@ pub fn register(engine: &mut Engine) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::native::testing::engine;
 
     #[test]
     fn pinned_values_catch_any_change_of_stream() {
@@ -178,8 +182,7 @@ mod tests {
 
     #[test]
     fn rhai_functions_agree_with_the_definition() {
-        let mut engine = Engine::new();
-        crate::native::register(&mut engine);
+        let engine = engine();
         let m: Matrix = engine.eval("random_matrix(3, 4, -5)").unwrap();
         assert_eq!(m.rows(), 3);
         assert_eq!(

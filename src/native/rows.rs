@@ -171,11 +171,12 @@ impl RowReader {
         }
         let len = n * self.cols;
         buf.truncate(len);
-        buf.try_reserve_exact(len - buf.len()).map_err(|_| {
-            invalid_input(
+        buf.try_reserve_exact(len - buf.len()).map_err(|e| {
+            let msg = format!("a block of {n} rows: {e}");
+            with_path(
                 "cannot read",
                 &self.path,
-                format!("cannot allocate a block of {n} rows"),
+                io::Error::new(io::ErrorKind::OutOfMemory, msg),
             )
         })?;
         buf.resize(len, 0.0);
@@ -266,8 +267,8 @@ pub fn register(engine: &mut Engine) {
 mod tests {
     use super::*;
     use crate::native::matrix::accumulate_col_sums;
+    use crate::native::testing::engine;
     use crate::native::{npy, random};
-    use crate::script::sandbox::{set_phase, Phase};
 
     fn random_matrix(rows: usize, cols: usize) -> Matrix {
         let mut data = vec![0.0; rows * cols];
@@ -366,10 +367,8 @@ mod tests {
 
     #[test]
     fn rhai_raw_functions() {
-        set_phase(Phase::Run);
         let dir = tempfile::tempdir().unwrap();
-        let mut engine = Engine::new();
-        crate::native::register(&mut engine);
+        let engine = engine();
         let path = dir.path().join("m.raw").display().to_string();
         let script = format!(
             r#"let m = matrix([[1, 2, 3], [4, 5, 6]]);

@@ -154,25 +154,7 @@ pub fn register(engine: &mut Engine) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn engine() -> Engine {
-        let mut engine = Engine::new();
-        crate::native::register(&mut engine);
-        engine
-    }
-
-    fn eval<T: Clone + Send + Sync + 'static>(script: &str) -> T {
-        engine()
-            .eval::<T>(script)
-            .unwrap_or_else(|e| panic!("{script}: {e}"))
-    }
-
-    fn eval_err(script: &str) -> String {
-        match engine().eval::<Dynamic>(script) {
-            Ok(v) => panic!("{script} should fail, gave {v}"),
-            Err(e) => e.to_string(),
-        }
-    }
+    use crate::native::testing::{eval, eval_err};
 
     #[test]
     fn builds_from_ints_and_floats() {
