@@ -222,7 +222,7 @@ fn a_killed_worker_fails_the_job_without_hanging_or_orphans() {
     finish: |job, r| write_text(job.output[0], "x") });
 "#,
     );
-    let mut child = p
+    let child = p
         .cmd(&["wf.rhai"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
