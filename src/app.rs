@@ -219,7 +219,9 @@ fn run_inner(args: &Args) -> Result<u8, Stop> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
         .max(1);
     let shell = Shell {
-        registry: ChildRegistry::default(),
+        registry: lock.map_or_else(ChildRegistry::default, |l| {
+            ChildRegistry::recorded(std::sync::Arc::new(l))
+        }),
         scripts_dir: state_dir.join("scripts"),
     };
     let checker = Checker::new(&rules, &dag, &snapshot, triggers);
@@ -243,7 +245,7 @@ fn run_inner(args: &Args) -> Result<u8, Stop> {
         checker,
         &run_opts,
     );
-    drop(lock);
+    drop(shell);
     let took = progress::brief(started.elapsed());
     let mut parts = vec![format!("{} ran", outcome.ran)];
     if outcome.cutoff > 0 {

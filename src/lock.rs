@@ -1,17 +1,24 @@
 //! One run per working directory: `.flowrun/lock`.
 //!
 //! The lock is an `flock` on the file (the kernel drops it when the owner dies, however it
-//! dies), and the file says who holds it (pid and host) so a refused user knows whom to ask.
-//! A lock file left by a dead run is simply taken over, with a note: no `--unlock` chore.
+//! dies), and the file says who holds it (`pid P on HOST`) so a refused user knows whom to ask.
+//! While jobs run, the file also lists their process groups (`group G` lines). A lock file left
+//! by a dead run is taken over with a note, and the process groups it lists are killed: a run
+//! killed with SIGKILL leaves no commands running behind it. No `--unlock` chore.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
 
 /// A held lock; released on drop.
 pub struct Lock {
-    file: File,
+    file: Mutex<File>,
+    owner: String,
 }
 
 /// Why the lock could not be taken.
@@ -30,6 +37,19 @@ fn hostname() -> String {
         .unwrap_or_else(|| "unknown host".into())
 }
 
+/// Kills the process groups a dead run on this host left behind; returns how many.
+fn stop_leftovers(previous: &str) -> usize {
+    let mut lines = previous.lines();
+    let owner = lines.next().unwrap_or("");
+    if !owner.ends_with(&format!(" on {}", hostname())) {
+        return 0;
+    }
+    lines
+        .filter_map(|l| l.strip_prefix("group ")?.trim().parse::<i32>().ok())
+        .filter(|g| *g > 1 && killpg(Pid::from_raw(*g), Signal::SIGKILL).is_ok())
+        .count()
+}
+
 impl Lock {
     /// Takes the lock in `dir`; the `Ok` value carries a note if a stale lock was taken over.
     pub fn acquire(dir: &Path) -> Result<(Self, Option<String>), LockError> {
@@ -42,29 +62,50 @@ impl Lock {
             .truncate(false)
             .open(&path)
             .map_err(|e| LockError::Io(path.clone(), e))?;
-        let mut previous = String::new();
-        let _ = file.read_to_string(&mut previous);
-        let previous = previous.trim().to_string();
         // SAFETY: flock on a valid open descriptor.
         let rc =
             unsafe { nix::libc::flock(file.as_raw_fd(), nix::libc::LOCK_EX | nix::libc::LOCK_NB) };
+        let mut previous = String::new();
+        let _ = file.read_to_string(&mut previous);
         if rc != 0 {
-            let holder = if previous.is_empty() {
+            let holder = previous.lines().next().unwrap_or("").trim().to_string();
+            let holder = if holder.is_empty() {
                 "holder unknown".to_string()
             } else {
-                previous
+                holder
             };
             return Err(LockError::Held { holder });
         }
-        let note = (!previous.is_empty()).then(|| {
-            format!("took over the lock left by a run that is no longer alive ({previous})")
+        let note = (!previous.trim().is_empty()).then(|| {
+            let who = previous.lines().next().unwrap_or("").trim();
+            let mut note =
+                format!("took over the lock left by a run that is no longer alive ({who})");
+            let stopped = stop_leftovers(&previous);
+            if stopped > 0 {
+                note.push_str(&format!("; stopped {stopped} command(s) it left running"));
+            }
+            note
         });
-        let me = format!("pid {} on {}", std::process::id(), hostname());
-        let _ = file.set_len(0);
-        let _ = file.rewind();
-        let _ = file.write_all(me.as_bytes());
-        let _ = file.sync_data();
-        Ok((Self { file }, note))
+        let lock = Self {
+            file: Mutex::new(file),
+            owner: format!("pid {} on {}", std::process::id(), hostname()),
+        };
+        lock.record_groups(&[]);
+        Ok((lock, note))
+    }
+
+    /// Rewrites the lock file with the owner and the running process groups.
+    pub fn record_groups(&self, groups: &[i32]) {
+        let mut text = self.owner.clone();
+        text.push('\n');
+        for g in groups {
+            text.push_str(&format!("group {g}\n"));
+        }
+        if let Ok(mut file) = self.file.lock() {
+            let _ = file.set_len(0);
+            let _ = file.rewind();
+            let _ = file.write_all(text.as_bytes());
+        }
     }
 }
 
@@ -72,7 +113,9 @@ impl Drop for Lock {
     fn drop(&mut self) {
         // An empty lock file is a released lock. The file itself stays: removing it would let a
         // waiting process lock an unlinked inode while a third creates a new one.
-        let _ = self.file.set_len(0);
+        if let Ok(file) = self.file.lock() {
+            let _ = file.set_len(0);
+        }
     }
 }
 
@@ -98,8 +141,31 @@ mod tests {
     #[test]
     fn stale_lock_file_is_taken_over() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("lock"), "pid 999999 on elsewhere").unwrap();
+        std::fs::write(
+            dir.path().join("lock"),
+            "pid 999999 on elsewhere\ngroup 999999\n",
+        )
+        .unwrap();
         let (_lock, note) = Lock::acquire(dir.path()).unwrap();
-        assert!(note.unwrap().contains("pid 999999 on elsewhere"));
+        let note = note.unwrap();
+        assert!(note.contains("pid 999999 on elsewhere"), "{note}");
+        assert!(
+            !note.contains("stopped"),
+            "groups on another host are left alone: {note}"
+        );
+    }
+
+    #[test]
+    fn leftover_groups_of_a_dead_run_on_this_host_are_killed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("sleep");
+        std::os::unix::process::CommandExt::process_group(&mut child, 0);
+        let mut child = child.arg("30").spawn().unwrap();
+        let text = format!("pid 999999 on {}\ngroup {}\n", hostname(), child.id());
+        std::fs::write(dir.path().join("lock"), text).unwrap();
+        let (_lock, note) = Lock::acquire(dir.path()).unwrap();
+        assert!(note.unwrap().contains("stopped 1 command(s)"));
+        let status = child.wait().unwrap();
+        assert!(!status.success());
     }
 }

@@ -95,12 +95,15 @@ fn spawn(
         registry: ctx.shell.registry.clone(),
     };
     for w in 0..count {
-        let mut child = Command::new(&exe)
+        let mut command = Command::new(&exe);
+        command
             .arg(worker::WORKER_ARG)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .process_group(0)
+            .process_group(0);
+        super::shell::die_with_parent(&mut command);
+        let mut child = command
             .spawn()
             .map_err(|e| Failure::Setup(format!("cannot start worker process: {e}")))?;
         pool.registry.add(&format!("{key}#{w}"), child.id() as i32);

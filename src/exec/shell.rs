@@ -23,25 +23,51 @@ use super::Failure;
 const MAX_INLINE: usize = 100 * 1024;
 
 /// Process groups of running commands, by job key, so an interrupt can reach them.
+///
+/// With a record file (the run's lock file), the list is also written there, so that if
+/// flowrun itself is killed the next run can stop the groups it left behind
+/// ([`crate::lock::Lock::acquire`]).
 #[derive(Clone, Default)]
-pub struct ChildRegistry(Arc<Mutex<HashMap<String, i32>>>);
+pub struct ChildRegistry {
+    groups: Arc<Mutex<HashMap<String, i32>>>,
+    record: Option<Arc<crate::lock::Lock>>,
+}
 
 impl ChildRegistry {
-    pub(crate) fn add(&self, key: &str, pid: i32) {
-        if let Ok(mut m) = self.0.lock() {
-            m.insert(key.to_string(), pid);
+    /// A registry that records running process groups in the lock file.
+    pub fn recorded(lock: Arc<crate::lock::Lock>) -> Self {
+        Self {
+            groups: Arc::default(),
+            record: Some(lock),
         }
     }
 
-    pub(crate) fn remove(&self, key: &str) {
-        if let Ok(mut m) = self.0.lock() {
-            m.remove(key);
+    fn update(&self, change: impl FnOnce(&mut HashMap<String, i32>)) {
+        if let Ok(mut m) = self.groups.lock() {
+            change(&mut m);
+            if let Some(lock) = &self.record {
+                let mut groups: Vec<i32> = m.values().copied().collect();
+                groups.sort_unstable();
+                lock.record_groups(&groups);
+            }
         }
+    }
+
+    pub(crate) fn add(&self, key: &str, pid: i32) {
+        self.update(|m| {
+            m.insert(key.to_string(), pid);
+        });
+    }
+
+    pub(crate) fn remove(&self, key: &str) {
+        self.update(|m| {
+            m.remove(key);
+        });
     }
 
     /// Sends `sig` to every running process group.
     pub fn signal_all(&self, sig: Signal) {
-        if let Ok(m) = self.0.lock() {
+        if let Ok(m) = self.groups.lock() {
             for pid in m.values() {
                 let _ = killpg(Pid::from_raw(*pid), sig);
             }
@@ -50,7 +76,7 @@ impl ChildRegistry {
 
     /// Whether no command is running.
     pub fn is_empty(&self) -> bool {
-        self.0.lock().map(|m| m.is_empty()).unwrap_or(true)
+        self.groups.lock().map(|m| m.is_empty()).unwrap_or(true)
     }
 
     /// Interrupt protocol: SIGTERM every group, wait up to `grace`, then SIGKILL what is left.
@@ -64,6 +90,17 @@ impl ChildRegistry {
             std::thread::sleep(Duration::from_millis(20));
         }
         self.signal_all(Signal::SIGKILL);
+    }
+}
+
+/// Makes a child die with flowrun: if flowrun is killed (even with SIGKILL), the kernel sends
+/// the child SIGKILL instead of leaving it running as an orphan that keeps writing outputs.
+pub(crate) fn die_with_parent(command: &mut Command) {
+    // SAFETY: the closure only calls prctl, which is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
+        });
     }
 }
 
@@ -143,6 +180,7 @@ impl Shell {
             .stderr(err)
             .env("FLOWRUN_THREADS", threads.to_string())
             .process_group(0);
+        die_with_parent(&mut command);
         let mut child = command
             .spawn()
             .map_err(|e| Failure::Setup(format!("cannot start `{shell}`: {e}")))?;

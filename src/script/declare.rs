@@ -18,7 +18,7 @@ use crate::rule::{
 };
 
 /// Every key a rule spec may hold.
-pub const RULE_KEYS: [&str; 22] = [
+pub const RULE_KEYS: [&str; 21] = [
     "input",
     "output",
     "log",
@@ -40,7 +40,6 @@ pub const RULE_KEYS: [&str; 22] = [
     "resources",
     "retries",
     "wildcard_constraints",
-    "message",
 ];
 
 /// Default settings of the execution models.
@@ -342,7 +341,6 @@ pub fn declare(
         concurrency: s.int("concurrency", DEFAULT_CONCURRENCY, 1)? as u32,
         chunk: s.int("chunk", DEFAULT_CHUNK, 1)? as u64,
     };
-    let _message = s.take("message");
     let shell = s.take("shell");
     let has_run = s.map.contains_key("run");
     let has_map = s.map.contains_key("map") || s.map.contains_key("finish");
