@@ -78,6 +78,9 @@ fn dry_run_is_byte_identical_every_time() {
     for _ in 0..3 {
         assert_eq!(p.run(&["wf.rhai", "-n"]).stdout, first);
     }
-    assert!(first.ends_with("count  rule\n    1  all\n    2  scale\n    2  sum\n    5  total\n"), "{first}");
+    assert!(
+        first.ends_with("count  rule\n    1  all\n    2  scale\n    2  sum\n    5  total\n"),
+        "{first}"
+    );
     assert!(!p.exists(".flowrun"), "a dry run must not create state");
 }
