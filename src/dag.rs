@@ -355,7 +355,7 @@ impl Dag {
             .map(|id| self.label(rules, *id).to_string())
             .collect();
         Diagnostic::new(format!("the rules form a cycle: {}", chain.join(" -> ")))
-            .hint("each job in the chain needs an output of the next; break the loop")
+            .hint("each job in the chain makes an input of the next; break the loop")
     }
 
     /// Jobs in a dependency-respecting, reproducible order.
