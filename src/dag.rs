@@ -174,8 +174,13 @@ impl Builder<'_> {
         }
         let (rule, w) = candidates.remove(0);
         if depth > MAX_DEPTH {
+            // The path has grown with every level: show its start only.
+            let shown = match path.char_indices().nth(80) {
+                Some((i, _)) => format!("{}…", &path[..i]),
+                None => path.to_string(),
+            };
             return Err(Diagnostic::new(format!(
-                "rule `{}` keeps needing its own outputs through wildcards (more than {MAX_DEPTH} levels deep at `{path}`)",
+                "rule `{}` keeps needing its own outputs through wildcards (more than {MAX_DEPTH} levels deep at `{shown}`)",
                 self.rules.get(rule).name
             ))
             .at(self.rules.get(rule).origin.clone())
@@ -355,7 +360,7 @@ impl Dag {
             .map(|id| self.label(rules, *id).to_string())
             .collect();
         Diagnostic::new(format!("the rules form a cycle: {}", chain.join(" -> ")))
-            .hint("each job in the chain needs an output of the next; break the loop")
+            .hint("each job in the chain makes an input of the next; break the loop")
     }
 
     /// Jobs in a dependency-respecting, reproducible order.

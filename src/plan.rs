@@ -226,18 +226,35 @@ impl<'a> Checker<'a> {
             .filter(|o| self.stat(&o.path).is_none())
             .map(|o| o.path.clone())
             .collect();
+        // Recorded temp() outputs deleted after use: the job is still judged on its record,
+        // so that a change upstream of a temp file is not hidden by its absence.
+        let temp_gone = !missing.is_empty()
+            && missing.iter().all(|p| {
+                job.outputs
+                    .iter()
+                    .any(|o| &o.path == p && o.kind == FileKind::Temp)
+                    && self.snapshot.records.contains_key(p)
+            });
         if !missing.is_empty() {
             reasons.push(Reason::Missing(missing));
-            return (reasons, refresh);
+            if !temp_gone {
+                return (reasons, refresh);
+            }
         }
-        if !reasons.is_empty() {
+        if !reasons.is_empty() && !temp_gone {
             return (reasons, refresh);
         }
         let oldest_output = job
             .outputs
             .iter()
-            .filter_map(|o| self.stat(&o.path))
-            .map(|s| s.mtime_ns)
+            .filter_map(|o| {
+                self.stat(&o.path).map(|s| s.mtime_ns).or_else(|| {
+                    self.snapshot
+                        .records
+                        .get(&o.path)
+                        .map(|r| r.output.mtime_ns)
+                })
+            })
             .min()
             .unwrap_or(i64::MAX);
         let record = job
@@ -439,6 +456,8 @@ pub fn check(
             if !reasons[ci].contains(&reason) && !reasons[ci].contains(&Reason::Forced) {
                 reasons[ci].push(reason);
             }
+            // A job whose temp outputs were deleted runs now, and passes it on.
+            temp_only[ci] = false;
         }
     }
     // Revive deleted temp outputs that a running job needs, from the bottom up.

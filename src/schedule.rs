@@ -290,7 +290,15 @@ impl<'a> Scheduler<'a, '_> {
     }
 
     fn fail(&mut self, id: JobId, failure: &Failure) {
-        self.clean_failed(id);
+        self.fail_as(id, failure, true);
+    }
+
+    /// Fails a job; `started` says whether its outputs were touched. A job refused before it
+    /// started (a protected output, a job too big for `--resources`) keeps its outputs.
+    fn fail_as(&mut self, id: JobId, failure: &Failure, started: bool) {
+        if started {
+            self.clean_failed(id);
+        }
         self.state[id.0 as usize] = Some(State::Failed);
         self.outcome.failed += 1;
         let job = self.dag.job(id);
@@ -298,7 +306,7 @@ impl<'a> Scheduler<'a, '_> {
         if let Some(log) = job.logs.first() {
             message.push_str(&format!("\nlog: {}", log.path));
         }
-        if !self.opts.keep_incomplete && !job.outputs.is_empty() {
+        if started && !self.opts.keep_incomplete && !job.outputs.is_empty() {
             message.push_str("\nits outputs were removed (use --keep-incomplete to keep them)");
         }
         let label = self.label(id);
@@ -431,7 +439,7 @@ pub fn run(ctx: RunContext<'_>, plan: Plan, checker: Checker<'_>, opts: &RunOpti
     too_big.sort();
     for (id, msg) in too_big {
         s.ready.retain(|(_, _, j)| *j != id);
-        s.fail(id, &Failure::Setup(msg));
+        s.fail_as(id, &Failure::Setup(msg), false);
     }
 
     let (tx, rx) = mpsc::channel::<Event>();
@@ -454,7 +462,7 @@ pub fn run(ctx: RunContext<'_>, plan: Plan, checker: Checker<'_>, opts: &RunOpti
                         continue;
                     }
                     Err(f) => {
-                        s.fail(id, &f);
+                        s.fail_as(id, &f, false);
                         continue;
                     }
                     Ok(true) => {}

@@ -78,6 +78,13 @@ fn new_engine(state: &SharedState) -> Engine {
         .set_max_expr_depths(128, 64)
         .set_max_string_size(256 << 20)
         .set_fail_on_invalid_map_property(true);
+    // `protected` is a reserved keyword in Rhai; the `protected(path)` helper needs it as a
+    // plain name.
+    #[allow(deprecated)]
+    engine.on_parse_token(|token, _, _| match token {
+        rhai::Token::Reserved(s) if s.as_str() == "protected" => rhai::Token::Identifier(s),
+        other => other,
+    });
     engine.on_progress(|ops| {
         if crate::interrupt::requested() {
             return Some(Dynamic::from(errors::INTERRUPT_TOKEN));

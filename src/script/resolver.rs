@@ -21,15 +21,19 @@ impl ModuleResolver for Tracking {
         path: &str,
         pos: Position,
     ) -> Result<Shared<Module>, Box<EvalAltResult>> {
-        let file = self
-            .inner
-            .get_file_path(path, source.map(std::path::Path::new));
+        // Relative to the importing file's directory. The module is then loaded by its full
+        // path, which becomes its source: nested imports, closure code and error locations
+        // inside it refer to the real file rather than to the import string.
+        let base = source.and_then(|s| std::path::Path::new(s).parent());
+        let file = self.inner.get_file_path(path, base);
+        let file = std::fs::canonicalize(&file).unwrap_or(file);
         if let Ok(mut seen) = self.seen.lock() {
             if !seen.contains(&file) {
-                seen.push(file);
+                seen.push(file.clone());
             }
         }
-        self.inner.resolve(engine, source, path, pos)
+        self.inner
+            .resolve(engine, source, &file.to_string_lossy(), pos)
     }
 }
 

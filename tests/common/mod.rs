@@ -50,6 +50,69 @@ impl Run {
         self
     }
 
+    /// Asserts stderr does not contain `text`.
+    pub fn stderr_lacks(self, text: &str) -> Self {
+        assert!(
+            !self.stderr.contains(text),
+            "stderr has {text:?}\n--- stderr\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    /// Asserts stdout does not contain `text`.
+    pub fn stdout_lacks(self, text: &str) -> Self {
+        assert!(
+            !self.stdout.contains(text),
+            "stdout has {text:?}\n--- stdout\n{}",
+            self.stdout
+        );
+        self
+    }
+
+    /// Asserts the run was a clean failure: exit code 2, an `error:` on stderr, no panic.
+    pub fn workflow_error(self) -> Self {
+        let run = self.code(2).stderr_has("error: ");
+        assert!(
+            !run.stderr.contains("panicked") && !run.stderr.contains("RUST_BACKTRACE"),
+            "flowrun panicked\n--- stderr\n{}",
+            run.stderr
+        );
+        run
+    }
+
+    /// The jobs that ran, sorted (for runs whose order is not fixed).
+    pub fn ran_sorted(&self) -> Vec<String> {
+        let mut r = self.ran();
+        r.sort();
+        r
+    }
+
+    /// The jobs a dry run would run ("job X" lines on stdout), in order.
+    pub fn planned(&self) -> Vec<String> {
+        self.stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("job "))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The reasons a dry run gives for `job`.
+    pub fn reasons(&self, job: &str) -> Vec<String> {
+        let head = format!("job {job}");
+        let mut lines = self.stdout.lines().skip_while(|l| *l != head);
+        assert!(
+            lines.next().is_some(),
+            "no {head:?} in the plan\n--- stdout\n{}",
+            self.stdout
+        );
+        lines
+            .take_while(|l| l.starts_with("    "))
+            .filter_map(|l| l.trim_start().strip_prefix("reason: "))
+            .map(str::to_string)
+            .collect()
+    }
+
     /// The jobs that ran ("Running" lines), in order.
     pub fn ran(&self) -> Vec<String> {
         self.stderr
@@ -93,6 +156,69 @@ impl Project {
         self.path().join(rel).exists()
     }
 
+    /// Removes a file.
+    pub fn remove(&self, rel: &str) -> &Self {
+        std::fs::remove_file(self.path().join(rel))
+            .unwrap_or_else(|e| panic!("removing {rel}: {e}"));
+        self
+    }
+
+    /// Sets a file's modification time to now (like `touch`), content unchanged.
+    pub fn touch(&self, rel: &str) -> &Self {
+        self.set_mtime(rel, std::time::SystemTime::now())
+    }
+
+    /// Moves a file's modification time `secs` seconds into the past.
+    pub fn age(&self, rel: &str, secs: u64) -> &Self {
+        let p = self.path().join(rel);
+        let old = std::fs::metadata(&p).and_then(|m| m.modified()).unwrap();
+        self.set_mtime(rel, old - Duration::from_secs(secs))
+    }
+
+    /// Sets a file's modification time.
+    pub fn set_mtime(&self, rel: &str, time: std::time::SystemTime) -> &Self {
+        let f = std::fs::File::options()
+            .append(true)
+            .open(self.path().join(rel))
+            .unwrap_or_else(|e| panic!("opening {rel}: {e}"));
+        f.set_modified(time).unwrap();
+        self
+    }
+
+    /// The modification time of a file.
+    pub fn mtime(&self, rel: &str) -> std::time::SystemTime {
+        std::fs::metadata(self.path().join(rel))
+            .and_then(|m| m.modified())
+            .unwrap_or_else(|e| panic!("stat {rel}: {e}"))
+    }
+
+    /// Starts flowrun in the background; the guard kills it (and the process groups it was
+    /// told about) when dropped.
+    pub fn spawn(&self, args: &[&str]) -> Background {
+        let child = self
+            .cmd(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start flowrun");
+        Background {
+            child: Some(child),
+            groups: Vec::new(),
+        }
+    }
+
+    /// Waits until `rel` exists and is not empty (panics after `limit`).
+    pub fn wait_for(&self, rel: &str, limit: Duration) {
+        let start = std::time::Instant::now();
+        while !std::fs::metadata(self.path().join(rel)).is_ok_and(|m| m.len() > 0) {
+            assert!(
+                start.elapsed() < limit,
+                "{rel} did not appear within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// A command for flowrun in this directory.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(bin());
@@ -134,4 +260,75 @@ pub fn wait_bounded(mut child: std::process::Child, limit: Duration) -> Output {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// A flowrun running in the background, killed on drop with every process group it names.
+pub struct Background {
+    child: Option<std::process::Child>,
+    /// Process groups to kill on drop (jobs the test learned about).
+    pub groups: Vec<i32>,
+}
+
+impl Background {
+    /// The flowrun process id.
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map_or(0, |c| c.id() as i32)
+    }
+
+    /// Sends a signal to flowrun.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig).unwrap();
+    }
+
+    /// Waits for flowrun to end (at most `limit`) and collects its output.
+    pub fn finish(mut self, limit: Duration) -> Run {
+        let child = self.child.take().expect("running");
+        let out = wait_bounded(child, limit);
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for g in &self.groups {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(*g),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// The live (not zombie) processes in process group `pgid`, read from /proc.
+pub fn live_in_group(pgid: i32) -> Vec<i32> {
+    let mut found = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in dir.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the command name (which is in parentheses and may hold spaces).
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // fields[0] = state, fields[1] = ppid, fields[2] = pgrp
+        if fields.len() > 2 && fields[2] == pgid.to_string() && fields[0] != "Z" {
+            found.push(pid);
+        }
+    }
+    found
 }
