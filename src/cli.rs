@@ -40,8 +40,12 @@ pub struct Args {
     pub until: Vec<String>,
 
     /// Which changes make a job rerun: mtime, content, code, params, input
-    #[arg(long, value_delimiter = ',', num_args = 1.., value_name = "TRIGGER",
-          default_value = "content,code,params,input")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "TRIGGER,...",
+        default_value = "content,code,params,input"
+    )]
     pub rerun_triggers: Vec<String>,
 
     /// Set a config value (typed: numbers, booleans, [lists]); `a.b=1` sets a nested key

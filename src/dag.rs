@@ -198,10 +198,11 @@ impl Builder<'_> {
                 .map(|f| f.path.clone())
                 .collect();
             let mut deps = Vec::new();
+            let mut seen = std::collections::HashSet::new();
             for path in inputs {
                 match self.producer_of(&path, depth) {
                     Ok(Some(p)) => {
-                        if !deps.contains(&p) {
+                        if seen.insert(p) {
                             deps.push(p);
                         }
                     }

@@ -364,6 +364,29 @@ impl<'a> Checker<'a> {
     }
 }
 
+/// Notes that an upstream job runs: the first one is named, later ones only counted.
+fn add_upstream(reasons: &mut Vec<Reason>, label: &str, forced: bool) {
+    if reasons.contains(&Reason::Forced) {
+        return;
+    }
+    let existing = reasons.iter_mut().find_map(|r| match r {
+        Reason::Upstream { others, .. } if !forced => Some(others),
+        Reason::ForcedUpstream { others, .. } if forced => Some(others),
+        _ => None,
+    });
+    match existing {
+        Some(others) => *others += 1,
+        None if forced => reasons.push(Reason::ForcedUpstream {
+            job: label.to_string(),
+            others: 0,
+        }),
+        None => reasons.push(Reason::Upstream {
+            job: label.to_string(),
+            others: 0,
+        }),
+    }
+}
+
 /// Jobs selected by rule names or output files, with an error for unknown names.
 fn select(
     rules: &Rules,
@@ -441,21 +464,14 @@ pub fn check(
         let label = dag.label(rules, id).to_string();
         let forced_here = reasons[i]
             .iter()
-            .any(|r| matches!(r, Reason::Forced | Reason::ForcedUpstream(_)))
+            .any(|r| matches!(r, Reason::Forced | Reason::ForcedUpstream { .. }))
             && !opts.force_all;
         for c in dag.consumers(id) {
             let ci = c.0 as usize;
             if !allowed[ci] {
                 continue;
             }
-            let reason = if forced_here {
-                Reason::ForcedUpstream(label.clone())
-            } else {
-                Reason::Upstream(label.clone())
-            };
-            if !reasons[ci].contains(&reason) && !reasons[ci].contains(&Reason::Forced) {
-                reasons[ci].push(reason);
-            }
+            add_upstream(&mut reasons[ci], &label, forced_here);
             // A job whose temp outputs were deleted runs now, and passes it on.
             temp_only[ci] = false;
         }

@@ -9,8 +9,8 @@ use std::fmt;
 pub enum Reason {
     /// `-F/--force-all`, or `-R` naming this job's rule or output.
     Forced,
-    /// Downstream of a job forced with `-R`.
-    ForcedUpstream(String),
+    /// Downstream of a job forced with `-R` (one named, how many others).
+    ForcedUpstream { job: String, others: usize },
     /// A rule without outputs runs every time.
     NoOutputs,
     /// Outputs that do not exist.
@@ -32,9 +32,10 @@ pub enum Reason {
         added: Vec<String>,
         removed: Vec<String>,
     },
-    /// A job making one of the inputs runs first; if its outputs come out byte-identical this
-    /// job is skipped (early cutoff).
-    Upstream(String),
+    /// Jobs making inputs run first (one named, how many others); if their outputs come out
+    /// byte-identical this job is skipped (early cutoff). Counting rather than listing keeps a
+    /// 100,000-input aggregate cheap to plan and readable.
+    Upstream { job: String, others: usize },
     /// A temporary output was deleted and is needed again by a job that runs.
     TempNeeded(String),
 }
@@ -53,11 +54,25 @@ fn list(paths: &[String]) -> String {
     s
 }
 
+fn and_others(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        1 => " and 1 other job".to_string(),
+        n => format!(" and {n} other jobs"),
+    }
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::Forced => f.write_str("forced"),
-            Reason::ForcedUpstream(job) => write!(f, "forced: downstream of forced job {job}"),
+            Reason::ForcedUpstream { job, others } => {
+                write!(
+                    f,
+                    "forced: downstream of forced job {job}{}",
+                    and_others(*others)
+                )
+            }
             Reason::NoOutputs => f.write_str("the rule has no outputs, so it always runs"),
             Reason::Missing(p) if p.len() == 1 => write!(f, "output {} is missing", list(p)),
             Reason::Missing(p) => write!(f, "outputs {} are missing", list(p)),
@@ -93,7 +108,16 @@ impl fmt::Display for Reason {
                 }
                 Ok(())
             }
-            Reason::Upstream(job) => write!(f, "input made by {job}, which runs first"),
+            Reason::Upstream { job, others: 0 } => {
+                write!(f, "input made by {job}, which runs first")
+            }
+            Reason::Upstream { job, others } => {
+                write!(
+                    f,
+                    "inputs made by {job}{}, which run first",
+                    and_others(*others)
+                )
+            }
             Reason::TempNeeded(job) => write!(f, "temporary output deleted, needed again by {job}"),
         }
     }
@@ -102,6 +126,6 @@ impl fmt::Display for Reason {
 impl Reason {
     /// Whether this reason only says "something upstream runs" (early cutoff may skip it).
     pub fn is_upstream(&self) -> bool {
-        matches!(self, Reason::Upstream(_))
+        matches!(self, Reason::Upstream { .. })
     }
 }

@@ -182,7 +182,9 @@ impl<'a> Scheduler<'a, '_> {
                 )));
             }
         }
-        for o in &job.outputs {
+        // Stale outputs go, and so do old logs: a log tells about this run only (retries
+        // append to it).
+        for o in job.outputs.iter().chain(&job.logs) {
             remove_file(&o.path);
             if let Some(parent) = Path::new(&o.path)
                 .parent()

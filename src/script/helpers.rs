@@ -107,6 +107,7 @@ fn glob_wildcards(pattern: &str) -> Res<Map> {
     let mut lists: Vec<Array> = vec![Array::new(); names.len()];
     let root = walk_root(parsed.as_str());
     let mut paths: Vec<String> = walkdir::WalkDir::new(root)
+        .follow_links(true)
         .sort_by_file_name()
         .into_iter()
         .filter_map(Result::ok)
