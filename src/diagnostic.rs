@@ -84,7 +84,13 @@ impl std::error::Error for Diagnostic {}
 
 fn source_line(file: &Path, line: usize) -> Option<String> {
     let text = std::fs::read_to_string(file).ok()?;
-    text.lines().nth(line.checked_sub(1)?).map(str::to_string)
+    let index = line.checked_sub(1)?;
+    match text.lines().nth(index) {
+        Some(l) => Some(l.to_string()),
+        // The end of the file (an unclosed call or block): the empty line after the last.
+        None if index == text.lines().count() => Some(String::new()),
+        None => None,
+    }
 }
 
 /// The closest candidate to `word` by edit distance, if it is close enough to be a likely typo.

@@ -243,19 +243,49 @@ impl Project {
     }
 }
 
-/// Waits for a child, killing it (and failing) after `limit`.
+/// Reads a pipe to its end on a thread; the receiver gets the bytes at EOF.
+fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        let _ = tx.send(buf);
+    });
+    rx
+}
+
+/// Waits for a child, killing it (and failing) after `limit`. Its output pipes must close
+/// soon after it exits: a pipe held open means a process it started outlived it.
 pub fn wait_bounded(mut child: std::process::Child, limit: Duration) -> Output {
+    let out = child.stdout.take().map(drain);
+    let err = child.stderr.take().map(drain);
+    let collect =
+        |rx: Option<std::sync::mpsc::Receiver<Vec<u8>>>, what: &str| {
+            rx.map(|rx| {
+                rx.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|_| {
+                panic!("flowrun's {what} stayed open after it exited: a child process survived it")
+            })
+            })
+            .unwrap_or_default()
+        };
     let start = std::time::Instant::now();
     loop {
-        if let Ok(Some(_)) = child.try_wait() {
-            return child.wait_with_output().expect("collect output");
+        if let Ok(Some(status)) = child.try_wait() {
+            return Output {
+                status,
+                stdout: collect(out, "stdout"),
+                stderr: collect(err, "stderr"),
+            };
         }
         if start.elapsed() > limit {
             let _ = child.kill();
-            let out = child.wait_with_output().expect("collect output");
+            let _ = child.wait();
+            let stderr = err
+                .and_then(|rx| rx.recv_timeout(Duration::from_secs(2)).ok())
+                .unwrap_or_default();
             panic!(
                 "flowrun did not finish within {limit:?}\n--- stderr\n{}",
-                String::from_utf8_lossy(&out.stderr)
+                String::from_utf8_lossy(&stderr)
             );
         }
         std::thread::sleep(Duration::from_millis(10));

@@ -1,0 +1,618 @@
+//! Deciding what is outdated (DESIGN.md §3): every reason of `src/reason.rs` in the situation
+//! that causes it, as `-n` prints it, and the overrides (`--rerun-triggers`, `-F`, `-R`,
+//! `--until`), `--summary` and early cutoff.
+
+mod common;
+use common::Project;
+
+/// in.txt -> a -> a.txt -> b -> b.txt -> c -> c.txt, with `all` wanting c.txt.
+const CHAIN: &str = r#"
+rule("all", #{ input: "c.txt" });
+rule("a", #{ input: "in.txt", output: "a.txt", shell: "cut -c1 {input} > {output}" });
+rule("b", #{ input: "a.txt", output: "b.txt", params: #{ tag: "B" }, shell: "cat {input} > {output}; echo {params.tag} >> {output}" });
+rule("c", #{ input: "b.txt", output: "c.txt", run: |job| { write_text(job.output[0], read_text(job.input[0]) + "C\n"); } });
+"#;
+
+fn chain() -> Project {
+    let p = Project::new();
+    p.file("wf.rhai", CHAIN).file("in.txt", "1\n");
+    p
+}
+
+fn built_chain() -> Project {
+    let p = chain();
+    let run = p.run(&["wf.rhai"]).code(0);
+    assert_eq!(run.ran(), ["a", "b", "c", "all"]);
+    assert_eq!(p.read("c.txt"), "1\nB\nC\n");
+    p
+}
+
+fn nothing_to_do(p: &Project) {
+    let plan = p.run(&["wf.rhai", "-n"]).code(0);
+    assert!(plan.planned().is_empty(), "{}", plan.stdout);
+    plan.stdout_has("nothing to be done: every output is up to date");
+    let run = p.run(&["wf.rhai"]).code(0);
+    assert!(run.ran().is_empty(), "{}", run.stderr);
+}
+
+fn edit(p: &Project, from: &str, to: &str) {
+    let text = p.read("wf.rhai");
+    assert!(text.contains(from), "{from:?} not in the workflow");
+    p.file("wf.rhai", &text.replacen(from, to, 1));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outputs
+
+#[test]
+fn missing_outputs_are_the_reason_on_a_first_run() {
+    let p = chain();
+    let plan = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(plan.planned(), ["a", "b", "c", "all"]);
+    assert_eq!(plan.reasons("a"), ["output `a.txt` is missing"]);
+    assert_eq!(
+        plan.reasons("b"),
+        [
+            "output `b.txt` is missing",
+            "input made by a, which runs first"
+        ]
+    );
+    assert_eq!(plan.reasons("all"), ["input made by c, which runs first"]);
+}
+
+#[test]
+fn several_missing_outputs_are_listed() {
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"rule("many", #{ output: ["o1", "o2", "o3", "o4", "o5"], shell: "touch {output}" });"#,
+    );
+    let plan = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(
+        plan.reasons("many"),
+        ["outputs `o1`, `o2`, `o3` and 2 more are missing"]
+    );
+}
+
+#[test]
+fn a_deleted_output_reruns_its_job_and_downstream_is_cut_off() {
+    let p = built_chain();
+    p.remove("b.txt");
+    let plan = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(plan.planned(), ["b", "c", "all"]);
+    assert_eq!(plan.reasons("b"), ["output `b.txt` is missing"]);
+    assert_eq!(plan.reasons("c"), ["input made by b, which runs first"]);
+    let run = p.run(&["wf.rhai"]).code(0);
+    // b came back byte-identical, so c did not need to run.
+    assert_eq!(run.ran(), ["b", "all"]);
+    nothing_to_do(&p);
+}
+
+#[test]
+fn an_output_left_incomplete_by_a_failed_run_reruns() {
+    let p = Project::new();
+    p.file("in.txt", "1\n").file(
+        "wf.rhai",
+        r#"rule("half", #{ input: "in.txt", output: "out.txt", shell: "echo half > {output}; test ! -e fail" });"#,
+    );
+    p.run(&["wf.rhai"]).code(0);
+    p.file("fail", "").file("in.txt", "2\n");
+    p.run(&["wf.rhai", "--keep-incomplete"]).code(1);
+    assert_eq!(
+        p.read("out.txt"),
+        "half\n",
+        "--keep-incomplete keeps the output"
+    );
+    std::fs::remove_file(p.path().join("fail")).unwrap();
+    let plan = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(
+        plan.reasons("half"),
+        ["output `out.txt` was left incomplete by an earlier run"]
+    );
+    p.run(&["wf.rhai", "--summary"]).code(0).stdout_has(
+        "out.txt  incomplete  half  output `out.txt` was left incomplete by an earlier run",
+    );
+    p.run(&["wf.rhai"]).code(0);
+    nothing_to_do(&p);
+}
+
+#[test]
+fn a_rule_without_outputs_always_runs() {
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"rule("hello", #{ shell: "echo hello >> said" });"#,
+    );
+    p.run(&["wf.rhai"]).code(0);
+    let plan = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(
+        plan.reasons("hello"),
+        ["the rule has no outputs, so it always runs"]
+    );
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("said"), "hello\nhello\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inputs
+
+#[test]
+fn changed_input_content_reruns_with_the_input_named() {
+    let p = built_chain();
+    p.file("in.txt", "2\n");
+    let plan = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(plan.reasons("a"), ["input `in.txt` changed"]);
+    assert_eq!(plan.reasons("b"), ["input made by a, which runs first"]);
+    let run = p.run(&["wf.rhai"]).code(0);
+    assert_eq!(run.ran(), ["a", "b", "c", "all"]);
+    assert_eq!(p.read("c.txt"), "2\nB\nC\n");
+    nothing_to_do(&p);
+}
+
+#[test]
+fn touching_an_input_without_changing_it_does_not_rerun() {
+    let p = built_chain();
+    p.set_mtime(
+        "in.txt",
+        std::time::SystemTime::now() + std::time::Duration::from_secs(5),
+    );
+    nothing_to_do(&p);
+    // The touch was recorded: still nothing to do, now on the fast path.
+    nothing_to_do(&p);
+}
+
+#[test]
+fn copying_identical_content_over_an_input_does_not_rerun() {
+    let p = built_chain();
+    p.file("copy.txt", "1\n");
+    std::fs::copy(p.path().join("copy.txt"), p.path().join("in.txt")).unwrap();
+    nothing_to_do(&p);
+    // Same size, different content: reruns.
+    p.file("in.txt", "9\n");
+    assert_eq!(
+        p.run(&["wf.rhai", "-n"]).code(0).reasons("a"),
+        ["input `in.txt` changed"]
+    );
+}
+
+#[test]
+fn an_added_or_removed_input_reruns() {
+    let p = built_chain();
+    p.file("extra.txt", "E\n");
+    edit(
+        &p,
+        r#"input: "in.txt""#,
+        r#"input: ["in.txt", "extra.txt"]"#,
+    );
+    let plan = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(
+        plan.reasons("a"),
+        ["the set of inputs changed (added `extra.txt`)"]
+    );
+    p.run(&["wf.rhai"]).code(0);
+    nothing_to_do(&p);
+    edit(
+        &p,
+        r#"input: ["in.txt", "extra.txt"]"#,
+        r#"input: "in.txt""#,
+    );
+    let plan = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(
+        plan.reasons("a"),
+        ["the set of inputs changed (removed `extra.txt`)"]
+    );
+}
+
+#[test]
+fn input_set_change_is_not_a_reason_without_the_input_trigger() {
+    let p = built_chain();
+    p.file("extra.txt", "E\n");
+    edit(
+        &p,
+        r#"input: "in.txt""#,
+        r#"input: ["in.txt", "extra.txt"]"#,
+    );
+    let plan = p
+        .run(&["wf.rhai", "-n", "--rerun-triggers", "content,code,params"])
+        .code(0);
+    assert!(plan.planned().is_empty(), "{}", plan.stdout);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Code and params
+
+#[test]
+fn shell_code_change_reruns_but_whitespace_does_not() {
+    let p = built_chain();
+    edit(
+        &p,
+        "cut -c1 {input} > {output}",
+        "cut   -c1  {input} \t     > {output}  ",
+    );
+    nothing_to_do(&p);
+    edit(&p, "cut   -c1", "cut -c 1");
+    let plan = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(plan.reasons("a"), ["the rule's code changed"]);
+    // The command changed but its output did not: downstream is cut off.
+    let run = p.run(&["wf.rhai"]).code(0);
+    assert_eq!(run.ran(), ["a", "all"]);
+    nothing_to_do(&p);
+}
+
+#[test]
+fn closure_code_change_reruns_but_whitespace_does_not() {
+    let p = built_chain();
+    edit(
+        &p,
+        r#"run: |job| { write_text(job.output[0], read_text(job.input[0]) + "C\n"); }"#,
+        "run: |job| {\n        write_text(job.output[0],\n            read_text(job.input[0]) + \"C\\n\");\n    }",
+    );
+    nothing_to_do(&p);
+    edit(&p, r#"+ "C\n");"#, r#"+ "C!\n");"#);
+    let plan = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(plan.planned(), ["c", "all"]);
+    assert_eq!(plan.reasons("c"), ["the rule's code changed"]);
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("c.txt"), "1\nB\nC!\n");
+    nothing_to_do(&p);
+}
+
+#[test]
+fn moving_a_rule_in_the_file_is_not_a_code_change() {
+    let p = built_chain();
+    let text = p.read("wf.rhai");
+    p.file("wf.rhai", &format!("// a comment\n\n\n{text}"));
+    nothing_to_do(&p);
+}
+
+#[test]
+fn a_captured_value_in_a_closure_is_part_of_its_code() {
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        "let suffix = \"v1\";\nrule(\"r\", #{ output: \"o.txt\", run: |job| write_text(job.output[0], suffix) });\n",
+    );
+    p.run(&["wf.rhai"]).code(0);
+    nothing_to_do(&p);
+    edit(&p, "\"v1\"", "\"v2\"");
+    assert_eq!(
+        p.run(&["wf.rhai", "-n"]).code(0).reasons("r"),
+        ["the rule's code changed"]
+    );
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("o.txt"), "v2");
+}
+
+#[test]
+fn params_change_reruns() {
+    let p = built_chain();
+    edit(&p, r#"tag: "B""#, r#"tag: "X""#);
+    let plan = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(plan.planned(), ["b", "c", "all"]);
+    assert_eq!(plan.reasons("b"), ["the rule's params changed"]);
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("c.txt"), "1\nX\nC\n");
+    nothing_to_do(&p);
+}
+
+#[test]
+fn code_and_params_triggers_can_be_turned_off() {
+    let p = built_chain();
+    edit(&p, r#"tag: "B""#, r#"tag: "X""#);
+    edit(&p, "cut -c1", "cut -c 1");
+    let plan = p
+        .run(&["wf.rhai", "-n", "--rerun-triggers", "content"])
+        .code(0);
+    assert!(plan.planned().is_empty(), "{}", plan.stdout);
+    let plan = p
+        .run(&["wf.rhai", "-n", "--rerun-triggers", "content,params"])
+        .code(0);
+    assert_eq!(plan.planned(), ["b", "c", "all"]);
+}
+
+#[test]
+fn an_output_made_by_another_rule_before_reruns() {
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"rule("old", #{ output: "x.txt", shell: "echo same > {output}" });"#,
+    );
+    p.run(&["wf.rhai"]).code(0);
+    p.file(
+        "wf.rhai",
+        r#"rule("new", #{ output: "x.txt", shell: "echo same > {output}" });"#,
+    );
+    let plan = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(
+        plan.reasons("new"),
+        ["the output was made by rule `old` before"]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upstream and early cutoff
+
+#[test]
+fn upstream_rerun_with_identical_output_skips_downstream() {
+    let p = built_chain();
+    let c_before = p.mtime("c.txt");
+    // `cut -c1` keeps only the first character: the new input makes the same a.txt.
+    p.file("in.txt", "1 and more\n");
+    let plan = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(plan.planned(), ["a", "b", "c", "all"]);
+    let run = p
+        .run(&["wf.rhai"])
+        .code(0)
+        .stderr_has("Skipped [2/4] b: its inputs were remade byte-identical")
+        .stderr_has("Skipped [3/4] c: its inputs were remade byte-identical")
+        .stderr_has("done: 2 ran, 2 skipped (inputs unchanged)");
+    assert_eq!(run.ran(), ["a", "all"]);
+    assert_eq!(p.mtime("c.txt"), c_before, "c.txt was rewritten");
+    nothing_to_do(&p);
+}
+
+#[test]
+fn upstream_rerun_with_changed_output_reruns_downstream() {
+    let p = built_chain();
+    p.file("in.txt", "7\n");
+    let run = p.run(&["wf.rhai"]).code(0).stderr_lacks("Skipped");
+    assert_eq!(run.ran(), ["a", "b", "c", "all"]);
+}
+
+#[test]
+fn early_cutoff_stops_in_the_middle_of_a_chain() {
+    let p = Project::new();
+    p.file("in.txt", "3\n").file(
+        "wf.rhai",
+        r#"
+rule("all", #{ input: "d.txt" });
+rule("a", #{ input: "in.txt", output: "a.txt", shell: "cat {input} > {output}" });
+rule("parity", #{ input: "a.txt", output: "b.txt", shell: "echo $(( $(cat {input}) % 2 )) > {output}" });
+rule("d", #{ input: "b.txt", output: "d.txt", shell: "cat {input} > {output}; echo d >> {output}" });
+"#,
+    );
+    p.run(&["wf.rhai"]).code(0);
+    p.file("in.txt", "5\n");
+    let run = p.run(&["wf.rhai"]).code(0).stderr_has("Skipped [3/4] d");
+    assert_eq!(run.ran(), ["a", "parity", "all"]);
+    p.file("in.txt", "6\n");
+    let run = p.run(&["wf.rhai"]).code(0);
+    assert_eq!(run.ran(), ["a", "parity", "d", "all"]);
+    assert_eq!(p.read("d.txt"), "0\nd\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Make semantics and adoption
+
+#[test]
+fn mtime_trigger_gives_make_semantics() {
+    let p = built_chain();
+    for f in ["a.txt", "b.txt", "c.txt"] {
+        p.age(f, 100);
+    }
+    // Only the record moved: the content trigger sees nothing.
+    nothing_to_do(&p);
+    p.touch("in.txt");
+    let plan = p
+        .run(&["wf.rhai", "-n", "--rerun-triggers", "mtime"])
+        .code(0);
+    assert_eq!(
+        plan.reasons("a"),
+        ["input `in.txt` is newer than the output"]
+    );
+    // Under Make semantics, a code change alone is not a reason.
+    edit(&p, "cut -c1", "cut -c 1");
+    let plan = p
+        .run(&["wf.rhai", "-n", "--rerun-triggers", "mtime"])
+        .code(0);
+    assert_eq!(plan.planned(), ["a", "b", "c", "all"]);
+    assert_eq!(
+        plan.reasons("a"),
+        ["input `in.txt` is newer than the output"]
+    );
+    let run = p.run(&["wf.rhai", "--rerun-triggers", "mtime"]).code(0);
+    assert_eq!(run.ran().first().map(String::as_str), Some("a"));
+}
+
+#[test]
+fn outputs_made_outside_flowrun_are_adopted_when_newer_than_inputs() {
+    let p = chain();
+    p.file("a.txt", "1\n");
+    p.age("in.txt", 100);
+    let plan = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(plan.planned(), ["b", "c", "all"], "{}", plan.stdout);
+    let run = p.run(&["wf.rhai"]).code(0);
+    assert_eq!(run.ran(), ["b", "c", "all"]);
+    // Adopted: from now on content decides, so a touch does not rerun.
+    p.touch("in.txt");
+    nothing_to_do(&p);
+    p.file("in.txt", "2\n");
+    assert_eq!(
+        p.run(&["wf.rhai", "-n"]).code(0).reasons("a"),
+        ["input `in.txt` changed"]
+    );
+}
+
+#[test]
+fn outputs_made_outside_flowrun_older_than_inputs_rerun() {
+    let p = chain();
+    p.file("a.txt", "1\n");
+    p.age("a.txt", 100);
+    let plan = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(
+        plan.reasons("a"),
+        ["input `in.txt` is newer than the output (no record of how it was made)"]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Overrides
+
+#[test]
+fn force_all_reruns_everything() {
+    let p = built_chain();
+    let plan = p.run(&["wf.rhai", "-n", "-F"]).code(0);
+    assert_eq!(plan.planned(), ["a", "b", "c", "all"]);
+    for job in ["a", "b", "c", "all"] {
+        assert_eq!(plan.reasons(job), ["forced"], "{job}");
+    }
+    let run = p
+        .run(&["wf.rhai", "--force-all"])
+        .code(0)
+        .stderr_lacks("Skipped");
+    assert_eq!(run.ran(), ["a", "b", "c", "all"]);
+}
+
+#[test]
+fn force_rule_reruns_it_and_everything_downstream() {
+    let p = built_chain();
+    let plan = p.run(&["wf.rhai", "-n", "-R", "b"]).code(0);
+    assert_eq!(plan.planned(), ["b", "c", "all"]);
+    assert_eq!(plan.reasons("b"), ["forced"]);
+    assert_eq!(plan.reasons("c"), ["forced: downstream of forced job b"]);
+    assert_eq!(plan.reasons("all"), ["forced: downstream of forced job c"]);
+    // Forced jobs are not cut off even though b comes out the same.
+    let run = p
+        .run(&["wf.rhai", "--force", "b"])
+        .code(0)
+        .stderr_lacks("Skipped");
+    assert_eq!(run.ran(), ["b", "c", "all"]);
+}
+
+#[test]
+fn force_file_reruns_the_job_making_it_and_downstream() {
+    let p = built_chain();
+    let plan = p.run(&["wf.rhai", "-n", "-R", "a.txt"]).code(0);
+    assert_eq!(plan.planned(), ["a", "b", "c", "all"]);
+    assert_eq!(plan.reasons("a"), ["forced"]);
+    assert_eq!(plan.reasons("b"), ["forced: downstream of forced job a"]);
+}
+
+#[test]
+fn force_with_an_unknown_name_is_an_error() {
+    let p = built_chain();
+    p.run(&["wf.rhai", "-n", "-R", "bb"])
+        .workflow_error()
+        .stderr_has("`--force bb`: no rule of that name, and no job in this run makes that file")
+        .stderr_has("did you mean `b`?");
+    p.run(&["wf.rhai", "--until", "zzz.txt"])
+        .workflow_error()
+        .stderr_has("`--until zzz.txt`: no rule of that name");
+}
+
+#[test]
+fn until_runs_only_up_to_the_named_rule() {
+    let p = chain();
+    let plan = p.run(&["wf.rhai", "-n", "--until", "b"]).code(0);
+    assert_eq!(plan.planned(), ["a", "b"]);
+    let run = p.run(&["wf.rhai", "--until", "b"]).code(0);
+    assert_eq!(run.ran(), ["a", "b"]);
+    assert!(p.exists("b.txt") && !p.exists("c.txt"));
+    p.run(&["wf.rhai", "--summary", "--until", "b"])
+        .code(0)
+        .stdout_has("c.txt   excluded  c     not needed for --until");
+    let run = p.run(&["wf.rhai"]).code(0);
+    assert_eq!(run.ran(), ["c", "all"]);
+}
+
+#[test]
+fn until_a_file() {
+    let p = chain();
+    let run = p.run(&["wf.rhai", "--until", "a.txt"]).code(0);
+    assert_eq!(run.ran(), ["a"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Explaining
+
+#[test]
+fn summary_shows_every_output_with_its_state_and_why() {
+    let p = chain();
+    let out = p.run(&["wf.rhai", "--summary"]).code(0).stdout;
+    assert_eq!(
+        out,
+        "output  state    rule  reason\n\
+         a.txt   missing  a     output `a.txt` is missing\n\
+         b.txt   missing  b     output `b.txt` is missing; input made by a, which runs first\n\
+         c.txt   missing  c     output `c.txt` is missing; input made by b, which runs first\n"
+    );
+    p.run(&["wf.rhai"]).code(0);
+    p.file("in.txt", "2\n");
+    let out = p.run(&["wf.rhai", "--summary"]).code(0).stdout;
+    assert_eq!(
+        out,
+        "output  state     rule  reason\n\
+         a.txt   outdated  a     input `in.txt` changed\n\
+         b.txt   outdated  b     input made by a, which runs first\n\
+         c.txt   outdated  c     input made by b, which runs first\n"
+    );
+    p.run(&["wf.rhai"]).code(0);
+    let out = p.run(&["wf.rhai", "--summary"]).code(0).stdout;
+    assert_eq!(
+        out,
+        "output  state    rule  reason\n\
+         a.txt   present  a     up to date\n\
+         b.txt   present  b     up to date\n\
+         c.txt   present  c     up to date\n"
+    );
+}
+
+#[test]
+fn verbose_run_prints_reasons_and_commands() {
+    let p = chain();
+    p.run(&["wf.rhai", "-v"])
+        .code(0)
+        .stderr_has("reason: output `a.txt` is missing")
+        .stderr_has("cut -c1 in.txt > a.txt");
+}
+
+#[test]
+fn quiet_run_prints_nothing_on_success() {
+    let p = chain();
+    let run = p.run(&["wf.rhai", "-q"]).code(0);
+    assert_eq!(run.stderr, "");
+    assert_eq!(run.stdout, "");
+}
+
+#[test]
+fn the_store_is_one_database_under_dot_flowrun() {
+    let p = built_chain();
+    let mut names: Vec<String> = std::fs::read_dir(p.path().join(".flowrun"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("store.db-"))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["lock", "store.db"]);
+}
+
+#[test]
+fn a_hand_edited_intermediate_reruns_only_what_reads_it() {
+    let p = built_chain();
+    p.file("a.txt", "5\n");
+    let plan = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(plan.planned(), ["b", "c", "all"]);
+    assert_eq!(plan.reasons("b"), ["input `a.txt` changed"]);
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("c.txt"), "5\nB\nC\n");
+    // a's own output was edited, but a's inputs and code did not change: a stays.
+    nothing_to_do(&p);
+}
+
+#[test]
+fn a_failed_job_reruns_next_time_and_finished_ones_do_not() {
+    let p = chain();
+    edit(
+        &p,
+        "cat {input} > {output}; echo",
+        "test ! -e fail; cat {input} > {output}; echo",
+    );
+    p.file("fail", "");
+    let run = p.run(&["wf.rhai"]).code(1);
+    assert_eq!(run.ran(), ["a", "b"]);
+    assert!(!p.exists("b.txt"));
+    p.remove("fail");
+    let plan = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(plan.planned(), ["b", "c", "all"]);
+    assert_eq!(plan.reasons("b"), ["output `b.txt` is missing"]);
+}
