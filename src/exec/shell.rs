@@ -195,10 +195,15 @@ impl Shell {
         if status.success() {
             Ok(())
         } else {
-            Err(Failure::Command(format!(
-                "the command {}",
-                describe_status(status)
-            )))
+            {
+                let how = describe_status(status);
+                let verb = if how.starts_with("killed") {
+                    "was "
+                } else {
+                    ""
+                };
+                Err(Failure::Command(format!("the command {verb}{how}")))
+            }
         }
     }
 }
