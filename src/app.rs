@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::cli::Args;
 use crate::dag::{Dag, Target};
 use crate::diagnostic::Diagnostic;
+use crate::exec::mpi::Launcher;
 use crate::exec::{ChildRegistry, Shell};
 use crate::lock::{Lock, LockError};
 use crate::plan::{self, Checker, PlanOptions, Triggers};
@@ -111,6 +112,8 @@ fn run_inner(args: &Args) -> Result<u8, Stop> {
         })?;
     }
     let triggers = Triggers::parse(&args.rerun_triggers)?;
+    let mpi = Launcher::configure(args.mpi_launcher.as_deref(), args.mpi_args.as_deref())
+        .map_err(Diagnostic::new)?;
     let resources = parse_resources(&args.resources)?;
 
     let workflow = script::load(&LoadOptions {
@@ -215,6 +218,7 @@ fn run_inner(args: &Args) -> Result<u8, Stop> {
     let shell = Shell {
         registry: ChildRegistry::default(),
         scripts_dir: state_dir.join("scripts"),
+        mpi,
     };
     let checker = Checker::new(&rules, &dag, &snapshot, triggers);
     let run_opts = RunOptions {
