@@ -7,33 +7,59 @@
 
 mod common;
 use common::Project;
+use std::process::{Command, Stdio};
+
+/// Whether `mpirun` can be run; says so loudly when not (the test then passes vacuously).
+fn mpirun_available() -> bool {
+    let ok = Command::new("mpirun")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!(
+            "\n!!! SKIPPING mpi_model test: `mpirun` is not installed.\n\
+             !!! Install OpenMPI with `bash scripts/setup.sh` (CI does).\n"
+        );
+    }
+    ok
+}
+
+/// Shell rules need only a launcher, not the `mpi` feature.
+#[test]
+fn a_shell_rule_runs_on_n_ranks() {
+    if !mpirun_available() {
+        return;
+    }
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"
+rule("all", #{
+    output: "copies.txt",
+    model: "mpi", ranks: 3,
+    shell: "echo copy > {output}",
+});
+"#,
+    );
+    p.run(&["wf.rhai", "-v"])
+        .code(0)
+        .stderr_has("mpirun -n 3 echo copy > copies.txt");
+    assert_eq!(p.read("copies.txt"), "copy\ncopy\ncopy\n");
+}
 
 #[cfg(feature = "mpi")]
 mod with_mpi {
     use std::path::{Path, PathBuf};
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     use std::time::{Duration, Instant};
 
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
 
     use super::common::{wait_bounded, Project};
-
-    fn mpirun_available() -> bool {
-        let ok = Command::new("mpirun")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!(
-                "\n!!! SKIPPING mpi_model test: `mpirun` is not installed.\n\
-                 !!! Install OpenMPI with `bash scripts/setup.sh` (CI does).\n"
-            );
-        }
-        ok
-    }
+    use super::mpirun_available;
 
     /// Order-sensitive float sums, a Matrix, a Vector and a string, all folded in item order.
     const REDUCE: &str = r#"
@@ -254,7 +280,7 @@ rule("all", #{
     output: "out.txt",
     items: range(0, 6).collect(),
     model: "mpi", ranks: 3,
-    map: |job, i| { sleep(2); i },
+    map: |job, i| { sleep(5); i },
     finish: |job, r| write_text(job.output[0], `${r}`),
 });
 "#;
@@ -352,28 +378,6 @@ rule("all", #{
             seen.push(p.read("results/pi_mpi.txt"));
         }
         assert_eq!(seen[0], seen[1]);
-    }
-
-    #[test]
-    fn a_shell_rule_runs_on_n_ranks() {
-        if !mpirun_available() {
-            return;
-        }
-        let p = Project::new();
-        p.file(
-            "wf.rhai",
-            r#"
-rule("all", #{
-    output: "copies.txt",
-    model: "mpi", ranks: 3,
-    shell: "echo copy > {output}",
-});
-"#,
-        );
-        p.run(&["wf.rhai", "-v"])
-            .code(0)
-            .stderr_has("mpirun -n 3 echo copy > copies.txt");
-        assert_eq!(p.read("copies.txt"), "copy\ncopy\ncopy\n");
     }
 }
 

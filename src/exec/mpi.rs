@@ -141,6 +141,8 @@ impl Launcher {
             ("OMPI_ALLOW_RUN_AS_ROOT", "1"),
             ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"),
             ("OMPI_MCA_rmaps_base_oversubscribe", "1"),
+            // Open MPI 5 reads its mapping policy from PRRTE.
+            ("PRTE_MCA_rmaps_default_mapping_policy", ":oversubscribe"),
         ];
         if !on_path("ssh") && !on_path("rsh") {
             vars.push(("OMPI_MCA_plm_rsh_agent", ""));
