@@ -128,6 +128,31 @@ rule("all", #{
     }
 
     #[test]
+    fn large_messages_sent_in_many_rounds_arrive_intact() {
+        if !mpirun_available() {
+            return;
+        }
+        let thread = run_model(REDUCE, &["model=thread", "n=9"]);
+        let p = Project::new();
+        p.file("wf.rhai", REDUCE);
+        // 100 bytes per rank per collective call: the scatter and gather take many rounds.
+        let run = p
+            .cmd(&["wf.rhai", "--config", "n=9", "--config", "ranks=3"])
+            .env("FLOWRUN_MPI_ROUND_BYTES", "100")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start flowrun");
+        let out = wait_bounded(run, Duration::from_secs(120));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(p.read("out.txt"), thread.0);
+    }
+
+    #[test]
     fn without_reduce_values_arrive_in_item_order_and_intact() {
         if !mpirun_available() {
             return;

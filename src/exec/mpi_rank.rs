@@ -39,8 +39,15 @@ const SKIPPED: u8 = b'S';
 /// Bytes one rank sends per collective call at most (keeps every count and sum in `int`).
 const ROUND_BYTES: usize = 1 << 28;
 
+/// Bytes per rank per round: [`ROUND_BYTES`], less with many ranks, or
+/// `FLOWRUN_MPI_ROUND_BYTES` (for tests of the many-rounds path). Every rank must agree, so
+/// the launcher must give every rank the same environment (they all do).
 fn per_round(size: usize) -> usize {
-    ((i32::MAX as usize / 2) / size.max(1)).clamp(1, ROUND_BYTES)
+    let cap = std::env::var("FLOWRUN_MPI_ROUND_BYTES")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(ROUND_BYTES);
+    ((i32::MAX as usize / 2) / size.max(1)).clamp(1, cap.clamp(1, ROUND_BYTES))
 }
 
 /// Each rank's piece of round `k`, for data of lengths `lens`.
@@ -381,4 +388,36 @@ pub fn main(hello_path: &str) -> u8 {
     };
     drop(universe);
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_split_every_rank_s_bytes_in_order() {
+        let lens = [10u64, 0, 3, 7];
+        let per = 4;
+        assert_eq!(rounds(&lens, per), 3);
+        assert_eq!(counts(&lens, 0, per), [4, 0, 3, 4]);
+        assert_eq!(counts(&lens, 1, per), [4, 0, 0, 3]);
+        assert_eq!(counts(&lens, 2, per), [2, 0, 0, 0]);
+        assert_eq!(displs(&[4, 0, 3, 4]), [0, 4, 4, 7]);
+        assert_eq!(rounds(&[0, 0], per), 0);
+        assert!(per_round(1) <= ROUND_BYTES);
+        assert!(per_round(1 << 20) * (1 << 20) <= i32::MAX as usize);
+    }
+
+    #[test]
+    fn identical_failures_are_grouped_by_message() {
+        let errors = [
+            (0, "a".to_string()),
+            (1, "b".to_string()),
+            (2, "a".to_string()),
+        ];
+        assert_eq!(
+            failure_message(&errors, 3),
+            "MPI ranks 0, 2 of 3 failed: a\nMPI rank 1 of 3 failed: b"
+        );
+    }
 }
