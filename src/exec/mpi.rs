@@ -513,6 +513,13 @@ fn launch(
                 .unwrap_or_default();
             let mut msg = if status.is_some() {
                 format!("rank 0 finished, but `{shown}` {}", ended(exit))
+            } else if exit.success() && dead.is_none() {
+                format!(
+                    "`{shown}` exited normally but MPI rank 0 left no result in `{}`: do the \
+                     ranks run flowrun's MPI mode and see this directory (a shared file system \
+                     on several hosts)?",
+                    run_dir.display()
+                )
             } else {
                 format!(
                     "{}: the MPI job ended without a result from rank 0 (`{shown}` {})",
