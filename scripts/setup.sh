@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what flowrun's tests and examples use, non-interactively, once:
-#   - Debian packages: OpenMPI and libclang (the `mpi` model), python3 with venv (test oracles)
-#   - a Python venv at target/pyenv with NumPy (the tests compare flowrun's results with it)
+#   - OpenMPI (`libopenmpi-dev`, `openmpi-bin`) for the `mpi` execution model, and libclang
+#     (`libclang-dev`, `clang`) that the `mpi` crate's bindings generator needs at build time;
+#   - python3 with venv, and a venv at target/pyenv with NumPy (the tests' oracle).
 # Needs root (or passwordless sudo) for apt-get; does nothing that is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,7 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
 if ! target/pyenv/bin/python -c 'import numpy' >/dev/null 2>&1; then

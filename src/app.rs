@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::cli::Args;
 use crate::dag::{Dag, Target};
 use crate::diagnostic::Diagnostic;
+use crate::exec::mpi::Launcher;
 use crate::exec::{ChildRegistry, Shell};
 use crate::lock::{Lock, LockError};
 use crate::plan::{self, Checker, PlanOptions, Triggers};
@@ -117,6 +118,8 @@ fn run_inner(args: &Args) -> Result<u8, Stop> {
         })?;
     }
     let triggers = Triggers::parse(&args.rerun_triggers)?;
+    let mpi = Launcher::configure(args.mpi_launcher.as_deref(), args.mpi_args.as_deref())
+        .map_err(Diagnostic::new)?;
     let resources = parse_resources(&args.resources)?;
 
     let workflow = script::load(&LoadOptions {
@@ -223,6 +226,7 @@ fn run_inner(args: &Args) -> Result<u8, Stop> {
             ChildRegistry::recorded(std::sync::Arc::new(l))
         }),
         scripts_dir: state_dir.join("scripts"),
+        mpi,
     };
     let checker = Checker::new(&rules, &dag, &snapshot, triggers);
     let run_opts = RunOptions {

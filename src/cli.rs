@@ -88,6 +88,16 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub grace: f64,
 
+    /// MPI launcher for `model: "mpi"` rules: mpirun, mpiexec, srun or a path
+    /// [env: FLOWRUN_MPI_LAUNCHER; default: mpirun]
+    #[arg(long, value_name = "LAUNCHER")]
+    pub mpi_launcher: Option<String>,
+
+    /// Extra launcher arguments, split like a shell, e.g. `--mpi-args="--bind-to none"`
+    /// [env: FLOWRUN_MPI_ARGS]
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub mpi_args: Option<String>,
+
     /// Print only errors
     #[arg(short = 'q', long, conflicts_with = "verbose")]
     pub quiet: bool,

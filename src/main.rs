@@ -3,11 +3,18 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    if std::env::args_os()
-        .nth(1)
+    let first = std::env::args_os().nth(1);
+    if first
+        .as_ref()
         .is_some_and(|a| a == flowrun::exec::worker::WORKER_ARG)
     {
         return std::process::ExitCode::from(flowrun::exec::worker::main());
+    }
+    if first
+        .as_ref()
+        .is_some_and(|a| a == flowrun::exec::mpi::RANK_ARG)
+    {
+        return std::process::ExitCode::from(flowrun::exec::mpi::rank_main());
     }
     let args = flowrun::cli::Args::parse();
     std::process::ExitCode::from(flowrun::app::run(args))

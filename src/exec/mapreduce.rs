@@ -1,11 +1,15 @@
 //! The map/reduce form under every model: make the items, have the model map them, fold the
 //! results in item order, call `finish`.
 
-use super::{chunked, process, thread, Failure, JobContext};
+use super::{chunked, mpi, process, thread, Failure, JobContext};
 use crate::rule::{MapReduceDecl, ModelKind};
 
 /// Runs a map/reduce job.
 pub fn run(ctx: &JobContext<'_>, key: &str, mr: &MapReduceDecl) -> Result<(), Failure> {
+    if ctx.model.kind == ModelKind::Mpi {
+        // The ranks do it all: items on rank 0, map everywhere, fold and `finish` on rank 0.
+        return mpi::run(ctx, key);
+    }
     let runtime = ctx.runtime;
     let spec = ctx.spec();
     let job = runtime.job_value(&spec)?;

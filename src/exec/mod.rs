@@ -4,6 +4,9 @@
 
 mod chunked;
 mod mapreduce;
+pub mod mpi;
+#[cfg(feature = "mpi")]
+pub mod mpi_rank;
 mod process;
 mod shell;
 mod thread;
@@ -13,7 +16,7 @@ pub use shell::{ChildRegistry, Shell};
 
 use crate::dag::{Job, JobFile};
 use crate::diagnostic::Diagnostic;
-use crate::rule::Model;
+use crate::rule::{Model, ModelKind};
 use crate::rules::{Rule, Work};
 use crate::script::{JobSpec, NamedPaths, Runtime};
 use crate::template::Values;
@@ -68,12 +71,17 @@ fn owned(list: &[JobFile]) -> NamedPaths {
 }
 
 impl JobContext<'_> {
-    /// The shell command this job would run, if it is a shell job.
+    /// The shell command this job would run, if it is a shell job. Under the `mpi` model it
+    /// starts with the launcher: `mpirun -n RANKS [launcher args] `.
     pub fn command(&self) -> Option<String> {
         let Work::Shell(t) = &self.rule.work else {
             return None;
         };
-        Some(t.render(&Values {
+        let prefix = match self.model.kind {
+            ModelKind::Mpi => format!("{} ", self.shell.mpi.prefix(self.model.ranks.max(1))),
+            _ => String::new(),
+        };
+        let command = t.render(&Values {
             input: borrowed(&self.job.inputs),
             output: borrowed(&self.job.outputs),
             log: borrowed(&self.job.logs),
@@ -81,7 +89,8 @@ impl JobContext<'_> {
             wildcards: &self.job.wildcards,
             threads: self.model.threads,
             resources: &self.rule.resources,
-        }))
+        });
+        Some(prefix + command.as_str())
     }
 
     /// The job as the script runtime (and worker processes) see it.
@@ -108,7 +117,11 @@ impl JobContext<'_> {
                     eprintln!("    {cmd}");
                 }
                 let log = self.job.logs.first().map(|l| l.path.as_str());
-                self.shell.run(key, &cmd, log, self.model.threads)
+                let env = match self.model.kind {
+                    ModelKind::Mpi => self.shell.mpi.env(),
+                    _ => Vec::new(),
+                };
+                self.shell.run(key, &cmd, log, self.model.threads, &env)
             }
             Work::Run(closure) => self
                 .runtime

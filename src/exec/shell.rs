@@ -109,6 +109,8 @@ pub struct Shell {
     pub registry: ChildRegistry,
     /// Where long commands are written.
     pub scripts_dir: PathBuf,
+    /// How MPI programs are started (the `mpi` model).
+    pub mpi: super::mpi::Launcher,
 }
 
 /// Says how a process ended, in words (with the 128+n convention for signals).
@@ -124,13 +126,15 @@ pub(crate) fn describe_status(status: std::process::ExitStatus) -> String {
 }
 
 impl Shell {
-    /// Runs `cmd` for job `key`, output to `log` if given (else to flowrun's stderr).
+    /// Runs `cmd` for job `key`, output to `log` if given (else to flowrun's stderr), with
+    /// extra environment variables `env`.
     pub fn run(
         &self,
         key: &str,
         cmd: &str,
         log: Option<&str>,
         threads: u32,
+        env: &[(&str, &str)],
     ) -> Result<(), Failure> {
         let bash = std::path::Path::new("/bin/bash").exists();
         let shell = if bash { "/bin/bash" } else { "/bin/sh" };
@@ -179,6 +183,7 @@ impl Shell {
             .stdout(out)
             .stderr(err)
             .env("FLOWRUN_THREADS", threads.to_string())
+            .envs(env.iter().copied())
             .process_group(0);
         die_with_parent(&mut command);
         let mut child = command

@@ -108,7 +108,11 @@ fn fail(out: &mut impl Write, message: &str) -> u8 {
     crate::exit::JOB_FAILED
 }
 
-fn find_map_reduce(rules: &[crate::rule::RuleDecl], name: &str) -> Option<MapReduceDecl> {
+/// The map/reduce form of rule `name`, as this process's evaluation of the workflow has it.
+pub(crate) fn find_map_reduce(
+    rules: &[crate::rule::RuleDecl],
+    name: &str,
+) -> Option<MapReduceDecl> {
     rules
         .iter()
         .find(|r| r.name == name)
