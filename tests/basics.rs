@@ -84,3 +84,29 @@ fn dry_run_is_byte_identical_every_time() {
     );
     assert!(!p.exists(".flowrun"), "a dry run must not create state");
 }
+
+#[test]
+fn closures_keep_their_fingerprint_when_moved_braces_or_not() {
+    let p = Project::new();
+    p.file(
+        "r.rhai",
+        "rule(\"r\", #{ output: \"r.txt\", run: |job| write_text(job.output[0], \"x\") });\n\
+         rule(\"s\", #{ output: \"s.txt\", run: |job| { write_text(job.output[0], \"y\") } });\n",
+    );
+    p.run(&["r.rhai", "r", "s"]).code(0);
+    let moved = format!(
+        "// a comment\n\n   {}",
+        p.read("r.rhai").replace("|job| ", "|job|   ")
+    );
+    p.file("r.rhai", &moved);
+    p.run(&["r.rhai", "r", "s", "-n"])
+        .code(0)
+        .stdout_has("nothing to be done");
+    p.file("r.rhai", &moved.replace("\"x\"", "\"z\""));
+    let plan = p.run(&["r.rhai", "r", "s", "-n"]).code(0).stdout;
+    assert!(
+        plan.contains("job r\n    output: r.txt\n    reason: the rule's code changed\n"),
+        "{plan}"
+    );
+    assert!(!plan.contains("job s"), "{plan}");
+}

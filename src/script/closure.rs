@@ -53,22 +53,90 @@ fn captured_repr(value: &Dynamic) -> String {
     format!("{value:?}")
 }
 
+/// The text of a closure body from `start` to `end`. A body without braces (`|job| expr`) has no
+/// end position; it runs to the end of its expression.
 fn slice(file: &Path, start: Position, end: Position) -> Option<String> {
     let text = std::fs::read_to_string(file).ok()?;
-    let (sl, sc) = (start.line()?, start.position().unwrap_or(1));
-    let (el, ec) = (end.line()?, end.position().unwrap_or(usize::MAX));
-    let mut out = String::new();
-    for (i, line) in text.lines().enumerate().skip(sl - 1).take(el + 1 - sl) {
-        let n = i + 1;
-        let from = if n == sl { sc - 1 } else { 0 };
-        let to = if n == el { ec } else { usize::MAX };
-        let piece: String = line
-            .chars()
-            .skip(from)
-            .take(to.saturating_sub(from))
-            .collect();
-        out.push_str(&piece);
-        out.push('\n');
+    let offset = |line: usize, col: usize| -> Option<usize> {
+        let line_start = text
+            .split_inclusive('\n')
+            .take(line - 1)
+            .map(str::len)
+            .sum::<usize>();
+        let rest = text.get(line_start..)?;
+        Some(
+            line_start
+                + rest
+                    .char_indices()
+                    .nth(col - 1)
+                    .map_or(rest.len(), |(i, _)| i),
+        )
+    };
+    let from = offset(start.line()?, start.position().unwrap_or(1))?;
+    match end.line() {
+        Some(el) => {
+            let to = offset(el, end.position().unwrap_or(1))?;
+            let to = text[to..].chars().next().map_or(to, |c| to + c.len_utf8());
+            text.get(from..to.max(from)).map(str::to_string)
+        }
+        None => Some(expression(&text[from..]).to_string()),
     }
-    Some(out)
+}
+
+/// The leading expression of `src`: up to the first `,` or `;` or unbalanced closing bracket
+/// outside strings and comments.
+fn expression(src: &str) -> &str {
+    let bytes = src.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' if depth == 0 => return &src[..i],
+            b')' | b']' | b'}' => depth -= 1,
+            b',' | b';' if depth == 0 => return &src[..i],
+            quote @ (b'"' | b'`' | b'\'') => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != quote {
+                    if bytes[i] == b'\\' && quote != b'`' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    src
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expression;
+
+    #[test]
+    fn expression_ends_at_its_own_comma_or_bracket() {
+        assert_eq!(expression("f(a, b) + 1, next: 2"), "f(a, b) + 1");
+        assert_eq!(
+            expression("write(\"a,b)\", `c}`) })"),
+            "write(\"a,b)\", `c}`) "
+        );
+        assert_eq!(
+            expression("x // a, comment\n + y;"),
+            "x // a, comment\n + y"
+        );
+    }
 }
