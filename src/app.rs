@@ -16,7 +16,7 @@ use crate::progress::{self, Verbosity};
 use crate::rules::Rules;
 use crate::schedule::{self, RunContext, RunOptions};
 use crate::script::{self, sandbox, LoadOptions};
-use crate::store::{Snapshot, Store};
+use crate::store::Store;
 use crate::{exit, report};
 
 /// Where flowrun keeps its state, inside the working directory.
@@ -168,19 +168,22 @@ fn run_inner(args: &Args) -> Result<u8, Stop> {
     } else {
         None
     };
-    let store = if writing || state_dir.join("store.db").exists() {
+    let (store, snapshot) = if writing {
         let (store, warning) =
             Store::open(state_dir).map_err(|e| Diagnostic::new(e.to_string()))?;
         if let Some(w) = warning {
             warn(&w);
         }
-        Some(store)
+        let snapshot = store
+            .snapshot()
+            .map_err(|e| Diagnostic::new(e.to_string()))?;
+        (Some(store), snapshot)
     } else {
-        None
-    };
-    let snapshot = match &store {
-        Some(s) => s.snapshot().map_err(|e| Diagnostic::new(e.to_string()))?,
-        None => Snapshot::default(),
+        let (snapshot, warning) = Store::peek(state_dir);
+        if let Some(w) = warning {
+            warn(&w);
+        }
+        (None, snapshot)
     };
     let opts = PlanOptions {
         triggers,

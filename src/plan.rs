@@ -476,10 +476,15 @@ pub fn check(
             temp_only[ci] = false;
         }
     }
-    // Revive deleted temp outputs that a running job needs, from the bottom up.
+    // Revive deleted temp outputs that a running job needs, from the bottom up; a deleted temp
+    // file that is itself asked for is remade.
     for &id in dag.order().iter().rev() {
         let i = id.0 as usize;
         if !temp_only[i] {
+            continue;
+        }
+        if dag.targets.contains(&id) {
+            temp_only[i] = false;
             continue;
         }
         let needer = dag

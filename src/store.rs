@@ -111,6 +111,34 @@ impl Store {
         }
     }
 
+    /// Reads what was recorded without repairing anything (for `--dry-run`, `--summary`,
+    /// `--dag`): a damaged store is reported and treated as empty, but left where it is.
+    pub fn peek(dir: &Path) -> (Snapshot, Option<String>) {
+        let path = dir.join("store.db");
+        if !path.exists() {
+            return (Snapshot::default(), None);
+        }
+        let read = Connection::open(&path)
+            .and_then(|c| setup(&c).map(|_| c))
+            .map_err(|e| StoreError::Sql(path.clone(), e))
+            .and_then(|conn| {
+                Self {
+                    conn,
+                    path: path.clone(),
+                }
+                .snapshot()
+            });
+        match read {
+            Ok(snap) => (snap, None),
+            Err(e) => (
+                Snapshot::default(),
+                Some(format!(
+                    "{e}; this plan assumes nothing was recorded. The next run moves the store aside and rebuilds it."
+                )),
+            ),
+        }
+    }
+
     fn sql<T>(&self, r: rusqlite::Result<T>) -> Result<T, StoreError> {
         r.map_err(|e| StoreError::Sql(self.path.clone(), e))
     }

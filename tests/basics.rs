@@ -110,3 +110,35 @@ fn closures_keep_their_fingerprint_when_moved_braces_or_not() {
     );
     assert!(!plan.contains("job s"), "{plan}");
 }
+
+#[test]
+fn a_deleted_temp_file_asked_for_by_name_is_remade() {
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"rule("all", #{ input: "b.txt" });
+rule("a", #{ output: temp("a.txt"), shell: "echo a > {output}" });
+rule("b", #{ input: "a.txt", output: "b.txt", shell: "cat {input} > {output}" });
+"#,
+    );
+    p.run(&["wf.rhai"]).code(0);
+    assert!(!p.exists("a.txt"), "the temp file is gone after use");
+    assert!(p.run(&["wf.rhai"]).code(0).ran().is_empty());
+    let run = p.run(&["wf.rhai", "a.txt"]).code(0);
+    assert_eq!(run.ran(), ["a"]);
+    assert_eq!(p.read("a.txt"), "a\n");
+}
+
+#[test]
+fn a_dry_run_reports_a_damaged_store_but_leaves_it_alone() {
+    let p = project();
+    p.run(&["wf.rhai"]).code(0);
+    p.file(".flowrun/store.db", "garbage, not a database");
+    // Without records, outputs newer than their inputs are taken as made (Make's rule).
+    p.run(&["wf.rhai", "-n"])
+        .code(0)
+        .stderr_has("this plan assumes nothing was recorded")
+        .stdout_has("nothing to be done");
+    assert_eq!(p.read(".flowrun/store.db"), "garbage, not a database");
+    p.run(&["wf.rhai"]).code(0).stderr_has("moved to");
+}
