@@ -23,7 +23,7 @@ use crate::{exit, report};
 pub const STATE_DIR: &str = ".flowrun";
 
 /// A reason to stop before running anything.
-enum Stop {
+pub(crate) enum Stop {
     Errors(Vec<Diagnostic>),
     Locked(LockError),
 }
@@ -40,13 +40,13 @@ impl From<Vec<Diagnostic>> for Stop {
     }
 }
 
-fn warn(text: &str) {
+pub(crate) fn warn(text: &str) {
     let mut err = anstream::stderr();
     let style = anstyle::AnsiColor::Yellow.on_default().bold();
     let _ = writeln!(err, "{style}warning{style:#}: {text}");
 }
 
-fn print_errors(errors: &[Diagnostic]) {
+pub(crate) fn print_errors(errors: &[Diagnostic]) {
     let mut err = anstream::stderr();
     let style = anstyle::AnsiColor::Red.on_default().bold();
     for d in errors {
@@ -99,161 +99,242 @@ pub fn run(args: Args) -> u8 {
 }
 
 fn run_inner(args: &Args) -> Result<u8, Stop> {
-    let started = Instant::now();
-    let verbosity = if args.quiet {
-        Verbosity::Quiet
-    } else if args.verbose {
-        Verbosity::Verbose
-    } else {
-        Verbosity::Normal
-    };
-    let file = absolute(&args.file);
-    let config_files: Vec<PathBuf> = args.configfile.iter().map(|p| absolute(p)).collect();
-    if let Some(dir) = &args.directory {
-        std::env::set_current_dir(dir).map_err(|e| {
-            Diagnostic::new(format!(
-                "cannot change to directory `{}`: {e}",
-                dir.display()
-            ))
-        })?;
-    }
-    let triggers = Triggers::parse(&args.rerun_triggers)?;
-    let mpi = Launcher::configure(args.mpi_launcher.as_deref(), args.mpi_args.as_deref())
-        .map_err(Diagnostic::new)?;
-    let resources = parse_resources(&args.resources)?;
-
-    let workflow = script::load(&LoadOptions {
-        file: file.clone(),
-        config_files,
-        config_overrides: args.config.clone(),
-    })?;
-    let rules = Rules::build(workflow.rules, &workflow.constraints)?;
+    let session = Session::new(args)?;
+    let loaded = session.load()?;
     if args.list {
-        print!("{}", report::list(&rules));
+        print!("{}", report::list(&loaded.rules));
         return Ok(exit::SUCCESS);
     }
-    if rules.is_empty() {
-        return Err(
-            Diagnostic::new(format!("`{}` declares no rules", args.file.display()))
-                .hint("declare one with `rule(\"name\", #{ output: \"...\", shell: \"...\" });`")
-                .into(),
-        );
-    }
-    let targets: Vec<Target> = if args.targets.is_empty() {
-        rules
-            .default_target()
-            .map(|r| Target::Rule(r.name.clone()))
-            .into_iter()
-            .collect()
-    } else {
-        args.targets
-            .iter()
-            .map(|t| Target::parse(t, &rules))
-            .collect()
-    };
-    let dag = Dag::resolve(&rules, &targets)?;
+    let dag = session.resolve(&loaded)?;
     if args.rulegraph {
-        print!("{}", report::rule_dot(&rules, &dag));
+        print!("{}", report::rule_dot(&loaded.rules, &dag));
         return Ok(exit::SUCCESS);
     }
-
     let state_dir = Path::new(STATE_DIR);
-    let writing = !(args.dry_run || args.dag || args.summary);
-    let lock = if writing {
-        let (lock, note) = Lock::acquire(state_dir).map_err(Stop::Locked)?;
-        if let Some(note) = note {
-            warn(&note);
-        }
-        Some(lock)
-    } else {
-        None
-    };
-    let (store, snapshot) = if writing {
-        let (store, warning) =
-            Store::open(state_dir).map_err(|e| Diagnostic::new(e.to_string()))?;
-        if let Some(w) = warning {
-            warn(&w);
-        }
-        let snapshot = store
-            .snapshot()
-            .map_err(|e| Diagnostic::new(e.to_string()))?;
-        (Some(store), snapshot)
-    } else {
+    if args.dry_run || args.dag || args.summary {
         let (snapshot, warning) = Store::peek(state_dir);
         if let Some(w) = warning {
             warn(&w);
         }
-        (None, snapshot)
-    };
-    let opts = PlanOptions {
-        triggers,
-        force_all: args.force_all,
-        force: args.force.clone(),
-        until: args.until.clone(),
-    };
-    let plan = plan::check(&rules, &dag, &snapshot, &opts)?;
-    if args.dry_run {
-        print!("{}", report::dry_run(&rules, &dag, &plan));
+        let plan = plan::check(&loaded.rules, &dag, &snapshot, &session.plan_options())?;
+        let text = if args.dry_run {
+            report::dry_run(&loaded.rules, &dag, &plan)
+        } else if args.dag {
+            report::dag_dot(&loaded.rules, &dag, &plan)
+        } else {
+            report::summary(&loaded.rules, &dag, &plan, &snapshot)
+        };
+        print!("{text}");
         return Ok(exit::SUCCESS);
     }
-    if args.dag {
-        print!("{}", report::dag_dot(&rules, &dag, &plan));
-        return Ok(exit::SUCCESS);
+    let (lock, note) = Lock::acquire(state_dir).map_err(Stop::Locked)?;
+    if let Some(note) = note {
+        warn(&note);
     }
-    if args.summary {
-        print!("{}", report::summary(&rules, &dag, &plan, &snapshot));
-        return Ok(exit::SUCCESS);
-    }
-
-    let Some(mut store) = store else {
-        return Ok(exit::SUCCESS);
-    };
-    let total = plan.to_run(&dag).count();
-    if total == 0 {
-        let _ = store.record(plan.refresh.iter().map(|(p, r)| (p.as_str(), r)));
-        if verbosity != Verbosity::Quiet {
-            eprintln!("nothing to be done: every output is up to date");
-        }
-        return Ok(exit::SUCCESS);
+    let (mut store, warning) =
+        Store::open(state_dir).map_err(|e| Diagnostic::new(e.to_string()))?;
+    if let Some(w) = warning {
+        warn(&w);
     }
     if let Err(e) = crate::interrupt::install() {
         warn(&format!("cannot install signal handlers: {e}"));
     }
-    sandbox::set_phase(sandbox::Phase::Run);
-    let cores = args
-        .cores
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
-        .max(1);
     let shell = Shell {
-        registry: lock.map_or_else(ChildRegistry::default, |l| {
-            ChildRegistry::recorded(std::sync::Arc::new(l))
-        }),
+        registry: ChildRegistry::recorded(std::sync::Arc::new(lock)),
         scripts_dir: state_dir.join("scripts"),
-        mpi,
+        mpi: session.mpi.clone(),
     };
-    let checker = Checker::new(&rules, &dag, &snapshot, triggers);
-    let run_opts = RunOptions {
-        cores,
-        resources,
-        keep_going: args.keep_going,
-        keep_incomplete: args.keep_incomplete,
-        verbosity,
-        grace: Duration::from_secs_f64(args.grace.max(0.0)),
-    };
-    let outcome = schedule::run(
-        RunContext {
-            rules: &rules,
-            dag: &dag,
-            runtime: &workflow.runtime,
-            shell: &shell,
-            store: &mut store,
-        },
-        plan,
-        checker,
-        &run_opts,
-    );
-    drop(shell);
-    let took = progress::brief(started.elapsed());
+    if args.watch {
+        return crate::watch::run(&session, loaded, dag, &mut store, &shell);
+    }
+    let started = Instant::now();
+    let outcome = session.execute(&loaded, &dag, &mut store, &shell)?;
+    Ok(session.conclude(outcome.as_ref(), started))
+}
+
+/// Settings taken from the arguments once, shared by every pass of a run (or of watch mode).
+pub(crate) struct Session<'a> {
+    pub args: &'a Args,
+    file: PathBuf,
+    config_files: Vec<PathBuf>,
+    triggers: Triggers,
+    resources: BTreeMap<String, u64>,
+    pub verbosity: Verbosity,
+    mpi: Launcher,
+}
+
+/// A loaded, validated workflow.
+pub(crate) struct Loaded {
+    pub workflow: script::Workflow,
+    pub rules: Rules,
+}
+
+impl<'a> Session<'a> {
+    fn new(args: &'a Args) -> Result<Self, Stop> {
+        let verbosity = if args.quiet {
+            Verbosity::Quiet
+        } else if args.verbose {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        };
+        let file = absolute(&args.file);
+        let config_files: Vec<PathBuf> = args.configfile.iter().map(|p| absolute(p)).collect();
+        if let Some(dir) = &args.directory {
+            std::env::set_current_dir(dir).map_err(|e| {
+                Diagnostic::new(format!(
+                    "cannot change to directory `{}`: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        Ok(Self {
+            args,
+            file,
+            config_files,
+            triggers: Triggers::parse(&args.rerun_triggers)?,
+            resources: parse_resources(&args.resources)?,
+            verbosity,
+            mpi: Launcher::configure(args.mpi_launcher.as_deref(), args.mpi_args.as_deref())
+                .map_err(Diagnostic::new)?,
+        })
+    }
+
+    /// Evaluates the workflow file and validates its rules.
+    pub fn load(&self) -> Result<Loaded, Stop> {
+        let mut workflow = script::load(&LoadOptions {
+            file: self.file.clone(),
+            config_files: self.config_files.clone(),
+            config_overrides: self.args.config.clone(),
+        })?;
+        let decls = std::mem::take(&mut workflow.rules);
+        let rules = Rules::build(decls, &workflow.constraints)?;
+        if rules.is_empty() && !self.args.list {
+            return Err(Diagnostic::new(format!(
+                "`{}` declares no rules",
+                self.args.file.display()
+            ))
+            .hint("declare one with `rule(\"name\", #{ output: \"...\", shell: \"...\" });`")
+            .into());
+        }
+        Ok(Loaded { workflow, rules })
+    }
+
+    /// The job graph for the requested targets.
+    pub fn resolve(&self, loaded: &Loaded) -> Result<Dag, Stop> {
+        let rules = &loaded.rules;
+        let targets: Vec<Target> = if self.args.targets.is_empty() {
+            rules
+                .default_target()
+                .map(|r| Target::Rule(r.name.clone()))
+                .into_iter()
+                .collect()
+        } else {
+            self.args
+                .targets
+                .iter()
+                .map(|t| Target::parse(t, rules))
+                .collect()
+        };
+        Ok(Dag::resolve(rules, &targets)?)
+    }
+
+    fn plan_options(&self) -> PlanOptions {
+        PlanOptions {
+            triggers: self.triggers,
+            force_all: self.args.force_all,
+            force: self.args.force.clone(),
+            until: self.args.until.clone(),
+        }
+    }
+
+    /// Plans and runs one pass; `None` when there was nothing to do.
+    pub fn execute(
+        &self,
+        loaded: &Loaded,
+        dag: &Dag,
+        store: &mut Store,
+        shell: &Shell,
+    ) -> Result<Option<schedule::Outcome>, Stop> {
+        sandbox::set_phase(sandbox::Phase::Definition);
+        let snapshot = store
+            .snapshot()
+            .map_err(|e| Diagnostic::new(e.to_string()))?;
+        let plan = plan::check(&loaded.rules, dag, &snapshot, &self.plan_options())?;
+        if plan.to_run(dag).next().is_none() {
+            let _ = store.record(plan.refresh.iter().map(|(p, r)| (p.as_str(), r)));
+            return Ok(None);
+        }
+        sandbox::set_phase(sandbox::Phase::Run);
+        let cores = self
+            .args
+            .cores
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
+            .max(1);
+        let checker = Checker::new(&loaded.rules, dag, &snapshot, self.triggers);
+        let run_opts = RunOptions {
+            cores,
+            resources: self.resources.clone(),
+            keep_going: self.args.keep_going,
+            keep_incomplete: self.args.keep_incomplete,
+            verbosity: self.job_verbosity(),
+            grace: Duration::from_secs_f64(self.args.grace.max(0.0)),
+        };
+        Ok(Some(schedule::run(
+            RunContext {
+                rules: &loaded.rules,
+                dag,
+                runtime: &loaded.workflow.runtime,
+                shell,
+                store,
+            },
+            plan,
+            checker,
+            &run_opts,
+        )))
+    }
+
+    /// Per-job lines: watch mode keeps to one line per pass unless `-v`.
+    fn job_verbosity(&self) -> Verbosity {
+        match (self.args.watch, self.verbosity) {
+            (true, Verbosity::Normal) => Verbosity::Quiet,
+            (_, v) => v,
+        }
+    }
+
+    /// Prints the closing line of a run and picks the exit code.
+    fn conclude(&self, outcome: Option<&schedule::Outcome>, started: Instant) -> u8 {
+        let Some(outcome) = outcome else {
+            if self.verbosity != Verbosity::Quiet {
+                eprintln!("nothing to be done: every output is up to date");
+            }
+            return exit::SUCCESS;
+        };
+        let took = progress::brief(started.elapsed());
+        let mut parts = outcome_parts(outcome);
+        if outcome.interrupted {
+            eprintln!(
+                "interrupted: {} ({took}); partial outputs were removed",
+                parts.join(", ")
+            );
+            return exit::INTERRUPTED;
+        }
+        if outcome.failed > 0 {
+            eprintln!("error: {} ({took})", parts.join(", "));
+            return exit::JOB_FAILED;
+        }
+        if self.verbosity == Verbosity::Verbose {
+            parts.push(format!("peak memory {} MiB", peak_rss_mib()));
+        }
+        if self.verbosity != Verbosity::Quiet {
+            eprintln!("done: {} ({took})", parts.join(", "));
+        }
+        exit::SUCCESS
+    }
+}
+
+/// The counts of an outcome, in words.
+pub(crate) fn outcome_parts(outcome: &schedule::Outcome) -> Vec<String> {
     let mut parts = vec![format!("{} ran", outcome.ran)];
     if outcome.cutoff > 0 {
         parts.push(format!("{} skipped (inputs unchanged)", outcome.cutoff));
@@ -267,22 +348,5 @@ fn run_inner(args: &Args) -> Result<u8, Stop> {
             outcome.blocked
         ));
     }
-    if outcome.interrupted {
-        eprintln!(
-            "interrupted: {} ({took}); partial outputs were removed",
-            parts.join(", ")
-        );
-        return Ok(exit::INTERRUPTED);
-    }
-    if outcome.failed > 0 {
-        eprintln!("error: {} ({took})", parts.join(", "));
-        return Ok(exit::JOB_FAILED);
-    }
-    if verbosity == Verbosity::Verbose {
-        parts.push(format!("peak memory {} MiB", peak_rss_mib()));
-    }
-    if verbosity != Verbosity::Quiet {
-        eprintln!("done: {} ({took})", parts.join(", "));
-    }
-    Ok(exit::SUCCESS)
+    parts
 }

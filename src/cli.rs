@@ -98,6 +98,19 @@ pub struct Args {
     #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
     pub mpi_args: Option<String>,
 
+    /// Run, then keep watching the workflow, its rule and config files and the source inputs,
+    /// and rerun what each change made outdated (Ctrl-C ends)
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+
+    /// Watch mode: milliseconds of quiet after a change before a new pass
+    #[arg(long, value_name = "MS", default_value_t = 100)]
+    pub debounce: u64,
+
+    /// Watch mode: what a change during a pass does
+    #[arg(long, value_enum, default_value_t = OnChange::Queue)]
+    pub on_change: OnChange,
+
     /// Print only errors
     #[arg(short = 'q', long, conflicts_with = "verbose")]
     pub quiet: bool,
@@ -107,9 +120,18 @@ pub struct Args {
     pub verbose: bool,
 }
 
+/// What a change during a watch pass does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnChange {
+    /// Finish the pass, then start the next one
+    Queue,
+    /// Stop the running jobs (cleaning their outputs) and start again
+    Restart,
+}
+
 const EXIT_CODES: &str = "\
 Exit codes:
-  0    success (or nothing to do)
+  0    success (or nothing to do; watch mode ended with Ctrl-C while idle)
   1    one or more jobs failed
   2    the workflow or the command line is wrong (nothing ran)
   3    another flowrun is running in this directory

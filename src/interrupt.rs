@@ -1,9 +1,11 @@
-//! The process-wide interrupt flag. Signal handlers (SIGINT, SIGTERM) set it; the scheduler
-//! stops starting jobs and the Rhai engine aborts running closures at their next operation.
+//! The process-wide interrupt flag. Signal handlers (SIGINT, SIGTERM) set it (and watch mode can
+//! cancel a pass); the scheduler stops starting jobs and the Rhai engine aborts running closures
+//! at their next operation.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 static COUNT: AtomicUsize = AtomicUsize::new(0);
+static CANCEL: AtomicBool = AtomicBool::new(false);
 
 /// How many interrupts arrived (0 = none). The first asks running jobs to stop after a grace
 /// period; the second kills at once.
@@ -11,9 +13,20 @@ pub fn count() -> usize {
     COUNT.load(Ordering::SeqCst)
 }
 
-/// Whether any interrupt arrived.
+/// Whether running work should stop: an interrupt arrived, or watch mode cancelled the pass.
 pub fn requested() -> bool {
-    count() > 0
+    count() > 0 || CANCEL.load(Ordering::SeqCst)
+}
+
+/// Stops the running pass as an interrupt would, without ending flowrun (watch mode's
+/// `--on-change restart`).
+pub fn cancel() {
+    CANCEL.store(true, Ordering::SeqCst);
+}
+
+/// Clears a cancellation; returns whether there was one.
+pub fn take_cancel() -> bool {
+    CANCEL.swap(false, Ordering::SeqCst)
 }
 
 /// Installs SIGINT/SIGTERM handlers that count interrupts; a third one exits immediately.

@@ -22,3 +22,4 @@ pub mod schedule;
 pub mod script;
 pub mod store;
 pub mod template;
+pub mod watch;

@@ -40,6 +40,8 @@ pub struct RunOptions {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub ran: usize,
+    /// Labels of the jobs that ran, in the order they finished.
+    pub ran_jobs: Vec<String>,
     pub cutoff: usize,
     pub failed: usize,
     /// Jobs that could not run because something they need failed.
@@ -272,6 +274,7 @@ impl<'a> Scheduler<'a, '_> {
         }
         self.outcome.ran += 1;
         let label = self.label(id);
+        self.outcome.ran_jobs.push(label.clone());
         self.progress.finish(&label, took);
         self.settle(id);
         Ok(())

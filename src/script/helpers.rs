@@ -100,7 +100,8 @@ fn walk_root(pattern: &str) -> &str {
     }
 }
 
-fn glob_wildcards(pattern: &str) -> Res<Map> {
+/// Walks the pattern's directory; returns that directory and the values found per wildcard.
+fn glob_wildcards(pattern: &str) -> Res<(std::path::PathBuf, Map)> {
     let parsed = Pattern::parse(pattern, &BTreeMap::new())
         .map_err(|e| runtime(format!("glob_wildcards: {e}")))?;
     let names = parsed.wildcard_names();
@@ -122,11 +123,12 @@ fn glob_wildcards(pattern: &str) -> Res<Map> {
             }
         }
     }
-    Ok(names
+    let found = names
         .iter()
         .zip(lists)
         .map(|(n, l)| ((*n).into(), Dynamic::from(l)))
-        .collect())
+        .collect();
+    Ok((std::path::PathBuf::from(root), found))
 }
 
 fn mark(value: Dynamic, kind: FileKind, f: &str) -> Res<Dynamic> {
@@ -161,7 +163,6 @@ pub fn register(engine: &mut Engine, state: &SharedState) {
             r.map(Dynamic::from).collect::<Array>()
         })
         .register_fn("expand", expand)
-        .register_fn("glob_wildcards", glob_wildcards)
         .register_fn("temp", |v: Dynamic| mark(v, FileKind::Temp, "temp"))
         .register_fn("protected", |v: Dynamic| {
             mark(v, FileKind::Protected, "protected")
@@ -186,6 +187,17 @@ pub fn register(engine: &mut Engine, state: &SharedState) {
             .user_config
             .clone();
         rhai::serde::to_dynamic(user)
+    });
+    let st = state.clone();
+    engine.register_fn("glob_wildcards", move |pattern: &str| -> Res<Map> {
+        let (root, found) = glob_wildcards(pattern)?;
+        // Watch mode watches the walked directory: a new matching file changes the workflow.
+        if let Ok(mut s) = st.lock() {
+            if !s.globbed.contains(&root) {
+                s.globbed.push(root);
+            }
+        }
+        Ok(found)
     });
     let st = state.clone();
     engine.register_fn("wildcard_constraints", move |map: Map| -> Res<()> {

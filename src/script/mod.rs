@@ -37,6 +37,7 @@ pub(crate) struct State {
     closures: Vec<StoredClosure>,
     values: Vec<Dynamic>,
     constraints: BTreeMap<String, String>,
+    globbed: Vec<PathBuf>,
 }
 
 pub(crate) type SharedState = Arc<Mutex<State>>;
@@ -55,6 +56,8 @@ pub struct Workflow {
     pub constraints: BTreeMap<String, String>,
     /// Every file the definition depends on: the workflow, imported rule files, config files.
     pub sources: Vec<PathBuf>,
+    /// Directories `glob_wildcards` walked: a file appearing there changes the workflow.
+    pub globbed: Vec<PathBuf>,
     pub runtime: Runtime,
 }
 
@@ -130,6 +133,7 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
         closures: Vec::new(),
         values: Vec::new(),
         constraints: BTreeMap::new(),
+        globbed: Vec::new(),
     }));
     let mut engine = new_engine(&state);
     let imports = resolver::install(&mut engine);
@@ -150,11 +154,13 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
     let closures = std::mem::take(&mut st.closures);
     let values = std::mem::take(&mut st.values);
     let constraints = std::mem::take(&mut st.constraints);
+    let globbed = std::mem::take(&mut st.globbed);
     drop(st);
     Ok(Workflow {
         rules,
         constraints,
         sources,
+        globbed,
         runtime: Runtime {
             engine,
             options: opts.clone(),
