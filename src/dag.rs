@@ -97,6 +97,10 @@ impl fmt::Display for JobLabel<'_> {
 /// How deep a chain of wildcard jobs may go before we call it a runaway recursion.
 const MAX_DEPTH: usize = 10_000;
 
+/// Longest path a job may want (Linux's `PATH_MAX`): a wildcard chain that grows its paths
+/// hits this long before `MAX_DEPTH`, while memory and time are still small.
+const MAX_PATH_LEN: usize = 4096;
+
 fn bind(files: &[File], w: &Wildcards) -> Vec<JobFile> {
     files
         .iter()
@@ -173,15 +177,16 @@ impl Builder<'_> {
             .hint("give the preferred rule a higher `priority`, or narrow the patterns with `wildcard_constraints`"));
         }
         let (rule, w) = candidates.remove(0);
-        if depth > MAX_DEPTH {
+        if depth > MAX_DEPTH || path.len() > MAX_PATH_LEN {
             // The path has grown with every level: show its start only.
             let shown = match path.char_indices().nth(80) {
                 Some((i, _)) => format!("{}…", &path[..i]),
                 None => path.to_string(),
             };
             return Err(Diagnostic::new(format!(
-                "rule `{}` keeps needing its own outputs through wildcards (more than {MAX_DEPTH} levels deep at `{shown}`)",
-                self.rules.get(rule).name
+                "rule `{}` keeps needing its own outputs through wildcards ({depth} levels deep at `{shown}`, {} bytes long)",
+                self.rules.get(rule).name,
+                path.len()
             ))
             .at(self.rules.get(rule).origin.clone())
             .hint("constrain the wildcard with `wildcard_constraints` so the rule cannot match its own inputs"));

@@ -208,6 +208,24 @@ fn runaway_wildcard_recursion_is_stopped_with_a_short_message() {
     );
 }
 
+#[test]
+fn runaway_recursion_with_a_long_suffix_is_stopped_quickly() {
+    // Each level adds 41 characters: without a bound on path length this took minutes and
+    // gigabytes before reaching the depth limit.
+    let p = project(
+        r#"rule("grow", #{ input: "{s}.0123456789012345678901234567890123456789", output: "{s}", shell: "touch {output}" });"#,
+    );
+    let start = std::time::Instant::now();
+    p.run(&["wf.rhai", "a.txt", "-n"])
+        .workflow_error()
+        .stderr_has("rule `grow` keeps needing its own outputs through wildcards");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        start.elapsed()
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Determinism
 
