@@ -1,7 +1,7 @@
 //! The map/reduce form under every model: make the items, have the model map them, fold the
 //! results in item order, call `finish`.
 
-use super::{process, thread, Failure, JobContext};
+use super::{asynchronous, process, thread, Failure, JobContext};
 use crate::rule::{MapReduceDecl, ModelKind};
 
 /// Runs a map/reduce job.
@@ -18,6 +18,10 @@ pub fn run(ctx: &JobContext<'_>, key: &str, mr: &MapReduceDecl) -> Result<(), Fa
         ModelKind::Process | ModelKind::Hybrid => {
             let items = runtime.items(mr, &job)?;
             process::map(ctx, key, &spec, items, &mut folder)?;
+        }
+        ModelKind::Async => {
+            let items = runtime.items(mr, &job)?;
+            asynchronous::map(runtime, mr, &job, items, ctx.model.concurrency, &mut folder)?;
         }
         other => {
             return Err(Failure::Setup(format!(

@@ -17,22 +17,19 @@ pub fn map(
     threads: u32,
     folder: &mut Folder<'_>,
 ) -> Result<(), Failure> {
-    let results: Result<Vec<Value>, _> = if threads <= 1 {
-        items
-            .into_iter()
-            .map(|it| runtime.map(mr, job, it))
-            .collect()
+    // A request `map` returns (`http_get`...) is performed on the mapping thread.
+    let map_one = |(i, it): (usize, Value)| -> Result<Value, Failure> {
+        let v = runtime.map(mr, job, it)?;
+        super::asynchronous::resolve_blocking(v, i).map_err(Failure::Command)
+    };
+    let results: Result<Vec<Value>, Failure> = if threads <= 1 {
+        items.into_iter().enumerate().map(map_one).collect()
     } else {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads as usize)
             .build()
             .map_err(|e| Failure::Setup(format!("cannot start {threads} threads: {e}")))?;
-        pool.install(|| {
-            items
-                .into_par_iter()
-                .map(|it| runtime.map(mr, job, it))
-                .collect()
-        })
+        pool.install(|| items.into_par_iter().enumerate().map(map_one).collect())
     };
     for r in results? {
         folder.push(r)?;

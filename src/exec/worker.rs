@@ -127,10 +127,11 @@ fn map_batch(
     batch
         .into_par_iter()
         .map(|(i, item)| {
-            runtime
+            let v = runtime
                 .map(mr, job, item)
-                .map(|v| (i, v))
-                .map_err(|d| d.render().trim_end().to_string())
+                .map_err(|d| d.render().trim_end().to_string())?;
+            // A request `map` returns (`http_get`...) is performed here, on the mapping thread.
+            super::asynchronous::resolve_blocking(v, i as usize).map(|v| (i, v))
         })
         .collect()
 }

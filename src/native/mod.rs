@@ -6,12 +6,14 @@
 //!
 //! Types: [`vector::Vector`] and [`matrix::Matrix`] (with [`elementwise`] arithmetic). Data:
 //! [`random`] (portable seeded values), [`npy`], [`csv`] and raw files, read in row blocks by
-//! [`rows::RowReader`] for the chunked execution model.
+//! [`rows::RowReader`] for the chunked execution model. I/O requests for the async model:
+//! [`io`].
 
 pub mod atomic;
 pub mod csv;
 pub mod elementwise;
 pub mod errors;
+pub mod io;
 pub mod le;
 pub mod matrix;
 pub mod npy;
@@ -30,4 +32,5 @@ pub fn register(engine: &mut rhai::Engine) {
     npy::register(engine);
     rows::register(engine);
     csv::register(engine);
+    io::register(engine);
 }
