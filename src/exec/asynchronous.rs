@@ -177,6 +177,7 @@ async fn http_get(client: &reqwest::Client, get: &HttpGet) -> Result<Response, S
         .await
         .map_err(|e| http_error(&e, get.timeout))?;
     let status = response.status().as_u16();
+    let url = response.url().to_string();
     let headers = response
         .headers()
         .iter()
@@ -193,6 +194,7 @@ async fn http_get(client: &reqwest::Client, get: &HttpGet) -> Result<Response, S
         .map_err(|e| http_error(&e, get.timeout))?
         .to_vec();
     Ok(Response::Http {
+        url,
         status,
         headers,
         body,

@@ -88,6 +88,8 @@ impl fmt::Display for IoRequest {
 #[derive(Debug)]
 pub enum Response {
     Http {
+        /// The URL finally answered (after redirects).
+        url: String,
         status: u16,
         headers: Vec<(String, String)>,
         body: Vec<u8>,
@@ -127,12 +129,13 @@ fn text(bytes: Vec<u8>, what: &str, hint: &str) -> Result<Dynamic, String> {
         .map_err(|e| format!("{what} is not UTF-8 text ({}){hint}", e.utf8_error()))
 }
 
-/// The script's view of a response: HTTP → `#{status, body | body_blob, headers}`, file → a
+/// The script's view of a response: HTTP → `#{status, body | body_blob, headers, url}`, file → a
 /// string (or a blob), command → `#{status, stdout, stderr}`, sleep → `()`. Fails when text is
 /// not UTF-8.
 pub fn response_value(response: Response) -> Result<Value, String> {
     let d = match response {
         Response::Http {
+            url,
             status,
             headers,
             body,
@@ -152,6 +155,7 @@ pub fn response_value(response: Response) -> Result<Value, String> {
             }
             let mut m = Map::new();
             m.insert("status".into(), Dynamic::from(INT::from(status)));
+            m.insert("url".into(), Dynamic::from(url));
             m.insert("headers".into(), Dynamic::from(hmap));
             if binary {
                 m.insert("body_blob".into(), Dynamic::from_blob(body));
@@ -424,6 +428,7 @@ mod tests {
     #[test]
     fn responses_become_script_values() {
         let v = response_value(Response::Http {
+            url: "http://x/".into(),
             status: 404,
             headers: vec![("a".into(), "1".into()), ("a".into(), "2".into())],
             body: b"nope".to_vec(),
