@@ -555,23 +555,41 @@ rule("all", #{ output: "out.txt", model: "async", items: [1], map: |job, i| slee
 
 #[test]
 fn ctrl_c_ends_with_130_and_leaves_no_child_processes() {
+    interrupt_leaves_nothing("async", 3);
+}
+
+#[test]
+fn ctrl_c_under_the_process_model_also_kills_the_commands_of_workers() {
+    // Two worker processes (the default `procs`), each blocked in one command.
+    interrupt_leaves_nothing("process", 2);
+}
+
+/// Starts a run whose commands sleep, interrupts it once `running` commands have started, and
+/// checks the exit code and that no process of theirs is left.
+fn interrupt_leaves_nothing(model: &str, running: usize) {
     let p = Project::new();
     std::fs::create_dir_all(p.path().join("pids")).unwrap();
-    // Each command records its process group (the shell's pid) and starts a grandchild.
+    // Each command records its process group (field 5 of /proc/$$/stat) and starts a grandchild.
     p.file(
         "wf.rhai",
         &map_workflow(
             &seq(8),
-            r#"|job, i| command(["sh", "-c", "echo $$ > pids/$1.tmp && mv pids/$1.tmp pids/$1; sleep 60; echo never", "sh", i])"#,
+            r#"|job, i| command(["sh", "-c", "cut -d' ' -f5 /proc/$$/stat > pids/$1.tmp && mv pids/$1.tmp pids/$1; sleep 60; echo never", "sh", i])"#,
             r#"|job, rs| write_text(job.output[0], "done")"#,
             "",
         ),
     );
-    let child = direct(p.cmd(&["wf.rhai", "--config", "concurrency=3"]))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = direct(p.cmd(&[
+        "wf.rhai",
+        "--config",
+        &format!("model={model}"),
+        "--config",
+        &format!("concurrency={running}"),
+    ]))
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     let pid = child.id() as i32;
     let pids_dir = p.path().join("pids");
     let start = Instant::now();
@@ -584,10 +602,10 @@ fn ctrl_c_ends_with_130_and_leaves_no_child_processes() {
             })
             .unwrap_or(0)
     };
-    while count() < 3 && start.elapsed() < Duration::from_secs(60) {
+    while count() < running && start.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(count(), 3, "three commands should be running");
+    assert_eq!(count(), running, "{running} commands should be running");
     std::thread::sleep(Duration::from_millis(100));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
@@ -605,7 +623,11 @@ fn ctrl_c_ends_with_130_and_leaves_no_child_processes() {
         .filter_map(|e| std::fs::read_to_string(e.path()).ok())
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    assert_eq!(groups.len(), 3, "no new command may start after Ctrl-C");
+    assert_eq!(
+        groups.len(),
+        running,
+        "no new command may start after Ctrl-C"
+    );
     // SIGKILL is immediate, but give the kernel a moment to tear the processes down.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {

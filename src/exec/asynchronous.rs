@@ -264,8 +264,14 @@ async fn run_command(spec: &CommandSpec) -> Result<Response, String> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
         .kill_on_drop(true);
+    // In flowrun itself, each command leads its own process group, killed as a whole when its
+    // request is dropped. In a worker process (`process`/`hybrid` models), commands stay in the
+    // worker's group, which the parent kills with the worker, even when the worker is SIGKILLed.
+    let own_group = !super::worker::in_worker();
+    if own_group {
+        command.process_group(0);
+    }
     let child = command
         .spawn()
         .map_err(|e| match (&spec.program, e.kind()) {
@@ -274,7 +280,7 @@ async fn run_command(spec: &CommandSpec) -> Result<Response, String> {
             }
             _ => format!("cannot start: {e}"),
         })?;
-    let mut group = Group(child.id().map(|p| p as i32));
+    let mut group = Group(child.id().map(|p| p as i32).filter(|_| own_group));
     let output = match spec.timeout {
         None => child.wait_with_output().await,
         Some(t) => tokio::time::timeout(t, child.wait_with_output())
