@@ -180,11 +180,14 @@ fn serve(conn: TcpStream, stats: &Stats, stop: &AtomicBool, b: &Behaviour) {
         // Counted out before answering: the client cannot send a request in this one's place
         // before it has the answer, so the count never exceeds what the client really has open.
         stats.in_flight.fetch_sub(1, Ordering::SeqCst);
-        let head = format!(
+        // One write: a separate small write for the body would wait for a delayed ACK.
+        let mut response = format!(
             "HTTP/1.1 {status}\r\ncontent-length: {}\r\ncontent-type: text/plain\r\nx-path: {path}\r\n\r\n",
             body.len()
-        );
-        if writer.write_all(head.as_bytes()).is_err() || writer.write_all(&body).is_err() {
+        )
+        .into_bytes();
+        response.extend_from_slice(&body);
+        if writer.write_all(&response).is_err() {
             return;
         }
         let _ = writer.flush();
