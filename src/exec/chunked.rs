@@ -93,9 +93,7 @@ pub fn map(
                 if stop.load(std::sync::atomic::Ordering::Relaxed) {
                     continue;
                 }
-                let r = runtime
-                    .map(mr, job, Value::matrix(m))
-                    .map_err(Failure::Script);
+                let r = super::mapreduce::map_item(runtime, mr, job, i, Value::matrix(m));
                 if tx.send((i, r)).is_err() {
                     break;
                 }

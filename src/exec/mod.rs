@@ -2,6 +2,7 @@
 //! rule's execution model. The scheduler decides *when*; this module only knows *how*, and
 //! reports back success or a [`Failure`].
 
+mod asynchronous;
 mod chunked;
 mod mapreduce;
 pub mod mpi;

@@ -27,6 +27,7 @@ use mpi::Count;
 
 use super::mpi::{block, pid_path, status_path, write_atomic, MpiHello, Status};
 use super::worker::{decode_items, encode_items, find_map_reduce};
+use super::Failure;
 use crate::rule::MapReduceDecl;
 use crate::script::{self, sandbox, Runtime, Value};
 
@@ -235,9 +236,12 @@ fn map_block(setup: &Result<Setup, String>, received: &[u8]) -> Vec<u8> {
             };
             let mut results = Vec::with_capacity(items.len());
             for (i, item) in items {
-                match s.runtime.map(&s.mr, &s.job, item) {
+                match super::mapreduce::map_item(&s.runtime, &s.mr, &s.job, i as usize, item) {
                     Ok(v) => results.push((i, v)),
-                    Err(d) => return error(format!("in `map` (item {i}): {}", render(d))),
+                    Err(Failure::Script(d)) => {
+                        return error(format!("in `map` (item {i}): {}", render(d)))
+                    }
+                    Err(f) => return error(format!("in `map` (item {i}): {f}")),
                 }
             }
             match encode_items(results.iter().map(|(i, v)| (*i, v))) {

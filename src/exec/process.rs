@@ -36,16 +36,19 @@ struct Pool {
 }
 
 impl Pool {
+    /// Kills every worker with its process group (and so the subprocesses it started).
     fn kill(&mut self) {
         for c in &mut self.children {
-            let _ = c.kill();
+            kill_group(c);
         }
     }
 
     fn died(&mut self, w: usize) -> Failure {
+        // Before reaping the dead worker (its pid stays reserved until then), so what it
+        // started dies with it.
+        self.kill();
         let status = self.children[w].wait().ok();
         let pid = self.children[w].id();
-        self.kill();
         let how = status.map_or_else(|| "ended".to_string(), super::shell::describe_status);
         Failure::Setup(format!("worker process {w} (pid {pid}) died: {how}"))
     }
@@ -58,13 +61,23 @@ impl Drop for Pool {
             if c.try_wait().ok().flatten().is_none() {
                 std::thread::sleep(Duration::from_millis(1));
                 if c.try_wait().ok().flatten().is_none() {
-                    let _ = c.kill();
+                    kill_group(c);
                 }
             }
             let _ = c.wait();
             self.registry.remove(&format!("{}#{i}", self.key));
         }
     }
+}
+
+/// SIGKILLs a worker's process group (each worker leads its own), so the subprocesses it
+/// started end with it. Only for a worker not yet reaped (its pid cannot have been reused).
+fn kill_group(c: &mut Child) {
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(c.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let _ = c.kill();
 }
 
 fn spawn(

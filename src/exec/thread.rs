@@ -17,22 +17,15 @@ pub fn map(
     threads: u32,
     folder: &mut Folder<'_>,
 ) -> Result<(), Failure> {
-    let results: Result<Vec<Value>, _> = if threads <= 1 {
-        items
-            .into_iter()
-            .map(|it| runtime.map(mr, job, it))
-            .collect()
+    let map_one = |(i, it): (usize, Value)| super::mapreduce::map_item(runtime, mr, job, i, it);
+    let results: Result<Vec<Value>, Failure> = if threads <= 1 {
+        items.into_iter().enumerate().map(map_one).collect()
     } else {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads as usize)
             .build()
             .map_err(|e| Failure::Setup(format!("cannot start {threads} threads: {e}")))?;
-        pool.install(|| {
-            items
-                .into_par_iter()
-                .map(|it| runtime.map(mr, job, it))
-                .collect()
-        })
+        pool.install(|| items.into_par_iter().enumerate().map(map_one).collect())
     };
     for r in results? {
         folder.push(r)?;

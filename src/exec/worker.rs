@@ -131,16 +131,24 @@ fn map_batch(
     batch
         .into_par_iter()
         .map(|(i, item)| {
-            runtime
-                .map(mr, job, item)
+            super::mapreduce::map_item(runtime, mr, job, i as usize, item)
                 .map(|v| (i, v))
-                .map_err(|d| d.render().trim_end().to_string())
+                .map_err(|f| f.to_string())
         })
         .collect()
 }
 
+static IN_WORKER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this process is a worker. Subprocesses a worker starts stay in its process group, so
+/// the parent ends them with the worker (see `asynchronous::run_command`).
+pub fn in_worker() -> bool {
+    IN_WORKER.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Worker mode's main loop; returns the process exit code.
 pub fn main() -> u8 {
+    IN_WORKER.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut input = BufReader::with_capacity(1 << 16, io::stdin().lock());
     let mut output = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let hello: Hello = match read_frame(&mut input) {

@@ -6,13 +6,15 @@
 //!
 //! Types: [`vector::Vector`] and [`matrix::Matrix`] (with [`elementwise`] arithmetic). Data:
 //! [`random`] (portable seeded values), [`npy`], [`csv`] and raw files, read in row blocks by
-//! [`rows::RowReader`] for the chunked execution model.
+//! [`rows::RowReader`] for the chunked execution model. I/O requests for the async model:
+//! [`io`].
 
 pub mod atomic;
 pub mod blocks;
 pub mod csv;
 pub mod elementwise;
 pub mod errors;
+pub mod io;
 pub mod le;
 pub mod matrix;
 pub mod npy;
@@ -34,4 +36,5 @@ pub fn register(engine: &mut rhai::Engine) {
     npy::register(engine);
     rows::register(engine);
     csv::register(engine);
+    io::register(engine);
 }

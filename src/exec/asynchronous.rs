@@ -1,0 +1,312 @@
+//! The `async` model: one OS thread driving a tokio current-thread runtime that keeps up to
+//! `concurrency` I/O requests in flight (Python's asyncio, for many slow requests).
+//!
+//! `map` runs on this thread, one item after the other, as soon as the window has room for the
+//! item. When it returns an [`IoRequest`] (built by `http_get`, `read_file_async`, `command` or
+//! `sleep_ms`), the request is performed concurrently with the others in the window; any other
+//! value is passed through as it is. `futures`' `buffered` yields results in item order, so the
+//! folder (and `reduce`) sees them exactly as the `thread` model would.
+//!
+//! Blocking work that has no async form on Linux (reading a file, resolving a host name) goes
+//! to tokio's small blocking pool, as asyncio uses its thread executor. Subprocesses run in
+//! their own process group, killed (the whole group) when their request is dropped — on an
+//! error elsewhere, a timeout or Ctrl-C — so nothing is left behind.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use futures_util::stream::{self, StreamExt};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
+use super::Failure;
+use crate::native::io::{self, CommandSpec, HttpGet, IoRequest, Program, Response};
+use crate::rule::MapReduceDecl;
+use crate::script::{Folder, Runtime, Value};
+
+/// How often the driver looks at the interrupt flag while requests are in flight.
+const POLL: Duration = Duration::from_millis(20);
+/// Most threads the blocking pool (file reads, DNS) may use.
+const MAX_BLOCKING: usize = 32;
+/// Longest wait for a TCP (and TLS) connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Maps `items`, performing the requests `map` returns with up to `concurrency` in flight, and
+/// folds the results in item order.
+pub fn map(
+    runtime: &Runtime,
+    mr: &MapReduceDecl,
+    job: &Value,
+    items: Vec<Value>,
+    concurrency: u32,
+    folder: &mut Folder<'_>,
+) -> Result<(), Failure> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let window = (concurrency as usize).max(1);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(window.min(MAX_BLOCKING))
+        .thread_name("flowrun-async-blocking")
+        .build()
+        .map_err(|e| Failure::Setup(format!("cannot start the async runtime: {e}")))?;
+    let result = rt.block_on(drive(runtime, mr, job, items, window, folder));
+    // Do not wait for blocking-pool work (a slow file read) after an error or an interrupt.
+    rt.shutdown_background();
+    result
+}
+
+async fn drive(
+    runtime: &Runtime,
+    mr: &MapReduceDecl,
+    job: &Value,
+    items: Vec<Value>,
+    window: usize,
+    folder: &mut Folder<'_>,
+) -> Result<(), Failure> {
+    let client = client_builder()
+        .build()
+        .map_err(|e| Failure::Setup(format!("cannot set up the HTTP client: {e}")))?;
+    let client = &client;
+    let mut results = stream::iter(items.into_iter().enumerate())
+        .map(|(i, item)| {
+            // Called by `buffered` when the window has room: `map` runs here, in item order.
+            let mapped = runtime.map(mr, job, item);
+            async move {
+                let value = mapped.map_err(Failure::Script)?;
+                match io::take_request(value) {
+                    Err(plain) => Ok(plain),
+                    Ok(request) => perform(client, &request)
+                        .await
+                        .and_then(io::response_value)
+                        .map_err(|e| Failure::Command(format!("item {i}: {request}: {e}"))),
+                }
+            }
+        })
+        .buffered(window);
+    while let Some(value) = until_interrupted(results.next()).await? {
+        folder.push(value?)?;
+    }
+    Ok(())
+}
+
+/// Awaits `fut`, giving up (dropping it, which kills its subprocesses) on Ctrl-C/SIGTERM.
+async fn until_interrupted<F: std::future::Future>(fut: F) -> Result<F::Output, Failure> {
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if crate::interrupt::requested() {
+            return Err(Failure::Setup("interrupted".into()));
+        }
+        if let Ok(out) = tokio::time::timeout(POLL, fut.as_mut()).await {
+            return Ok(out);
+        }
+    }
+}
+
+/// For the other models: performs a request `map` returned right away, on the calling thread
+/// (blocking it), so a workflow gives the same results under every model; any other value is
+/// returned as it is. `index` is the item's, for messages.
+pub fn resolve_blocking(value: Value, index: usize) -> Result<Value, String> {
+    let request = match io::take_request(value) {
+        Err(plain) => return Ok(plain),
+        Ok(request) => request,
+    };
+    // No pooled connections: each call has its own short-lived runtime.
+    static CLIENT: std::sync::OnceLock<Result<reqwest::Client, String>> =
+        std::sync::OnceLock::new();
+    let client = CLIENT
+        .get_or_init(|| {
+            client_builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .map_err(|e| format!("cannot set up the HTTP client: {e}"))
+        })
+        .as_ref()
+        .map_err(Clone::clone)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(1)
+        .build()
+        .map_err(|e| format!("cannot start an async runtime: {e}"))?;
+    let out = rt.block_on(until_interrupted(perform(client, &request)));
+    rt.shutdown_background();
+    match out {
+        Err(_) => Err("interrupted".into()),
+        Ok(r) => r
+            .and_then(io::response_value)
+            .map_err(|e| format!("item {index}: {request}: {e}")),
+    }
+}
+
+fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(concat!("flowrun/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(CONNECT_TIMEOUT)
+}
+
+/// Performs one request.
+async fn perform(client: &reqwest::Client, request: &IoRequest) -> Result<Response, String> {
+    match request {
+        IoRequest::HttpGet(get) => http_get(client, get).await,
+        IoRequest::ReadFile { path, binary } => tokio::fs::read(path)
+            .await
+            .map(|bytes| Response::File {
+                bytes,
+                binary: *binary,
+            })
+            .map_err(|e| format!("cannot read: {e}")),
+        IoRequest::Command(spec) => run_command(spec).await,
+        IoRequest::Sleep(d) => {
+            tokio::time::sleep(*d).await;
+            Ok(Response::Slept)
+        }
+    }
+}
+
+async fn http_get(client: &reqwest::Client, get: &HttpGet) -> Result<Response, String> {
+    let mut builder = client.get(&get.url);
+    for (k, v) in &get.headers {
+        builder = builder.header(k, v);
+    }
+    if let Some(t) = get.timeout {
+        builder = builder.timeout(t);
+    }
+    let response = builder
+        .send()
+        .await
+        .map_err(|e| http_error(&e, get.timeout))?;
+    let status = response.status().as_u16();
+    let url = response.url().to_string();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| http_error(&e, get.timeout))?
+        .to_vec();
+    Ok(Response::Http {
+        url,
+        status,
+        headers,
+        body,
+        binary: get.binary,
+    })
+}
+
+/// Says what went wrong in words, followed by the causes (reqwest's own message repeats the URL,
+/// which the caller already names).
+fn http_error(e: &reqwest::Error, timeout: Option<Duration>) -> String {
+    if e.is_timeout() {
+        return match timeout {
+            Some(t) => format!("timed out after {} ms", t.as_millis()),
+            None => "timed out".to_string(),
+        };
+    }
+    let what = if e.is_connect() {
+        "cannot connect".to_string()
+    } else if e.is_redirect() {
+        "redirect failed".to_string()
+    } else if e.is_body() || e.is_decode() {
+        "failed while reading the response".to_string()
+    } else {
+        "request failed".to_string()
+    };
+    let mut causes: Vec<String> = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !text.starts_with("client error (") && !causes.contains(&text) {
+            causes.push(text);
+        }
+        source = s.source();
+    }
+    if causes.is_empty() {
+        what
+    } else {
+        format!("{what}: {}", causes.join(": "))
+    }
+}
+
+/// Kills a subprocess's whole process group unless it finished normally.
+struct Group(Option<i32>);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0 {
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+        }
+    }
+}
+
+async fn run_command(spec: &CommandSpec) -> Result<Response, String> {
+    let mut command = match &spec.program {
+        Program::Argv(argv) => {
+            let mut c = tokio::process::Command::new(&argv[0]);
+            c.args(&argv[1..]);
+            c
+        }
+        Program::Shell(line) => {
+            let mut c = tokio::process::Command::new("/bin/sh");
+            c.arg("-c").arg(line);
+            c
+        }
+    };
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    // In flowrun itself, each command leads its own process group, killed as a whole when its
+    // request is dropped. In a worker process (`process`/`hybrid` models), commands stay in the
+    // worker's group, which the parent kills with the worker, even when the worker is SIGKILLed.
+    let own_group = !super::worker::in_worker();
+    if own_group {
+        command.process_group(0);
+    }
+    let child = command
+        .spawn()
+        .map_err(|e| match (&spec.program, e.kind()) {
+            (Program::Argv(argv), std::io::ErrorKind::NotFound) => {
+                format!("cannot start `{}`: command not found", argv[0])
+            }
+            _ => format!("cannot start: {e}"),
+        })?;
+    let mut group = Group(child.id().map(|p| p as i32).filter(|_| own_group));
+    let output = match spec.timeout {
+        None => child.wait_with_output().await,
+        Some(t) => tokio::time::timeout(t, child.wait_with_output())
+            .await
+            .map_err(|_| {
+                format!(
+                    "timed out after {} ms (the command was killed)",
+                    t.as_millis()
+                )
+            })?,
+    }
+    .map_err(|e| format!("waiting for the command: {e}"))?;
+    group.0 = None;
+    Ok(Response::Command {
+        status: exit_code(output.status),
+        stdout: output.stdout,
+        stderr: output.stderr,
+    })
+}
+
+/// The exit status, or 128 + the signal that ended the process (the shell's convention).
+fn exit_code(status: std::process::ExitStatus) -> i64 {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => i64::from(code),
+        (None, Some(sig)) => 128 + i64::from(sig),
+        _ => -1,
+    }
+}
