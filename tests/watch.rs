@@ -1,0 +1,272 @@
+//! Watch mode: the real binary in `--watch` in a temp dir, edited while it runs. Every wait is
+//! bounded, and the process is killed when a test ends, failed or not.
+
+mod common;
+use common::Project;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running `flowrun --watch`, its stderr collected line by line.
+struct Watching {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Watching {
+    /// Starts `flowrun --watch --debounce 50 ARGS`.
+    fn spawn(p: &Project, args: &[&str]) -> Self {
+        let mut all = vec!["--watch", "--debounce", "50"];
+        all.extend_from_slice(args);
+        let mut child = p
+            .cmd(&all)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Watching { child, lines }
+    }
+
+    /// Starts watching and waits for the first pass to end.
+    fn start(p: &Project, args: &[&str]) -> Self {
+        let w = Self::spawn(p, args);
+        w.wait_for("watching for changes");
+        w
+    }
+
+    fn text(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// Waits (at most 20 s) until a line containing `needle` appears after the first `skip`
+    /// lines; returns that line and how many lines there are now.
+    fn wait_after(&self, skip: usize, needle: &str) -> (String, usize) {
+        let start = Instant::now();
+        loop {
+            {
+                let lines = self.lines.lock().unwrap();
+                if let Some(l) = lines.iter().skip(skip).find(|l| l.contains(needle)) {
+                    return (l.clone(), lines.len());
+                }
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "no line with {needle:?} within 20 s; output:\n{}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn wait_for(&self, needle: &str) -> String {
+        self.wait_after(0, needle).0
+    }
+
+    fn count(&self) -> usize {
+        self.lines.lock().unwrap().len()
+    }
+
+    /// The next pass's status line after the current output.
+    fn next_pass(&self, edit: impl FnOnce()) -> String {
+        let before = self.count();
+        edit();
+        self.wait_after(before, "watch: ").0
+    }
+
+    fn interrupt(mut self) -> i32 {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "watch did not end on Ctrl-C"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn project() -> Project {
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"import "rules/up" as up;
+let s = glob_wildcards("data/{s}.txt").s;
+rule("all", #{ input: expand("out/{s}.up", #{ s: s }) });
+up::rules();
+"#,
+    )
+    .file(
+        "rules/up.rhai",
+        r#"fn rules() {
+    rule("up", #{ input: "data/{s}.txt", output: "out/{s}.up", shell: "tr a-z A-Z < {input} > {output}" });
+}
+"#,
+    )
+    .file("data/a.txt", "a\n")
+    .file("data/b.txt", "b\n");
+    p
+}
+
+#[test]
+fn edits_rerun_only_what_they_outdate_and_touch_reruns_nothing() {
+    let p = project();
+    let w = Watching::start(&p, &["wf.rhai"]);
+    assert!(
+        w.text().contains("watch: first pass: 3 ran"),
+        "{}",
+        w.text()
+    );
+    assert_eq!(p.read("out/a.up"), "A\n");
+
+    let line = w.next_pass(|| {
+        p.file("data/a.txt", "aa\n");
+    });
+    assert!(
+        line.contains("data/a.txt changed: 2 ran (up[s=a] all)"),
+        "{line}"
+    );
+    assert_eq!(p.read("out/a.up"), "AA\n");
+
+    let line = w.next_pass(|| {
+        p.file("data/b.txt", "b\n");
+    });
+    assert!(line.contains("data/b.txt changed: nothing to do"), "{line}");
+
+    // A new file matching the glob adds a job.
+    let line = w.next_pass(|| {
+        p.file("data/c.txt", "c\n");
+    });
+    assert!(line.contains("2 ran (up[s=c] all)"), "{line}");
+    assert_eq!(p.read("out/c.up"), "C\n");
+    assert_eq!(w.interrupt(), 0);
+}
+
+#[test]
+fn workflow_and_rule_file_edits_reload_and_broken_edits_wait() {
+    let p = project();
+    let w = Watching::start(&p, &["wf.rhai"]);
+    // A rule-file edit changes the code of `up`: every `up` job reruns.
+    let line = w.next_pass(|| {
+        p.file(
+            "rules/up.rhai",
+            &p.read("rules/up.rhai")
+                .replace("tr a-z A-Z", "tr a-z A-Z | rev"),
+        );
+    });
+    assert!(line.contains("rules/up.rhai changed: 3 ran"), "{line}");
+    // A broken workflow is reported, and watching goes on.
+    let good = p.read("wf.rhai");
+    let line = w.next_pass(|| {
+        p.file(
+            "wf.rhai",
+            &good.replace("rule(\"all\"", "rule(\"all\" oops"),
+        );
+    });
+    assert!(
+        line.contains("the workflow has errors; waiting for the next change"),
+        "{line}"
+    );
+    assert!(w.text().contains("wf.rhai:3:"), "{}", w.text());
+    // Fixed again: nothing was outdated by the broken edit.
+    let line = w.next_pass(|| {
+        p.file("wf.rhai", &good);
+    });
+    assert!(line.contains("wf.rhai changed: nothing to do"), "{line}");
+    // A deleted input is reported; watching goes on.
+    let line = w.next_pass(|| {
+        std::fs::remove_file(p.path().join("data/b.txt")).unwrap();
+    });
+    assert!(line.contains("data/b.txt changed"), "{line}");
+    assert_eq!(w.interrupt(), 0);
+}
+
+#[test]
+fn outputs_flowrun_writes_never_trigger_a_pass() {
+    let p = project();
+    let w = Watching::start(&p, &["wf.rhai"]);
+    let before = w.count();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(w.count(), before, "a pass started by itself:\n{}", w.text());
+    assert_eq!(w.interrupt(), 0);
+}
+
+#[test]
+fn a_change_during_a_pass_restarts_it_with_on_change_restart() {
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"rule("slow", #{ input: "in.txt", output: "out.txt", shell: "sleep 3; cat {input} > {output}" });"#,
+    )
+    .file("in.txt", "one\n");
+    let mut child = p
+        .cmd(&[
+            "--watch",
+            "--debounce",
+            "50",
+            "--on-change",
+            "restart",
+            "wf.rhai",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&lines);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let w = Watching { child, lines };
+    std::thread::sleep(Duration::from_millis(500));
+    p.file("in.txt", "two\n");
+    let line = w.wait_for("restarting after a change");
+    assert!(
+        line.starts_with("watch: first pass: restarting after a change; 0 ran"),
+        "{line}"
+    );
+    w.wait_for("watch: in.txt changed: 1 ran (slow)");
+    assert_eq!(p.read("out.txt"), "two\n");
+    assert_eq!(w.interrupt(), 0);
+}
+
+#[test]
+fn ctrl_c_during_a_pass_exits_130_and_cleans_up() {
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"rule("slow", #{ output: "out.txt", shell: "echo partial > {output}; sleep 30" });"#,
+    );
+    let w = Watching::spawn(&p, &["wf.rhai"]);
+    let start = Instant::now();
+    while !p.exists("out.txt") && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(w.interrupt(), 130);
+    assert!(!p.exists("out.txt"), "the partial output was removed");
+}
