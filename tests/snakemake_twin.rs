@@ -604,6 +604,70 @@ fn forceall_reruns_the_same_jobs() {
     assert_eq!(fr.reasons("map_reads[sample=C]"), ["forced"]);
 }
 
+#[test]
+fn hand_edited_intermediate_output_reruns_the_same_jobs() {
+    let Some(t) = Twin::built() else { return };
+    t.append("sorted/A.txt", "8 dog\n");
+    let (smk, fr) = t.rerun(&[], &[]);
+    // Neither remakes the edited file; both rerun what consumes it.
+    same_jobs(&smk, &fr, &jobs(&["call", "plot", "all"]));
+    assert_eq!(smk.reason("call"), "Updated input files: sorted/A.txt");
+    assert_eq!(fr.reasons("call"), ["input `sorted/A.txt` changed"]);
+    assert!(t.fr.read("sorted/A.txt").ends_with("8 dog\n8 dog\n"));
+}
+
+#[test]
+fn removing_an_input_of_a_job_reruns_the_same_jobs() {
+    let Some(t) = Twin::built() else { return };
+    t.edit_code(
+        (r#"SAMPLES = ["A", "B", "C"]"#, r#"SAMPLES = ["A", "C"]"#),
+        (
+            r#"let samples = ["A", "B", "C"];"#,
+            r#"let samples = ["A", "C"];"#,
+        ),
+    );
+    let (smk, fr) = t.rerun(&[], &[]);
+    same_jobs(&smk, &fr, &jobs(&["call", "plot", "all"]));
+    assert_eq!(
+        smk.reason("call"),
+        "Set of input files has changed since last execution"
+    );
+    assert_eq!(
+        fr.reasons("call"),
+        ["the set of inputs changed (removed `sorted/B.txt`)"]
+    );
+}
+
+#[test]
+fn moving_a_rule_and_adding_a_comment_reruns_nothing_in_either() {
+    let Some(t) = Twin::built() else { return };
+    for (p, file, plot, first, comment) in [
+        (
+            &t.smk,
+            "Snakefile",
+            "rule plot:",
+            "rule map_reads:",
+            "# plot last\n",
+        ),
+        (
+            &t.fr,
+            "Flowfile.rhai",
+            r#"rule("plot""#,
+            r#"rule("map_reads""#,
+            "// plot last\n",
+        ),
+    ] {
+        // `plot` is the last rule of both files: move it before `map_reads`.
+        let text = p.read(file);
+        let (head, block) = text.split_at(text.find(plot).unwrap());
+        let (top, rest) = head.split_at(head.find(first).unwrap());
+        p.file(file, &format!("{top}{comment}{block}\n{rest}"));
+    }
+    let (smk, fr) = t.rerun(&[], &[]);
+    assert!(smk.ran().is_empty(), "{}", smk.log);
+    fr.nothing_to_do();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Deliberate differences (DESIGN.md §3).
 
@@ -629,6 +693,60 @@ fn identical_copy_over_an_input_over_1mb_reruns_in_snakemake_only() {
     let (smk, fr) = t.rerun(&[], &[]);
     assert_eq!(smk.ran(), sample_chain("C"), "{}", smk.log);
     fr.nothing_to_do();
+}
+
+/// Code is compared whitespace-normalised (DESIGN.md §3.3): a command re-spaced between its
+/// words is not a change for flowrun; Snakemake compares the text and reruns.
+#[test]
+fn whitespace_only_code_change_reruns_in_snakemake_only() {
+    let Some(t) = Twin::built() else { return };
+    for (p, file) in [(&t.smk, "Snakefile"), (&t.fr, "Flowfile.rhai")] {
+        Twin::replace(p, file, "sort -k1,1n {input}", "sort  -k1,1n  {input}");
+    }
+    let (smk, fr) = t.rerun(&[], &[]);
+    let mut expected = jobs(&SORT);
+    expected.extend(jobs(&["call", "plot", "all"]));
+    assert_eq!(smk.ran(), expected, "{}", smk.log);
+    assert_eq!(
+        smk.reason("sort_reads[sample=A]"),
+        "Code has changed since last execution"
+    );
+    fr.nothing_to_do();
+}
+
+/// Renaming a rule: Snakemake does not compare rule names (its metadata is per output and the
+/// code is the same); flowrun records the name with the code and reruns the renamed rule.
+#[test]
+fn rule_rename_reruns_in_flowrun_only() {
+    let Some(t) = Twin::built() else { return };
+    t.edit_code(
+        ("rule plot:", "rule draw:"),
+        (r#"rule("plot""#, r#"rule("draw""#),
+    );
+    let (smk, fr) = t.rerun(&[], &[]);
+    assert!(smk.ran().is_empty(), "{}", smk.log);
+    assert_eq!(fr.planned(), jobs(&["draw", "all"]), "{}", fr.plan.stdout);
+    assert_eq!(
+        fr.reasons("draw"),
+        ["the output was made by rule `plot` before"]
+    );
+    assert_eq!(fr.ran(), jobs(&["draw", "all"]), "{}", fr.run.stderr);
+}
+
+/// NOT a deliberate difference: whitespace inside a quoted string of a command is part of what
+/// the command does, but flowrun's normalisation collapses it, so this edit, which changes
+/// `plots/coverage.txt`, is not seen (a clean run makes a different file). Snakemake reruns
+/// `plot`. Ignored until `rule::normalize_code` keeps quoted text; run with `--ignored`.
+#[test]
+#[ignore = "flowrun bug: whitespace inside quotes is normalised away, so the edit is missed"]
+fn whitespace_inside_quotes_is_a_code_change_in_both() {
+    let Some(t) = Twin::built() else { return };
+    for (p, file) in [(&t.smk, "Snakefile"), (&t.fr, "Flowfile.rhai")] {
+        Twin::replace(p, file, r#"printf \"%s: \""#, r#"printf \"%s:  \""#);
+    }
+    let (smk, fr) = t.rerun(&[], &[]);
+    same_jobs(&smk, &fr, &jobs(&["plot", "all"]));
+    assert!(t.fr.read("plots/coverage.txt").starts_with("the:  ##\n"));
 }
 
 /// Early cutoff: a new read that is not in the genome changes the sample but not its mapped
