@@ -2,7 +2,8 @@
 # Installs what flowrun's tests and examples use, non-interactively, once:
 #   - OpenMPI (`libopenmpi-dev`, `openmpi-bin`) for the `mpi` execution model, and libclang
 #     (`libclang-dev`, `clang`) that the `mpi` crate's bindings generator needs at build time;
-#   - python3 with venv, and a venv at target/pyenv with NumPy (the tests' oracle).
+#   - python3 with venv, and a venv at target/pyenv with NumPy (the tests' oracle) and Snakemake
+#     (the twin that tests/snakemake_twin.rs compares reruns with).
 # Needs root (or passwordless sudo) for apt-get; does nothing that is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,4 +29,10 @@ if ! target/pyenv/bin/python -c 'import numpy' >/dev/null 2>&1; then
   mkdir -p target
   python3 -m venv target/pyenv
   target/pyenv/bin/pip install -q --disable-pip-version-check numpy
+fi
+
+SNAKEMAKE_VERSION=9.27.1
+if ! target/pyenv/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('snakemake') != '$SNAKEMAKE_VERSION')" >/dev/null 2>&1; then
+  echo "setup: installing snakemake $SNAKEMAKE_VERSION into target/pyenv" >&2
+  target/pyenv/bin/pip install -q --disable-pip-version-check "snakemake==$SNAKEMAKE_VERSION"
 fi
