@@ -148,9 +148,41 @@ pub struct RuleDecl {
     pub origin: Option<Origin>,
 }
 
-/// Collapses runs of whitespace so reformatting code does not count as a change.
+/// Collapses runs of whitespace so reformatting code does not count as a change, except inside
+/// quotes (`'…'`, `"…"`, `` `…` ``), where a space is data: `printf "a  b"` is not `printf "a b"`.
+/// An unbalanced quote (an apostrophe in a comment, say) only keeps more whitespace as written,
+/// which errs on the side of rerunning.
 pub fn normalize_code(code: &str) -> String {
-    code.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut out = String::with_capacity(code.len());
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    let mut pending_space = false;
+    for c in code.chars() {
+        match quote {
+            Some(q) => {
+                out.push(c);
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' && q != '\'' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None if c.is_whitespace() => pending_space = !out.is_empty(),
+            None => {
+                if pending_space {
+                    out.push(' ');
+                    pending_space = false;
+                }
+                if matches!(c, '\'' | '"' | '`') {
+                    quote = Some(c);
+                }
+                out.push(c);
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

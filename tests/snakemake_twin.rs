@@ -733,12 +733,10 @@ fn rule_rename_reruns_in_flowrun_only() {
     assert_eq!(fr.ran(), jobs(&["draw", "all"]), "{}", fr.run.stderr);
 }
 
-/// NOT a deliberate difference: whitespace inside a quoted string of a command is part of what
-/// the command does, but flowrun's normalisation collapses it, so this edit, which changes
-/// `plots/coverage.txt`, is not seen (a clean run makes a different file). Snakemake reruns
-/// `plot`. Ignored until `rule::normalize_code` keeps quoted text; run with `--ignored`.
+/// Whitespace inside a quoted string of a command is part of what the command does (this edit
+/// changes `plots/coverage.txt`), so both tools rerun `plot`; flowrun only ignores layout
+/// outside quotes.
 #[test]
-#[ignore = "flowrun bug: whitespace inside quotes is normalised away, so the edit is missed"]
 fn whitespace_inside_quotes_is_a_code_change_in_both() {
     let Some(t) = Twin::built() else { return };
     for (p, file) in [(&t.smk, "Snakefile"), (&t.fr, "Flowfile.rhai")] {
