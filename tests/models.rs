@@ -176,6 +176,38 @@ fn native_values_cross_process_boundaries_intact() {
 }
 
 #[test]
+fn many_small_items_are_batched_and_still_folded_in_item_order() {
+    // Trivial items make the process models send growing batches; an order-sensitive
+    // reduction shows every item still arrives in its place.
+    let p = Project::new();
+    let rule = |name: &str, model: &str| {
+        format!(
+            r#"rule("{name}", #{{ output: "{name}.txt", model: "{model}", procs: 2, threads: 2,
+    items: range(0, 5000).collect(),
+    map: |job, i| i * 7 + 1,
+    reduce: |acc, x| (acc * 31 + x) % 1000000007,
+    init: 0,
+    finish: |job, r| write_text(job.output[0], `${{r}}`) }});
+"#
+        )
+    };
+    p.file(
+        "wf.rhai",
+        &format!(
+            "{}{}{}rule(\"all\", #{{ input: [\"t.txt\", \"p.txt\", \"h.txt\"] }});\n",
+            rule("t", "thread"),
+            rule("p", "process"),
+            rule("h", "hybrid")
+        ),
+    );
+    p.run(&["wf.rhai", "-j2"]).code(0);
+    let expected = (0..5000_i64).fold(0_i64, |acc, i| (acc * 31 + i * 7 + 1) % 1_000_000_007);
+    assert_eq!(p.read("t.txt"), expected.to_string());
+    assert_eq!(p.read("p.txt"), expected.to_string());
+    assert_eq!(p.read("h.txt"), expected.to_string());
+}
+
+#[test]
 fn script_error_in_a_worker_fails_the_job_with_its_location() {
     let p = Project::new();
     p.file(
