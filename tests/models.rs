@@ -147,6 +147,37 @@ rule("means", #{
 }
 
 #[test]
+fn chunked_memory_stays_bounded_while_a_slow_first_chunk_holds_up_the_fold() {
+    // `map` returns the whole chunk, and the first chunk is slow: results of later chunks
+    // wait for it in the reorder buffer, which must not grow to the whole 64 MB file.
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"
+rule("data", #{ output: "m.npy", run: |job| write_random_npy(job.output[0], 1000000, 8, 3) });
+rule("count", #{
+    input: "m.npy", output: "rows.txt", model: "chunked", chunk: 4096, threads: 2,
+    map: |job, rows| {
+        if rows.get(0, 0) == read_rows(job.input[0], 0, 1).get(0, 0) {
+            let n = 0;
+            for k in 0..300000 { n += 1; }
+        }
+        rows
+    },
+    reduce: |acc, rows| acc + rows.rows,
+    init: 0,
+    finish: |job, n| write_text(job.output[0], `${n}`),
+});
+"#,
+    );
+    p.run(&["wf.rhai", "m.npy"]).code(0);
+    let run = p.run(&["wf.rhai", "rows.txt", "-v"]).code(0);
+    assert_eq!(p.read("rows.txt"), "1000000");
+    let peak = peak_mib(&run.stderr);
+    assert!(peak < 48, "peak memory {peak} MiB for 64 MB of input");
+}
+
+#[test]
 fn native_values_cross_process_boundaries_intact() {
     let p = Project::new();
     let rule = |name: &str, model: &str| {
