@@ -183,3 +183,26 @@ fn colmean_runs_end_to_end_on_every_local_model() {
     let again = run(&p, &["workflows/colmean.rhai", "-j2"], &config).code(0);
     assert!(again.ran().is_empty(), "{}", again.stderr);
 }
+
+#[test]
+fn every_workflow_in_the_model_pages_runs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut ran = 0;
+    for page in ["README", "thread", "process", "hybrid", "chunked"] {
+        let text = std::fs::read_to_string(root.join(format!("docs/models/{page}.md"))).unwrap();
+        for (n, block) in text.split("```rhai\n").skip(1).enumerate() {
+            let code = block.split("```").next().unwrap();
+            let p = Project::new();
+            p.file("wf.rhai", code);
+            let run = p.run(&["wf.rhai", "-j2"]);
+            assert_eq!(
+                run.code, 0,
+                "docs/models/{page}.md, example {n}:\n{code}\n--- stderr\n{}",
+                run.stderr
+            );
+            assert!(!run.ran().is_empty(), "{page} example {n} ran nothing");
+            ran += 1;
+        }
+    }
+    assert!(ran >= 6, "only {ran} examples found");
+}
