@@ -59,6 +59,9 @@ fn pi_process_gives_the_same_digits_on_processes_threads_and_hybrid() {
 #[test]
 fn wordcount_counts_every_text_file_the_same_on_threads_and_hybrid() {
     let p = with_examples();
+    run(&p, &["workflows/wordcount.rhai"], &[])
+        .code(2)
+        .stderr_has("no text files: put some in texts/");
     p.file("texts/a.txt", "The cat sat.\nThe dog sat, too!\n");
     p.file("texts/b.txt", "a dog; A CAT (the cat)\n");
     p.file("texts/sub/ignored.md", "not a text file: cat cat cat\n");
