@@ -3,9 +3,11 @@
 //!
 //! Memory stays bounded whatever the input size: one reader thread reads blocks with large
 //! sequential reads into a channel holding at most `threads` blocks, and each of the `threads`
-//! mappers holds one block, so at most `2 × threads + 1` blocks (each `chunk × columns × 8`
-//! bytes) are in memory at once, plus whatever the mapped results hold. Results are put back in
-//! block order through a reorder buffer that is bounded by the same number.
+//! mappers holds one block. The reader also needs one of `2 × threads + 1` tokens to read a
+//! block, and a token comes back only when that block's result has been folded, so at most
+//! `2 × threads + 1` blocks (each `chunk × columns × 8` bytes) are read and not yet folded at
+//! any moment: blocks in memory and results waiting in the reorder buffer together, even when
+//! one slow block holds up the fold.
 //!
 //! The input format follows the file name: `.npy` (NumPy), `.csv`, anything else raw
 //! little-endian f64 with `params.cols` columns.
@@ -47,6 +49,12 @@ pub fn map(
     let threads = ctx.model.threads.max(1) as usize;
     let runtime = ctx.runtime;
 
+    let window = 2 * threads + 1;
+    let (token_tx, token_rx) = mpsc::sync_channel::<()>(window);
+    for _ in 0..window {
+        let _ = token_tx.send(());
+    }
+    let mut tokens = Some(token_tx);
     let (block_tx, block_rx) = mpsc::sync_channel::<(usize, Matrix)>(threads);
     let block_rx = Arc::new(Mutex::new(block_rx));
     let (result_tx, result_rx) = mpsc::channel::<(usize, Result<Value, Failure>)>();
@@ -57,7 +65,9 @@ pub fn map(
         scope.spawn(move || {
             let mut index = 0;
             loop {
-                if stop.load(std::sync::atomic::Ordering::Relaxed) || crate::interrupt::requested()
+                if token_rx.recv().is_err()
+                    || stop.load(std::sync::atomic::Ordering::Relaxed)
+                    || crate::interrupt::requested()
                 {
                     break;
                 }
@@ -111,9 +121,13 @@ pub fn map(
                         if let Err(d) = folder.push(v) {
                             outcome = Err(Failure::Script(d));
                             stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                            tokens = None;
                             break;
                         }
                         next += 1;
+                        if let Some(t) = &tokens {
+                            let _ = t.send(());
+                        }
                     }
                 }
                 Ok(_) => {}
@@ -122,6 +136,7 @@ pub fn map(
                         outcome = Err(f);
                     }
                     stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    tokens = None;
                 }
             }
         }

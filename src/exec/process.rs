@@ -2,16 +2,18 @@
 //! [`super::worker`]), fed batches of items dynamically (each worker keeps two batches queued
 //! so it never waits for the parent), results folded in item order as they become contiguous.
 //!
-//! `process` sends one item per batch; `hybrid` sends larger batches that each worker maps on
-//! `threads` threads. A worker that dies, or reports an error, fails the job at once: the other
-//! workers are killed and nothing waits forever.
+//! Batches adapt to the items' cost ([`Batcher`]): they start at one item (`process`) or
+//! `threads` items (`hybrid`, whose workers map a batch on `threads` threads) and grow while a
+//! batch takes a worker less than [`BATCH_FAST`], so trivial items cost a frame each only at the
+//! start, while slow items keep being handed out one at a time. A worker that dies, or reports
+//! an error, fails the job at once: the other workers are killed and nothing waits forever.
 
 use std::collections::VecDeque;
 use std::io::{BufReader, BufWriter, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::worker::{self, Hello};
 use super::{Failure, JobContext};
@@ -20,6 +22,64 @@ use crate::script::{Folder, JobSpec, Value};
 
 /// Batches each worker has queued at most.
 const IN_FLIGHT: usize = 2;
+
+/// A batch that took a worker less than this doubles the worker's batch size.
+const BATCH_FAST: Duration = Duration::from_millis(1);
+
+/// A batch that took a worker more than this halves the worker's batch size.
+const BATCH_SLOW: Duration = Duration::from_millis(8);
+
+/// A batch stops growing once its items take this many encoded bytes.
+const BATCH_BYTES: usize = 1 << 20;
+
+/// Per-worker batch sizes that follow how long the worker's batches take.
+///
+/// The time a batch took is measured by the parent: from when the worker could start it (the
+/// batch was sent and the worker's previous result, or its ready message, had arrived) to when
+/// its results arrived. Batch sizes never exceed a `1 / (2 × procs)` share of the items not yet
+/// handed out, so the end of a run stays balanced.
+struct Batcher {
+    min: usize,
+    size: Vec<usize>,
+    sent: Vec<VecDeque<Instant>>,
+    free_since: Vec<Option<Instant>>,
+}
+
+impl Batcher {
+    fn new(procs: usize, min: usize) -> Self {
+        Self {
+            min,
+            size: vec![min; procs],
+            sent: vec![VecDeque::new(); procs],
+            free_since: vec![None; procs],
+        }
+    }
+
+    fn ready(&mut self, w: usize) {
+        self.free_since[w] = Some(Instant::now());
+    }
+
+    /// Items for worker `w`'s next batch, out of `left` not yet handed out.
+    fn next(&mut self, w: usize, left: usize) -> usize {
+        self.sent[w].push_back(Instant::now());
+        let share = left.div_ceil(2 * self.size.len()).max(self.min);
+        self.size[w].min(share)
+    }
+
+    /// Worker `w` returned its oldest batch.
+    fn returned(&mut self, w: usize) {
+        let now = Instant::now();
+        let sent = self.sent[w].pop_front().unwrap_or(now);
+        let start = self.free_since[w].map_or(sent, |f| f.max(sent));
+        self.free_since[w] = Some(now);
+        let took = now - start;
+        if took < BATCH_FAST {
+            self.size[w] = self.size[w].saturating_mul(2);
+        } else if took > BATCH_SLOW {
+            self.size[w] = (self.size[w] / 2).max(self.min);
+        }
+    }
+}
 
 enum Msg {
     Ready,
@@ -173,23 +233,14 @@ pub fn map(
         return Ok(());
     }
     let procs = (ctx.model.procs as usize).clamp(1, n);
-    let batch = match ctx.model.kind {
-        ModelKind::Hybrid => (ctx.model.threads as usize).max(n.div_ceil(procs * 4)),
-        _ => 1,
-    };
-    let mut queue: VecDeque<Vec<(u64, Value)>> = VecDeque::new();
-    let mut it = items.into_iter().enumerate();
-    loop {
-        let chunk: Vec<(u64, Value)> = it
-            .by_ref()
-            .take(batch)
-            .map(|(i, v)| (i as u64, v))
-            .collect();
-        if chunk.is_empty() {
-            break;
-        }
-        queue.push_back(chunk);
-    }
+    let mut batcher = Batcher::new(
+        procs,
+        match ctx.model.kind {
+            ModelKind::Hybrid => ctx.model.threads.max(1) as usize,
+            _ => 1,
+        },
+    );
+    let mut queue = items.into_iter().enumerate().peekable();
     let (tx, rx) = mpsc::channel();
     let mut pool = spawn(ctx, key, spec, procs, &tx)?;
     drop(tx);
@@ -197,16 +248,7 @@ pub fn map(
     let mut results: Vec<Option<Value>> = vec![None; n];
     let mut next = 0usize;
     let mut received = 0usize;
-    let send = |pool: &mut Pool, w: usize, b: Vec<(u64, Value)>| -> Result<(), Failure> {
-        let payload =
-            worker::encode_items(b.iter().map(|(i, v)| (*i, v))).map_err(Failure::Setup)?;
-        match pool.stdins[w].as_mut() {
-            Some(stdin) => {
-                worker::write_frame(stdin, worker::BATCH, &payload).map_err(|_| pool.died(w))
-            }
-            None => Err(pool.died(w)),
-        }
-    };
+    let mut handed_out = 0usize;
     while received < n {
         if crate::interrupt::requested() {
             pool.kill();
@@ -220,9 +262,10 @@ pub fn map(
             }
         };
         match msg {
-            Msg::Ready => {}
+            Msg::Ready => batcher.ready(w),
             Msg::Results(batch) => {
                 in_flight[w] -= 1;
+                batcher.returned(w);
                 for (i, v) in batch {
                     let slot = results
                         .get_mut(i as usize)
@@ -244,9 +287,22 @@ pub fn map(
         }
         // Keep every worker fed.
         for (w, slots) in in_flight.iter_mut().enumerate() {
-            while *slots < IN_FLIGHT {
-                let Some(b) = queue.pop_front() else { break };
-                send(&mut pool, w, b)?;
+            while *slots < IN_FLIGHT && queue.peek().is_some() {
+                let size = batcher.next(w, n - handed_out);
+                let mut payload = worker::Payload::default();
+                while payload.count() < size && payload.bytes() < BATCH_BYTES {
+                    let Some((i, v)) = queue.next() else { break };
+                    payload.push(i as u64, &v).map_err(Failure::Setup)?;
+                }
+                handed_out += payload.count();
+                let payload = payload.into_bytes();
+                let sent = match pool.stdins[w].as_mut() {
+                    Some(stdin) => worker::write_frame(stdin, worker::BATCH, &payload).is_ok(),
+                    None => false,
+                };
+                if !sent {
+                    return Err(pool.died(w));
+                }
                 *slots += 1;
             }
         }

@@ -56,27 +56,68 @@ pub fn read_frame(r: &mut impl Read) -> io::Result<Option<(u8, Vec<u8>)>> {
     if len == 0 {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "empty frame"));
     }
-    let mut buf = vec![0u8; len];
+    let mut tag = [0u8; 1];
+    r.read_exact(&mut tag)?;
+    let mut buf = vec![0u8; len - 1];
     r.read_exact(&mut buf)?;
-    let tag = buf.remove(0);
-    Ok(Some((tag, buf)))
+    Ok(Some((tag[0], buf)))
+}
+
+/// A batch or results payload built one item at a time, so a sender can stop adding items
+/// once the payload is large enough.
+pub struct Payload {
+    buf: Vec<u8>,
+    count: u64,
+}
+
+impl Default for Payload {
+    fn default() -> Self {
+        Self {
+            buf: vec![0; 8],
+            count: 0,
+        }
+    }
+}
+
+impl Payload {
+    /// Appends one `(index, value)` pair.
+    pub fn push(&mut self, index: u64, value: &Value) -> Result<(), String> {
+        self.buf.extend_from_slice(&index.to_le_bytes());
+        let at = self.buf.len();
+        self.buf.extend_from_slice(&[0; 8]);
+        value.encode(&mut self.buf).map_err(|e| e.to_string())?;
+        let len = (self.buf.len() - at - 8) as u64;
+        self.buf[at..at + 8].copy_from_slice(&len.to_le_bytes());
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Items pushed so far.
+    pub fn count(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Bytes encoded so far.
+    pub fn bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The finished payload.
+    pub fn into_bytes(mut self) -> Vec<u8> {
+        self.buf[..8].copy_from_slice(&self.count.to_le_bytes());
+        self.buf
+    }
 }
 
 /// Encodes `(index, value)` pairs as a batch or results payload.
 pub fn encode_items<'a>(
     items: impl ExactSizeIterator<Item = (u64, &'a Value)>,
 ) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    out.extend_from_slice(&(items.len() as u64).to_le_bytes());
-    let mut buf = Vec::new();
+    let mut out = Payload::default();
     for (i, v) in items {
-        buf.clear();
-        v.encode(&mut buf).map_err(|e| e.to_string())?;
-        out.extend_from_slice(&i.to_le_bytes());
-        out.extend_from_slice(&(buf.len() as u64).to_le_bytes());
-        out.extend_from_slice(&buf);
+        out.push(i, v)?;
     }
-    Ok(out)
+    Ok(out.into_bytes())
 }
 
 /// Decodes a batch or results payload.
@@ -122,20 +163,24 @@ pub(crate) fn find_map_reduce(
         })
 }
 
+/// Maps a batch on the worker's threads; with one thread, on this thread (handing every batch
+/// to a pool thread and back would cost two thread switches per batch).
 fn map_batch(
     runtime: &Runtime,
     mr: &MapReduceDecl,
     job: &Value,
+    pool: Option<&rayon::ThreadPool>,
     batch: Vec<(u64, Value)>,
 ) -> Result<Vec<(u64, Value)>, String> {
-    batch
-        .into_par_iter()
-        .map(|(i, item)| {
-            super::mapreduce::map_item(runtime, mr, job, i as usize, item)
-                .map(|v| (i, v))
-                .map_err(|f| f.to_string())
-        })
-        .collect()
+    let one = |(i, item): (u64, Value)| {
+        super::mapreduce::map_item(runtime, mr, job, i as usize, item)
+            .map(|v| (i, v))
+            .map_err(|f| f.to_string())
+    };
+    match pool {
+        Some(pool) => pool.install(|| batch.into_par_iter().map(one).collect()),
+        None => batch.into_iter().map(one).collect(),
+    }
 }
 
 static IN_WORKER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -177,12 +222,16 @@ pub fn main() -> u8 {
         Ok(j) => j,
         Err(d) => return fail(&mut output, d.render().trim_end()),
     };
-    let pool = match rayon::ThreadPoolBuilder::new()
-        .num_threads(hello.threads.max(1) as usize)
-        .build()
-    {
-        Ok(p) => p,
-        Err(e) => return fail(&mut output, &e.to_string()),
+    let pool = if hello.threads > 1 {
+        match rayon::ThreadPoolBuilder::new()
+            .num_threads(hello.threads as usize)
+            .build()
+        {
+            Ok(p) => Some(p),
+            Err(e) => return fail(&mut output, &e.to_string()),
+        }
+    } else {
+        None
     };
     if write_frame(&mut output, READY, &[]).is_err() {
         return crate::exit::JOB_FAILED;
@@ -199,7 +248,7 @@ pub fn main() -> u8 {
             }
             Err(e) => return fail(&mut output, &e.to_string()),
         };
-        let results = pool.install(|| map_batch(&runtime, &mr, &job, batch));
+        let results = map_batch(&runtime, &mr, &job, pool.as_ref(), batch);
         let payload = match results.and_then(|r| encode_items(r.iter().map(|(i, v)| (*i, v)))) {
             Ok(p) => p,
             Err(e) => return fail(&mut output, &e),
@@ -207,5 +256,34 @@ pub fn main() -> u8 {
         if write_frame(&mut output, RESULTS, &payload).is_err() {
             return crate::exit::JOB_FAILED;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_and_frames_round_trip() {
+        let values: Vec<Value> = (0..3)
+            .map(|i| Value::from_dynamic(rhai::Dynamic::from(format!("item {i}"))))
+            .collect();
+        let payload = encode_items(values.iter().enumerate().map(|(i, v)| (10 + i as u64, v)))
+            .expect("encodes");
+        let mut framed = Vec::new();
+        write_frame(&mut framed, BATCH, &payload).expect("writes");
+        let (tag, back) = read_frame(&mut framed.as_slice())
+            .expect("reads")
+            .expect("one frame");
+        assert_eq!(tag, BATCH);
+        let items = decode_items(&back).expect("decodes");
+        let got: Vec<(u64, String)> = items
+            .into_iter()
+            .map(|(i, v)| (i, v.into_dynamic().to_string()))
+            .collect();
+        assert_eq!(
+            got,
+            [(10, "item 0"), (11, "item 1"), (12, "item 2")].map(|(i, s)| (i, s.to_string()))
+        );
     }
 }

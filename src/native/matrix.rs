@@ -192,6 +192,34 @@ impl Matrix {
         self.col_sums().into_iter().map(|s| s / n).collect()
     }
 
+    /// The smallest value of every column; NaN when the column holds a NaN (as NumPy's `min`),
+    /// `+inf` when there are no rows.
+    pub fn col_mins(&self) -> Vec<f64> {
+        self.col_fold(f64::INFINITY, |acc, x| x < acc || x.is_nan())
+    }
+
+    /// The largest value of every column; NaN when the column holds a NaN (as NumPy's `max`),
+    /// `-inf` when there are no rows.
+    pub fn col_maxs(&self) -> Vec<f64> {
+        self.col_fold(f64::NEG_INFINITY, |acc, x| x > acc || x.is_nan())
+    }
+
+    /// One accumulator per column, replaced by a value when `takes(acc, value)`; a NaN
+    /// accumulator stays (no comparison with NaN holds).
+    fn col_fold(&self, start: f64, takes: impl Fn(f64, f64) -> bool) -> Vec<f64> {
+        let mut acc = vec![start; self.cols];
+        if self.cols > 0 {
+            for row in self.data.chunks_exact(self.cols) {
+                for (a, &x) in acc.iter_mut().zip(row) {
+                    if takes(*a, x) {
+                        *a = x;
+                    }
+                }
+            }
+        }
+        acc
+    }
+
     /// The sum of all values in row-major order.
     pub fn sum(&self) -> f64 {
         self.data.iter().fold(0.0, |acc, x| acc + x)
@@ -308,6 +336,8 @@ pub fn register(engine: &mut Engine) {
         })
         .register_fn("col_sums", |m: &mut Matrix| Vector::from(m.col_sums()))
         .register_fn("col_means", |m: &mut Matrix| Vector::from(m.col_means()))
+        .register_fn("col_mins", |m: &mut Matrix| Vector::from(m.col_mins()))
+        .register_fn("col_maxs", |m: &mut Matrix| Vector::from(m.col_maxs()))
         .register_fn("sum", |m: &mut Matrix| m.sum())
         .register_fn("to_array", |m: &mut Matrix| {
             (0..m.rows)
@@ -367,6 +397,23 @@ mod tests {
                 assert_eq!(s.to_bits(), naive.to_bits(), "{cols} columns");
             }
         }
+    }
+
+    #[test]
+    fn column_minima_and_maxima_propagate_nan() {
+        let m = Matrix::from_vec(
+            3,
+            3,
+            vec![2.0, f64::NAN, -1.0, -5.0, 1.0, 7.0, 3.0, 0.5, 7.5],
+        )
+        .unwrap();
+        let (mins, maxs) = (m.col_mins(), m.col_maxs());
+        assert_eq!((mins[0], mins[2]), (-5.0, -1.0));
+        assert_eq!((maxs[0], maxs[2]), (3.0, 7.5));
+        assert!(mins[1].is_nan() && maxs[1].is_nan());
+        let empty = Matrix::zeros(0, 2);
+        assert_eq!(empty.col_mins(), [f64::INFINITY; 2]);
+        assert_eq!(empty.col_maxs(), [f64::NEG_INFINITY; 2]);
     }
 
     #[test]
