@@ -150,35 +150,62 @@ pub struct RuleDecl {
 
 /// Collapses runs of whitespace so reformatting code does not count as a change, except inside
 /// quotes (`'…'`, `"…"`, `` `…` ``), where a space is data: `printf "a  b"` is not `printf "a b"`.
-/// An unbalanced quote (an apostrophe in a comment, say) only keeps more whitespace as written,
-/// which errs on the side of rerunning.
+/// The `${…}` of a Rhai backtick string is code again. An unbalanced quote (an apostrophe in a
+/// comment, say) only keeps more whitespace as written, which errs on the side of rerunning.
 pub fn normalize_code(code: &str) -> String {
+    enum Frame {
+        /// Code; `interp` if inside `${…}`, with the depth of `{` opened in it.
+        Code {
+            interp: bool,
+            depth: usize,
+        },
+        Quote(char),
+    }
     let mut out = String::with_capacity(code.len());
-    let mut quote: Option<char> = None;
+    let mut stack = vec![Frame::Code {
+        interp: false,
+        depth: 0,
+    }];
     let mut escaped = false;
     let mut pending_space = false;
-    for c in code.chars() {
-        match quote {
-            Some(q) => {
+    let mut chars = code.chars().peekable();
+    while let Some(c) = chars.next() {
+        let top = stack.len() - 1;
+        match &mut stack[top] {
+            Frame::Quote(q) => {
+                let q = *q;
                 out.push(c);
                 if escaped {
                     escaped = false;
-                } else if c == '\\' && q != '\'' {
+                } else if c == '\\' && q != '\'' && q != '`' {
                     escaped = true;
                 } else if c == q {
-                    quote = None;
+                    stack.pop();
+                } else if q == '`' && c == '$' && chars.peek() == Some(&'{') {
+                    out.push('{');
+                    chars.next();
+                    stack.push(Frame::Code {
+                        interp: true,
+                        depth: 0,
+                    });
                 }
             }
-            None if c.is_whitespace() => pending_space = !out.is_empty(),
-            None => {
+            Frame::Code { .. } if c.is_whitespace() => pending_space = !out.is_empty(),
+            Frame::Code { interp, depth } => {
                 if pending_space {
                     out.push(' ');
                     pending_space = false;
                 }
-                if matches!(c, '\'' | '"' | '`') {
-                    quote = Some(c);
-                }
                 out.push(c);
+                match c {
+                    '\'' | '"' | '`' => stack.push(Frame::Quote(c)),
+                    '{' => *depth += 1,
+                    '}' if *interp && *depth == 0 => {
+                        stack.pop();
+                    }
+                    '}' => *depth = depth.saturating_sub(1),
+                    _ => {}
+                }
             }
         }
     }
@@ -196,5 +223,31 @@ mod tests {
             "cat {input} > {output}"
         );
         assert_ne!(normalize_code("cat a"), normalize_code("cat b"));
+    }
+
+    #[test]
+    fn whitespace_inside_quotes_is_code() {
+        assert_ne!(
+            normalize_code(r#"printf "%s:  ""#),
+            normalize_code(r#"printf "%s: ""#)
+        );
+        assert_ne!(normalize_code("echo 'a  b'"), normalize_code("echo 'a b'"));
+        assert_ne!(normalize_code("`x ${a}  y`"), normalize_code("`x ${a} y`"));
+        assert_eq!(
+            normalize_code("echo  \"a \\\" b\"   |  wc"),
+            normalize_code("echo \"a \\\" b\" | wc")
+        );
+    }
+
+    #[test]
+    fn interpolations_in_backtick_strings_are_code() {
+        assert_eq!(
+            normalize_code("`x ${a  *\n b} y`"),
+            normalize_code("`x ${a * b} y`")
+        );
+        assert_eq!(
+            normalize_code("`${ #{a: 1}.a }`  +  1"),
+            normalize_code("`${ #{a: 1}.a }` + 1")
+        );
     }
 }
