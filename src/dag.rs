@@ -146,14 +146,14 @@ impl Builder<'_> {
         for o in &self.jobs[id.0 as usize].outputs {
             self.producer.insert(o.path.clone(), Some(id));
         }
-        self.check_paths(id);
+        self.check_paths(id, depth);
         self.queue.push_back(id);
         id
     }
 
     /// Refuses a job whose outputs or logs, with its wildcard values, would lie outside the
     /// working directory (unless its rule allows it) or be too long for the file system.
-    fn check_paths(&mut self, id: JobId) {
+    fn check_paths(&mut self, id: JobId, depth: usize) {
         let job = &self.jobs[id.0 as usize];
         let rule = self.rules.get(job.rule);
         for f in job.outputs.iter().chain(&job.logs) {
@@ -163,6 +163,9 @@ impl Builder<'_> {
                     "{label} would write `{}`, which {how}; flowrun writes only inside the working directory",
                     crate::pattern::shorten(&f.path)
                 )),
+                // Deeper down, a path that grows too long is a runaway recursion, reported
+                // as such by `producer_of`.
+                _ if depth > 1 => None,
                 _ => crate::pattern::path_too_long(&f.path).map(|m| format!("{label}: {m}")),
             };
             if let Some(problem) = problem {
@@ -234,7 +237,7 @@ impl Builder<'_> {
             }
         }
         let (rule, w) = candidates.remove(0);
-        if depth < 64 {
+        if depth <= 1 {
             if let Some(msg) = crate::pattern::path_too_long(path) {
                 return Err(Diagnostic::new(format!(
                     "rule `{}` cannot make it: {msg}",
