@@ -187,7 +187,10 @@ fn vouched(dir: &Path) -> BTreeSet<String> {
     }
     let conn = rusqlite::Connection::open(&db).expect("open the store");
     let read = |sql: &str| -> BTreeSet<String> {
-        let mut stmt = conn.prepare(sql).unwrap();
+        // A run killed before it made the tables leaves a store without them.
+        let Ok(mut stmt) = conn.prepare(sql) else {
+            return BTreeSet::new();
+        };
         stmt.query_map([], |r| r.get::<_, String>(0))
             .unwrap()
             .map(Result::unwrap)
