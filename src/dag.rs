@@ -146,8 +146,37 @@ impl Builder<'_> {
         for o in &self.jobs[id.0 as usize].outputs {
             self.producer.insert(o.path.clone(), Some(id));
         }
+        self.check_paths(id, depth);
         self.queue.push_back(id);
         id
+    }
+
+    /// Refuses a job whose outputs or logs, with its wildcard values, would lie outside the
+    /// working directory (unless its rule allows it) or be too long for the file system.
+    fn check_paths(&mut self, id: JobId, depth: usize) {
+        let job = &self.jobs[id.0 as usize];
+        let rule = self.rules.get(job.rule);
+        for f in job.outputs.iter().chain(&job.logs) {
+            let label = JobLabel(rule, job);
+            let problem = match crate::pattern::outside_workdir(&f.path) {
+                Some(how) if !rule.allow_outside => Some(format!(
+                    "{label} would write `{}`, which {how}; flowrun writes only inside the working directory",
+                    crate::pattern::shorten(&f.path)
+                )),
+                // Deeper down, a path that grows too long is a runaway recursion, reported
+                // as such by `producer_of`.
+                _ if depth > 1 => None,
+                _ => crate::pattern::path_too_long(&f.path).map(|m| format!("{label}: {m}")),
+            };
+            if let Some(problem) = problem {
+                self.errors.push(
+                    Diagnostic::new(problem)
+                    .at(rule.origin.clone())
+                    .hint("constrain the wildcards with `wildcard_constraints` (e.g. `[^/]+`), or give the rule `allow_outside: true` to write outside on purpose"),
+                );
+                return;
+            }
+        }
     }
 
     /// The job that makes `path`, if a rule can; an error if several rules tie.
@@ -176,7 +205,47 @@ impl Builder<'_> {
             ))
             .hint("give the preferred rule a higher `priority`, or narrow the patterns with `wildcard_constraints`"));
         }
+        if crate::pattern::outside_workdir(path).is_some() {
+            // Only rules that say so write outside the working directory; an existing file
+            // there is a source, never overwritten by a catch-all pattern.
+            let refused: Vec<(RuleId, Wildcards)> = candidates
+                .iter()
+                .filter(|(id, _)| !self.rules.get(*id).allow_outside)
+                .cloned()
+                .collect();
+            candidates.retain(|(id, _)| self.rules.get(*id).allow_outside);
+            if candidates.is_empty() {
+                if Path::new(path).exists() {
+                    self.producer.insert(path.to_string(), None);
+                    return Ok(None);
+                }
+                let (id, w) = &refused[0];
+                let rule = self.rules.get(*id);
+                let values: Vec<String> = w.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                return Err(Diagnostic::new(format!(
+                    "`{}` is outside the working directory: rule `{}` would make it{}, but a rule writes only inside the working directory",
+                    crate::pattern::shorten(path),
+                    rule.name,
+                    if values.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" with {}", values.join(", "))
+                    }
+                ))
+                .at(rule.origin.clone())
+                .hint("a wildcard value with `..` or a leading `/` would escape; constrain the wildcard with `wildcard_constraints`, or give the rule `allow_outside: true`"));
+            }
+        }
         let (rule, w) = candidates.remove(0);
+        if depth <= 1 {
+            if let Some(msg) = crate::pattern::path_too_long(path) {
+                return Err(Diagnostic::new(format!(
+                    "rule `{}` cannot make it: {msg}",
+                    self.rules.get(rule).name
+                ))
+                .at(self.rules.get(rule).origin.clone()));
+            }
+        }
         if depth > MAX_DEPTH || path.len() > MAX_PATH_LEN {
             // The path has grown with every level: show its start only.
             let shown = match path.char_indices().nth(80) {

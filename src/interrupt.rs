@@ -2,7 +2,9 @@
 //! cancel a pass); the scheduler stops starting jobs and the Rhai engine aborts running closures
 //! at their next operation.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
 
 static COUNT: AtomicUsize = AtomicUsize::new(0);
 static CANCEL: AtomicBool = AtomicBool::new(false);
@@ -44,4 +46,28 @@ pub fn install() -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+thread_local! {
+    /// The deadline of the job whose Rhai code runs on this thread (a rule's `timeout`).
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// The deadline of the job running on this thread, if its rule has a `timeout`.
+pub fn deadline() -> Option<Instant> {
+    DEADLINE.with(Cell::get)
+}
+
+/// Runs `f` with `deadline` as this thread's job deadline, restoring the previous one after.
+/// Threads a job starts (the `thread` model's pool) pass it on with this.
+pub fn with_deadline<T>(deadline: Option<Instant>, f: impl FnOnce() -> T) -> T {
+    let before = DEADLINE.with(|d| d.replace(deadline));
+    let out = f();
+    DEADLINE.with(|d| d.set(before));
+    out
+}
+
+/// Whether the job running on this thread is past its deadline.
+pub fn past_deadline() -> bool {
+    DEADLINE.with(|d| d.get().is_some_and(|d| Instant::now() >= d))
 }

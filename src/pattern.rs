@@ -269,6 +269,70 @@ impl Pattern {
     }
 }
 
+/// The longest path Linux accepts (`PATH_MAX`), and the longest file name (`NAME_MAX`).
+pub const MAX_PATH_BYTES: usize = 4096;
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// Why `path` cannot name a file on Linux (too long as a whole or in one part), if it cannot.
+pub fn path_too_long(path: &str) -> Option<String> {
+    if path.contains('\0') {
+        return Some(format!(
+            "the path `{}` holds a NUL byte, which no file name can",
+            shorten(&path.replace('\0', "\\0"))
+        ));
+    }
+    if path.len() >= MAX_PATH_BYTES {
+        return Some(format!(
+            "the path `{}` is {} bytes long; paths must be shorter than {MAX_PATH_BYTES} bytes",
+            shorten(path),
+            path.len()
+        ));
+    }
+    path.split('/')
+        .find(|part| part.len() > MAX_NAME_BYTES)
+        .map(|part| {
+            format!(
+                "the path `{}` has a part of {} bytes (`{}`); a file or directory name may have at most {MAX_NAME_BYTES}",
+                shorten(path),
+                part.len(),
+                shorten(part)
+            )
+        })
+}
+
+/// The first 80 characters of a long text, for messages.
+pub fn shorten(text: &str) -> String {
+    match text.char_indices().nth(80) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
+/// How `path` (or a pattern's text) leaves the working directory, if it does: it is absolute,
+/// or its `..` segments climb above the directory.
+pub fn outside_workdir(path: &str) -> Option<&'static str> {
+    if path.starts_with('/') {
+        return Some("is an absolute path");
+    }
+    if !path.contains("..") {
+        return None;
+    }
+    let mut depth = 0i64;
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return Some("climbs out of the working directory with `..`");
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    None
+}
+
 /// Lexically tidies a relative path: drops `./` segments and doubled slashes, so that
 /// `./a//b.txt` and `a/b.txt` name the same file in the DAG.
 pub fn normalize_path(path: &str) -> String {

@@ -143,6 +143,10 @@ pub struct RuleDecl {
     pub priority: i64,
     pub resources: BTreeMap<String, u64>,
     pub retries: u32,
+    /// `timeout`: seconds a job may run before it is stopped and fails.
+    pub timeout: Option<f64>,
+    /// `allow_outside`: outputs and logs may lie outside the working directory.
+    pub allow_outside: bool,
     pub wildcard_constraints: BTreeMap<String, String>,
     /// Where `rule(...)` was called.
     pub origin: Option<Origin>,

@@ -49,6 +49,10 @@ pub struct Rule {
     pub priority: i64,
     pub resources: BTreeMap<String, u64>,
     pub retries: u32,
+    /// `timeout`: how long a job may run before it is stopped.
+    pub timeout: Option<std::time::Duration>,
+    /// `allow_outside`: outputs and logs may lie outside the working directory.
+    pub allow_outside: bool,
     pub origin: Option<Origin>,
 }
 
@@ -153,6 +157,26 @@ fn compile_rule(
             }
         }
     }
+    for f in inputs.iter().chain(&outputs).chain(&logs) {
+        if let Some(msg) = crate::pattern::path_too_long(f.pattern.as_str()) {
+            errors.push(err(msg));
+        }
+    }
+    if !decl.allow_outside {
+        for (what, files) in [("output", &outputs), ("log", &logs)] {
+            for f in files {
+                if let Some(how) = crate::pattern::outside_workdir(f.pattern.as_str()) {
+                    errors.push(
+                        err(format!(
+                            "{what} `{}` {how}; flowrun writes only inside the working directory",
+                            f.pattern
+                        ))
+                        .hint("write it inside the working directory, or allow this rule to write outside it with `allow_outside: true`"),
+                    );
+                }
+            }
+        }
+    }
     let kind = decl.model.kind;
     let model_fits = match &decl.work {
         WorkDecl::MapReduce(_) => true,
@@ -211,6 +235,8 @@ fn compile_rule(
         priority: decl.priority,
         resources: decl.resources,
         retries: decl.retries,
+        timeout: decl.timeout.map(std::time::Duration::from_secs_f64),
+        allow_outside: decl.allow_outside,
         origin: decl.origin,
     })
 }

@@ -495,7 +495,7 @@ pub fn run(ctx: RunContext<'_>, plan: Plan, checker: Checker<'_>, opts: &RunOpti
                     let start = Instant::now();
                     let mut attempt = 0;
                     let result = loop {
-                        match ctx.execute(&label) {
+                        match ctx.execute_within(&label, opts.grace) {
                             Err(failure)
                                 if attempt < rule.retries && !crate::interrupt::requested() =>
                             {

@@ -51,7 +51,19 @@ pub fn map(
         .thread_name("flowrun-async-blocking")
         .build()
         .map_err(|e| Failure::Setup(format!("cannot start the async runtime: {e}")))?;
-    let result = rt.block_on(drive(runtime, mr, job, items, window, folder));
+    // A job's `timeout` also ends the requests it waits on (their commands are killed as the
+    // futures drop).
+    let result = match crate::interrupt::deadline() {
+        None => rt.block_on(drive(runtime, mr, job, items, window, folder)),
+        Some(deadline) => rt.block_on(async {
+            tokio::time::timeout_at(
+                deadline.into(),
+                drive(runtime, mr, job, items, window, folder),
+            )
+            .await
+            .unwrap_or_else(|_| Err(Failure::Command("timed out".into())))
+        }),
+    };
     // Do not wait for blocking-pool work (a slow file read) after an error or an interrupt.
     rt.shutdown_background();
     result

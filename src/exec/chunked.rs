@@ -94,6 +94,7 @@ pub fn map(
                 }
             }
         });
+        let deadline = crate::interrupt::deadline();
         for _ in 0..threads {
             let rx = Arc::clone(&block_rx);
             let tx = result_tx.clone();
@@ -103,7 +104,9 @@ pub fn map(
                 if stop.load(std::sync::atomic::Ordering::Relaxed) {
                     continue;
                 }
-                let r = super::mapreduce::map_item(runtime, mr, job, i, Value::matrix(m));
+                let r = crate::interrupt::with_deadline(deadline, || {
+                    super::mapreduce::map_item(runtime, mr, job, i, Value::matrix(m))
+                });
                 if tx.send((i, r)).is_err() {
                     break;
                 }

@@ -15,6 +15,12 @@ pub mod worker;
 
 pub use shell::{ChildRegistry, Shell};
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
 use crate::dag::{Job, JobFile};
 use crate::diagnostic::Diagnostic;
 use crate::rule::{Model, ModelKind};
@@ -105,6 +111,42 @@ impl JobContext<'_> {
             params: self.rule.params.clone(),
             threads: self.model.threads,
             resources: self.rule.resources.clone(),
+        }
+    }
+
+    /// Runs the work once, within the rule's `timeout` if it has one: past it, the job's
+    /// process groups (command, worker processes, MPI launcher) get SIGTERM, then SIGKILL after
+    /// `grace`, and its Rhai code (`run`, `items`, `map`, `reduce`, `finish` in flowrun) stops
+    /// at its next operations.
+    pub fn execute_within(&self, key: &str, grace: Duration) -> Result<(), Failure> {
+        let Some(timeout) = self.rule.timeout else {
+            return self.execute(key);
+        };
+        let deadline = Instant::now() + timeout;
+        let fired = AtomicBool::new(false);
+        let (done, watched) = mpsc::channel::<()>();
+        let result = std::thread::scope(|scope| {
+            let fired = &fired;
+            scope.spawn(move || {
+                if watched.recv_timeout(timeout) != Err(RecvTimeoutError::Timeout) {
+                    return;
+                }
+                fired.store(true, Ordering::SeqCst);
+                if self.shell.registry.signal_job(key, Signal::SIGTERM) > 0 {
+                    // Until the work ends (the sender drops) or the grace period is over.
+                    let _ = watched.recv_timeout(grace);
+                    self.shell.registry.signal_job(key, Signal::SIGKILL);
+                }
+            });
+            let result = crate::interrupt::with_deadline(Some(deadline), || self.execute(key));
+            drop(done);
+            result
+        });
+        match result {
+            Err(_) if fired.load(Ordering::SeqCst) || Instant::now() >= deadline => Err(
+                Failure::Command(format!("timed out after {} s", timeout.as_secs_f64())),
+            ),
+            other => other,
         }
     }
 

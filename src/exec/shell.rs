@@ -74,6 +74,25 @@ impl ChildRegistry {
         }
     }
 
+    /// Sends `sig` to the process groups of job `key`: its command, or its worker processes
+    /// (`key#0`, `key#1`, ...). Returns how many groups it reached.
+    pub fn signal_job(&self, key: &str, sig: Signal) -> usize {
+        let Ok(m) = self.groups.lock() else {
+            return 0;
+        };
+        let mut n = 0;
+        for (k, pid) in m.iter() {
+            let own = k == key
+                || k.strip_prefix(key)
+                    .is_some_and(|rest| rest.starts_with('#'));
+            if own {
+                let _ = killpg(Pid::from_raw(*pid), sig);
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// Whether no command is running.
     pub fn is_empty(&self) -> bool {
         self.groups.lock().map(|m| m.is_empty()).unwrap_or(true)

@@ -17,7 +17,13 @@ pub fn map(
     threads: u32,
     folder: &mut Folder<'_>,
 ) -> Result<(), Failure> {
-    let map_one = |(i, it): (usize, Value)| super::mapreduce::map_item(runtime, mr, job, i, it);
+    // Pool threads stop at the job's `timeout` like the job's own thread.
+    let deadline = crate::interrupt::deadline();
+    let map_one = |(i, it): (usize, Value)| {
+        crate::interrupt::with_deadline(deadline, || {
+            super::mapreduce::map_item(runtime, mr, job, i, it)
+        })
+    };
     let results: Result<Vec<Value>, Failure> = if threads <= 1 {
         items.into_iter().enumerate().map(map_one).collect()
     } else {

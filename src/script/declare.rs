@@ -18,7 +18,7 @@ use crate::rule::{
 };
 
 /// Every key a rule spec may hold.
-pub const RULE_KEYS: [&str; 21] = [
+pub const RULE_KEYS: [&str; 23] = [
     "input",
     "output",
     "log",
@@ -39,6 +39,8 @@ pub const RULE_KEYS: [&str; 21] = [
     "priority",
     "resources",
     "retries",
+    "timeout",
+    "allow_outside",
     "wildcard_constraints",
 ];
 
@@ -146,6 +148,43 @@ impl Spec<'_> {
                 Ok(n) => self.err(key, format!("must be at least {min}, not {n}")),
                 Err(_) => self.err(key, format!("must be an integer, not {}", type_name(&v))),
             },
+        }
+    }
+
+    /// Seconds, as an integer or a float, more than zero.
+    fn seconds(&mut self, key: &str) -> Res<Option<f64>> {
+        let Some(v) = self.take(key) else {
+            return Ok(None);
+        };
+        let secs = if let Ok(n) = v.as_int() {
+            n as f64
+        } else if let Ok(x) = v.as_float() {
+            x
+        } else {
+            return self.err(
+                key,
+                format!("must be a number of seconds, not {}", type_name(&v)),
+            );
+        };
+        // A bound a `Duration` can hold: a year is more than any job should need to ask for.
+        if !(secs > 0.0 && secs <= 366.0 * 86_400.0) {
+            return self.err(
+                key,
+                format!("must be more than 0 seconds and at most a year, not {secs}"),
+            );
+        }
+        Ok(Some(secs))
+    }
+
+    fn boolean(&mut self, key: &str) -> Res<bool> {
+        match self.take(key) {
+            None => Ok(false),
+            Some(v) => v.as_bool().or_else(|_| {
+                self.err(
+                    key,
+                    format!("must be `true` or `false`, not {}", type_name(&v)),
+                )
+            }),
         }
     }
 
@@ -330,6 +369,8 @@ pub fn declare(
     let threads = s.int("threads", 1, 1)?;
     let priority = s.int("priority", 0, i64::MIN)?;
     let retries = s.int("retries", 0, 0)?;
+    let timeout = s.seconds("timeout")?;
+    let allow_outside = s.boolean("allow_outside")?;
     let resources = s.resources()?;
     let wildcard_constraints = s.string_map("wildcard_constraints")?;
     let kind = s.model()?;
@@ -454,6 +495,8 @@ pub fn declare(
         priority,
         resources,
         retries: retries as u32,
+        timeout,
+        allow_outside,
         wildcard_constraints,
         origin,
     });

@@ -14,6 +14,8 @@ use crate::diagnostic::{Diagnostic, Origin};
 pub const LIMIT_TOKEN: &str = "flowrun:operation-limit";
 /// Token used to end a closure because the run was interrupted.
 pub const INTERRUPT_TOKEN: &str = "flowrun:interrupted";
+/// Why the engine stopped a closure whose job ran past its `timeout`.
+pub const TIMEOUT_TOKEN: &str = "flowrun:timeout";
 
 /// Operations allowed while a workflow file is being evaluated.
 pub const DEFINITION_MAX_OPERATIONS: u64 = 50_000_000;
@@ -108,6 +110,9 @@ fn leaf_message(err: &EvalAltResult) -> String {
         ),
         EvalAltResult::ErrorTerminated(token, _) if token.to_string() == INTERRUPT_TOKEN => {
             "interrupted".to_string()
+        }
+        EvalAltResult::ErrorTerminated(token, _) if token.to_string() == TIMEOUT_TOKEN => {
+            "timed out".to_string()
         }
         EvalAltResult::ErrorStackOverflow(_) => "function calls are nested too deeply".to_string(),
         EvalAltResult::ErrorParsing(kind, _) => format!("syntax error: {kind}"),

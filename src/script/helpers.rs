@@ -107,14 +107,32 @@ fn glob_wildcards(pattern: &str) -> Res<(std::path::PathBuf, Map)> {
     let names = parsed.wildcard_names();
     let mut lists: Vec<Array> = vec![Array::new(); names.len()];
     let root = walk_root(parsed.as_str());
-    let mut paths: Vec<String> = walkdir::WalkDir::new(root)
+    let mut paths: Vec<String> = Vec::new();
+    for e in walkdir::WalkDir::new(root)
         .follow_links(true)
         .sort_by_file_name()
         .into_iter()
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file())
-        .filter_map(|e| e.path().to_str().map(crate::pattern::normalize_path))
-        .collect();
+    {
+        match e.path().to_str() {
+            Some(p) => paths.push(crate::pattern::normalize_path(p)),
+            // A name that is not UTF-8 cannot be a flowrun path; if it would have matched,
+            // say so rather than leave the file out silently.
+            None => {
+                let lossy = e.path().to_string_lossy();
+                if parsed
+                    .matches(&crate::pattern::normalize_path(&lossy))
+                    .is_some()
+                {
+                    return Err(runtime(format!(
+                        "glob_wildcards: the file name `{}` is not valid UTF-8, and flowrun paths must be; rename the file (or narrow the pattern)",
+                        e.path().display()
+                    )));
+                }
+            }
+        }
+    }
     paths.sort();
     for path in paths {
         if let Some(w) = parsed.matches(&path) {

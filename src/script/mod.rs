@@ -92,6 +92,10 @@ fn new_engine(state: &SharedState) -> Engine {
         if crate::interrupt::requested() {
             return Some(Dynamic::from(errors::INTERRUPT_TOKEN));
         }
+        // A job's `timeout`: looked at every 256 operations, which keeps the clock off the hot path.
+        if ops % 256 == 0 && crate::interrupt::past_deadline() {
+            return Some(Dynamic::from(errors::TIMEOUT_TOKEN));
+        }
         (sandbox::phase() == sandbox::Phase::Definition && ops > errors::DEFINITION_MAX_OPERATIONS)
             .then(|| Dynamic::from(errors::LIMIT_TOKEN))
     });

@@ -11,7 +11,13 @@ use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Shared};
 struct Tracking {
     inner: FileModuleResolver,
     seen: Arc<Mutex<Vec<PathBuf>>>,
+    /// Files being imported right now, outermost first: an import of one of them is a cycle,
+    /// which would otherwise recurse until the stack overflows.
+    loading: Mutex<Vec<PathBuf>>,
 }
+
+/// How deeply imports may nest.
+const MAX_IMPORT_DEPTH: usize = 32;
 
 impl ModuleResolver for Tracking {
     fn resolve(
@@ -32,8 +38,31 @@ impl ModuleResolver for Tracking {
                 seen.push(file.clone());
             }
         }
-        self.inner
-            .resolve(engine, source, &file.to_string_lossy(), pos)
+        {
+            let mut loading = self.loading.lock().map_err(|_| "import state poisoned")?;
+            if loading.contains(&file) || loading.len() >= MAX_IMPORT_DEPTH {
+                let mut chain: Vec<String> =
+                    loading.iter().map(|f| f.display().to_string()).collect();
+                chain.push(file.display().to_string());
+                let what = if loading.contains(&file) {
+                    "imports form a cycle"
+                } else {
+                    "imports are nested too deeply"
+                };
+                return Err(Box::new(EvalAltResult::ErrorRuntime(
+                    format!("{what}: {}", chain.join(" -> ")).into(),
+                    pos,
+                )));
+            }
+            loading.push(file.clone());
+        }
+        let result = self
+            .inner
+            .resolve(engine, source, &file.to_string_lossy(), pos);
+        if let Ok(mut loading) = self.loading.lock() {
+            loading.pop();
+        }
+        result
     }
 }
 
@@ -43,6 +72,7 @@ pub fn install(engine: &mut Engine) -> Arc<Mutex<Vec<PathBuf>>> {
     engine.set_module_resolver(Tracking {
         inner: FileModuleResolver::new(),
         seen: seen.clone(),
+        loading: Mutex::new(Vec::new()),
     });
     seen
 }
