@@ -130,6 +130,19 @@ fn run_inner(args: &Args) -> Result<u8, Stop> {
     let (lock, note) = Lock::acquire(state_dir).map_err(Stop::Locked)?;
     if let Some(note) = note {
         warn(&note);
+        // The dead run may have been killed mid-write: clear its temporary files.
+        let dirs: std::collections::BTreeSet<&Path> = dag
+            .jobs
+            .iter()
+            .flat_map(|j| &j.outputs)
+            .map(|o| {
+                Path::new(&o.path)
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."))
+            })
+            .collect();
+        crate::native::atomic::remove_leftovers(dirs);
     }
     let (mut store, warning) =
         Store::open(state_dir).map_err(|e| Diagnostic::new(e.to_string()))?;

@@ -387,9 +387,10 @@ fn crash_and_recover(seed: u64, kills: usize, cores: &[&str]) -> (usize, usize) 
     }
     let extra: Vec<&String> = got.keys().filter(|k| !expected.contains_key(*k)).collect();
     assert!(extra.is_empty(), "unexpected files: {extra:?}");
-    if tmp > 0 {
-        eprintln!("seed {seed}: {tmp} temporary file(s) of interrupted atomic writes remain");
-    }
+    assert_eq!(
+        tmp, 0,
+        "seed {seed}: temporary files of interrupted atomic writes were left behind"
+    );
     // Nothing left to do.
     let again = p.run(&["wf.rhai", "-j2"]).code(0);
     assert!(

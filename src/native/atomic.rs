@@ -69,6 +69,29 @@ impl Drop for AtomicFile {
     }
 }
 
+/// Removes the temporary files that writers killed mid-write left in `dirs` (after a run that
+/// died, whose lock was taken over); returns how many.
+pub fn remove_leftovers<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> usize {
+    let mut removed = 0;
+    for dir in dirs {
+        let Ok(entries) = fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let leftover = name.starts_with('.')
+                && name.rsplit_once(".flowrun-tmp-").is_some_and(|(_, pid)| {
+                    !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
+                });
+            if leftover && fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> io::Result<()> {
     let mut file = AtomicFile::create(path)?;
@@ -90,6 +113,17 @@ mod tests {
         }
         assert!(!target.exists());
         assert_eq!(fs::read_dir(dir.path().join("sub")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn leftovers_of_killed_writers_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(".out.txt.flowrun-tmp-123"), "partial").unwrap();
+        fs::write(dir.path().join("out.txt"), "whole").unwrap();
+        fs::write(dir.path().join(".keep.flowrun-tmp-x"), "not ours").unwrap();
+        assert_eq!(remove_leftovers([dir.path()]), 1);
+        assert!(dir.path().join("out.txt").exists());
+        assert!(dir.path().join(".keep.flowrun-tmp-x").exists());
     }
 
     #[test]
