@@ -14,8 +14,11 @@ pub struct Origin {
 }
 
 impl fmt::Display for Origin {
+    /// `file:line:col`, the file relative to the working directory when it lies inside it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let file = self.file.strip_prefix(&cwd).unwrap_or(&self.file);
+        write!(f, "{}:{}:{}", file.display(), self.line, self.column)
     }
 }
 
