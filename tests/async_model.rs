@@ -6,13 +6,12 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{wait_bounded, Project, Run};
+use common::{kill_groups, live_stats_in_group, run_bounded, Background, Project, Run};
 
 // ---------------------------------------------------------------------------------------------
 // The test server
@@ -220,17 +219,7 @@ rule("all", #{{
 /// Runs flowrun like [`Project::run`], but with no HTTP proxy from the environment, so requests
 /// reach the test server on 127.0.0.1 directly.
 fn run(p: &Project, args: &[&str]) -> Run {
-    let child = direct(p.cmd(args))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start flowrun");
-    let out = wait_bounded(child, Duration::from_secs(120));
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    run_bounded(direct(p.cmd(args)))
 }
 
 fn direct(mut c: std::process::Command) -> std::process::Command {
@@ -274,32 +263,6 @@ impl TrimEnd for String {
     fn lines_of(&self) -> Vec<String> {
         self.lines().map(str::to_string).collect()
     }
-}
-
-/// Whether a process (by /proc stat) belongs to process group `pgid` and is not a zombie.
-fn live_in_group(pgid: i32) -> Vec<String> {
-    let mut found = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return found;
-    };
-    for e in dir.flatten() {
-        let name = e.file_name();
-        let Some(pid) = name.to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid pgrp ...: comm may hold spaces, so split after the last ')'.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.len() > 2 && fields[2] == pgid.to_string() && fields[0] != "Z" {
-            found.push(stat);
-        }
-    }
-    found
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -582,18 +545,13 @@ fn interrupt_leaves_nothing(model: &str, running: usize) {
             "",
         ),
     );
-    let child = direct(p.cmd(&[
+    let bg = Background::start(direct(p.cmd(&[
         "wf.rhai",
         "--config",
         &format!("model={model}"),
         "--config",
         &format!("concurrency={running}"),
-    ]))
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let pid = child.id() as i32;
+    ])));
     let pids_dir = p.path().join("pids");
     let start = Instant::now();
     let count = || {
@@ -610,14 +568,10 @@ fn interrupt_leaves_nothing(model: &str, running: usize) {
     }
     assert_eq!(count(), running, "{running} commands should be running");
     std::thread::sleep(Duration::from_millis(100));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let out = wait_bounded(child, Duration::from_secs(60));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    bg.signal(nix::sys::signal::Signal::SIGINT);
+    let out = bg.finish(Duration::from_secs(60));
+    let stderr = out.stderr;
+    assert_eq!(out.code, 130, "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
     assert!(!p.exists("out.txt"));
     let groups: Vec<i32> = std::fs::read_dir(&pids_dir)
@@ -634,17 +588,16 @@ fn interrupt_leaves_nothing(model: &str, running: usize) {
     // SIGKILL is immediate, but give the kernel a moment to tear the processes down.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let left: Vec<String> = groups.iter().flat_map(|g| live_in_group(*g)).collect();
+        let left: Vec<String> = groups
+            .iter()
+            .flat_map(|g| live_stats_in_group(*g))
+            .map(|(_, stat)| stat)
+            .collect();
         if left.is_empty() {
             break;
         }
         if Instant::now() > deadline {
-            for g in &groups {
-                let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(*g),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
+            kill_groups(&groups);
             panic!("processes left behind after Ctrl-C:\n{}", left.join("\n"));
         }
         std::thread::sleep(Duration::from_millis(20));

@@ -3,9 +3,9 @@
 //! groups it learned about).
 
 mod common;
-use common::{live_in_group, Project};
+use common::{live_in_group, wait_until, within, Project};
 use nix::sys::signal::Signal;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -184,18 +184,24 @@ fn start_interruptible(p: &Project, args: &[&str]) -> (common::Background, i32) 
     p.file("wf.rhai", INTERRUPTIBLE).file("hang", "");
     let mut all = vec!["wf.rhai", "-j", "2"];
     all.extend_from_slice(args);
-    let mut bg = p.spawn(&all);
+    let (bg, pgid) = start_with_group(p, &all);
+    wait_recorded(p, "quick.txt");
+    (bg, pgid)
+}
+
+/// Starts flowrun with `args` and waits until its job writes its process group to `pgid`;
+/// the guard kills that group too.
+fn start_with_group(p: &Project, args: &[&str]) -> (common::Background, i32) {
+    let mut bg = p.spawn(args);
     p.wait_for("pgid", LIMIT);
     let pgid: i32 = p.read("pgid").trim().parse().unwrap();
     bg.groups.push(pgid);
-    wait_recorded(p, "quick.txt");
     (bg, pgid)
 }
 
 /// Waits until flowrun has recorded `output` as finished in its store.
 fn wait_recorded(p: &Project, output: &str) {
-    let start = Instant::now();
-    loop {
+    wait_until(LIMIT, Duration::from_millis(20), || {
         let found = rusqlite::Connection::open_with_flags(
             p.path().join(".flowrun/store.db"),
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -209,40 +215,33 @@ fn wait_recorded(p: &Project, output: &str) {
         })
         .is_ok_and(|n| n > 0);
         if found {
-            return;
+            Ok(())
+        } else {
+            Err(format!("{output} was never recorded"))
         }
-        assert!(start.elapsed() < LIMIT, "{output} was never recorded");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    })
 }
 
 fn assert_group_gone(pgid: i32) {
-    let start = Instant::now();
-    loop {
+    wait_until(Duration::from_secs(3), Duration::from_millis(20), || {
         let live = live_in_group(pgid);
         if live.is_empty() {
-            return;
+            Ok(())
+        } else {
+            Err(format!(
+                "processes of the job's group {pgid} survived: {live:?}"
+            ))
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(3),
-            "processes of the job's group {pgid} survived: {live:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    })
 }
 
 fn check_interrupted(p: &Project, bg: common::Background, pgid: i32) {
-    let start = Instant::now();
-    let run = bg
-        .finish(LIMIT)
-        .code(130)
-        .stderr_has("Stopping 1 running job(s)")
-        .stderr_has("interrupted: 1 ran");
-    assert!(
-        start.elapsed() < Duration::from_secs(10),
-        "took {:?}",
-        start.elapsed()
-    );
+    let run = within(Duration::from_secs(10), || {
+        bg.finish(LIMIT)
+            .code(130)
+            .stderr_has("Stopping 1 running job(s)")
+            .stderr_has("interrupted: 1 ran")
+    });
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     assert_group_gone(pgid);
     assert!(!p.exists("slow.txt"), "partial output kept");
@@ -256,20 +255,23 @@ fn check_interrupted(p: &Project, bg: common::Background, pgid: i32) {
     assert_eq!(p.read("slow.txt"), "partial\ndone\n");
 }
 
-#[test]
-fn ctrl_c_stops_jobs_cleans_partial_outputs_and_exits_130() {
+/// Interrupts the interruptible workflow with `sig` once its slow job runs, and checks the
+/// result.
+fn interrupted_by(sig: Signal) {
     let p = Project::new();
     let (bg, pgid) = start_interruptible(&p, &[]);
-    bg.signal(Signal::SIGINT);
+    bg.signal(sig);
     check_interrupted(&p, bg, pgid);
 }
 
 #[test]
+fn ctrl_c_stops_jobs_cleans_partial_outputs_and_exits_130() {
+    interrupted_by(Signal::SIGINT);
+}
+
+#[test]
 fn sigterm_is_handled_like_ctrl_c() {
-    let p = Project::new();
-    let (bg, pgid) = start_interruptible(&p, &[]);
-    bg.signal(Signal::SIGTERM);
-    check_interrupted(&p, bg, pgid);
+    interrupted_by(Signal::SIGTERM);
 }
 
 #[test]
@@ -279,19 +281,12 @@ fn a_job_ignoring_sigterm_is_killed_after_the_grace_period() {
         "wf.rhai",
         r#"rule("stubborn", #{ output: "x.txt", shell: "trap '' TERM; echo $$ > pgid; echo partial > {output}; sleep 30 & wait; sleep 30" });"#,
     );
-    let mut bg = p.spawn(&["wf.rhai", "--grace", "0.5"]);
-    p.wait_for("pgid", LIMIT);
-    let pgid: i32 = p.read("pgid").trim().parse().unwrap();
-    bg.groups.push(pgid);
+    let (bg, pgid) = start_with_group(&p, &["wf.rhai", "--grace", "0.5"]);
     std::thread::sleep(Duration::from_millis(200));
-    let start = Instant::now();
-    bg.signal(Signal::SIGINT);
-    bg.finish(LIMIT).code(130);
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        start.elapsed()
-    );
+    within(Duration::from_secs(5), || {
+        bg.signal(Signal::SIGINT);
+        bg.finish(LIMIT).code(130);
+    });
     assert_group_gone(pgid);
     assert!(!p.exists("x.txt"));
 }
@@ -303,21 +298,14 @@ fn a_second_ctrl_c_kills_at_once() {
         "wf.rhai",
         r#"rule("stubborn", #{ output: "x.txt", shell: "trap '' TERM; echo $$ > pgid; sleep 30" });"#,
     );
-    let mut bg = p.spawn(&["wf.rhai", "--grace", "20"]);
-    p.wait_for("pgid", LIMIT);
-    let pgid: i32 = p.read("pgid").trim().parse().unwrap();
-    bg.groups.push(pgid);
+    let (bg, pgid) = start_with_group(&p, &["wf.rhai", "--grace", "20"]);
     std::thread::sleep(Duration::from_millis(200));
-    let start = Instant::now();
-    bg.signal(Signal::SIGINT);
-    std::thread::sleep(Duration::from_millis(300));
-    bg.signal(Signal::SIGINT);
-    bg.finish(LIMIT).code(130);
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        start.elapsed()
-    );
+    within(Duration::from_secs(5), || {
+        bg.signal(Signal::SIGINT);
+        std::thread::sleep(Duration::from_millis(300));
+        bg.signal(Signal::SIGINT);
+        bg.finish(LIMIT).code(130);
+    });
     assert_group_gone(pgid);
 }
 
@@ -330,14 +318,10 @@ fn ctrl_c_stops_a_looping_run_closure() {
     );
     let bg = p.spawn(&["wf.rhai"]);
     p.wait_for("started", LIMIT);
-    let start = Instant::now();
-    bg.signal(Signal::SIGINT);
-    bg.finish(LIMIT).code(130);
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        start.elapsed()
-    );
+    within(Duration::from_secs(5), || {
+        bg.signal(Signal::SIGINT);
+        bg.finish(LIMIT).code(130);
+    });
     assert!(!p.exists("x.txt"));
 }
 

@@ -280,15 +280,10 @@ fn a_killed_worker_fails_the_job_without_hanging_or_orphans() {
     finish: |job, r| write_text(job.output[0], "x") });
 "#,
     );
-    let child = p
-        .cmd(&["wf.rhai"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let bg = p.spawn(&["wf.rhai"]);
     let start = Instant::now();
     let workers = loop {
-        let w = children_of(child.id());
+        let w = children_of(bg.pid() as u32);
         if w.len() == 2 || start.elapsed() > Duration::from_secs(30) {
             break w;
         }
@@ -299,9 +294,9 @@ fn a_killed_worker_fails_the_job_without_hanging_or_orphans() {
     let _ = std::process::Command::new("kill")
         .args(["-9", &workers[0].to_string()])
         .status();
-    let out = common::wait_bounded(child, Duration::from_secs(60));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let out = bg.finish(Duration::from_secs(60));
+    let stderr = out.stderr;
+    assert_eq!(out.code, 1, "{stderr}");
     assert!(stderr.contains("died: killed by signal 9"), "{stderr}");
     std::thread::sleep(Duration::from_millis(200));
     assert!(

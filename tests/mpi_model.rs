@@ -52,13 +52,12 @@ rule("all", #{
 #[cfg(feature = "mpi")]
 mod with_mpi {
     use std::path::{Path, PathBuf};
-    use std::process::Stdio;
     use std::time::{Duration, Instant};
 
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
 
-    use super::common::{wait_bounded, Project};
+    use super::common::{run_bounded, Background, Project};
     use super::mpirun_available;
 
     /// Order-sensitive float sums, a Matrix, a Vector and a string, all folded in item order.
@@ -136,19 +135,10 @@ rule("all", #{
         let p = Project::new();
         p.file("wf.rhai", REDUCE);
         // 100 bytes per rank per collective call: the scatter and gather take many rounds.
-        let run = p
-            .cmd(&["wf.rhai", "--config", "n=9", "--config", "ranks=3"])
-            .env("FLOWRUN_MPI_ROUND_BYTES", "100")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start flowrun");
-        let out = wait_bounded(run, Duration::from_secs(120));
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let mut cmd = p.cmd(&["wf.rhai", "--config", "n=9", "--config", "ranks=3"]);
+        cmd.env("FLOWRUN_MPI_ROUND_BYTES", "100");
+        let out = run_bounded(cmd);
+        assert!(out.code == 0, "{}", out.stderr);
         assert_eq!(p.read("out.txt"), thread.0);
     }
 
@@ -320,14 +310,9 @@ rule("all", #{
     }
 
     /// Starts the slow workflow and waits until all three ranks run.
-    fn start_slow(p: &Project) -> std::process::Child {
+    fn start_slow(p: &Project) -> Background {
         p.file("wf.rhai", SLOW);
-        let child = p
-            .cmd(&["wf.rhai"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start flowrun");
+        let child = p.spawn(&["wf.rhai"]);
         let start = Instant::now();
         while (0..3).any(|r| pid_file(p, r).is_none()) {
             assert!(
@@ -345,16 +330,16 @@ rule("all", #{
             return;
         }
         let p = Project::new();
-        let child = start_slow(&p);
+        let bg = start_slow(&p);
         let pid: i32 = std::fs::read_to_string(pid_file(&p, 1).unwrap())
             .unwrap()
             .trim()
             .parse()
             .unwrap();
         kill(Pid::from_raw(pid), Signal::SIGKILL).expect("kill rank 1");
-        let out = wait_bounded(child, Duration::from_secs(60));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        let out = bg.finish(Duration::from_secs(60));
+        let stderr = out.stderr;
+        assert_eq!(out.code, 1, "{stderr}");
         assert!(stderr.contains("MPI rank 1 died"), "{stderr}");
         assert!(!p.exists("out.txt"));
         no_orphans(p.path());
@@ -366,15 +351,10 @@ rule("all", #{
             return;
         }
         let p = Project::new();
-        let child = start_slow(&p);
-        kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("interrupt flowrun");
-        let out = wait_bounded(child, Duration::from_secs(60));
-        assert_eq!(
-            out.status.code(),
-            Some(130),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let bg = start_slow(&p);
+        kill(Pid::from_raw(bg.pid()), Signal::SIGINT).expect("interrupt flowrun");
+        let out = bg.finish(Duration::from_secs(60));
+        assert_eq!(out.code, 130, "{}", out.stderr);
         no_orphans(p.path());
     }
 

@@ -221,28 +221,7 @@ fn a_change_during_a_pass_restarts_it_with_on_change_restart() {
         r#"rule("slow", #{ input: "in.txt", output: "out.txt", shell: "sleep 3; cat {input} > {output}" });"#,
     )
     .file("in.txt", "one\n");
-    let mut child = p
-        .cmd(&[
-            "--watch",
-            "--debounce",
-            "50",
-            "--on-change",
-            "restart",
-            "wf.rhai",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&lines);
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    let w = Watching { child, lines };
+    let w = Watching::spawn(&p, &["--on-change", "restart", "wf.rhai"]);
     std::thread::sleep(Duration::from_millis(500));
     p.file("in.txt", "two\n");
     let line = w.wait_for("restarting after a change");

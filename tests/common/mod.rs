@@ -20,6 +20,15 @@ pub struct Run {
 }
 
 impl Run {
+    /// The run a finished process's output describes (code -1 when a signal ended it).
+    pub fn from_output(out: Output) -> Self {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// Asserts the exit code, showing the output on failure.
     pub fn code(self, code: i32) -> Self {
         assert_eq!(
@@ -32,40 +41,35 @@ impl Run {
 
     /// Asserts stderr contains `text`.
     pub fn stderr_has(self, text: &str) -> Self {
-        assert!(
-            self.stderr.contains(text),
-            "stderr lacks {text:?}\n--- stderr\n{}",
-            self.stderr
-        );
-        self
+        self.check_stream("stderr", text, true)
     }
 
     /// Asserts stdout contains `text`.
     pub fn stdout_has(self, text: &str) -> Self {
-        assert!(
-            self.stdout.contains(text),
-            "stdout lacks {text:?}\n--- stdout\n{}",
-            self.stdout
-        );
-        self
+        self.check_stream("stdout", text, true)
     }
 
     /// Asserts stderr does not contain `text`.
     pub fn stderr_lacks(self, text: &str) -> Self {
-        assert!(
-            !self.stderr.contains(text),
-            "stderr has {text:?}\n--- stderr\n{}",
-            self.stderr
-        );
-        self
+        self.check_stream("stderr", text, false)
     }
 
     /// Asserts stdout does not contain `text`.
     pub fn stdout_lacks(self, text: &str) -> Self {
+        self.check_stream("stdout", text, false)
+    }
+
+    /// Asserts that the stream named `stream` contains `text` (`present`) or does not.
+    fn check_stream(self, stream: &str, text: &str, present: bool) -> Self {
+        let out = if stream == "stdout" {
+            &self.stdout
+        } else {
+            &self.stderr
+        };
         assert!(
-            !self.stdout.contains(text),
-            "stdout has {text:?}\n--- stdout\n{}",
-            self.stdout
+            out.contains(text) == present,
+            "{stream} {} {text:?}\n--- {stream}\n{out}",
+            if present { "lacks" } else { "has" }
         );
         self
     }
@@ -195,28 +199,18 @@ impl Project {
     /// Starts flowrun in the background; the guard kills it (and the process groups it was
     /// told about) when dropped.
     pub fn spawn(&self, args: &[&str]) -> Background {
-        let child = self
-            .cmd(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start flowrun");
-        Background {
-            child: Some(child),
-            groups: Vec::new(),
-        }
+        Background::start(self.cmd(args))
     }
 
     /// Waits until `rel` exists and is not empty (panics after `limit`).
     pub fn wait_for(&self, rel: &str, limit: Duration) {
-        let start = std::time::Instant::now();
-        while !std::fs::metadata(self.path().join(rel)).is_ok_and(|m| m.len() > 0) {
-            assert!(
-                start.elapsed() < limit,
-                "{rel} did not appear within {limit:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(limit, Duration::from_millis(20), || {
+            if std::fs::metadata(self.path().join(rel)).is_ok_and(|m| m.len() > 0) {
+                Ok(())
+            } else {
+                Err(format!("{rel} did not appear within {limit:?}"))
+            }
+        })
     }
 
     /// A command for flowrun in this directory.
@@ -228,19 +222,38 @@ impl Project {
 
     /// Runs flowrun with `args` (killed after 120 s, which fails the test).
     pub fn run(&self, args: &[&str]) -> Run {
-        let child = self
-            .cmd(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start flowrun");
-        let out = wait_bounded(child, Duration::from_secs(120));
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        run_bounded(self.cmd(args))
     }
+}
+
+/// Runs `cmd` with its output captured (killed after 120 s, which fails the test).
+pub fn run_bounded(cmd: Command) -> Run {
+    Background::start(cmd).finish(Duration::from_secs(120))
+}
+
+/// Calls `probe` every `step` until it gives `Ok`; once `limit` has passed, fails with the
+/// message of its last `Err`.
+pub fn wait_until<T>(
+    limit: Duration,
+    step: Duration,
+    mut probe: impl FnMut() -> Result<T, String>,
+) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        match probe() {
+            Ok(v) => return v,
+            Err(why) => assert!(start.elapsed() < limit, "{why}"),
+        }
+        std::thread::sleep(step);
+    }
+}
+
+/// Runs `f` and asserts that it took less than `bound`.
+pub fn within<T>(bound: Duration, f: impl FnOnce() -> T) -> T {
+    let start = std::time::Instant::now();
+    let r = f();
+    assert!(start.elapsed() < bound, "took {:?}", start.elapsed());
+    r
 }
 
 /// Reads a pipe to its end on a thread; the receiver gets the bytes at EOF.
@@ -300,6 +313,19 @@ pub struct Background {
 }
 
 impl Background {
+    /// Starts `cmd` with its output captured.
+    pub fn start(mut cmd: Command) -> Self {
+        let child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start flowrun");
+        Background {
+            child: Some(child),
+            groups: Vec::new(),
+        }
+    }
+
     /// The flowrun process id.
     pub fn pid(&self) -> i32 {
         self.child.as_ref().map_or(0, |c| c.id() as i32)
@@ -313,12 +339,7 @@ impl Background {
     /// Waits for flowrun to end (at most `limit`) and collects its output.
     pub fn finish(mut self, limit: Duration) -> Run {
         let child = self.child.take().expect("running");
-        let out = wait_bounded(child, limit);
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::from_output(wait_bounded(child, limit))
     }
 }
 
@@ -328,17 +349,30 @@ impl Drop for Background {
             let _ = child.kill();
             let _ = child.wait();
         }
-        for g in &self.groups {
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(*g),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
+        kill_groups(&self.groups);
+    }
+}
+
+/// Sends SIGKILL to each process group in `groups` (ignoring those already gone).
+pub fn kill_groups(groups: &[i32]) {
+    for g in groups {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(*g),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
 }
 
 /// The live (not zombie) processes in process group `pgid`, read from /proc.
 pub fn live_in_group(pgid: i32) -> Vec<i32> {
+    live_stats_in_group(pgid)
+        .into_iter()
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+/// The live (not zombie) processes in process group `pgid`, each with its /proc stat line.
+pub fn live_stats_in_group(pgid: i32) -> Vec<(i32, String)> {
     let mut found = Vec::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return found;
@@ -357,7 +391,7 @@ pub fn live_in_group(pgid: i32) -> Vec<i32> {
         let fields: Vec<&str> = rest.split_whitespace().collect();
         // fields[0] = state, fields[1] = ppid, fields[2] = pgrp
         if fields.len() > 2 && fields[2] == pgid.to_string() && fields[0] != "Z" {
-            found.push(pid);
+            found.push((pid, stat));
         }
     }
     found
