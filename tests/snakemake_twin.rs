@@ -130,11 +130,17 @@ fn jobs(labels: &[&str]) -> BTreeSet<String> {
     labels.iter().map(|s| s.to_string()).collect()
 }
 
+/// Every job from the sorts on: the sorts, call, plot, all.
+fn sort_and_after() -> BTreeSet<String> {
+    let mut after = jobs(&SORT);
+    after.extend(jobs(&["call", "plot", "all"]));
+    after
+}
+
 /// Every job of the pipeline.
 fn every_job() -> BTreeSet<String> {
     let mut all = jobs(&MAP);
-    all.extend(jobs(&SORT));
-    all.extend(jobs(&["call", "plot", "all"]));
+    all.extend(sort_and_after());
     all
 }
 
@@ -206,6 +212,16 @@ impl SnakemakeRun {
 
     fn ran(&self) -> BTreeSet<String> {
         self.jobs.keys().cloned().collect()
+    }
+
+    /// Asserts that Snakemake ran nothing and said so.
+    fn nothing_to_do(&self) {
+        assert!(self.ran().is_empty(), "{}", self.log);
+        assert!(
+            self.log.contains("Nothing to be done"),
+            "Snakemake said\n{}",
+            self.log
+        );
     }
 
     /// Snakemake's reason for `job`.
@@ -403,6 +419,12 @@ impl Twin {
         p.file(file, &text.replacen(from, to, 1));
     }
 
+    /// The same text replaced in both workflows.
+    fn replace_in_both(&self, from: &str, to: &str) {
+        Self::replace(&self.smk, "Snakefile", from, to);
+        Self::replace(&self.fr, "Flowfile.rhai", from, to);
+    }
+
     /// The same code edit in both workflows.
     fn edit_code(&self, smk: (&str, &str), fr: (&str, &str)) {
         Self::replace(&self.smk, "Snakefile", smk.0, smk.1);
@@ -497,12 +519,7 @@ fn touch_of_a_small_input_reruns_nothing_in_either() {
     let (smk, fr) = t.rerun(&[], &[]);
     // Snakemake 9: the input is newer, but its checksum (kept for files up to 1 MB) is the
     // one recorded, so it is not an updated input.
-    assert!(smk.ran().is_empty(), "{}", smk.log);
-    assert!(
-        smk.log.contains("Nothing to be done"),
-        "Snakemake said\n{}",
-        smk.log
-    );
+    smk.nothing_to_do();
     fr.nothing_to_do();
 }
 
@@ -540,9 +557,7 @@ fn param_change_reruns_the_same_jobs() {
 #[test]
 fn shell_code_change_reruns_the_same_jobs() {
     let Some(t) = Twin::built() else { return };
-    for (p, file) in [(&t.smk, "Snakefile"), (&t.fr, "Flowfile.rhai")] {
-        Twin::replace(p, file, r##"printf \"#\""##, r#"printf \"*\""#);
-    }
+    t.replace_in_both(r##"printf \"#\""##, r#"printf \"*\""#);
     let (smk, fr) = t.rerun(&[], &[]);
     same_jobs(&smk, &fr, &jobs(&["plot", "all"]));
     assert!(
@@ -575,8 +590,7 @@ fn deleted_final_output_reruns_the_same_jobs() {
 fn forcerun_of_a_rule_reruns_the_same_jobs() {
     let Some(t) = Twin::built() else { return };
     let (smk, fr) = t.rerun(&["--forcerun", "sort_reads"], &["-R", "sort_reads"]);
-    let mut expected = jobs(&SORT);
-    expected.extend(jobs(&["call", "plot", "all"]));
+    let expected = sort_and_after();
     same_jobs(&smk, &fr, &expected);
     assert_eq!(smk.reason("sort_reads[sample=B]"), "Forced execution");
     assert_eq!(fr.reasons("sort_reads[sample=B]"), ["forced"]);
@@ -675,24 +689,29 @@ fn moving_a_rule_and_adding_a_comment_reruns_nothing_in_either() {
 /// touch reruns it and everything downstream; flowrun hashes it and finds it unchanged.
 #[test]
 fn touch_of_an_input_over_1mb_reruns_in_snakemake_only() {
-    let Some(t) = Twin::built() else { return };
-    t.touch("data/samples/C.txt");
-    let (smk, fr) = t.rerun(&[], &[]);
-    assert_eq!(smk.ran(), sample_chain("C"), "{}", smk.log);
+    let Some(smk) = large_input_edit_reruns_in_snakemake_only(Twin::touch) else {
+        return;
+    };
     assert_eq!(
         smk.reason("map_reads[sample=C]"),
         "Updated input files: data/samples/C.txt"
     );
-    fr.nothing_to_do();
 }
 
 #[test]
 fn identical_copy_over_an_input_over_1mb_reruns_in_snakemake_only() {
-    let Some(t) = Twin::built() else { return };
-    t.copy_identical("data/samples/C.txt");
+    large_input_edit_reruns_in_snakemake_only(Twin::copy_identical);
+}
+
+/// Applies `edit` to the input over 1 MB (sample C) of built twins and checks that Snakemake
+/// reruns the jobs of sample C and flowrun nothing; `None` when Snakemake is not installed.
+fn large_input_edit_reruns_in_snakemake_only(edit: fn(&Twin, &str)) -> Option<SnakemakeRun> {
+    let t = Twin::built()?;
+    edit(&t, "data/samples/C.txt");
     let (smk, fr) = t.rerun(&[], &[]);
     assert_eq!(smk.ran(), sample_chain("C"), "{}", smk.log);
     fr.nothing_to_do();
+    Some(smk)
 }
 
 /// Code is compared whitespace-normalised (DESIGN.md §3.3): a command re-spaced between its
@@ -700,12 +719,9 @@ fn identical_copy_over_an_input_over_1mb_reruns_in_snakemake_only() {
 #[test]
 fn whitespace_only_code_change_reruns_in_snakemake_only() {
     let Some(t) = Twin::built() else { return };
-    for (p, file) in [(&t.smk, "Snakefile"), (&t.fr, "Flowfile.rhai")] {
-        Twin::replace(p, file, "sort -k1,1n {input}", "sort  -k1,1n  {input}");
-    }
+    t.replace_in_both("sort -k1,1n {input}", "sort  -k1,1n  {input}");
     let (smk, fr) = t.rerun(&[], &[]);
-    let mut expected = jobs(&SORT);
-    expected.extend(jobs(&["call", "plot", "all"]));
+    let expected = sort_and_after();
     assert_eq!(smk.ran(), expected, "{}", smk.log);
     assert_eq!(
         smk.reason("sort_reads[sample=A]"),
@@ -739,9 +755,7 @@ fn rule_rename_reruns_in_flowrun_only() {
 #[test]
 fn whitespace_inside_quotes_is_a_code_change_in_both() {
     let Some(t) = Twin::built() else { return };
-    for (p, file) in [(&t.smk, "Snakefile"), (&t.fr, "Flowfile.rhai")] {
-        Twin::replace(p, file, r#"printf \"%s: \""#, r#"printf \"%s:  \""#);
-    }
+    t.replace_in_both(r#"printf \"%s: \""#, r#"printf \"%s:  \""#);
     let (smk, fr) = t.rerun(&[], &[]);
     same_jobs(&smk, &fr, &jobs(&["plot", "all"]));
     assert!(t.fr.read("plots/coverage.txt").starts_with("the:  ##\n"));
@@ -774,12 +788,9 @@ fn content_change_with_identical_output_is_cut_off_by_flowrun_only() {
 #[test]
 fn code_change_with_identical_output_is_cut_off_by_flowrun_only() {
     let Some(t) = Twin::built() else { return };
-    for (p, file) in [(&t.smk, "Snakefile"), (&t.fr, "Flowfile.rhai")] {
-        Twin::replace(p, file, "sort -k1,1n {input}", "sort -k1,1n -k2,2 {input}");
-    }
+    t.replace_in_both("sort -k1,1n {input}", "sort -k1,1n -k2,2 {input}");
     let (smk, fr) = t.rerun(&[], &[]);
-    let mut expected = jobs(&SORT);
-    expected.extend(jobs(&["call", "plot", "all"]));
+    let expected = sort_and_after();
     assert_eq!(smk.ran(), expected, "{}", smk.log);
     assert!(
         smk.reason("sort_reads[sample=A]")
@@ -806,12 +817,7 @@ fn deleted_intermediate_output_is_remade_by_flowrun_only() {
     let Some(t) = Twin::built() else { return };
     t.remove("mapped/B.txt");
     let (smk, fr) = t.rerun(&[], &[]);
-    assert!(smk.ran().is_empty(), "{}", smk.log);
-    assert!(
-        smk.log.contains("Nothing to be done"),
-        "Snakemake said\n{}",
-        smk.log
-    );
+    smk.nothing_to_do();
     assert!(!t.smk.exists("mapped/B.txt"));
     assert_eq!(fr.planned(), sample_chain("B"), "{}", fr.plan.stdout);
     assert_eq!(

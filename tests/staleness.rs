@@ -35,6 +35,23 @@ fn nothing_to_do(p: &Project) {
     assert!(run.ran().is_empty(), "{}", run.stderr);
 }
 
+/// Checks there is nothing to do, then writes `text` to `in.txt` and checks that `a` reruns
+/// for it.
+fn then_a_content_change_reruns(p: &Project, text: &str) {
+    nothing_to_do(p);
+    p.file("in.txt", text);
+    assert_eq!(
+        p.run(&["wf.rhai", "-n"]).code(0).reasons("a"),
+        ["input `in.txt` changed"]
+    );
+}
+
+/// Gives rule `a` a second input, `extra.txt`.
+fn add_extra_input(p: &Project) {
+    p.file("extra.txt", "E\n");
+    edit(p, r#"input: "in.txt""#, r#"input: ["in.txt", "extra.txt"]"#);
+}
+
 fn edit(p: &Project, from: &str, to: &str) {
     let text = p.read("wf.rhai");
     assert!(text.contains(from), "{from:?} not in the workflow");
@@ -166,24 +183,14 @@ fn copying_identical_content_over_an_input_does_not_rerun() {
     let p = built_chain();
     p.file("copy.txt", "1\n");
     std::fs::copy(p.path().join("copy.txt"), p.path().join("in.txt")).unwrap();
-    nothing_to_do(&p);
     // Same size, different content: reruns.
-    p.file("in.txt", "9\n");
-    assert_eq!(
-        p.run(&["wf.rhai", "-n"]).code(0).reasons("a"),
-        ["input `in.txt` changed"]
-    );
+    then_a_content_change_reruns(&p, "9\n");
 }
 
 #[test]
 fn an_added_or_removed_input_reruns() {
     let p = built_chain();
-    p.file("extra.txt", "E\n");
-    edit(
-        &p,
-        r#"input: "in.txt""#,
-        r#"input: ["in.txt", "extra.txt"]"#,
-    );
+    add_extra_input(&p);
     let plan = p.run(&["wf.rhai", "-n"]).code(0);
     assert_eq!(
         plan.reasons("a"),
@@ -206,12 +213,7 @@ fn an_added_or_removed_input_reruns() {
 #[test]
 fn input_set_change_is_not_a_reason_without_the_input_trigger() {
     let p = built_chain();
-    p.file("extra.txt", "E\n");
-    edit(
-        &p,
-        r#"input: "in.txt""#,
-        r#"input: ["in.txt", "extra.txt"]"#,
-    );
+    add_extra_input(&p);
     let plan = p
         .run(&["wf.rhai", "-n", "--rerun-triggers", "content,code,params"])
         .code(0);
@@ -425,12 +427,7 @@ fn outputs_made_outside_flowrun_are_adopted_when_newer_than_inputs() {
     assert_eq!(run.ran(), ["b", "c", "all"]);
     // Adopted: from now on content decides, so a touch does not rerun.
     p.touch("in.txt");
-    nothing_to_do(&p);
-    p.file("in.txt", "2\n");
-    assert_eq!(
-        p.run(&["wf.rhai", "-n"]).code(0).reasons("a"),
-        ["input `in.txt` changed"]
-    );
+    then_a_content_change_reruns(&p, "2\n");
 }
 
 #[test]
