@@ -222,6 +222,15 @@ fn run(p: &Project, args: &[&str]) -> Run {
     run_bounded(direct(p.cmd(args)))
 }
 
+/// Runs `file` with [`run`], giving it each of `config` with `--config`.
+fn run_configured(p: &Project, file: &str, config: &[String]) -> Run {
+    let mut args = vec![file];
+    for c in config {
+        args.extend(["--config", c]);
+    }
+    run(p, &args)
+}
+
 fn direct(mut c: std::process::Command) -> std::process::Command {
     for v in [
         "http_proxy",
@@ -279,14 +288,12 @@ fn server_sees_exactly_concurrency_requests_in_flight() {
         let p = Project::new();
         let n = concurrency * 5;
         p.file("wf.rhai", &fetch_items(n));
-        run(
+        run_configured(
             &p,
+            "wf.rhai",
             &[
-                "wf.rhai",
-                "--config",
-                &format!("base={}", server.url()),
-                "--config",
-                &format!("concurrency={concurrency}"),
+                format!("base={}", server.url()),
+                format!("concurrency={concurrency}"),
             ],
         )
         .code(0);
@@ -330,16 +337,13 @@ fn results_are_in_item_order_and_identical_to_the_thread_model() {
     ] {
         let p = Project::new();
         p.file("wf.rhai", &wf);
-        run(
+        run_configured(
             &p,
+            "wf.rhai",
             &[
-                "wf.rhai",
-                "--config",
-                &format!("base={}", server.url()),
-                "--config",
-                &format!("model={model}"),
-                "--config",
-                &format!("concurrency={concurrency}"),
+                format!("base={}", server.url()),
+                format!("model={model}"),
+                format!("concurrency={concurrency}"),
             ],
         )
         .code(0);
@@ -617,16 +621,13 @@ fn fetch_example_workflow_runs_against_a_local_server() {
     )
     .unwrap();
     p.file("workflows/fetch.rhai", &example);
-    run(
+    run_configured(
         &p,
+        "workflows/fetch.rhai",
         &[
-            "workflows/fetch.rhai",
-            "--config",
-            &format!("base_url={}", server.url()),
-            "--config",
-            "pages=30",
-            "--config",
-            "concurrency=6",
+            format!("base_url={}", server.url()),
+            "pages=30".into(),
+            "concurrency=6".into(),
         ],
     )
     .code(0);
