@@ -70,8 +70,7 @@ class Scenario:
     def flowrun(self):
         n = self.n
         if self.kind == "fanout":
-            return f"""let ids = [];
-for i in 0..{n} {{ ids.push(`${{i}}`); }}
+            return f"""let ids = (0..{n}).collect();
 rule("all", #{{ input: "agg.txt" }});
 rule("agg", #{{
     input: expand("out/{{i}}.txt", #{{ i: ids }}),
@@ -88,8 +87,7 @@ for k in 2..={n} {{
 }}
 """
         lines = [
-            "let ids = [];",
-            f"for i in 0..{n} {{ ids.push(`s${{i}}`); }}",
+            f"let ids = (0..{n}).collect().map(|i| `s${{i}}`);",
             f'rule("all", #{{ input: expand("w{self.rules}/{{s}}.txt", #{{ s: ids }}) }});',
         ]
         for r in range(1, self.rules + 1):
@@ -478,7 +476,9 @@ def main():
     p.add_argument("--snakemake-cap", type=float, default=120, help="seconds before a Snakemake run is stopped")
     p.add_argument("--snakemake-max-jobs", type=int, default=2000, help="skip Snakemake above this many jobs")
     p.add_argument("--cap", type=float, default=600, help="seconds before any other run is stopped")
-    p.add_argument("--flowrun", default=os.path.join(ROOT, "target", "release", "flowrun"))
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+    p.add_argument("--flowrun", default=os.path.join(target, "release", "flowrun"),
+                   help="the binary (default: $CARGO_TARGET_DIR or target/, release/flowrun)")
     p.add_argument("--venv", default=os.path.join(ROOT, "target", "bench-venv"))
     p.add_argument("--workdir", default=os.path.join(ROOT, "target", "bench"))
     p.add_argument("--out", help="also write the markdown table to this file")
