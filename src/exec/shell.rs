@@ -291,17 +291,14 @@ impl Shell {
         } else {
             None
         };
-        let mut child = None;
+        let mut child: Option<std::process::Child> = None;
         if let Some(words) = direct {
             let mut command = Command::new(words[0]);
             command.args(&words[1..]);
             self.configure(&mut command, log, threads, env)?;
-            match command.spawn() {
-                Ok(c) => child = Some(c),
-                // Not found, not executable, a script without `#!`: the shell handles it (or
-                // says "command not found", status 127) exactly as it would have.
-                Err(_) => {}
-            }
+            // Not found, not executable, a script without `#!`: the shell handles it (or says
+            // "command not found", status 127) exactly as it would have.
+            child = command.spawn().ok();
         }
         let mut child = match child {
             Some(c) => c,
