@@ -130,6 +130,8 @@ pub struct Checker<'a> {
     triggers: Triggers,
     stats: HashMap<String, Option<Stat>>,
     hashes: HashMap<String, u128>,
+    /// Code and params hashes of each rule, by rule id: computed once, not once per job.
+    rule_hashes: Vec<(u128, u128)>,
 }
 
 fn params_hash(params: &serde_json::Map<String, serde_json::Value>) -> u128 {
@@ -146,7 +148,22 @@ impl<'a> Checker<'a> {
             triggers,
             stats: HashMap::new(),
             hashes: HashMap::new(),
+            rule_hashes: rules
+                .iter()
+                .map(|r| (filestate::hash_str(&r.code), params_hash(&r.params)))
+                .collect(),
         }
+    }
+
+    /// The rule's (code, params) hashes.
+    fn rule_hash(&self, rule: crate::rules::RuleId) -> (u128, u128) {
+        self.rule_hashes
+            .get(rule.0 as usize)
+            .copied()
+            .unwrap_or_else(|| {
+                let r = self.rules.get(rule);
+                (filestate::hash_str(&r.code), params_hash(&r.params))
+            })
     }
 
     /// Forgets what is known about `path` (a job just rewrote it).
@@ -189,10 +206,11 @@ impl<'a> Checker<'a> {
             let sig = self.sig(&f.path)?;
             inputs.push((f.path.clone(), sig));
         }
+        let (code, params) = self.rule_hash(job.rule);
         Some(Record {
             rule: rule.name.clone(),
-            code: filestate::hash_str(&rule.code),
-            params: params_hash(&rule.params),
+            code,
+            params,
             inputs,
             output: self.sig(output)?,
         })
@@ -278,12 +296,13 @@ impl<'a> Checker<'a> {
             }
             return (reasons, refresh);
         };
+        let (code, params) = self.rule_hash(job.rule);
         if record.rule != rule.name && self.triggers.code {
             reasons.push(Reason::RuleChanged(record.rule.clone()));
-        } else if self.triggers.code && record.code != filestate::hash_str(&rule.code) {
+        } else if self.triggers.code && record.code != code {
             reasons.push(Reason::CodeChanged);
         }
-        if self.triggers.params && record.params != params_hash(&rule.params) {
+        if self.triggers.params && record.params != params {
             reasons.push(Reason::ParamsChanged);
         }
         if self.triggers.input {

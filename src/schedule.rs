@@ -143,6 +143,11 @@ impl<'a> Scheduler<'a, '_> {
 
     /// The best ready job that fits the free cores and resources.
     fn pick(&self) -> Option<(Reverse<i64>, Reverse<u32>, JobId)> {
+        // Every job takes at least one core: with none free, nothing fits, and there is no need
+        // to look through (possibly tens of thousands of) ready jobs after every event.
+        if self.free_cores == 0 {
+            return None;
+        }
         self.ready.iter().copied().find(|(_, _, id)| {
             let rule = self.rules.get(self.dag.job(*id).rule);
             self.cores_of(*id) <= self.free_cores

@@ -144,37 +144,117 @@ pub(crate) fn describe_status(status: std::process::ExitStatus) -> String {
     }
 }
 
+/// Words bash gives a meaning of its own as the first word of a command: its builtins and
+/// keywords (`compgen -b`, `compgen -k`). A command starting with one of them runs in the shell.
+const SHELL_WORDS: &[&str] = &[
+    ".",
+    ":",
+    "[",
+    "alias",
+    "bg",
+    "bind",
+    "break",
+    "builtin",
+    "caller",
+    "cd",
+    "command",
+    "compgen",
+    "complete",
+    "compopt",
+    "continue",
+    "declare",
+    "dirs",
+    "disown",
+    "echo",
+    "enable",
+    "eval",
+    "exec",
+    "exit",
+    "export",
+    "false",
+    "fc",
+    "fg",
+    "getopts",
+    "hash",
+    "help",
+    "history",
+    "jobs",
+    "kill",
+    "let",
+    "local",
+    "logout",
+    "mapfile",
+    "popd",
+    "printf",
+    "pushd",
+    "pwd",
+    "read",
+    "readarray",
+    "readonly",
+    "return",
+    "set",
+    "shift",
+    "shopt",
+    "source",
+    "suspend",
+    "test",
+    "times",
+    "trap",
+    "true",
+    "type",
+    "typeset",
+    "ulimit",
+    "umask",
+    "unalias",
+    "unset",
+    "wait",
+    "if",
+    "then",
+    "else",
+    "elif",
+    "fi",
+    "case",
+    "esac",
+    "for",
+    "select",
+    "while",
+    "until",
+    "do",
+    "done",
+    "in",
+    "function",
+    "time",
+    "coproc",
+];
+
+/// The words of a command that needs no shell, as GNU Make decides: nothing but plain words
+/// (letters, digits and `-_./,:+=@%`) separated by spaces, the first of them a program rather
+/// than a shell builtin, keyword or variable assignment. Such a command means the same with or
+/// without `bash -c "set -euo pipefail; ..."`, and starting it directly saves a shell per job.
+pub(crate) fn plain_words(cmd: &str) -> Option<Vec<&str>> {
+    let plain = cmd
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b" -_./,:+=@%".contains(&b));
+    if !plain {
+        return None;
+    }
+    let words: Vec<&str> = cmd.split(' ').filter(|w| !w.is_empty()).collect();
+    let first = *words.first()?;
+    if first.contains('=') || SHELL_WORDS.contains(&first) {
+        return None;
+    }
+    Some(words)
+}
+
 impl Shell {
-    /// Runs `cmd` for job `key`, output to `log` if given (else to flowrun's stderr), with
-    /// extra environment variables `env`.
-    pub fn run(
+    /// Output, environment, process group and parent-death signal of a job's process.
+    fn configure(
         &self,
-        key: &str,
-        cmd: &str,
+        command: &mut Command,
         log: Option<&str>,
         threads: u32,
         env: &[(&str, &str)],
     ) -> Result<(), Failure> {
-        let bash = std::path::Path::new("/bin/bash").exists();
-        let shell = if bash { "/bin/bash" } else { "/bin/sh" };
-        let prelude = if bash {
-            "set -euo pipefail; "
-        } else {
-            "set -eu; "
-        };
-        let mut command = Command::new(shell);
-        if cmd.len() > MAX_INLINE {
-            std::fs::create_dir_all(&self.scripts_dir)
-                .map_err(|e| Failure::Setup(e.to_string()))?;
-            let file = self
-                .scripts_dir
-                .join(format!("{:032x}.sh", crate::filestate::hash_str(cmd)));
-            std::fs::write(&file, format!("{prelude}\n{cmd}\n"))
-                .map_err(|e| Failure::Setup(format!("cannot write `{}`: {e}", file.display())))?;
-            command.arg(file);
-        } else {
-            command.arg("-c").arg(format!("{prelude}{cmd}"));
-        }
         let (out, err) = match log {
             Some(path) => {
                 let p = std::path::Path::new(path);
@@ -204,10 +284,64 @@ impl Shell {
             .env("FLOWRUN_THREADS", threads.to_string())
             .envs(env.iter().copied())
             .process_group(0);
-        die_with_parent(&mut command);
-        let mut child = command
-            .spawn()
-            .map_err(|e| Failure::Setup(format!("cannot start `{shell}`: {e}")))?;
+        die_with_parent(command);
+        Ok(())
+    }
+
+    /// Runs `cmd` for job `key`, output to `log` if given (else to flowrun's stderr), with
+    /// extra environment variables `env`.
+    pub fn run(
+        &self,
+        key: &str,
+        cmd: &str,
+        log: Option<&str>,
+        threads: u32,
+        env: &[(&str, &str)],
+    ) -> Result<(), Failure> {
+        let bash = std::path::Path::new("/bin/bash").exists();
+        let shell = if bash { "/bin/bash" } else { "/bin/sh" };
+        let prelude = if bash {
+            "set -euo pipefail; "
+        } else {
+            "set -eu; "
+        };
+        let direct = if cmd.len() <= MAX_INLINE {
+            plain_words(cmd)
+        } else {
+            None
+        };
+        let mut child: Option<std::process::Child> = None;
+        if let Some(words) = direct {
+            let mut command = Command::new(words[0]);
+            command.args(&words[1..]);
+            self.configure(&mut command, log, threads, env)?;
+            // Not found, not executable, a script without `#!`: the shell handles it (or says
+            // "command not found", status 127) exactly as it would have.
+            child = command.spawn().ok();
+        }
+        let mut child = match child {
+            Some(c) => c,
+            None => {
+                let mut command = Command::new(shell);
+                if cmd.len() > MAX_INLINE {
+                    std::fs::create_dir_all(&self.scripts_dir)
+                        .map_err(|e| Failure::Setup(e.to_string()))?;
+                    let file = self
+                        .scripts_dir
+                        .join(format!("{:032x}.sh", crate::filestate::hash_str(cmd)));
+                    std::fs::write(&file, format!("{prelude}\n{cmd}\n")).map_err(|e| {
+                        Failure::Setup(format!("cannot write `{}`: {e}", file.display()))
+                    })?;
+                    command.arg(file);
+                } else {
+                    command.arg("-c").arg(format!("{prelude}{cmd}"));
+                }
+                self.configure(&mut command, log, threads, env)?;
+                command
+                    .spawn()
+                    .map_err(|e| Failure::Setup(format!("cannot start `{shell}`: {e}")))?
+            }
+        };
         let pid = child.id() as i32;
         self.registry.add(key, pid);
         if crate::interrupt::requested() {
@@ -228,6 +362,45 @@ impl Shell {
                 };
                 Err(Failure::Command(format!("the command {verb}{how}")))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_words;
+
+    #[test]
+    fn only_plain_commands_skip_the_shell() {
+        assert_eq!(
+            plain_words("cp  data/a.txt out/a.txt"),
+            Some(vec!["cp", "data/a.txt", "out/a.txt"])
+        );
+        assert_eq!(
+            plain_words("sort -k1,1n -o x=y.txt in@2%.txt"),
+            Some(vec!["sort", "-k1,1n", "-o", "x=y.txt", "in@2%.txt"])
+        );
+        for shell in [
+            "echo hi",
+            "cd dir",
+            "exit 3",
+            "true",
+            "X=1 cmd",
+            "cat a > b",
+            "cat a | wc -l",
+            "ls *.txt",
+            "cp 'a b' c",
+            "cp $HOME/a b",
+            "a; b",
+            "a && b",
+            "cp ~/a b",
+            "cmd # comment",
+            "cp a\nb",
+            "cp\ta b",
+            "",
+            "   ",
+        ] {
+            assert_eq!(plain_words(shell), None, "{shell:?}");
         }
     }
 }
