@@ -10,6 +10,7 @@ pub mod exit;
 pub mod filestate;
 pub mod interrupt;
 pub mod lock;
+pub mod memory;
 pub mod native;
 pub mod pattern;
 pub mod plan;

@@ -2,6 +2,9 @@
 
 use clap::Parser;
 
+#[global_allocator]
+static ALLOCATOR: flowrun::memory::Counting = flowrun::memory::Counting;
+
 fn main() -> std::process::ExitCode {
     let first = std::env::args_os().nth(1);
     if first

@@ -16,6 +16,8 @@ pub const LIMIT_TOKEN: &str = "flowrun:operation-limit";
 pub const INTERRUPT_TOKEN: &str = "flowrun:interrupted";
 /// Why the engine stopped a closure whose job ran past its `timeout`.
 pub const TIMEOUT_TOKEN: &str = "flowrun:timeout";
+/// Token used to end a definition that holds too much memory.
+pub const MEMORY_TOKEN: &str = "flowrun:memory-limit";
 
 /// Operations allowed while a workflow file is being evaluated.
 pub const DEFINITION_MAX_OPERATIONS: u64 = 50_000_000;
@@ -79,7 +81,8 @@ pub fn diagnose(err: &EvalAltResult, file: &Path) -> Diagnostic {
                 };
                 let mut d = Diagnostic::new(leaf_message(leaf)).at(at);
                 if let EvalAltResult::ErrorTerminated(token, _) = leaf {
-                    if token.to_string() == LIMIT_TOKEN {
+                    let token = token.to_string();
+                    if token == LIMIT_TOKEN || token == MEMORY_TOKEN {
                         d = d.hint("a workflow file should only declare rules; heavy work belongs in rule bodies");
                     }
                 }
@@ -114,6 +117,10 @@ fn leaf_message(err: &EvalAltResult) -> String {
         EvalAltResult::ErrorTerminated(token, _) if token.to_string() == TIMEOUT_TOKEN => {
             "timed out".to_string()
         }
+        EvalAltResult::ErrorTerminated(token, _) if token.to_string() == MEMORY_TOKEN => format!(
+            "the workflow held more than {} MiB of memory while being defined (a runaway string or list?)",
+            crate::memory::definition_limit() >> 20
+        ),
         EvalAltResult::ErrorStackOverflow(_) => "function calls are nested too deeply".to_string(),
         EvalAltResult::ErrorParsing(kind, _) => format!("syntax error: {kind}"),
         other => {

@@ -79,7 +79,6 @@ fn new_engine(state: &SharedState) -> Engine {
     engine
         .set_max_call_levels(64)
         .set_max_expr_depths(128, 64)
-        .set_max_string_size(256 << 20)
         .set_fail_on_invalid_map_property(true);
     // `protected` is a reserved keyword in Rhai; the `protected(path)` helper needs it as a
     // plain name.
@@ -96,8 +95,16 @@ fn new_engine(state: &SharedState) -> Engine {
         if ops % 256 == 0 && crate::interrupt::past_deadline() {
             return Some(Dynamic::from(errors::TIMEOUT_TOKEN));
         }
-        (sandbox::phase() == sandbox::Phase::Definition && ops > errors::DEFINITION_MAX_OPERATIONS)
-            .then(|| Dynamic::from(errors::LIMIT_TOKEN))
+        if sandbox::phase() != sandbox::Phase::Definition {
+            return None;
+        }
+        if ops > errors::DEFINITION_MAX_OPERATIONS {
+            return Some(Dynamic::from(errors::LIMIT_TOKEN));
+        }
+        // An atomic load: cheap enough to look at every operation, which a doubling string
+        // needs (each step doubles it).
+        (crate::memory::allocated() > crate::memory::definition_limit())
+            .then(|| Dynamic::from(errors::MEMORY_TOKEN))
     });
     engine.on_print(|s| eprintln!("{s}"));
     engine.on_debug(|s, src, pos| {
