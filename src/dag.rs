@@ -6,11 +6,12 @@
 //! rules, so the graph (and everything printed from it) is the same on every run.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
 use std::path::Path;
 
 use petgraph::graph::{DiGraph, NodeIndex};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::diagnostic::{did_you_mean, Diagnostic};
 use crate::pattern::Wildcards;
@@ -272,7 +273,7 @@ impl Builder<'_> {
                 .map(|f| f.path.clone())
                 .collect();
             let mut deps = Vec::new();
-            let mut seen = std::collections::HashSet::new();
+            let mut seen = HashSet::default();
             for path in inputs {
                 match self.producer_of(&path, depth) {
                     Ok(Some(p)) => {
@@ -308,8 +309,8 @@ impl Dag {
             rules,
             jobs: Vec::new(),
             depth: Vec::new(),
-            by_key: HashMap::new(),
-            producer: HashMap::new(),
+            by_key: HashMap::default(),
+            producer: HashMap::default(),
             queue: VecDeque::new(),
             errors: Vec::new(),
         };
@@ -410,7 +411,7 @@ impl Dag {
 
     fn cycle_error(&self, rules: &Rules, stuck: &[JobId]) -> Diagnostic {
         // Walk dependencies inside the stuck set until a job repeats: that loop is a cycle.
-        let stuck_set: std::collections::HashSet<JobId> = stuck.iter().copied().collect();
+        let stuck_set: HashSet<JobId> = stuck.iter().copied().collect();
         let mut path = vec![stuck[0]];
         loop {
             let last = *path.last().unwrap_or(&stuck[0]);

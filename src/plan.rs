@@ -9,7 +9,7 @@
 //! The plan is a pure function of the workflow, the targets, the options, the store and the
 //! files on disk.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::path::Path;
 
 use crate::dag::{Dag, JobId};
@@ -146,8 +146,8 @@ impl<'a> Checker<'a> {
             dag,
             snapshot,
             triggers,
-            stats: HashMap::new(),
-            hashes: HashMap::new(),
+            stats: HashMap::default(),
+            hashes: HashMap::default(),
             rule_hashes: rules
                 .iter()
                 .map(|r| (filestate::hash_str(&r.code), params_hash(&r.params)))
@@ -413,7 +413,7 @@ fn select(
     names: &[String],
     flag: &str,
 ) -> Result<HashSet<JobId>, Diagnostic> {
-    let mut out = HashSet::new();
+    let mut out = HashSet::default();
     for name in names {
         if let Some(rule) = rules.by_name(name) {
             out.extend(

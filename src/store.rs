@@ -9,7 +9,7 @@
 //! A store that cannot be read (corrupt, truncated, another format version) is moved aside and
 //! rebuilt; outputs are never touched, and the next run reruns what it can no longer vouch for.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -43,8 +43,8 @@ pub enum StoreError {
 /// What was recorded, read once at start.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    pub records: HashMap<String, Record>,
-    pub incomplete: HashSet<String>,
+    pub records: FxHashMap<String, Record>,
+    pub incomplete: FxHashSet<String>,
 }
 
 /// The open store.
@@ -266,7 +266,7 @@ mod tests {
         let (store, _) = Store::open(dir.path()).unwrap();
         let snap = store.snapshot().unwrap();
         assert_eq!(snap.records["a"], rec());
-        assert_eq!(snap.incomplete, HashSet::from(["b".to_string()]));
+        assert_eq!(snap.incomplete, FxHashSet::from_iter(["b".to_string()]));
         assert_eq!(store.get("a").unwrap(), Some(rec()));
     }
 
