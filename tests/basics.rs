@@ -142,3 +142,38 @@ fn a_dry_run_reports_a_damaged_store_but_leaves_it_alone() {
     assert_eq!(p.read(".flowrun/store.db"), "garbage, not a database");
     p.run(&["wf.rhai"]).code(0).stderr_has("moved to");
 }
+
+#[test]
+fn an_input_edited_while_its_job_runs_is_seen_as_changed_next_time() {
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"rule("copy", #{ input: "in.txt", output: "out.txt", shell: "cat {input} > {output}; touch started; sleep 1" });"#,
+    )
+    .file("in.txt", "one\n");
+    let child = p
+        .cmd(&["wf.rhai"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !p.exists("started") {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "the job did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    p.file("in.txt", "two\n");
+    let out = common::wait_bounded(child, std::time::Duration::from_secs(60));
+    assert!(out.status.success());
+    assert_eq!(
+        p.read("out.txt"),
+        "one\n",
+        "the job read the input before the edit"
+    );
+    p.run(&["wf.rhai", "-n"])
+        .code(0)
+        .stdout_has("reason: input `in.txt` changed");
+}
