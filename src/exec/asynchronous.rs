@@ -284,7 +284,7 @@ async fn run_command(spec: &CommandSpec) -> Result<Response, String> {
     if own_group {
         command.process_group(0);
     }
-    super::shell::die_with_parent(command.as_std_mut());
+    super::shell::die_with_parent(command.as_std_mut(), nix::sys::signal::Signal::SIGKILL);
     let child = command
         .spawn()
         .map_err(|e| match (&spec.program, e.kind()) {

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::worker::Hello;
 use super::{Failure, JobContext};
+use crate::native::atomic::write_atomic;
 
 /// The argument that starts an MPI rank.
 pub const RANK_ARG: &str = "__mpi";
@@ -187,13 +188,6 @@ pub fn status_path(run_dir: &Path) -> PathBuf {
 
 pub fn pid_path(run_dir: &Path, rank: i32) -> PathBuf {
     run_dir.join(format!("rank-{rank}.pid"))
-}
-
-/// Writes a file atomically (temp file + rename), so a reader never sees half of it.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
 }
 
 /// Where launcher output goes: the job's log, else flowrun's stderr.
@@ -390,13 +384,8 @@ fn launch(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    // SAFETY: `prctl` is async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        command.pre_exec(|| {
-            let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM);
-            Ok(())
-        });
-    }
+    // SIGTERM rather than SIGKILL, so the launcher can still take its ranks down.
+    super::shell::die_with_parent(&mut command, Signal::SIGTERM);
     let shown = launcher.prefix(ranks);
     if ctx.verbose {
         eprintln!(

@@ -25,9 +25,10 @@ use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use mpi::Count;
 
-use super::mpi::{block, pid_path, status_path, write_atomic, MpiHello, Status};
+use super::mpi::{block, pid_path, status_path, MpiHello, Status};
 use super::worker::{decode_items, encode_items, find_map_reduce};
 use super::Failure;
+use crate::native::atomic::write_atomic;
 use crate::rule::MapReduceDecl;
 use crate::script::{self, sandbox, Runtime, Value};
 
@@ -376,7 +377,7 @@ pub fn main(hello_path: &str) -> u8 {
         };
         let written = serde_json::to_vec(&status)
             .map_err(|e| e.to_string())
-            .and_then(|b| write_atomic(&status_path(&run_dir), &b).map_err(|e| e.to_string()));
+            .and_then(|b| write_atomic(status_path(&run_dir), &b).map_err(|e| e.to_string()));
         if let Err(e) = &written {
             eprintln!("error: MPI rank 0 cannot write its status: {e}");
         }

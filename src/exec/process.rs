@@ -175,7 +175,7 @@ fn spawn(
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .process_group(0);
-        super::shell::die_with_parent(&mut command);
+        super::shell::die_with_parent(&mut command, nix::sys::signal::Signal::SIGKILL);
         let mut child = command
             .spawn()
             .map_err(|e| Failure::Setup(format!("cannot start worker process: {e}")))?;

@@ -113,13 +113,12 @@ impl ChildRegistry {
 }
 
 /// Makes a child die with flowrun: if flowrun is killed (even with SIGKILL), the kernel sends
-/// the child SIGKILL instead of leaving it running as an orphan that keeps writing outputs.
-pub(crate) fn die_with_parent(command: &mut Command) {
+/// the child `signal` instead of leaving it running as an orphan that keeps writing outputs.
+pub(crate) fn die_with_parent(command: &mut Command, signal: Signal) {
     // SAFETY: the closure only calls prctl, which is async-signal-safe.
     unsafe {
-        command.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
-        });
+        command
+            .pre_exec(move || nix::sys::prctl::set_pdeathsig(signal).map_err(std::io::Error::from));
     }
 }
 
@@ -284,7 +283,7 @@ impl Shell {
             .env("FLOWRUN_THREADS", threads.to_string())
             .envs(env.iter().copied())
             .process_group(0);
-        die_with_parent(command);
+        die_with_parent(command, Signal::SIGKILL);
         Ok(())
     }
 
