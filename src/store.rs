@@ -12,7 +12,7 @@
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 
 use crate::filestate::FileSig;
@@ -220,20 +220,6 @@ impl Store {
         }
         tx.commit().map_err(err)
     }
-
-    /// Looks up one record (used by tests and `--summary` on demand).
-    pub fn get(&self, path: &str) -> Result<Option<Record>, StoreError> {
-        let data: Option<Vec<u8>> = self.sql(
-            self.conn
-                .query_row(
-                    "SELECT data FROM records WHERE path = ?1",
-                    params![path],
-                    |r| r.get(0),
-                )
-                .optional(),
-        )?;
-        Ok(data.and_then(|d| postcard::from_bytes(&d).ok()))
-    }
 }
 
 #[cfg(test)]
@@ -267,7 +253,6 @@ mod tests {
         let snap = store.snapshot().unwrap();
         assert_eq!(snap.records["a"], rec());
         assert_eq!(snap.incomplete, FxHashSet::from_iter(["b".to_string()]));
-        assert_eq!(store.get("a").unwrap(), Some(rec()));
     }
 
     #[test]
