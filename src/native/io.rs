@@ -118,11 +118,6 @@ pub fn take_request(value: Value) -> Result<IoRequest, Value> {
     }
 }
 
-/// Whether `value` is an unperformed request.
-pub fn is_request(value: &Value) -> bool {
-    value.0.is::<IoRequest>()
-}
-
 fn text(bytes: Vec<u8>, what: &str, hint: &str) -> Result<Dynamic, String> {
     String::from_utf8(bytes)
         .map(Dynamic::from)

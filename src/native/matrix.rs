@@ -137,11 +137,6 @@ impl Matrix {
         &self.data
     }
 
-    /// The values in row-major order, taken out.
-    pub fn into_vec(self) -> Vec<f64> {
-        self.data
-    }
-
     /// Row `r` as a slice.
     ///
     /// # Panics

@@ -26,11 +26,6 @@ impl Vector {
         &self.data
     }
 
-    /// The values, taken out.
-    pub fn into_vec(self) -> Vec<f64> {
-        self.data
-    }
-
     /// The number of values.
     pub fn len(&self) -> usize {
         self.data.len()
