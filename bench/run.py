@@ -206,7 +206,9 @@ def ensure_tools(wanted, args):
             sys.exit(f"flowrun binary `{exe}` not found: build it with `cargo build --release` "
                      f"or pass --flowrun")
         found["flowrun"] = [exe]
-    apt = [p for t, p in (("make", "make"), ("ninja", "ninja-build")) if t in wanted and not shutil.which(t)]
+    # Make also prepares Snakemake's tree for the large scenarios (see prep_with_make).
+    need = set(wanted) | ({"make"} if "snakemake" in wanted else set())
+    apt = [p for t, p in (("make", "make"), ("ninja", "ninja-build")) if t in need and not shutil.which(t)]
     if apt:
         if os.geteuid() != 0:
             sys.exit(f"missing {' '.join(apt)}: install them (apt-get install {' '.join(apt)})")
@@ -338,6 +340,14 @@ def clean(sc, tool, d):
             os.makedirs(os.path.join(d, sub), exist_ok=True)
 
 
+def prep_with_make(sc, d, cap):
+    """Builds a tree with Make running the scenario's commands (outputs identical to the tool's)."""
+    write(os.path.join(d, "Makefile.prep"), sc.makefile())
+    for sub in sc.out_dirs():
+        os.makedirs(os.path.join(d, sub), exist_ok=True)
+    timed(["make", "-s", "-f", "Makefile.prep", "-j", "2"], d, cap)
+
+
 def change_input(d, counter):
     path = os.path.join(d, "src", "0.txt" if os.path.exists(os.path.join(d, "src", "0.txt")) else "s0.txt")
     with open(path, "w") as f:
@@ -363,8 +373,15 @@ def run_tool(sc, tool, exe, args, results):
 
     if tool == "snakemake" and sc.jobs > args.snakemake_max_jobs:
         for ph in phases:
-            record(ph, [], f"skipped (> {args.snakemake_max_jobs} jobs; Snakemake did not finish 10k in 10 min)")
+            record(ph, [], f"skipped (> {args.snakemake_max_jobs} jobs)")
         return
+    # Snakemake's own full run is too slow above --snakemake-max-full-jobs (the issue saw 10k
+    # not finish in 10 min): skip that phase and build its tree with Make running the same
+    # commands, so its no-op and rerun phases are still measured.
+    build_with_make = tool == "snakemake" and sc.jobs > args.snakemake_max_full_jobs
+    if build_with_make and "full" in phases:
+        record("full", [], f"skipped (> {args.snakemake_max_full_jobs} jobs; tree built by Make for the later phases)")
+        phases.remove("full")
     built = False
     for phase in phases:
         samples = []
@@ -385,7 +402,10 @@ def run_tool(sc, tool, exe, args, results):
                     # takes minutes), never the per-run cap.
                     clean(sc, tool, d)
                     try:
-                        timed(command(tool, exe, "full", 2), d, args.prep_cap)
+                        if build_with_make:
+                            prep_with_make(sc, d, args.prep_cap)
+                        else:
+                            timed(command(tool, exe, "full", 2), d, args.prep_cap)
                     except TimedOut:
                         for rest in phases[phases.index(phase):]:
                             record(rest, [], f"skipped (preparation build > {args.prep_cap:.0f} s)")
@@ -481,7 +501,9 @@ def main():
     p.add_argument("--snakemake-reps", type=int, default=3, help="repetitions for Snakemake (full run: 1)")
     p.add_argument("--big-full-reps", type=int, default=1, help="repetitions of full runs of ≥ 50k jobs")
     p.add_argument("--snakemake-cap", type=float, default=120, help="seconds before a Snakemake run is stopped")
-    p.add_argument("--snakemake-max-jobs", type=int, default=2000, help="skip Snakemake above this many jobs")
+    p.add_argument("--snakemake-max-jobs", type=int, default=20000, help="skip Snakemake above this many jobs")
+    p.add_argument("--snakemake-max-full-jobs", type=int, default=2000,
+                   help="above this many jobs, skip Snakemake's full run and build its tree with Make")
     p.add_argument("--cap", type=float, default=600, help="seconds before any other timed run is stopped")
     p.add_argument("--prep-cap", type=float, default=900,
                    help="seconds allowed for the untimed full build that no-op/rerun need (default 900)")
