@@ -16,6 +16,9 @@ colmean: column means of a 16,777,216 × 16 float64 `.npy` (2 GiB; made with flo
 The page cache is warmed first (one untimed `cat`). Wall time, GB/s (file bytes / wall) and peak
 RSS (GNU time, %M) are reported as medians.
 
+models: the same column means under `chunked`, `thread`, `process`, `hybrid` and `mpi` (2 cores
+each), checked to be bitwise identical.
+
 async: 500 HTTP GETs to a 127.0.0.1 server (threaded, listen backlog 1024) that answers each
 request after 50 ms, by flowrun `model: "async", concurrency: 100`, by Python asyncio (raw HTTP
 over `asyncio.open_connection`, a semaphore of 100) and serially (urllib, one at a time). The ideal
@@ -90,7 +93,8 @@ print((s / a.shape[0])[:2])
 """
 
 
-def colmean(args, rows):
+def prepare_npy(args):
+    """The work directory holding data/colmean.npy (made once, or linked from --npy), page cache warm."""
     work = os.path.join(args.workdir, "colmean")
     os.makedirs(os.path.join(work, "data"), exist_ok=True)
     link = os.path.join(work, "data", "colmean.npy")
@@ -103,10 +107,14 @@ def colmean(args, rows):
             f.write(MAKE_NPY)
         print("making the 2 GiB .npy with write_random_npy ...", file=sys.stderr)
         subprocess.run([args.flowrun, "-q", "make.rhai"], cwd=work, check=True)
+    subprocess.run(["cat", link], stdout=subprocess.DEVNULL, check=True)  # warm the page cache
+    return work, link, os.path.getsize(os.path.realpath(link))
+
+
+def colmean(args, rows):
+    work, link, size = prepare_npy(args)
     with open(os.path.join(work, "wf.rhai"), "w") as f:
         f.write(CHUNKED)
-    size = os.path.getsize(os.path.realpath(link))
-    subprocess.run(["cat", link], stdout=subprocess.DEVNULL, check=True)  # warm the page cache
 
     def flowrun():
         shutil.rmtree(os.path.join(work, "results"), ignore_errors=True)
@@ -137,6 +145,69 @@ def colmean(args, rows):
                     f"{t / fr:.2f}× | {r:.0f} | {', '.join(f'{x:.2f}' for x in s)} |")
     rows.append(f"\nflowrun / cat bandwidth: {cat / fr * 100:.0f}% (target ≥ 70%); "
                 f"NumPy chunked time / flowrun time: {mmap / fr:.2f}× (target ≥ 2×).")
+
+
+# The same column means under every model flowrun has: `chunked` streams the file, the others
+# map the indices of 65,536-row blocks read with `read_rows` (as rules/matrix.rhai does).
+MODELS = {
+    "chunked": "threads: 2",
+    "thread": "threads: 2",
+    "process": "procs: 2",
+    "hybrid": "procs: 2, threads: 1",
+    "mpi": "ranks: 2",
+}
+MODEL_RULE = """rule("mean_MODEL", #{
+    input: "data/colmean.npy",
+    output: "results/MODEL.csv",
+    model: "MODEL",
+    SETTINGS,
+    reduce: |acc, sums| acc + sums,
+    finish: |job, sums| write_csv(job.output[0], sums / npy_info(job.input[0]).rows),
+    MAP
+});
+"""
+CHUNK_MAP = "chunk: CHUNK, map: |job, rows| rows.col_sums(),"
+BLOCK_MAP = """items: |job| range(0, (npy_info(job.input[0]).rows + CHUNK - 1) / CHUNK).collect(),
+    map: |job, b| read_rows(job.input[0], b * CHUNK, CHUNK).col_sums(),"""
+
+
+def colmean_models(args, rows):
+    work, _, size = prepare_npy(args)
+    text = ""
+    for model, settings in MODELS.items():
+        body = CHUNK_MAP if model == "chunked" else BLOCK_MAP
+        text += MODEL_RULE.replace("MAP", body).replace("SETTINGS", settings) \
+            .replace("MODEL", model).replace("CHUNK", str(CHUNK))
+    with open(os.path.join(work, "models.rhai"), "w") as f:
+        f.write(text)
+    rows.append(f"\n## colmean under each model, same {size / 2**30:.2f} GiB .npy, -j 2, page cache warm\n")
+    rows.append("| model | settings | wall (median) | GB/s | peak RSS (MiB) | samples (s) |")
+    rows.append("|---|---|---|---|---|---|")
+    for model, settings in MODELS.items():
+        out = os.path.join(work, "results", f"{model}.csv")
+
+        def run():
+            if os.path.exists(out):
+                os.remove(out)
+            return timed([args.flowrun, "-q", "models.rhai", "-j", "2", f"results/{model}.csv"], cwd=work)
+
+        try:
+            samples = [run() for _ in range(args.reps)]
+        except SystemExit as e:  # e.g. a build without the `mpi` feature
+            rows.append(f"| {model} | {settings} | failed: {str(e).splitlines()[-1][:120]} | | | |")
+            continue
+        t = statistics.median(x[0] for x in samples)
+        r = statistics.median(x[1] for x in samples)
+        if args.verbose:
+            print(f"  colmean {model}: {fmt(t)} RSS {r:.0f} MiB", file=sys.stderr)
+        rows.append(f"| {model} | {settings} | {fmt(t)} | {size / t / 1e9:.2f} | {r:.0f} | "
+                    f"{', '.join(f'{x[0]:.2f}' for x in samples)} |")
+    # Every model must give the same bytes (issue 3's guarantee); a benchmark that broke it would
+    # be measuring something else.
+    outs = {m: open(os.path.join(work, "results", f"{m}.csv"), "rb").read()
+            for m in MODELS if os.path.exists(os.path.join(work, "results", f"{m}.csv"))}
+    same = len(set(outs.values())) <= 1
+    rows.append(f"\nResults bitwise identical across {', '.join(outs)}: {'yes' if same else 'NO'}.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,7 +330,7 @@ def main():
     p.add_argument("--python", default=os.path.join(target, "pyenv", "bin", "python"),
                    help="a Python with NumPy (default: $CARGO_TARGET_DIR/pyenv/bin/python)")
     p.add_argument("--npy", help="an existing 16,777,216 × 16 float64 .npy to use instead of making one")
-    p.add_argument("--only", default="colmean,async")
+    p.add_argument("--only", default="colmean,models,async")
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--serial-reps", type=int, default=1)
     p.add_argument("--workdir", default=os.path.join(ROOT, "target", "bench-data"))
@@ -272,6 +343,8 @@ def main():
     only = args.only.split(",")
     if "colmean" in only:
         colmean(args, rows)
+    if "models" in only:
+        colmean_models(args, rows)
     if "async" in only:
         fetch(args, rows)
     text = "\n".join(rows) + "\n"
