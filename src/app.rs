@@ -100,6 +100,10 @@ pub fn run(args: Args) -> u8 {
 
 fn run_inner(args: &Args) -> Result<u8, Stop> {
     let session = Session::new(args)?;
+    let inspecting = args.list || args.rulegraph || args.dry_run || args.dag || args.summary;
+    if args.watch && !inspecting {
+        return watch_mode(&session);
+    }
     let loaded = session.load()?;
     if args.list {
         print!("{}", report::list(&loaded.rules));
@@ -127,13 +131,43 @@ fn run_inner(args: &Args) -> Result<u8, Stop> {
         print!("{text}");
         return Ok(exit::SUCCESS);
     }
+    let (mut store, shell) = open_state(&session, Some(&dag))?;
+    let started = Instant::now();
+    let outcome = session.execute(&loaded, &dag, &mut store, &shell)?;
+    Ok(session.conclude(outcome.as_ref(), started))
+}
+
+/// Watch mode starts even when the workflow is broken: the errors are shown and the first pass
+/// waits for the edit that fixes them, as watchexec and `cargo watch` do.
+fn watch_mode(session: &Session<'_>) -> Result<u8, Stop> {
+    let start = match session.load() {
+        Ok(loaded) => match session.resolve(&loaded) {
+            Ok(dag) => crate::watch::Start::Ready(loaded, dag),
+            Err(Stop::Errors(errors)) => crate::watch::Start::Unplanned(loaded, errors),
+            Err(other) => return Err(other),
+        },
+        Err(Stop::Errors(errors)) => crate::watch::Start::Broken(errors),
+        Err(other) => return Err(other),
+    };
+    let dag = match &start {
+        crate::watch::Start::Ready(_, dag) => Some(dag),
+        _ => None,
+    };
+    let (mut store, shell) = open_state(session, dag)?;
+    crate::watch::run(session, start, &mut store, &shell)
+}
+
+/// Takes the run lock (clearing what a killed run left), opens the store and installs the
+/// signal handlers: everything a run needs before its first job.
+fn open_state(session: &Session<'_>, dag: Option<&Dag>) -> Result<(Store, Shell), Stop> {
+    let state_dir = Path::new(STATE_DIR);
     let (lock, note) = Lock::acquire(state_dir).map_err(Stop::Locked)?;
     if let Some(note) = note {
         warn(&note);
         // The dead run may have been killed mid-write: clear its temporary files.
         let dirs: std::collections::BTreeSet<&Path> = dag
-            .jobs
             .iter()
+            .flat_map(|dag| &dag.jobs)
             .flat_map(|j| &j.outputs)
             .map(|o| {
                 Path::new(&o.path)
@@ -144,8 +178,7 @@ fn run_inner(args: &Args) -> Result<u8, Stop> {
             .collect();
         crate::native::atomic::remove_leftovers(dirs);
     }
-    let (mut store, warning) =
-        Store::open(state_dir).map_err(|e| Diagnostic::new(e.to_string()))?;
+    let (store, warning) = Store::open(state_dir).map_err(|e| Diagnostic::new(e.to_string()))?;
     if let Some(w) = warning {
         warn(&w);
     }
@@ -157,19 +190,14 @@ fn run_inner(args: &Args) -> Result<u8, Stop> {
         scripts_dir: state_dir.join("scripts"),
         mpi: session.mpi.clone(),
     };
-    if args.watch {
-        return crate::watch::run(&session, loaded, dag, &mut store, &shell);
-    }
-    let started = Instant::now();
-    let outcome = session.execute(&loaded, &dag, &mut store, &shell)?;
-    Ok(session.conclude(outcome.as_ref(), started))
+    Ok((store, shell))
 }
 
 /// Settings taken from the arguments once, shared by every pass of a run (or of watch mode).
 pub(crate) struct Session<'a> {
     pub args: &'a Args,
-    file: PathBuf,
-    config_files: Vec<PathBuf>,
+    pub file: PathBuf,
+    pub config_files: Vec<PathBuf>,
     triggers: Triggers,
     resources: BTreeMap<String, u64>,
     pub verbosity: Verbosity,
@@ -191,6 +219,11 @@ impl<'a> Session<'a> {
         } else {
             Verbosity::Normal
         };
+        // Checked here, not only when the workflow loads: no edit can fix a bad override, so
+        // watch mode must not wait for one.
+        for text in &args.config {
+            script::config::parse_override(text)?;
+        }
         let file = absolute(&args.file);
         let config_files: Vec<PathBuf> = args.configfile.iter().map(|p| absolute(p)).collect();
         if let Some(dir) = &args.directory {

@@ -44,8 +44,17 @@ struct WatchSet {
     state_dir: PathBuf,
 }
 
+/// How the workflow stood when watch mode started.
+pub(crate) enum Start {
+    Ready(Loaded, Dag),
+    /// Loaded, but its targets cannot be planned.
+    Unplanned(Loaded, Vec<Diagnostic>),
+    /// It does not load: only the files named so far can be watched.
+    Broken(Vec<Diagnostic>),
+}
+
 impl WatchSet {
-    fn build(loaded: &Loaded, dag: &Dag, cwd: &Path) -> Self {
+    fn build(loaded: &Loaded, dag: Option<&Dag>, cwd: &Path) -> Self {
         let abs = |p: &Path| cwd.join(p);
         let mut set = WatchSet {
             state_dir: cwd.join(crate::app::STATE_DIR),
@@ -53,6 +62,7 @@ impl WatchSet {
         };
         set.sources = loaded.workflow.sources.iter().map(|p| abs(p)).collect();
         set.globs = loaded.workflow.globbed.iter().map(|p| abs(p)).collect();
+        let Some(dag) = dag else { return set };
         for job in &dag.jobs {
             for o in job.outputs.iter().chain(&job.logs) {
                 set.outputs.insert(abs(Path::new(&o.path)));
@@ -66,6 +76,24 @@ impl WatchSet {
             }
         }
         set
+    }
+
+    /// For a workflow that does not load: its file, the config files and every file an error
+    /// points into (a broken rule file, say).
+    fn broken(session: &Session<'_>, errors: &[Diagnostic], cwd: &Path) -> Self {
+        let named = errors
+            .iter()
+            .filter_map(|e| e.origin.as_ref())
+            .map(|o| &o.file);
+        WatchSet {
+            state_dir: cwd.join(crate::app::STATE_DIR),
+            sources: std::iter::once(&session.file)
+                .chain(&session.config_files)
+                .chain(named)
+                .map(|p| cwd.join(p))
+                .collect(),
+            ..Default::default()
+        }
     }
 
     /// Whether an event on `path` should start a pass.
@@ -190,14 +218,38 @@ fn status(what: &str, result: &str, took: Duration) {
 /// Runs passes until Ctrl-C; returns the exit code.
 pub(crate) fn run(
     session: &Session<'_>,
-    loaded: Loaded,
-    dag: Dag,
+    start: Start,
     store: &mut Store,
     shell: &Shell,
 ) -> Result<u8, Stop> {
     let cwd = std::env::current_dir()
         .map_err(|e| Diagnostic::new(format!("cannot read the working directory: {e}")))?;
-    let set = Arc::new(Mutex::new(WatchSet::build(&loaded, &dag, &cwd)));
+    let (mut loaded, mut dag, first_set) = match start {
+        Start::Ready(loaded, dag) => {
+            let set = WatchSet::build(&loaded, Some(&dag), &cwd);
+            (Some(loaded), Some(dag), set)
+        }
+        Start::Unplanned(loaded, errors) => {
+            print_errors(&errors);
+            status(
+                "first pass",
+                "cannot plan; waiting for the next change",
+                Duration::ZERO,
+            );
+            let set = WatchSet::build(&loaded, None, &cwd);
+            (Some(loaded), None, set)
+        }
+        Start::Broken(errors) => {
+            print_errors(&errors);
+            status(
+                "first pass",
+                "the workflow has errors; waiting for the next change",
+                Duration::ZERO,
+            );
+            (None, None, WatchSet::broken(session, &errors, &cwd))
+        }
+    };
+    let set = Arc::new(Mutex::new(first_set));
     let running = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel::<PathBuf>();
     let restart = session.args.on_change == OnChange::Restart;
@@ -226,18 +278,16 @@ pub(crate) fn run(
         watching: HashMap::new(),
     };
     let debounce = Duration::from_millis(session.args.debounce);
-    let mut loaded = loaded;
-    let mut dag = Some(dag);
     let mut what = "first pass".to_string();
     loop {
         if let Ok(s) = set.lock() {
             dirs.update(s.directories());
         }
-        if let Some(dag) = &dag {
+        if let (Some(loaded), Some(dag)) = (&loaded, &dag) {
             let started = Instant::now();
             interrupt::take_cancel();
             running.store(true, Ordering::SeqCst);
-            let result = session.execute(&loaded, dag, store, shell);
+            let result = session.execute(loaded, dag, store, shell);
             running.store(false, Ordering::SeqCst);
             let took = started.elapsed();
             let cancelled = interrupt::take_cancel();
@@ -274,7 +324,7 @@ pub(crate) fn run(
                 Err(Stop::Locked(e)) => return Err(Stop::Locked(e)),
             }
             if let Ok(mut s) = set.lock() {
-                *s = WatchSet::build(&loaded, dag, &cwd);
+                *s = WatchSet::build(loaded, Some(dag), &cwd);
                 dirs.update(s.directories());
             }
         }
@@ -285,14 +335,15 @@ pub(crate) fn run(
             return Ok(exit::SUCCESS);
         };
         what = describe(&changed, &cwd);
-        let reload = set
-            .lock()
-            .map(|s| changed.iter().any(|p| s.reloads(p)))
-            .unwrap_or(true);
+        let reload = loaded.is_none()
+            || set
+                .lock()
+                .map(|s| changed.iter().any(|p| s.reloads(p)))
+                .unwrap_or(true);
         let started = Instant::now();
         if reload {
             match session.load() {
-                Ok(l) => loaded = l,
+                Ok(l) => loaded = Some(l),
                 Err(Stop::Errors(errors)) => {
                     print_errors(&errors);
                     status(
@@ -306,7 +357,8 @@ pub(crate) fn run(
                 Err(e) => return Err(e),
             }
         }
-        match session.resolve(&loaded) {
+        let Some(current) = &loaded else { continue };
+        match session.resolve(current) {
             Ok(d) => dag = Some(d),
             Err(Stop::Errors(errors)) => {
                 print_errors(&errors);

@@ -204,6 +204,44 @@ fn workflow_and_rule_file_edits_reload_and_broken_edits_wait() {
 }
 
 #[test]
+fn a_workflow_broken_at_start_is_reported_and_its_fix_runs() {
+    let p = project();
+    let good = p.read("rules/up.rhai");
+    p.file("rules/up.rhai", &good.replace("output:", "outptu:"));
+    let w = Watching::start(&p, &["wf.rhai"]);
+    let text = w.text();
+    assert!(text.contains("unknown key `outptu`"), "{text}");
+    assert!(
+        text.contains("watch: first pass: the workflow has errors; waiting for the next change"),
+        "{text}"
+    );
+    assert!(!p.exists("out/a.up"));
+    // The broken rule file is watched although the workflow never loaded.
+    let line = w.next_pass(|| {
+        p.file("rules/up.rhai", &good);
+    });
+    assert!(line.contains("rules/up.rhai changed: 3 ran"), "{line}");
+    assert_eq!(p.read("out/a.up"), "A\n");
+    assert_eq!(w.interrupt(), 0);
+}
+
+#[test]
+fn a_bad_config_override_ends_watch_mode_at_once() {
+    let p = project();
+    let mut w = Watching::spawn(&p, &["wf.rhai", "--config", "nokey"]);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = w.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "still watching");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(2));
+    w.wait_for("`--config nokey` is not `key=value`");
+}
+
+#[test]
 fn outputs_flowrun_writes_never_trigger_a_pass() {
     let p = project();
     let w = Watching::start(&p, &["wf.rhai"]);

@@ -5,7 +5,7 @@
 //! outside this module touches Rhai types.
 
 mod closure;
-mod config;
+pub(crate) mod config;
 mod declare;
 mod errors;
 mod helpers;
