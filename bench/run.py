@@ -453,7 +453,7 @@ def fmt_ratio(a, b):
     if a is None or b is None or b == 0:
         return "–"
     r = a / b
-    return f"{r:.2f}×" if r >= 0.01 else f"1/{b / a:.0f}"
+    return f"{r:.2f}×" if r >= 0.1 else f"1/{b / a:.0f}"
 
 
 def table(scenarios, tools, args, results):
