@@ -261,15 +261,18 @@ def fetch(args, rows):
     with open(os.path.join(work, "wf.rhai"), "w") as f:
         f.write(ASYNC_WF)
 
+    # Every client alike, e.g. `--client-nice -10` to keep other work on a shared machine out of it.
+    nice = ["nice", "-n", str(args.client_nice)] if args.client_nice else []
+
     def flowrun():
         shutil.rmtree(os.path.join(work, "results"), ignore_errors=True)
-        r = timed([args.flowrun, "-q", "wf.rhai", "-j", "2", "--config", f"base=http://127.0.0.1:{port}",
+        r = timed(nice + [args.flowrun, "-q", "wf.rhai", "-j", "2", "--config", f"base=http://127.0.0.1:{port}",
                    "--config", f"n={n}"], cwd=work, env=NO_PROXY_ENV)
         assert open(os.path.join(work, "results", "fetch.txt")).read().strip() == str(n)
         return r
 
     def python(code):
-        return lambda: timed([sys.executable, "-c", code, str(port), str(n)], env=NO_PROXY_ENV)
+        return lambda: timed(nice + [sys.executable, "-c", code, str(port), str(n)], env=NO_PROXY_ENV)
 
     # (name, run once, repetitions, requests in flight)
     variants = [
@@ -325,13 +328,16 @@ def main():
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--serial-reps", type=int, default=1)
     p.add_argument("--n", type=int, default=500, help="async: how many GETs")
+    p.add_argument("--client-nice", type=int, default=0,
+                   help="async: run every client under `nice -n N` (negative N needs root)")
     p.add_argument("--workdir", default=os.path.join(ROOT, "target", "bench-data"))
     p.add_argument("--out", help="also write the tables to this file")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     rows = [f"Data steps, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
-            f"load average at start {os.getloadavg()[0]:.2f}, {args.reps} repetitions (medians)."]
+            f"load average at start {os.getloadavg()[0]:.2f}, {args.reps} repetitions (medians)"
+            + (f", async clients at nice {args.client_nice}." if args.client_nice else ".")]
     only = args.only.split(",")
     if "colmean" in only:
         colmean(args, rows)
