@@ -21,9 +21,18 @@ struct Stats {
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     total: AtomicUsize,
-    /// Wakes held requests when `max_in_flight` grows.
+    /// Item numbers in the order they were answered.
+    answered: Mutex<Vec<usize>>,
+    /// Wakes held requests ([`Stats::wake`]) when a request arrives or is answered.
     lock: Mutex<()>,
-    grew: Condvar,
+    changed: Condvar,
+}
+
+impl Stats {
+    fn wake(&self) {
+        let _g = self.lock.lock().unwrap();
+        self.changed.notify_all();
+    }
 }
 
 /// How the server answers.
@@ -32,6 +41,8 @@ struct Behaviour {
     /// Hold every request until this many have been in flight at once (or `hold_max` passed),
     /// so the peak the client can reach is observed whatever the machine's speed.
     hold_until: usize,
+    /// Hold item 0 until this many others have been answered (or `hold_max` passed).
+    hold_first_until_answered: usize,
     hold_max: Duration,
     /// Then answer after this delay (given the item number, when the path has one).
     delay: fn(Option<usize>) -> Duration,
@@ -41,6 +52,7 @@ impl Default for Behaviour {
     fn default() -> Self {
         Self {
             hold_until: 0,
+            hold_first_until_answered: 0,
             hold_max: Duration::from_secs(10),
             delay: |_| Duration::ZERO,
         }
@@ -98,12 +110,16 @@ impl Server {
     fn total(&self) -> usize {
         self.stats.total.load(Ordering::SeqCst)
     }
+
+    fn answered(&self) -> Vec<usize> {
+        self.stats.answered.lock().unwrap().clone()
+    }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        self.stats.grew.notify_all();
+        self.stats.wake();
         let _ = TcpStream::connect(("127.0.0.1", self.port)); // wakes `accept`
         if let Some(h) = self.accept.take() {
             let _ = h.join();
@@ -144,26 +160,24 @@ fn serve(conn: TcpStream, stats: &Stats, stop: &AtomicBool, b: &Behaviour) {
             .to_string();
         stats.total.fetch_add(1, Ordering::SeqCst);
         let now = stats.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        {
-            let _g = stats.lock.lock().unwrap();
-            stats.max_in_flight.fetch_max(now, Ordering::SeqCst);
-            stats.grew.notify_all();
-        }
-        if b.hold_until > 0 {
-            let start = Instant::now();
-            let mut g = stats.lock.lock().unwrap();
-            while stats.max_in_flight.load(Ordering::SeqCst) < b.hold_until
-                && start.elapsed() < b.hold_max
-                && !stop.load(Ordering::SeqCst)
-            {
-                g = stats
-                    .grew
-                    .wait_timeout(g, Duration::from_millis(50))
-                    .unwrap()
-                    .0;
-            }
-        }
+        stats.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        stats.wake();
         let item = item_of(&path, "/item/", "").or_else(|| item_of(&path, "/page-", ".txt"));
+        let held = || {
+            stats.max_in_flight.load(Ordering::SeqCst) < b.hold_until
+                || (item == Some(0)
+                    && stats.answered.lock().unwrap().len() < b.hold_first_until_answered)
+        };
+        let start = Instant::now();
+        let mut g = stats.lock.lock().unwrap();
+        while held() && start.elapsed() < b.hold_max && !stop.load(Ordering::SeqCst) {
+            g = stats
+                .changed
+                .wait_timeout(g, Duration::from_millis(50))
+                .unwrap()
+                .0;
+        }
+        drop(g);
         std::thread::sleep((b.delay)(item));
         let (status, body): (&str, Vec<u8>) = if path == "/bin" {
             ("200 OK", vec![0xff, 0x00, 0x80])
@@ -179,6 +193,8 @@ fn serve(conn: TcpStream, stats: &Stats, stop: &AtomicBool, b: &Behaviour) {
         // Counted out before answering: the client cannot send a request in this one's place
         // before it has the answer, so the count never exceeds what the client really has open.
         stats.in_flight.fetch_sub(1, Ordering::SeqCst);
+        stats.answered.lock().unwrap().extend(item);
+        stats.wake();
         // One write: a separate small write for the body would wait for a delayed ACK.
         let mut response = format!(
             "HTTP/1.1 {status}\r\ncontent-length: {}\r\ncontent-type: text/plain\r\nx-path: {path}\r\n\r\n",
@@ -306,6 +322,37 @@ fn server_sees_exactly_concurrency_requests_in_flight() {
         let expected: Vec<String> = (0..n).map(|i| format!("200 /item/{i} item {i}")).collect();
         assert_eq!(p.read("out.txt").lines_of(), expected);
     }
+}
+
+#[test]
+fn a_slow_item_does_not_hold_back_the_window() {
+    // Item 0 is answered only once every other item has been: the later items must pass it
+    // through the window, their results waiting until item 0's is in.
+    let n = 12;
+    let server = Server::start(Behaviour {
+        hold_first_until_answered: n - 1,
+        ..Behaviour::default()
+    });
+    let p = Project::new();
+    p.file("wf.rhai", &fetch_items(n));
+    run_configured(
+        &p,
+        "wf.rhai",
+        &[format!("base={}", server.url()), "concurrency=3".into()],
+    )
+    .code(0);
+    let answered = server.answered();
+    assert_eq!(
+        answered.last(),
+        Some(&0),
+        "the finished items did not free their places while item 0 waited: {answered:?}"
+    );
+    assert!(
+        server.max_in_flight() <= 3,
+        "more than `concurrency` in flight"
+    );
+    let expected: Vec<String> = (0..n).map(|i| format!("200 /item/{i} item {i}")).collect();
+    assert_eq!(p.read("out.txt").lines_of(), expected);
 }
 
 #[test]

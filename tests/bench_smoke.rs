@@ -1,5 +1,6 @@
-//! The benchmark harness (`bench/run.py`) in its smoke version, so it cannot rot: tiny
-//! workflows, flowrun and Make only, every phase, a bounded time. Skipped (loudly) without
+//! The benchmark harnesses in their smoke versions, so they cannot rot: `bench/run.py` with tiny
+//! workflows, flowrun and Make only, every phase; `bench/data_steps.py --only async` with a few
+//! requests against its own server. Bounded in time, never timed. Skipped (loudly) without
 //! `python3` or `make`.
 
 use std::process::{Command, Stdio};
@@ -16,56 +17,21 @@ fn have(program: &str) -> bool {
 
 #[test]
 fn bench_runner_quick_mode_works() {
-    for tool in ["python3", "make"] {
-        if !have(tool) {
-            eprintln!("SKIPPED bench_runner_quick_mode_works: `{tool}` is not installed");
-            return;
-        }
-    }
-    let root = env!("CARGO_MANIFEST_DIR");
-    let work = tempfile::tempdir().unwrap();
-    let out_file = work.path().join("table.md");
-    let started = Instant::now();
-    let mut child = Command::new("python3")
-        .arg(format!("{root}/bench/run.py"))
-        .args([
+    let Some(table) = run_bench(
+        "bench_runner_quick_mode_works",
+        &["python3", "make"],
+        "run.py",
+        &[
             "--quick",
             "--only",
             "flowrun,make",
             "--strict",
             "--cap",
             "30",
-        ])
-        .arg("--flowrun")
-        .arg(env!("CARGO_BIN_EXE_flowrun"))
-        .arg("--workdir")
-        .arg(work.path().join("bench"))
-        .arg("--out")
-        .arg(&out_file)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let limit = Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("bench/run.py --quick took more than {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
+        ],
+    ) else {
+        return;
     };
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        status.success(),
-        "bench/run.py failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
-    );
-    let table = std::fs::read_to_string(&out_file).unwrap();
     assert!(
         table.contains("| scenario | phase | flowrun | make |"),
         "{table}"
@@ -85,4 +51,71 @@ fn bench_runner_quick_mode_works() {
             assert!(!row.contains('†'), "a run did not finish: {row}\n{table}");
         }
     }
+}
+
+#[test]
+fn data_steps_async_smoke_works() {
+    let Some(table) = run_bench(
+        "data_steps_async_smoke_works",
+        &["python3"],
+        "data_steps.py",
+        &["--only", "async", "--n", "30", "--reps", "1"],
+    ) else {
+        return;
+    };
+    for variant in [
+        "| flowrun async, concurrency 100 |",
+        "| Python asyncio, new connection per request, semaphore 100 |",
+        "| Python asyncio, 100 keep-alive connections (floor) |",
+        "| serial (urllib, one at a time) |",
+    ] {
+        assert!(table.contains(variant), "no row {variant}:\n{table}");
+    }
+}
+
+/// Runs `bench/<script>` with `args` on the debug flowrun in a temporary directory and returns
+/// the table it wrote; fails the test if it fails or takes more than a minute. Without one of
+/// `tools`, says that `test` was skipped and returns `None`.
+fn run_bench(test: &str, tools: &[&str], script: &str, args: &[&str]) -> Option<String> {
+    if let Some(tool) = tools.iter().find(|t| !have(t)) {
+        eprintln!("SKIPPED {test}: `{tool}` is not installed");
+        return None;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let out_file = work.path().join("table.md");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let started = Instant::now();
+    let mut child = Command::new("python3")
+        .arg(format!("{root}/bench/{script}"))
+        .args(args)
+        .arg("--flowrun")
+        .arg(env!("CARGO_BIN_EXE_flowrun"))
+        .arg("--workdir")
+        .arg(work.path().join("bench"))
+        .arg("--out")
+        .arg(&out_file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let limit = Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("bench/{script} took more than {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        status.success(),
+        "bench/{script} failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+    Some(std::fs::read_to_string(&out_file).unwrap())
 }

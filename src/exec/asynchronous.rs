@@ -4,14 +4,18 @@
 //! `map` runs on this thread, one item after the other, as soon as the window has room for the
 //! item. When it returns an [`IoRequest`] (built by `http_get`, `read_file_async`, `command` or
 //! `sleep_ms`), the request is performed concurrently with the others in the window; any other
-//! value is passed through as it is. `futures`' `buffered` yields results in item order, so the
-//! folder (and `reduce`) sees them exactly as the `thread` model would.
+//! value is passed through as it is. A finished request frees its place in the window at once,
+//! whatever the items before it are doing (`buffer_unordered`): with `buffered`, one slow item
+//! would hold the places of all the finished ones behind it and the window would drain to it.
+//! Results wait in a [`Reorder`] buffer until the ones before them are in, so the folder (and
+//! `reduce`) sees them in item order, exactly as the `thread` model would.
 //!
 //! Blocking work that has no async form on Linux (reading a file, resolving a host name) goes
 //! to tokio's small blocking pool, as asyncio uses its thread executor. Subprocesses run in
 //! their own process group, killed (the whole group) when their request is dropped — on an
 //! error elsewhere, a timeout or Ctrl-C — so nothing is left behind.
 
+use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -83,24 +87,60 @@ async fn drive(
     let client = &client;
     let mut results = stream::iter(items.into_iter().enumerate())
         .map(|(i, item)| {
-            // Called by `buffered` when the window has room: `map` runs here, in item order.
+            // Called when the window has room: `map` runs here, in item order.
             let mapped = runtime.map(mr, job, item);
             async move {
-                let value = mapped.map_err(Failure::Script)?;
-                match io::take_request(value) {
-                    Err(plain) => Ok(plain),
-                    Ok(request) => perform(client, &request)
-                        .await
-                        .and_then(io::response_value)
-                        .map_err(|e| Failure::Command(format!("item {i}: {request}: {e}"))),
-                }
+                let value = async {
+                    match io::take_request(mapped.map_err(Failure::Script)?) {
+                        Err(plain) => Ok(plain),
+                        Ok(request) => perform(client, &request)
+                            .await
+                            .and_then(io::response_value)
+                            .map_err(|e| Failure::Command(format!("item {i}: {request}: {e}"))),
+                    }
+                };
+                (i, value.await)
             }
         })
-        .buffered(window);
-    while let Some(value) = until_interrupted(results.next()).await? {
-        folder.push(value?)?;
+        .buffer_unordered(window);
+    let mut reorder = Reorder::default();
+    while let Some((i, value)) = until_interrupted(results.next()).await? {
+        for value in reorder.put(i, value) {
+            folder.push(value?)?;
+        }
     }
     Ok(())
+}
+
+/// Puts results that finish in any order back into item order.
+struct Reorder<T> {
+    /// The index of the next item to hand out.
+    next: usize,
+    /// Finished items waiting for an earlier one.
+    waiting: BTreeMap<usize, T>,
+}
+
+impl<T> Default for Reorder<T> {
+    fn default() -> Self {
+        Self {
+            next: 0,
+            waiting: BTreeMap::new(),
+        }
+    }
+}
+
+impl<T> Reorder<T> {
+    /// Takes item `index` and returns the items that are now next in order (none while an
+    /// earlier one is missing).
+    fn put(&mut self, index: usize, item: T) -> Vec<T> {
+        self.waiting.insert(index, item);
+        let mut ready = Vec::new();
+        while let Some(item) = self.waiting.remove(&self.next) {
+            ready.push(item);
+            self.next += 1;
+        }
+        ready
+    }
 }
 
 /// Awaits `fut`, giving up (dropping it, which kills its subprocesses) on Ctrl-C/SIGTERM.
@@ -321,5 +361,22 @@ fn exit_code(status: std::process::ExitStatus) -> i64 {
         (Some(code), _) => i64::from(code),
         (None, Some(sig)) => 128 + i64::from(sig),
         _ => -1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reorder;
+
+    #[test]
+    fn reorder_hands_out_items_in_index_order() {
+        let mut r = Reorder::default();
+        assert!(r.put(2, 'c').is_empty());
+        assert!(r.put(1, 'b').is_empty());
+        assert_eq!(r.put(0, 'a'), ['a', 'b', 'c']);
+        assert_eq!(r.put(3, 'd'), ['d']);
+        assert!(r.put(5, 'f').is_empty());
+        assert_eq!(r.put(4, 'e'), ['e', 'f']);
+        assert!(r.waiting.is_empty());
     }
 }
