@@ -207,9 +207,7 @@ impl<'a> Scheduler<'a, '_> {
             .map_err(|e| Failure::Setup(e.to_string()))?;
         // The record will say what the job read: fix each input's signature (with its hash) now,
         // so an input edited while the job runs is seen as changed by the next run.
-        for f in &job.inputs {
-            self.checker.sig(&f.path);
-        }
+        self.checker.sign_inputs(id);
         Ok(true)
     }
 

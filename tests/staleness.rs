@@ -187,6 +187,48 @@ fn copying_identical_content_over_an_input_does_not_rerun() {
     then_a_content_change_reruns(&p, "9\n");
 }
 
+/// Rewrites `rel` with `text` (which must be of the same size) and puts its modification time
+/// back: an edit that the mtime fast path cannot see, used to show which hash a record took.
+fn edit_behind_flowrun(p: &Project, rel: &str, text: &str) {
+    let before = p.mtime(rel);
+    assert_eq!(p.read(rel).len(), text.len());
+    p.file(rel, text).set_mtime(rel, before);
+}
+
+#[test]
+fn a_rerun_job_takes_an_unchanged_inputs_hash_from_its_last_record() {
+    let p = built_chain();
+    edit_behind_flowrun(&p, "in.txt", "2\n");
+    // `a` reruns and reads the new bytes, but in.txt's mtime and size match a's last record, so
+    // its hash is taken from there rather than read again, exactly as the fast path would.
+    p.run(&["wf.rhai", "-R", "a"]).code(0);
+    assert_eq!(p.read("a.txt"), "2\n");
+    // Proof that the file was not hashed: a touch now rehashes and finds it differs.
+    p.touch("in.txt");
+    assert_eq!(
+        p.run(&["wf.rhai", "-n"]).code(0).reasons("a"),
+        ["input `in.txt` changed"]
+    );
+}
+
+#[test]
+fn a_job_takes_an_unchanged_inputs_hash_from_the_record_of_the_job_making_it() {
+    let p = built_chain();
+    edit_behind_flowrun(&p, "a.txt", "7\n");
+    // b gets a new first input, so its last record has nothing for a.txt at that place; a's
+    // record of a.txt still matches its mtime and size.
+    p.file("extra.txt", "E\n");
+    edit(&p, r#"input: "a.txt""#, r#"input: ["extra.txt", "a.txt"]"#);
+    edit(&p, "cat {input}", "cat {input[1]}");
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("b.txt"), "7\nB\n");
+    p.touch("a.txt");
+    assert_eq!(
+        p.run(&["wf.rhai", "-n"]).code(0).reasons("b"),
+        ["input `a.txt` changed"]
+    );
+}
+
 #[test]
 fn an_added_or_removed_input_reruns() {
     let p = built_chain();
