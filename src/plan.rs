@@ -204,13 +204,18 @@ impl<'a> Checker<'a> {
     /// path of [`Checker::own_reasons`] trusts an unchanged (mtime, size). Both are point
     /// look-ups; this job's record lists its inputs in the rule's order, so the same index is
     /// checked.
-    pub fn sign_inputs(&mut self, id: JobId) {
+    ///
+    /// The hash of `deferred` (an input the job hashes as it reads it) is left out when no
+    /// signature is known: its stat now is returned, to go with the job's hash in
+    /// [`Checker::adopt`].
+    pub fn sign_inputs(&mut self, id: JobId, deferred: Option<&str>) -> Option<Stat> {
         let (dag, snapshot) = (self.dag, self.snapshot);
         let job = dag.job(id);
         let last = job
             .outputs
             .iter()
             .find_map(|o| snapshot.records.get(&o.path));
+        let mut left = None;
         for (i, f) in job.inputs.iter().enumerate() {
             if self.hashes.contains_key(&f.path) {
                 continue;
@@ -231,11 +236,21 @@ impl<'a> Checker<'a> {
                 Some(sig) => {
                     self.hashes.insert(f.path.clone(), sig.hash);
                 }
+                None if deferred == Some(f.path.as_str()) => left = Some(st),
                 None => {
                     self.sig(&f.path);
                 }
             }
         }
+        left
+    }
+
+    /// Takes the hash a job computed of an input it read whole, paired with the input's stat
+    /// when the job started (from [`Checker::sign_inputs`]): if the file was written during
+    /// the job, its mtime no longer matches, so the next run hashes it again and compares.
+    pub fn adopt(&mut self, path: &str, stat: Stat, hash: u128) {
+        self.stats.insert(path.to_string(), Some(stat));
+        self.hashes.insert(path.to_string(), hash);
     }
 
     /// The record a job's outputs would carry if it finished now.

@@ -11,6 +11,12 @@
 //! page faults or zeroing per block. The block goes to `map` as a shared value and is taken
 //! back afterwards; if the script kept it, the worker gets a copy and the script keeps its own.
 //!
+//! When the scheduler leaves the input's content hash to the job (its first run: no recorded
+//! signature to trust, see docs/staleness.md), the blocks of a binary input are also fed, in
+//! file order, to one streaming hasher after the header: the file is then read once, not once
+//! to hash and once to compute. A worker waits for the blocks before its own to be hashed,
+//! which costs little since hashing runs several times faster than reading.
+//!
 //! Memory stays bounded whatever the input size: a worker needs one of `2 × threads + 1`
 //! tokens to claim a block, and a token comes back only when that block's result has been
 //! folded, so at most `2 × threads + 1` blocks are claimed and not yet folded at any moment
@@ -26,6 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex, RwLock};
 
 use super::{Failure, JobContext};
+use crate::filestate::OrderedHasher;
 use crate::native::blocks::format_for;
 use crate::native::matrix::Matrix;
 use crate::native::rows::{RowFormat, RowReader};
@@ -36,6 +43,16 @@ use crate::script::{Folder, Value};
 fn format_of(rule: &Rule, path: &str) -> Result<RowFormat, String> {
     let cols = rule.params.get("cols").and_then(serde_json::Value::as_u64);
     format_for(path, cols.map(|c| c as usize))
+}
+
+/// Whether reading `path` (the first input) yields its content hash: binary formats are read
+/// whole, and on a little-endian machine the rows in memory are the file's bytes.
+pub(super) fn hashes_while_reading(rule: &Rule, path: &str) -> bool {
+    cfg!(target_endian = "little")
+        && matches!(
+            format_of(rule, path),
+            Ok(RowFormat::Npy | RowFormat::Raw { .. })
+        )
 }
 
 /// Streams the first input in chunks, maps them in parallel and folds in order.
@@ -53,7 +70,13 @@ pub fn map(
     let chunk = usize::try_from(ctx.model.chunk)
         .unwrap_or(usize::MAX)
         .max(1);
-    let blocks = Blocks::new(reader, chunk);
+    let digest = match &ctx.input_hash {
+        Some(_) if hashes_while_reading(ctx.rule, path) => {
+            Some(Digest::new(&reader).map_err(|e| Failure::Setup(e.to_string()))?)
+        }
+        _ => None,
+    };
+    let blocks = Blocks::new(reader, chunk, digest);
     let threads = ctx.model.threads.max(1) as usize;
     let runtime = ctx.runtime;
 
@@ -138,7 +161,31 @@ pub fn map(
             outcome = Err(Failure::Setup("interrupted".into()));
         }
         outcome
-    })
+    })?;
+    if let (Some(slot), Some(digest)) = (&ctx.input_hash, blocks.digest) {
+        if let Ok(mut slot) = slot.lock() {
+            *slot = digest.hasher.finish(digest.len);
+        }
+    }
+    Ok(())
+}
+
+/// The content hash of the input, taken from the blocks as they are read.
+struct Digest {
+    hasher: OrderedHasher,
+    /// The file's length: header and rows.
+    len: u64,
+}
+
+impl Digest {
+    fn new(reader: &RowReader) -> io::Result<Self> {
+        let header = reader.header()?;
+        let rows = reader.rows().unwrap_or(0) as u64;
+        Ok(Self {
+            hasher: OrderedHasher::new(&header),
+            len: header.len() as u64 + rows * reader.cols() as u64 * 8,
+        })
+    }
 }
 
 /// The blocks of one input, claimed in turn by the workers.
@@ -148,15 +195,18 @@ struct Blocks {
     random_access: bool,
     chunk: usize,
     next: AtomicUsize,
+    /// Binary formats only.
+    digest: Option<Digest>,
 }
 
 impl Blocks {
-    fn new(reader: RowReader, chunk: usize) -> Self {
+    fn new(reader: RowReader, chunk: usize, digest: Option<Digest>) -> Self {
         Self {
             random_access: reader.rows().is_some(),
             reader: RwLock::new(reader),
             chunk,
             next: AtomicUsize::new(0),
+            digest,
         }
     }
 
@@ -171,6 +221,13 @@ impl Blocks {
                 .read()
                 .map_err(|_| poisoned())
                 .and_then(|r| r.read_block(i.saturating_mul(self.chunk), self.chunk, buf));
+            if let Some(digest) = &self.digest {
+                match read {
+                    Ok(0) => {}
+                    Ok(_) => digest.hasher.add(i, Some(bytemuck::cast_slice(buf))),
+                    Err(_) => digest.hasher.add(i, None),
+                }
+            }
             (i, read)
         } else {
             let mut reader = self.reader.write();
