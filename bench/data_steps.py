@@ -9,11 +9,13 @@ Run on demand, from the repository root, after `cargo build --release`:
 
 colmean: column means of a 16,777,216 × 16 float64 `.npy` (2 GiB; made with flowrun's
 `write_random_npy` through a tiny workflow unless `--npy` names an existing file) by
-  - flowrun, `model: "chunked"`, `threads: 2`, `chunk: 65536`;
+  - flowrun, `model: "chunked"`, `threads: 2`, `chunk: 65536`, rerun with its store kept (the
+    input's signature is recorded) and as a first run (`.flowrun` removed before each run);
+    `--baseline` adds another flowrun binary, measured the same way;
   - NumPy in memory: `np.load(path).mean(axis=0)`;
   - NumPy memory-mapped, summed in chunks of 65,536 rows;
   - `cat file > /dev/null` (the read-bandwidth limit).
-The page cache is warmed first (one untimed `cat`). Wall time, GB/s (file bytes / wall) and peak
+The page cache is warmed first (one untimed `cat`); repetitions are interleaved. Wall time, GB/s (file bytes / wall) and peak
 RSS (GNU time, %M) are reported as medians.
 
 models: the same column means under `chunked`, `thread`, `process`, `hybrid` and `mpi` (2 cores
@@ -45,18 +47,19 @@ ROWS, COLS, CHUNK = 16_777_216, 16, 65_536
 
 
 def timed(argv, cwd=None, env=None):
-    """Runs argv under GNU time; returns (wall seconds, peak RSS MiB)."""
+    """Runs argv under GNU time; returns (wall seconds, peak RSS MiB, CPU seconds user + system).
+    On a busy machine the CPU time is the steadier figure: wall time includes waiting for a core."""
     fd, rss_path = tempfile.mkstemp(prefix="bench-rss-")
     os.close(fd)
     t0 = time.perf_counter()
-    p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss_path] + argv, cwd=cwd, env=env,
+    p = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", "-o", rss_path] + argv, cwd=cwd, env=env,
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     took = time.perf_counter() - t0
     if p.returncode != 0:
         raise SystemExit(f"`{' '.join(argv)}` failed ({p.returncode}):\n{p.stderr.decode(errors='replace')[-2000:]}")
-    rss = int(open(rss_path).read().split()[-1]) / 1024
+    user, system, rss = open(rss_path).read().split()[-3:]
     os.remove(rss_path)
-    return took, rss
+    return took, int(rss) / 1024, float(user) + float(system)
 
 
 def fmt(t):
@@ -118,38 +121,71 @@ def prepare_npy(args):
 
 def colmean(args, rows):
     work, link, size = prepare_npy(args)
-    with open(os.path.join(work, "wf.rhai"), "w") as f:
-        f.write(CHUNKED)
 
-    def flowrun():
-        shutil.rmtree(os.path.join(work, "results"), ignore_errors=True)
-        return timed([args.flowrun, "-q", "wf.rhai", "-j", "2"], cwd=work)
+    def flowrun_in(binary, tag, first_run):
+        """A flowrun variant in its own directory (its own `.flowrun`). With `first_run` the
+        store is removed before every repetition, so the input has no recorded signature;
+        otherwise one untimed run first leaves the record a rerun finds."""
+        run_dir = os.path.join(work, tag)
+        os.makedirs(os.path.join(run_dir, "data"), exist_ok=True)
+        data = os.path.join(run_dir, "data", "colmean.npy")
+        if not os.path.lexists(data):
+            os.symlink(os.path.realpath(link), data)
+        with open(os.path.join(run_dir, "wf.rhai"), "w") as f:
+            f.write(CHUNKED)
+        shutil.rmtree(os.path.join(run_dir, ".flowrun"), ignore_errors=True)
+        argv = [binary, "-q", "wf.rhai", "-j", "2"]
+        if not first_run:
+            subprocess.run(argv, cwd=run_dir, check=True, stdout=subprocess.DEVNULL)
 
-    variants = [
-        ("flowrun chunked (threads 2, chunk 65536)", flowrun),
+        def run():
+            shutil.rmtree(os.path.join(run_dir, "results"), ignore_errors=True)
+            if first_run:
+                shutil.rmtree(os.path.join(run_dir, ".flowrun"), ignore_errors=True)
+            return timed(argv, cwd=run_dir)
+        return run
+
+    flowrun_name = "flowrun chunked (threads 2, chunk 65536)"
+    variants = [(flowrun_name, flowrun_in(args.flowrun, "flowrun", False)),
+                (flowrun_name + ", first run", flowrun_in(args.flowrun, "flowrun-first", True))]
+    if args.baseline:
+        variants += [("baseline " + flowrun_name, flowrun_in(args.baseline, "baseline", False)),
+                     ("baseline " + flowrun_name + ", first run",
+                      flowrun_in(args.baseline, "baseline-first", True))]
+    variants += [
         ("NumPy in memory (np.load().mean)", lambda: timed([args.python, "-c", NUMPY_MEM, link])),
         ("NumPy memory-mapped, 65536-row chunks", lambda: timed([args.python, "-c", NUMPY_MMAP, link])),
         ("cat file > /dev/null", lambda: timed(["cat", link])),
     ]
+    # Repetitions are interleaved (every variant once, then again...), so that a change of
+    # load on the shared machine affects every variant alike.
+    samples = {name: [] for name, _ in variants}
+    for _ in range(args.reps):
+        for name, fn in variants:
+            samples[name].append(fn())
     res = {}
-    for name, fn in variants:
-        samples = [fn() for _ in range(args.reps)]
-        t = statistics.median(s[0] for s in samples)
-        r = statistics.median(s[1] for s in samples)
-        res[name] = (t, r, [s[0] for s in samples])
+    for name, _ in variants:
+        t = statistics.median(s[0] for s in samples[name])
+        r = statistics.median(s[1] for s in samples[name])
+        cpu = statistics.median(s[2] for s in samples[name])
+        res[name] = (t, r, cpu, [s[0] for s in samples[name]])
         if args.verbose:
-            print(f"  {name}: {fmt(t)} {[round(s[0], 3) for s in samples]} RSS {r:.0f} MiB", file=sys.stderr)
+            print(f"  {name}: {fmt(t)} {[round(s[0], 3) for s in samples[name]]} RSS {r:.0f} MiB "
+                  f"CPU {cpu:.2f} s", file=sys.stderr)
     cat = res["cat file > /dev/null"][0]
     mmap = res["NumPy memory-mapped, 65536-row chunks"][0]
     rows.append(f"\n## colmean, {size / 2**30:.2f} GiB .npy ({ROWS:,} × {COLS} float64), page cache warm\n")
-    rows.append("| variant | wall (median) | GB/s | % of cat | time / flowrun | peak RSS (MiB) | samples (s) |")
-    rows.append("|---|---|---|---|---|---|---|")
-    fr = res["flowrun chunked (threads 2, chunk 65536)"][0]
-    for name, (t, r, s) in res.items():
+    rows.append("| variant | wall (median) | GB/s | % of cat | time / flowrun | CPU user+sys (median) | "
+                "peak RSS (MiB) | samples (s) |")
+    rows.append("|---|---|---|---|---|---|---|---|")
+    fr = res[flowrun_name][0]
+    first = res[flowrun_name + ", first run"][0]
+    for name, (t, r, cpu, s) in res.items():
         rows.append(f"| {name} | {fmt(t)} | {size / t / 1e9:.2f} | {cat / t * 100:.0f}% | "
-                    f"{t / fr:.2f}× | {r:.0f} | {', '.join(f'{x:.2f}' for x in s)} |")
-    rows.append(f"\nflowrun / cat bandwidth: {cat / fr * 100:.0f}% (target ≥ 70%); "
-                f"NumPy chunked time / flowrun time: {mmap / fr:.2f}× (target ≥ 2×).")
+                    f"{t / fr:.2f}× | {cpu:.2f} s | {r:.0f} | {', '.join(f'{x:.2f}' for x in s)} |")
+    rows.append(f"\nflowrun / cat bandwidth: {cat / fr * 100:.0f}% (target ≥ 70%), first run "
+                f"{cat / first * 100:.0f}%; NumPy chunked time / flowrun time: {mmap / fr:.2f}×, "
+                f"first run {mmap / first:.2f}× (target ≥ 2×).")
 
 
 # The same column means under every model flowrun has: `chunked` streams the file, the others
@@ -394,6 +430,7 @@ def main():
     p.add_argument("--flowrun", default=os.path.join(target, "release", "flowrun"))
     p.add_argument("--python", default=os.path.join(target, "pyenv", "bin", "python"),
                    help="a Python with NumPy (default: $CARGO_TARGET_DIR/pyenv/bin/python)")
+    p.add_argument("--baseline", help="another flowrun binary to measure the same way, interleaved")
     p.add_argument("--npy", help="an existing 16,777,216 × 16 float64 .npy to use instead of making one")
     p.add_argument("--only", default="colmean,models,async")
     p.add_argument("--reps", type=int, default=5)

@@ -5,9 +5,11 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
+use std::sync::{Condvar, Mutex};
 use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::Xxh3;
 
 /// A file's recorded identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,14 +57,14 @@ pub fn hash(path: &Path) -> io::Result<u128> {
         if data.len() as u64 <= SMALL_FILE {
             return Ok(xxhash_rust::xxh3::xxh3_128(&data));
         }
-        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        let mut hasher = Xxh3::new();
         hasher.update(&data);
         return stream(&mut file, hasher);
     }
-    stream(&mut file, xxhash_rust::xxh3::Xxh3::new())
+    stream(&mut file, Xxh3::new())
 }
 
-fn stream(file: &mut File, mut hasher: xxhash_rust::xxh3::Xxh3) -> io::Result<u128> {
+fn stream(file: &mut File, mut hasher: Xxh3) -> io::Result<u128> {
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = file.read(&mut buf)?;
@@ -72,6 +74,65 @@ fn stream(file: &mut File, mut hasher: xxhash_rust::xxh3::Xxh3) -> io::Result<u1
         hasher.update(&buf[..n]);
     }
     Ok(hasher.digest128())
+}
+
+/// A file's content hash built from pieces that several threads read in parallel (the
+/// `chunked` model's blocks): piece `i` is added only after pieces `0..i`, so the digest is
+/// [`hash`] of their concatenation, and the file need not be read a second time to be recorded.
+pub struct OrderedHasher {
+    state: Mutex<Turn>,
+    turn: Condvar,
+}
+
+struct Turn {
+    next: usize,
+    hasher: Xxh3,
+    bytes: u64,
+    /// A piece could not be read: the digest is void.
+    void: bool,
+}
+
+impl OrderedHasher {
+    /// Starts with the bytes before the first piece (a file header).
+    pub fn new(prefix: &[u8]) -> Self {
+        let mut hasher = Xxh3::new();
+        hasher.update(prefix);
+        Self {
+            state: Mutex::new(Turn {
+                next: 0,
+                hasher,
+                bytes: prefix.len() as u64,
+                void: false,
+            }),
+            turn: Condvar::new(),
+        }
+    }
+
+    /// Adds piece `index`, waiting until every earlier piece has been added; `None` for a
+    /// piece that could not be read. Every index from 0 up must be added once, or later
+    /// ones wait forever.
+    pub fn add(&self, index: usize, piece: Option<&[u8]>) {
+        let Ok(guard) = self.state.lock() else { return };
+        let Ok(mut turn) = self.turn.wait_while(guard, |t| t.next != index) else {
+            return;
+        };
+        match piece {
+            Some(bytes) => {
+                turn.hasher.update(bytes);
+                turn.bytes += bytes.len() as u64;
+            }
+            None => turn.void = true,
+        }
+        turn.next += 1;
+        self.turn.notify_all();
+    }
+
+    /// The digest, if the pieces added hold exactly `len` bytes (the whole file) and none was
+    /// missing.
+    pub fn finish(self, len: u64) -> Option<u128> {
+        let turn = self.state.into_inner().ok()?;
+        (!turn.void && turn.bytes == len).then(|| turn.hasher.digest128())
+    }
 }
 
 /// Stats and hashes a file.
@@ -118,6 +179,36 @@ mod tests {
             assert_eq!(hash(&p).unwrap(), hash_str_bytes(&data), "size {size}");
         }
         assert_eq!(hash(dir.path()).unwrap(), 0);
+    }
+
+    #[test]
+    fn pieces_added_out_of_order_from_threads_hash_like_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..(3 << 20) + 17).map(|i| (i * 7 % 253) as u8).collect();
+        let p = dir.path().join("f");
+        std::fs::write(&p, &data).unwrap();
+        let (head, body) = data.split_at(100);
+        let pieces: Vec<&[u8]> = body.chunks(65536).collect();
+        let hasher = OrderedHasher::new(head);
+        std::thread::scope(|s| {
+            for t in 0..3 {
+                let (hasher, pieces) = (&hasher, &pieces);
+                // Each thread adds every third piece, as the threads get there.
+                s.spawn(move || {
+                    for i in (t..pieces.len()).step_by(3) {
+                        hasher.add(i, Some(pieces[i]));
+                    }
+                });
+            }
+        });
+        assert_eq!(hasher.finish(data.len() as u64), Some(hash(&p).unwrap()));
+        // A piece missing, or not the whole file: no digest.
+        let partial = OrderedHasher::new(head);
+        partial.add(0, Some(pieces[0]));
+        assert_eq!(partial.finish(data.len() as u64), None);
+        let void = OrderedHasher::new(head);
+        void.add(0, None);
+        assert_eq!(void.finish(100), None);
     }
 
     fn hash_str_bytes(data: &[u8]) -> u128 {

@@ -197,6 +197,62 @@ impl<'a> Checker<'a> {
         })
     }
 
+    /// Fixes the signature of each of a job's inputs as the job starts (see
+    /// [`Checker::record_for`]). A file whose modification time and size equal a signature
+    /// the store holds for that path, in the record of the job that makes it or in this job's
+    /// own last record, is not read again: its recorded hash is taken, exactly as the fast
+    /// path of [`Checker::own_reasons`] trusts an unchanged (mtime, size). Both are point
+    /// look-ups; this job's record lists its inputs in the rule's order, so the same index is
+    /// checked.
+    ///
+    /// The hash of `deferred` (an input the job hashes as it reads it) is left out when no
+    /// signature is known: its stat now is returned, to go with the job's hash in
+    /// [`Checker::adopt`].
+    pub fn sign_inputs(&mut self, id: JobId, deferred: Option<&str>) -> Option<Stat> {
+        let (dag, snapshot) = (self.dag, self.snapshot);
+        let job = dag.job(id);
+        let last = job
+            .outputs
+            .iter()
+            .find_map(|o| snapshot.records.get(&o.path));
+        let mut left = None;
+        for (i, f) in job.inputs.iter().enumerate() {
+            if self.hashes.contains_key(&f.path) {
+                continue;
+            }
+            let Some(st) = self.stat(&f.path) else {
+                continue;
+            };
+            let made = snapshot.records.get(&f.path).map(|r| r.output);
+            let read_last_time = last
+                .and_then(|r| r.inputs.get(i))
+                .filter(|(p, _)| *p == f.path)
+                .map(|(_, sig)| *sig);
+            let known = made
+                .into_iter()
+                .chain(read_last_time)
+                .find(|sig| sig.mtime_ns == st.mtime_ns && sig.size == st.size);
+            match known {
+                Some(sig) => {
+                    self.hashes.insert(f.path.clone(), sig.hash);
+                }
+                None if deferred == Some(f.path.as_str()) => left = Some(st),
+                None => {
+                    self.sig(&f.path);
+                }
+            }
+        }
+        left
+    }
+
+    /// Takes the hash a job computed of an input it read whole, paired with the input's stat
+    /// when the job started (from [`Checker::sign_inputs`]): if the file was written during
+    /// the job, its mtime no longer matches, so the next run hashes it again and compares.
+    pub fn adopt(&mut self, path: &str, stat: Stat, hash: u128) {
+        self.stats.insert(path.to_string(), Some(stat));
+        self.hashes.insert(path.to_string(), hash);
+    }
+
     /// The record a job's outputs would carry if it finished now.
     pub fn record_for(&mut self, id: JobId, output: &str) -> Option<Record> {
         let job = self.dag.job(id);

@@ -11,11 +11,12 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::dag::{Dag, JobId};
 use crate::exec::{Failure, JobContext, Shell};
+use crate::filestate::Stat;
 use crate::plan::{Checker, Decision, Plan};
 use crate::progress::{Progress, Verbosity};
 use crate::reason::Reason;
@@ -69,6 +70,8 @@ enum Event {
         id: JobId,
         result: Result<(), Failure>,
         took: Duration,
+        /// The first input's hash, when the job was left to compute it and did.
+        input_hash: Option<u128>,
     },
 }
 
@@ -89,6 +92,9 @@ struct Scheduler<'a, 'c> {
     opts: &'c RunOptions,
     progress: Progress,
     reasons: HashMap<JobId, Vec<Reason>>,
+    /// Running jobs that hash their first input as they read it: the path and its stat when
+    /// the job started.
+    hashed_by_job: HashMap<JobId, (String, Stat)>,
     state: Vec<Option<State>>,
     waiting: Vec<usize>,
     critical: Vec<u32>,
@@ -205,10 +211,13 @@ impl<'a> Scheduler<'a, '_> {
         self.store
             .mark_incomplete(job.outputs.iter().map(|o| o.path.as_str()))
             .map_err(|e| Failure::Setup(e.to_string()))?;
-        // The record will say what the job read: fix each input's signature (with its hash) now,
-        // so an input edited while the job runs is seen as changed by the next run.
-        for f in &job.inputs {
-            self.checker.sig(&f.path);
+        // The record will say what the job read: fix each input's signature now (its stat, and
+        // its hash unless the job computes that as it reads the file), so an input edited while
+        // the job runs is seen as changed by the next run.
+        let rule = self.rules.get(job.rule);
+        let deferred = crate::exec::hashed_while_read(rule, job);
+        if let Some((path, stat)) = deferred.zip(self.checker.sign_inputs(id, deferred)) {
+            self.hashed_by_job.insert(id, (path.to_string(), stat));
         }
         Ok(true)
     }
@@ -257,7 +266,18 @@ impl<'a> Scheduler<'a, '_> {
         }
     }
 
-    fn succeed(&mut self, id: JobId, took: Duration) -> Result<(), Failure> {
+    fn succeed(
+        &mut self,
+        id: JobId,
+        took: Duration,
+        input_hash: Option<u128>,
+    ) -> Result<(), Failure> {
+        if let Some((path, stat)) = self.hashed_by_job.remove(&id) {
+            // Without the job's hash, `record_for` hashes the file now.
+            if let Some(hash) = input_hash {
+                self.checker.adopt(&path, stat, hash);
+            }
+        }
         let job = self.dag.job(id);
         let mut records = Vec::new();
         for o in &job.outputs {
@@ -405,6 +425,7 @@ pub fn run(ctx: RunContext<'_>, plan: Plan, checker: Checker<'_>, opts: &RunOpti
         opts,
         progress: Progress::new(total, opts.verbosity),
         reasons: HashMap::new(),
+        hashed_by_job: HashMap::new(),
         state: vec![None; n],
         waiting: vec![0; n],
         critical: critical_paths(dag, &runs),
@@ -492,6 +513,7 @@ pub fn run(ctx: RunContext<'_>, plan: Plan, checker: Checker<'_>, opts: &RunOpti
                 let rule = rules.get(job.rule);
                 let model = s.model_of(id);
                 let verbose = opts.verbosity == Verbosity::Verbose;
+                let input_hash = s.hashed_by_job.contains_key(&id).then(|| Mutex::new(None));
                 let tx = tx.clone();
                 scope.spawn(move || {
                     let ctx = JobContext {
@@ -501,6 +523,7 @@ pub fn run(ctx: RunContext<'_>, plan: Plan, checker: Checker<'_>, opts: &RunOpti
                         runtime,
                         shell,
                         verbose,
+                        input_hash,
                     };
                     let start = Instant::now();
                     let mut attempt = 0;
@@ -522,10 +545,14 @@ pub fn run(ctx: RunContext<'_>, plan: Plan, checker: Checker<'_>, opts: &RunOpti
                             other => break other,
                         }
                     };
+                    let input_hash = ctx
+                        .input_hash
+                        .and_then(|slot| slot.into_inner().ok().flatten());
                     let _ = tx.send(Event::Done {
                         id,
                         result,
                         took: start.elapsed(),
+                        input_hash,
                     });
                 });
             }
@@ -544,14 +571,19 @@ pub fn run(ctx: RunContext<'_>, plan: Plan, checker: Checker<'_>, opts: &RunOpti
                         &format!("{} ({attempt}/{retries}) after: {failure}", s.label(id)),
                     );
                 }
-                Ok(Event::Done { id, result, took }) => {
+                Ok(Event::Done {
+                    id,
+                    result,
+                    took,
+                    input_hash,
+                }) => {
                     running -= 1;
                     s.release(id);
                     let result = result.and_then(|()| {
                         if crate::interrupt::requested() {
                             Err(Failure::Setup("interrupted".into()))
                         } else {
-                            s.succeed(id, took)
+                            s.succeed(id, took, input_hash)
                         }
                     });
                     if let Err(f) = result {

@@ -177,6 +177,33 @@ rule("count", #{
     assert!(peak < 48, "peak memory {peak} MiB for 64 MB of input");
 }
 
+#[test]
+fn chunks_a_map_keeps_are_not_overwritten_by_later_blocks() {
+    // Workers reuse their block buffers; a chunk the script holds on to must keep its rows.
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"
+rule("data", #{ output: "m.npy", run: |job| write_random_npy(job.output[0], 10007, 3, 5) });
+rule("keep", #{
+    input: "m.npy", output: "same.txt", model: "chunked", chunk: 1000, threads: 2,
+    map: |job, rows| rows,
+    finish: |job, blocks| {
+        let start = 0;
+        let same = blocks.len() == 11;
+        for b in blocks {
+            same = same && b == read_rows(job.input[0], start, b.rows);
+            start += b.rows;
+        }
+        write_text(job.output[0], `${same && start == 10007}`);
+    },
+});
+"#,
+    );
+    p.run(&["wf.rhai", "same.txt"]).code(0);
+    assert_eq!(p.read("same.txt"), "true");
+}
+
 /// Writes `wf.rhai`: the rule spec `body` once per model (`t` thread, `p` process, `h` hybrid,
 /// each making `<name>.txt`), and `all` needing the three.
 fn same_rule_on_three_models(p: &Project, body: &str) {

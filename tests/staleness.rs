@@ -187,6 +187,45 @@ fn copying_identical_content_over_an_input_does_not_rerun() {
     then_a_content_change_reruns(&p, "9\n");
 }
 
+/// Asserts that a dry run gives `job` exactly one reason: `input` changed.
+fn plan_says_changed(p: &Project, job: &str, input: &str) {
+    assert_eq!(
+        p.run(&["wf.rhai", "-n"]).code(0).reasons(job),
+        [format!("input `{input}` changed")]
+    );
+}
+
+/// Rewrites `rel` with `text` (which must be of the same size) and puts its modification time
+/// back: an edit that the mtime fast path cannot see, used to show which hash a record took.
+fn edit_behind_flowrun(p: &Project, rel: &str, text: &str) {
+    let before = p.mtime(rel);
+    assert_eq!(p.read(rel).len(), text.len());
+    p.file(rel, text).set_mtime(rel, before);
+}
+
+#[test]
+fn a_starting_job_takes_an_unchanged_inputs_hash_from_the_store() {
+    let p = built_chain();
+    // From the job's own last record: `a` reruns and reads the new bytes, but in.txt's mtime
+    // and size match that record, so its hash is taken from there, as the fast path would.
+    edit_behind_flowrun(&p, "in.txt", "2\n");
+    p.run(&["wf.rhai", "-R", "a"]).code(0);
+    assert_eq!(p.read("a.txt"), "2\n");
+    // From the record of the job making the input: b gets a new first input, so its last
+    // record has nothing for a.txt at that place; a's record of a.txt still matches.
+    edit_behind_flowrun(&p, "a.txt", "7\n");
+    p.file("extra.txt", "E\n");
+    edit(&p, r#"input: "a.txt""#, r#"input: ["extra.txt", "a.txt"]"#);
+    edit(&p, "cat {input}", "cat {input[1]}");
+    p.run(&["wf.rhai", "b.txt"]).code(0);
+    assert_eq!(p.read("b.txt"), "7\nB\n");
+    // Proof that neither file was hashed: after a touch each is hashed and found changed.
+    p.touch("a.txt");
+    plan_says_changed(&p, "b", "a.txt");
+    p.touch("in.txt");
+    plan_says_changed(&p, "a", "in.txt");
+}
+
 #[test]
 fn an_added_or_removed_input_reruns() {
     let p = built_chain();
@@ -612,4 +651,78 @@ fn a_failed_job_reruns_next_time_and_finished_ones_do_not() {
     let plan = p.run(&["wf.rhai", "-n"]).code(0);
     assert_eq!(plan.planned(), ["b", "c", "all"]);
     assert_eq!(plan.reasons("b"), ["output `b.txt` is missing"]);
+}
+
+/// `sums` sums the columns of `m.npy` and `m.f64` with the chunked model; `make.rhai` writes the
+/// two files (as sources: its store is removed, so they have no recorded signature).
+fn chunked_sums_over_sources() -> Project {
+    let p = Project::new();
+    p.file(
+        "make.rhai",
+        r#"rule("make", #{ output: ["m.npy", "m.f64"], run: |job| {
+            write_random_npy(job.output[0], 30011, 3, 1);
+            write_raw(job.output[1], random_matrix(20011, 2, 2));
+        } });"#,
+    )
+    .file(
+        "wf.rhai",
+        r#"
+rule("all", #{ input: ["npy.csv", "raw.csv"] });
+rule("npy", #{ input: "m.npy", output: "npy.csv", model: "chunked", chunk: 1000, threads: 2,
+    map: |job, rows| rows.col_sums(), reduce: |acc, s| acc + s,
+    finish: |job, s| write_csv(job.output[0], s) });
+rule("raw", #{ input: "m.f64", output: "raw.csv", params: #{ cols: 2 }, model: "chunked",
+    chunk: 999, threads: 2,
+    map: |job, rows| rows.col_sums(), reduce: |acc, s| acc + s,
+    finish: |job, s| write_csv(job.output[0], s) });
+"#,
+    );
+    p.run(&["make.rhai"]).code(0);
+    std::fs::remove_dir_all(p.path().join(".flowrun")).unwrap();
+    p
+}
+
+#[test]
+fn a_chunked_jobs_first_run_records_the_hash_of_the_file_it_read() {
+    let p = chunked_sums_over_sources();
+    // The first run hashes the inputs from the chunks it reads; the hash must be the file's.
+    p.run(&["wf.rhai"]).code(0);
+    p.touch("m.npy").touch("m.f64");
+    nothing_to_do(&p);
+    // A real change (same size) is seen.
+    let bytes = std::fs::read(p.path().join("m.f64")).unwrap();
+    let mut changed = bytes.clone();
+    changed[bytes.len() - 1] ^= 1;
+    std::fs::write(p.path().join("m.f64"), changed).unwrap();
+    plan_says_changed(&p, "raw", "m.f64");
+}
+
+#[test]
+fn a_chunked_input_edited_while_its_job_reads_it_reruns_the_job_next_time() {
+    let p = chunked_sums_over_sources();
+    // The first chunk's map (the one starting with the file's first value) says it started and
+    // waits until the test has rewritten the file in place.
+    edit(
+        &p,
+        "map: |job, rows| rows.col_sums(), reduce: |acc, s| acc + s,\n    finish: |job, s| write_csv(job.output[0], s) });\nrule(\"raw\"",
+        "map: |job, rows| {\n        if rows.get(0, 0) == read_rows(job.input[0], 0, 1).get(0, 0) {\n            write_text(\"started\", \"x\");\n            while !file_exists(\"edited\") {}\n        }\n        rows.col_sums()\n    },\n    reduce: |acc, s| acc + s,\n    finish: |job, s| write_csv(job.output[0], s) });\nrule(\"raw\"",
+    );
+    let run = p.spawn(&["wf.rhai", "npy.csv"]);
+    p.wait_for("started", std::time::Duration::from_secs(60));
+    let mut bytes = std::fs::read(p.path().join("m.npy")).unwrap();
+    let last = bytes.len() - 1;
+    bytes[200] ^= 1;
+    bytes[last] ^= 1;
+    std::os::unix::fs::FileExt::write_all_at(
+        &std::fs::OpenOptions::new()
+            .write(true)
+            .open(p.path().join("m.npy"))
+            .unwrap(),
+        &bytes,
+        0,
+    )
+    .unwrap();
+    p.file("edited", "x");
+    run.finish(std::time::Duration::from_secs(60)).code(0);
+    plan_says_changed(&p, "npy", "m.npy");
 }

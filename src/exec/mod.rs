@@ -17,6 +17,7 @@ pub use shell::{ChildRegistry, Shell};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -63,6 +64,17 @@ pub struct JobContext<'a> {
     pub runtime: &'a Runtime,
     pub shell: &'a Shell,
     pub verbose: bool,
+    /// `Some` when the scheduler left the content hash of the job's first input to the job
+    /// ([`hashed_while_read`]); the job puts the hash of the whole file there if it read it.
+    pub input_hash: Option<Mutex<Option<u128>>>,
+}
+
+/// The input whose content hash a job computes as it reads it (the first input of a `chunked`
+/// map/reduce in a binary format), so the scheduler need not read the file beforehand.
+pub fn hashed_while_read<'j>(rule: &Rule, job: &'j Job) -> Option<&'j str> {
+    let path = job.inputs.first()?.path.as_str();
+    let chunked = matches!(rule.work, Work::MapReduce(_)) && rule.model.kind == ModelKind::Chunked;
+    (chunked && chunked::hashes_while_reading(rule, path)).then_some(path)
 }
 
 fn borrowed(list: &[JobFile]) -> Vec<(Option<&str>, &str)> {

@@ -137,6 +137,11 @@ impl Matrix {
         &self.data
     }
 
+    /// The values in row-major order, taken out (to reuse the allocation).
+    pub fn into_vec(self) -> Vec<f64> {
+        self.data
+    }
+
     /// Row `r` as a slice.
     ///
     /// # Panics

@@ -14,6 +14,7 @@
 
 use std::fs::File;
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use rhai::{Engine, INT};
@@ -145,6 +146,30 @@ impl RowReader {
         Ok(n)
     }
 
+    /// The bytes before the first row: the `.npy` header, nothing in a raw file. With the
+    /// rows they make up the whole file. Binary formats only.
+    pub fn header(&self) -> io::Result<Vec<u8>> {
+        let (file, data_offset) = self.binary()?;
+        let mut head = vec![0; usize::try_from(data_offset).unwrap_or(usize::MAX)];
+        file.read_exact_at(&mut head, 0)
+            .map_err(|e| with_path("cannot read", &self.path, e))?;
+        Ok(head)
+    }
+
+    fn binary(&self) -> io::Result<(&File, u64)> {
+        match &self.source {
+            Source::Binary { file, data_offset } => Ok((file, *data_offset)),
+            Source::Csv(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "cannot read `{}` out of order: random access needs a binary format (npy or \
+                     raw); CSV rows can only be read in sequence",
+                    self.path.display()
+                ),
+            )),
+        }
+    }
+
     /// Reads up to `n_rows` rows starting at row `start_row` into `buf` (replacing its
     /// contents) and returns how many were read (fewer near the end, 0 past it). Independent
     /// of [`RowReader::next_block`]'s position; binary formats only.
@@ -154,16 +179,7 @@ impl RowReader {
         n_rows: usize,
         buf: &mut Vec<f64>,
     ) -> io::Result<usize> {
-        let Source::Binary { file, data_offset } = &self.source else {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                format!(
-                    "cannot read `{}` out of order: random access needs a binary format (npy or \
-                     raw); CSV rows can only be read in sequence",
-                    self.path.display()
-                ),
-            ));
-        };
+        let (file, data_offset) = self.binary()?;
         let n = n_rows.min(self.rows.unwrap_or(0).saturating_sub(start_row));
         if n == 0 {
             buf.clear();

@@ -9,6 +9,7 @@ use super::job::{job_map, JobSpec};
 use super::wire::{self, WireError};
 use super::Runtime;
 use crate::diagnostic::Diagnostic;
+use crate::native::matrix::Matrix;
 use crate::rule::{ClosureId, Items, MapReduceDecl};
 
 /// A script value handed between the runtime and the execution models.
@@ -36,9 +37,15 @@ impl Value {
         self.0
     }
 
-    /// A matrix value (a chunk of rows).
-    pub fn matrix(m: crate::native::matrix::Matrix) -> Self {
-        Value(Dynamic::from(m))
+    /// A chunk of rows for `map`, as a shared value: the caller keeps a handle and, after
+    /// `map`, takes the matrix back with [`Value::into_matrix`] to reuse its buffer.
+    pub fn shared_matrix(m: Matrix) -> Self {
+        Value(Dynamic::from(m).into_shared())
+    }
+
+    /// The matrix inside: taken if nothing else holds it, copied if the script kept it.
+    pub fn into_matrix(self) -> Option<Matrix> {
+        self.0.try_cast()
     }
 }
 
