@@ -1,7 +1,8 @@
-//! The benchmark harness (`bench/run.py`) in its smoke version, so it cannot rot: tiny
-//! workflows, flowrun and Make only, every phase, a bounded time. Skipped (loudly) without
-//! `python3` or `make`.
+//! The benchmark harnesses (`bench/run.py`, `bench/interleave.py`) in their smoke versions, so
+//! they cannot rot: tiny workflows, flowrun and Make only, a bounded time. Skipped (loudly)
+//! without `python3` or `make`.
 
+use std::ffi::OsStr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,34 +15,28 @@ fn have(program: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-#[test]
-fn bench_runner_quick_mode_works() {
+/// Whether the smoke tests can run here (they say so when not).
+fn can_run(test: &str) -> bool {
     for tool in ["python3", "make"] {
         if !have(tool) {
-            eprintln!("SKIPPED bench_runner_quick_mode_works: `{tool}` is not installed");
-            return;
+            eprintln!("SKIPPED {test}: `{tool}` is not installed");
+            return false;
         }
     }
+    true
+}
+
+/// Runs a harness script of `bench/` with `args`, within 60 s; returns its stdout.
+fn run_script<I, S>(script: &str, args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let root = env!("CARGO_MANIFEST_DIR");
-    let work = tempfile::tempdir().unwrap();
-    let out_file = work.path().join("table.md");
     let started = Instant::now();
     let mut child = Command::new("python3")
-        .arg(format!("{root}/bench/run.py"))
-        .args([
-            "--quick",
-            "--only",
-            "flowrun,make",
-            "--strict",
-            "--cap",
-            "30",
-        ])
-        .arg("--flowrun")
-        .arg(env!("CARGO_BIN_EXE_flowrun"))
-        .arg("--workdir")
-        .arg(work.path().join("bench"))
-        .arg("--out")
-        .arg(&out_file)
+        .arg(format!("{root}/bench/{script}"))
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -54,16 +49,45 @@ fn bench_runner_quick_mode_works() {
         if started.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("bench/run.py --quick took more than {limit:?}");
+            panic!("bench/{script} took more than {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(50));
     };
     let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         status.success(),
-        "bench/run.py failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+        "bench/{script} failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+    stdout
+}
+
+#[test]
+fn bench_runner_quick_mode_works() {
+    if !can_run("bench_runner_quick_mode_works") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let out_file = work.path().join("table.md");
+    let flowrun = env!("CARGO_BIN_EXE_flowrun");
+    let bench = work.path().join("bench");
+    run_script(
+        "run.py",
+        [
+            OsStr::new("--quick"),
+            OsStr::new("--only"),
+            OsStr::new("flowrun,make"),
+            OsStr::new("--strict"),
+            OsStr::new("--cap"),
+            OsStr::new("30"),
+            OsStr::new("--flowrun"),
+            OsStr::new(flowrun),
+            OsStr::new("--workdir"),
+            bench.as_os_str(),
+            OsStr::new("--out"),
+            out_file.as_os_str(),
+        ],
     );
     let table = std::fs::read_to_string(&out_file).unwrap();
     assert!(
@@ -85,4 +109,28 @@ fn bench_runner_quick_mode_works() {
             assert!(!row.contains('†'), "a run did not finish: {row}\n{table}");
         }
     }
+}
+
+#[test]
+fn interleaved_runs_compare_flowrun_with_make() {
+    if !can_run("interleaved_runs_compare_flowrun_with_make") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let flowrun = format!("flowrun={}", env!("CARGO_BIN_EXE_flowrun"));
+    let stdout = run_script(
+        "interleave.py",
+        [
+            OsStr::new("--rounds"),
+            OsStr::new("2"),
+            OsStr::new("--scenario"),
+            OsStr::new("fan-out 20"),
+            OsStr::new("--workdir"),
+            work.path().as_os_str(),
+            OsStr::new(&flowrun),
+            OsStr::new("make=make"),
+        ],
+    );
+    assert!(stdout.contains("2 interleaved rounds"), "{stdout}");
+    assert!(stdout.contains("flowrun  / make: wall"), "{stdout}");
 }
