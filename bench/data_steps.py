@@ -389,17 +389,20 @@ def fetch(args, rows):
         ("serial (urllib, one at a time)", python(PY_SERIAL), args.serial_reps, 1),
     ]
     samples = {name: [] for name, _, _, _ in variants}
-    # Interleaved: every variant once per round, so a change in load touches all of them alike.
-    for rnd in range(max(reps for _, _, reps, _ in variants)):
-        for name, fn, reps, window in variants:
-            if rnd < reps:
-                srv.take_log()
-                t0 = time.monotonic()
-                took, rss = fn()
-                log = srv.take_log()
-                assert len(log) == n, f"{name}: the server saw {len(log)} requests, not {n}"
-                samples[name].append((took, rss, timeline(t0, t0 + took, log, window)))
-    srv.stop()
+    try:
+        # Interleaved: every variant once per round, so a change in load touches all alike.
+        for rnd in range(max(reps for _, _, reps, _ in variants)):
+            for name, fn, reps, window in variants:
+                if rnd < reps:
+                    srv.take_log()
+                    t0 = time.monotonic()
+                    took, rss, _cpu = fn()
+                    log = srv.take_log()
+                    assert len(log) == n, f"{name}: the server saw {len(log)} requests, not {n}"
+                    samples[name].append((took, rss, timeline(t0, t0 + took, log, window)))
+    finally:
+        # Never leave the server behind (it would also hold the caller's output pipe open).
+        srv.stop()
     ideal = math.ceil(n / 100) * 0.05
     res = {}
     for name, s in samples.items():

@@ -1,8 +1,9 @@
 //! The benchmark harnesses in their smoke versions, so they cannot rot: `bench/run.py` with tiny
-//! workflows, flowrun and Make only, every phase; `bench/data_steps.py --only async` with a few
-//! requests against its own server. Bounded in time, never timed. Skipped (loudly) without
-//! `python3` or `make`.
+//! workflows, flowrun and Make only, every phase; `bench/interleave.py` on a tiny fan-out;
+//! `bench/data_steps.py --only async` with a few requests against its own server. Bounded in
+//! time, never timed. Skipped (loudly) without `python3` or `make`.
 
+use std::ffi::OsStr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -83,19 +84,58 @@ fn run_bench(test: &str, tools: &[&str], script: &str, args: &[&str]) -> Option<
     }
     let work = tempfile::tempdir().unwrap();
     let out_file = work.path().join("table.md");
+    let bench = work.path().join("bench");
+    let mut all: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+    all.extend([
+        OsStr::new("--flowrun"),
+        OsStr::new(env!("CARGO_BIN_EXE_flowrun")),
+        OsStr::new("--workdir"),
+        bench.as_os_str(),
+        OsStr::new("--out"),
+        out_file.as_os_str(),
+    ]);
+    run_script(script, &all);
+    Some(std::fs::read_to_string(&out_file).unwrap())
+}
+
+#[test]
+fn interleaved_runs_compare_flowrun_with_make() {
+    let test = "interleaved_runs_compare_flowrun_with_make";
+    if let Some(tool) = ["python3", "make"].iter().find(|t| !have(t)) {
+        eprintln!("SKIPPED {test}: `{tool}` is not installed");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let flowrun = format!("flowrun={}", env!("CARGO_BIN_EXE_flowrun"));
+    let stdout = run_script(
+        "interleave.py",
+        &[
+            OsStr::new("--rounds"),
+            OsStr::new("2"),
+            OsStr::new("--scenario"),
+            OsStr::new("fan-out 20"),
+            OsStr::new("--workdir"),
+            work.path().as_os_str(),
+            OsStr::new(&flowrun),
+            OsStr::new("make=make"),
+        ],
+    );
+    assert!(stdout.contains("2 interleaved rounds"), "{stdout}");
+    assert!(stdout.contains("flowrun  / make: wall"), "{stdout}");
+}
+
+/// Runs `bench/<script>` with `args`, within a minute; returns its stdout. Output goes to files,
+/// not pipes, so a process the script leaves behind cannot keep the test waiting.
+fn run_script(script: &str, args: &[&OsStr]) -> String {
     let root = env!("CARGO_MANIFEST_DIR");
+    let logs = tempfile::tempdir().unwrap();
+    let (out_path, err_path) = (logs.path().join("stdout"), logs.path().join("stderr"));
     let started = Instant::now();
     let mut child = Command::new("python3")
         .arg(format!("{root}/bench/{script}"))
         .args(args)
-        .arg("--flowrun")
-        .arg(env!("CARGO_BIN_EXE_flowrun"))
-        .arg("--workdir")
-        .arg(work.path().join("bench"))
-        .arg("--out")
-        .arg(&out_file)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
         .spawn()
         .unwrap();
     let limit = Duration::from_secs(60);
@@ -110,12 +150,11 @@ fn run_bench(test: &str, tools: &[&str], script: &str, args: &[&str]) -> Option<
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = std::fs::read_to_string(&out_path).unwrap();
+    let stderr = std::fs::read_to_string(&err_path).unwrap();
     assert!(
         status.success(),
         "bench/{script} failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
     );
-    Some(std::fs::read_to_string(&out_file).unwrap())
+    stdout
 }

@@ -354,6 +354,49 @@ fn after_kill_9_the_next_run_redoes_the_unfinished_job() {
     assert_eq!(p.read("slow.txt"), "partial\ndone\n");
 }
 
+/// The process groups flowrun lists in its lock file as running.
+fn running_groups(p: &Project) -> Vec<i32> {
+    std::fs::read_to_string(p.path().join(".flowrun/lock"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("group ")?.trim().parse().ok())
+        .collect()
+}
+
+#[test]
+fn commands_die_with_flowrun_killed_by_sigkill() {
+    // One command started directly (plain words), one through bash (which execs it): both must
+    // go when flowrun is killed outright, with nobody left to stop them. (Processes a command
+    // forks are stopped by the next run, from the groups in the lock file.)
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"
+rule("all", #{ input: ["a.txt", "b.txt"] });
+rule("direct", #{ output: "a.txt", shell: "sleep 30" });
+rule("shell", #{ output: "b.txt", shell: "test -n $$ && exec sleep 30" });
+"#,
+    );
+    let mut bg = p.spawn(&["wf.rhai", "-j2"]);
+    let groups = wait_until(LIMIT, Duration::from_millis(20), || {
+        let groups = running_groups(&p);
+        if groups.len() == 2 {
+            Ok(groups)
+        } else {
+            Err(format!("running groups: {groups:?}"))
+        }
+    });
+    bg.groups.extend(&groups);
+    for g in &groups {
+        assert!(!live_in_group(*g).is_empty(), "group {g} is not running");
+    }
+    bg.signal(Signal::SIGKILL);
+    let _ = bg.finish(LIMIT);
+    for g in groups {
+        assert_group_gone(g);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The lock
 

@@ -10,6 +10,7 @@ pub mod mpi;
 pub mod mpi_rank;
 mod process;
 mod shell;
+mod spawn;
 mod thread;
 pub mod worker;
 

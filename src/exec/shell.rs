@@ -2,21 +2,22 @@
 //!
 //! Each command runs in its own process group under `bash` strict mode (`set -euo pipefail`, as
 //! Snakemake does), so an interrupt can signal the whole tree it started and nothing is left
-//! behind. Commands too long for one argument (Linux caps it at 128 KiB) are written to a
+//! behind; it is started by [`super::spawn`], which keeps flowrun's memory out of the way of a
+//! short command. Commands too long for one argument (Linux caps it at 128 KiB) are written to a
 //! script file under `.flowrun/scripts/` and run from there.
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
-use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
+use super::spawn::{self, Output, Spawn};
 use super::Failure;
 
 /// The longest command passed as an argument; longer ones go through a script file.
@@ -114,6 +115,8 @@ impl ChildRegistry {
 
 /// Makes a child die with flowrun: if flowrun is killed (even with SIGKILL), the kernel sends
 /// the child `signal` instead of leaving it running as an orphan that keeps writing outputs.
+/// For the processes started once per job or pool (workers, MPI launchers, async commands);
+/// shell commands, started by the thousand, get the same from [`super::spawn`] without `fork`.
 pub(crate) fn die_with_parent(command: &mut Command, signal: Signal) {
     // SAFETY: the closure only calls prctl, which is async-signal-safe.
     unsafe {
@@ -246,45 +249,22 @@ pub(crate) fn plain_words(cmd: &str) -> Option<Vec<&str>> {
 }
 
 impl Shell {
-    /// Output, environment, process group and parent-death signal of a job's process.
-    fn configure(
-        &self,
-        command: &mut Command,
-        log: Option<&str>,
-        threads: u32,
-        env: &[(&str, &str)],
-    ) -> Result<(), Failure> {
-        let (out, err) = match log {
-            Some(path) => {
-                let p = std::path::Path::new(path);
-                if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    let _ = std::fs::create_dir_all(parent);
-                }
-                let f = OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)
-                    .map_err(|e| Failure::Setup(format!("cannot open log `{path}`: {e}")))?;
-                let f2 = f.try_clone().map_err(|e| Failure::Setup(e.to_string()))?;
-                (Stdio::from(f), Stdio::from(f2))
-            }
-            None => {
-                let fd = std::io::stderr()
-                    .as_fd()
-                    .try_clone_to_owned()
-                    .map_err(|e| Failure::Setup(e.to_string()))?;
-                (Stdio::from(fd), Stdio::inherit())
-            }
+    /// Where a job's output goes: appended to its log (retries add to it), else flowrun's
+    /// standard error.
+    fn output(log: Option<&str>) -> Result<Output, Failure> {
+        let Some(path) = log else {
+            return Ok(Output::Stderr);
         };
-        command
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .env("FLOWRUN_THREADS", threads.to_string())
-            .envs(env.iter().copied())
-            .process_group(0);
-        die_with_parent(command, Signal::SIGKILL);
-        Ok(())
+        let p = std::path::Path::new(path);
+        if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .map_err(|e| Failure::Setup(format!("cannot open log `{path}`: {e}")))?;
+        Ok(Output::File(file.into()))
     }
 
     /// Runs `cmd` for job `key`, output to `log` if given (else to flowrun's stderr), with
@@ -304,25 +284,30 @@ impl Shell {
         } else {
             "set -eu; "
         };
+        let threads = threads.to_string();
+        let vars: Vec<(&str, &str)> = std::iter::once(("FLOWRUN_THREADS", threads.as_str()))
+            .chain(env.iter().copied())
+            .collect();
+        let start = |program: &str, args: &[&str]| -> Result<std::io::Result<Pid>, Failure> {
+            let output = Self::output(log)?;
+            Ok(Spawn::new(program, args, &vars, output, Signal::SIGKILL).and_then(|s| s.start()))
+        };
         let direct = if cmd.len() <= MAX_INLINE {
             plain_words(cmd)
         } else {
             None
         };
-        let mut child: Option<std::process::Child> = None;
+        // Not found, not executable, a script without `#!`: the shell handles it (or says
+        // "command not found", status 127) exactly as it would have.
+        let mut pid = None;
         if let Some(words) = direct {
-            let mut command = Command::new(words[0]);
-            command.args(&words[1..]);
-            self.configure(&mut command, log, threads, env)?;
-            // Not found, not executable, a script without `#!`: the shell handles it (or says
-            // "command not found", status 127) exactly as it would have.
-            child = command.spawn().ok();
+            pid = start(words[0], &words[1..])?.ok();
         }
-        let mut child = match child {
-            Some(c) => c,
+        let pid = match pid {
+            Some(pid) => pid,
             None => {
-                let mut command = Command::new(shell);
-                if cmd.len() > MAX_INLINE {
+                let script;
+                let args = if cmd.len() > MAX_INLINE {
                     std::fs::create_dir_all(&self.scripts_dir)
                         .map_err(|e| Failure::Setup(e.to_string()))?;
                     let file = self
@@ -331,36 +316,33 @@ impl Shell {
                     std::fs::write(&file, format!("{prelude}\n{cmd}\n")).map_err(|e| {
                         Failure::Setup(format!("cannot write `{}`: {e}", file.display()))
                     })?;
-                    command.arg(file);
+                    script = file.to_string_lossy().into_owned();
+                    vec![script.as_str()]
                 } else {
-                    command.arg("-c").arg(format!("{prelude}{cmd}"));
-                }
-                self.configure(&mut command, log, threads, env)?;
-                command
-                    .spawn()
+                    script = format!("{prelude}{cmd}");
+                    vec!["-c", script.as_str()]
+                };
+                start(shell, &args)?
                     .map_err(|e| Failure::Setup(format!("cannot start `{shell}`: {e}")))?
             }
         };
-        let pid = child.id() as i32;
-        self.registry.add(key, pid);
+        self.registry.add(key, pid.as_raw());
         if crate::interrupt::requested() {
-            let _ = killpg(Pid::from_raw(pid), Signal::SIGTERM);
+            let _ = killpg(pid, Signal::SIGTERM);
         }
-        let status = child.wait();
+        let status = spawn::wait(pid);
         self.registry.remove(key);
         let status = status.map_err(|e| Failure::Setup(format!("waiting for the command: {e}")))?;
         if status.success() {
             Ok(())
         } else {
-            {
-                let how = describe_status(status);
-                let verb = if how.starts_with("killed") {
-                    "was "
-                } else {
-                    ""
-                };
-                Err(Failure::Command(format!("the command {verb}{how}")))
-            }
+            let how = describe_status(status);
+            let verb = if how.starts_with("killed") {
+                "was "
+            } else {
+                ""
+            };
+            Err(Failure::Command(format!("the command {verb}{how}")))
         }
     }
 }
