@@ -10,8 +10,11 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
 use std::path::Path;
 
+use hashbrown::HashTable;
 use petgraph::graph::{DiGraph, NodeIndex};
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use rayon::prelude::*;
+use rustc_hash::{FxBuildHasher, FxHashMap as HashMap, FxHashSet as HashSet};
+use std::hash::BuildHasher;
 
 use crate::diagnostic::{did_you_mean, Diagnostic};
 use crate::pattern::Wildcards;
@@ -71,7 +74,8 @@ pub struct Dag {
     pub jobs: Vec<Job>,
     pub graph: DiGraph<(), ()>,
     pub targets: Vec<JobId>,
-    producer: HashMap<String, JobId>,
+    /// Every path the resolution asked about, with the job making it (`None`: a source).
+    producer: HashMap<String, Option<JobId>>,
     order: Vec<JobId>,
 }
 
@@ -121,15 +125,28 @@ struct Builder<'a> {
     rules: &'a Rules,
     jobs: Vec<Job>,
     depth: Vec<usize>,
-    by_key: HashMap<(RuleId, Wildcards), JobId>,
+    /// Jobs by (rule, wildcards), holding ids only: the key lives in the job itself.
+    by_key: HashTable<JobId>,
     producer: HashMap<String, Option<JobId>>,
+    /// Inputs no rule makes, with the job needing them: checked on disk once resolution ends.
+    sources: Vec<(JobId, String)>,
     queue: VecDeque<JobId>,
     errors: Vec<Diagnostic>,
 }
 
+fn key_hash(rule: RuleId, w: &Wildcards) -> u64 {
+    FxBuildHasher.hash_one((rule, w))
+}
+
 impl Builder<'_> {
     fn job(&mut self, rule: RuleId, w: Wildcards, depth: usize) -> JobId {
-        if let Some(id) = self.by_key.get(&(rule, w.clone())) {
+        let hash = key_hash(rule, &w);
+        let jobs = &self.jobs;
+        let same = |id: &JobId| {
+            let j = &jobs[id.0 as usize];
+            j.rule == rule && j.wildcards == w
+        };
+        if let Some(id) = self.by_key.find(hash, same) {
             return *id;
         }
         let r = self.rules.get(rule);
@@ -139,11 +156,15 @@ impl Builder<'_> {
             inputs: bind(&r.inputs, &w),
             outputs: bind(&r.outputs, &w),
             logs: bind(&r.logs, &w),
-            wildcards: w.clone(),
+            wildcards: w,
             deps: Vec::new(),
         });
         self.depth.push(depth);
-        self.by_key.insert((rule, w), id);
+        let jobs = &self.jobs;
+        self.by_key.insert_unique(hash, id, |id| {
+            let j = &jobs[id.0 as usize];
+            key_hash(j.rule, &j.wildcards)
+        });
         for o in &self.jobs[id.0 as usize].outputs {
             self.producer.insert(o.path.clone(), Some(id));
         }
@@ -281,23 +302,32 @@ impl Builder<'_> {
                             deps.push(p);
                         }
                     }
-                    Ok(None) => {
-                        if !Path::new(&path).exists() {
-                            let job = &self.jobs[id.0 as usize];
-                            let rule = self.rules.get(job.rule);
-                            self.errors.push(
-                                Diagnostic::new(format!(
-                                    "missing input `{path}`, needed by {}, and no rule makes it",
-                                    JobLabel(rule, job)
-                                ))
-                                .at(rule.origin.clone()),
-                            );
-                        }
-                    }
+                    Ok(None) => self.sources.push((id, path)),
                     Err(d) => self.errors.push(d),
                 }
             }
             self.jobs[id.0 as usize].deps = deps;
+        }
+    }
+
+    /// Reports the sources that do not exist. There is one per input of a large fan-out, so
+    /// they are looked up on every core at once, and reported in the order they were met.
+    fn check_sources(&mut self) {
+        let missing: Vec<&(JobId, String)> = self
+            .sources
+            .par_iter()
+            .filter(|(_, path)| !Path::new(path).exists())
+            .collect();
+        for (id, path) in missing {
+            let job = &self.jobs[id.0 as usize];
+            let rule = self.rules.get(job.rule);
+            self.errors.push(
+                Diagnostic::new(format!(
+                    "missing input `{path}`, needed by {}, and no rule makes it",
+                    JobLabel(rule, job)
+                ))
+                .at(rule.origin.clone()),
+            );
         }
     }
 }
@@ -309,8 +339,9 @@ impl Dag {
             rules,
             jobs: Vec::new(),
             depth: Vec::new(),
-            by_key: HashMap::default(),
+            by_key: HashTable::new(),
             producer: HashMap::default(),
+            sources: Vec::new(),
             queue: VecDeque::new(),
             errors: Vec::new(),
         };
@@ -350,6 +381,7 @@ impl Dag {
             }
             b.run();
         }
+        b.check_sources();
         if !b.errors.is_empty() {
             return Err(b.errors);
         }
@@ -362,16 +394,11 @@ impl Dag {
                 graph.add_edge(d.node(), JobId(i as u32).node(), ());
             }
         }
-        let producer = b
-            .producer
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k, v)))
-            .collect();
         let mut dag = Dag {
             jobs: b.jobs,
             graph,
             targets: target_ids,
-            producer,
+            producer: b.producer,
             order: Vec::new(),
         };
         dag.order = dag
@@ -458,7 +485,7 @@ impl Dag {
 
     /// The job making `path`, if it is in the graph.
     pub fn producer(&self, path: &str) -> Option<JobId> {
-        self.producer.get(path).copied()
+        self.producer.get(path).copied().flatten()
     }
 
     /// A printable label.

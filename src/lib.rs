@@ -24,3 +24,4 @@ pub mod script;
 pub mod store;
 pub mod template;
 pub mod watch;
+pub mod wildcards;

@@ -11,8 +11,7 @@ use std::fmt;
 
 use regex::Regex;
 
-/// Wildcard values bound for one job, in name order (so they print and hash the same way).
-pub type Wildcards = BTreeMap<String, String>;
+pub use crate::wildcards::Wildcards;
 
 /// Default regex of a wildcard without a constraint, as in Snakemake.
 pub const DEFAULT_CONSTRAINT: &str = ".+";
@@ -364,8 +363,8 @@ mod tests {
     fn binds_and_formats_wildcards() {
         let pat = p("results/{sample}.{ext}");
         let w = pat.matches("results/a.b.txt").unwrap();
-        assert_eq!(w["sample"], "a.b");
-        assert_eq!(w["ext"], "txt");
+        assert_eq!(w.get("sample").unwrap(), "a.b");
+        assert_eq!(w.get("ext").unwrap(), "txt");
         assert_eq!(pat.format(&w).unwrap(), "results/a.b.txt");
     }
 

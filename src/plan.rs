@@ -128,8 +128,9 @@ pub struct Checker<'a> {
     dag: &'a Dag,
     snapshot: &'a Snapshot,
     triggers: Triggers,
-    stats: HashMap<String, Option<Stat>>,
-    hashes: HashMap<String, u128>,
+    /// Keyed by paths borrowed from the graph and the snapshot: no string copies per file.
+    stats: HashMap<&'a str, Option<Stat>>,
+    hashes: HashMap<&'a str, u128>,
     /// Code and params hashes of each rule, by rule id: computed once, not once per job.
     rule_hashes: Vec<(u128, u128)>,
 }
@@ -172,21 +173,64 @@ impl<'a> Checker<'a> {
         self.hashes.remove(path);
     }
 
-    fn stat(&mut self, path: &str) -> Option<Stat> {
+    fn stat(&mut self, path: &'a str) -> Option<Stat> {
         *self
             .stats
-            .entry(path.to_string())
+            .entry(path)
             .or_insert_with(|| filestate::stat(Path::new(path)))
     }
 
-    /// The file's signature now, hashing only when asked to.
-    pub fn sig(&mut self, path: &str) -> Option<FileSig> {
+    /// Stats, on every core, the files that judging these jobs will look at first: their
+    /// outputs and, where all outputs exist, their inputs. At 100,000 jobs the planner is
+    /// mostly waiting for `statx`; one thread at a time would leave the other cores idle.
+    fn prefetch(&mut self, jobs: &[JobId]) {
+        let dag = self.dag;
+        let outputs: Vec<&'a str> = jobs
+            .iter()
+            .flat_map(|&id| dag.job(id).outputs.iter().map(|f| f.path.as_str()))
+            .collect();
+        self.stat_all(outputs);
+        let inputs: Vec<&'a str> = jobs
+            .iter()
+            .map(|&id| dag.job(id))
+            .filter(|job| {
+                job.outputs
+                    .iter()
+                    .all(|o| self.stats[o.path.as_str()].is_some())
+            })
+            .flat_map(|job| job.inputs.iter().map(|f| f.path.as_str()))
+            .collect();
+        self.stat_all(inputs);
+    }
+
+    fn stat_all(&mut self, mut paths: Vec<&'a str>) {
+        use rayon::prelude::*;
+        paths.retain(|p| !self.stats.contains_key(p));
+        let found: Vec<Option<Stat>> = paths
+            .par_iter()
+            .map(|p| filestate::stat(Path::new(p)))
+            .collect();
+        self.stats.extend(paths.into_iter().zip(found));
+    }
+
+    /// The file's signature now, hashing only when asked to. An output whose modification
+    /// time and size still match its record keeps the recorded hash, the same fast path the
+    /// staleness check takes: an aggregate over 100,000 outputs is not read back after a
+    /// rerun of one of them.
+    pub fn sig(&mut self, path: &'a str) -> Option<FileSig> {
         let st = self.stat(path)?;
-        let hash = match self.hashes.get(path) {
-            Some(h) => *h,
-            None => {
+        let recorded = self
+            .snapshot
+            .records
+            .get(path)
+            .map(|r| r.output)
+            .filter(|o| o.mtime_ns == st.mtime_ns && o.size == st.size);
+        let hash = match (self.hashes.get(path), recorded) {
+            (Some(h), _) => *h,
+            (None, Some(o)) => o.hash,
+            (None, None) => {
                 let h = filestate::hash(Path::new(path)).ok()?;
-                self.hashes.insert(path.to_string(), h);
+                self.hashes.insert(path, h);
                 h
             }
         };
@@ -199,11 +243,10 @@ impl<'a> Checker<'a> {
 
     /// Fixes the signature of each of a job's inputs as the job starts (see
     /// [`Checker::record_for`]). A file whose modification time and size equal a signature
-    /// the store holds for that path, in the record of the job that makes it or in this job's
-    /// own last record, is not read again: its recorded hash is taken, exactly as the fast
-    /// path of [`Checker::own_reasons`] trusts an unchanged (mtime, size). Both are point
-    /// look-ups; this job's record lists its inputs in the rule's order, so the same index is
-    /// checked.
+    /// the store holds is not read again, exactly as the fast path of
+    /// [`Checker::own_reasons`] trusts an unchanged (mtime, size): the producing job's record
+    /// is [`Checker::sig`]'s own look-up; this job's last record (which lists its inputs in the
+    /// rule's order, so the same index is checked) covers source files.
     ///
     /// The hash of `deferred` (an input the job hashes as it reads it) is left out when no
     /// signature is known: its stat now is returned, to go with the job's hash in
@@ -217,28 +260,30 @@ impl<'a> Checker<'a> {
             .find_map(|o| snapshot.records.get(&o.path));
         let mut left = None;
         for (i, f) in job.inputs.iter().enumerate() {
-            if self.hashes.contains_key(&f.path) {
+            let path = f.path.as_str();
+            if self.hashes.contains_key(path) {
                 continue;
             }
-            let Some(st) = self.stat(&f.path) else {
+            let Some(st) = self.stat(path) else {
                 continue;
             };
-            let made = snapshot.records.get(&f.path).map(|r| r.output);
+            let unchanged = |sig: &FileSig| sig.mtime_ns == st.mtime_ns && sig.size == st.size;
+            let made = snapshot
+                .records
+                .get(path)
+                .is_some_and(|r| unchanged(&r.output));
             let read_last_time = last
                 .and_then(|r| r.inputs.get(i))
-                .filter(|(p, _)| *p == f.path)
-                .map(|(_, sig)| *sig);
-            let known = made
-                .into_iter()
-                .chain(read_last_time)
-                .find(|sig| sig.mtime_ns == st.mtime_ns && sig.size == st.size);
-            match known {
-                Some(sig) => {
-                    self.hashes.insert(f.path.clone(), sig.hash);
+                .filter(|(p, sig)| p == path && unchanged(sig))
+                .map(|(_, sig)| sig.hash);
+            match read_last_time {
+                Some(hash) => {
+                    self.hashes.insert(path, hash);
                 }
-                None if deferred == Some(f.path.as_str()) => left = Some(st),
+                None if made => {}
+                None if deferred == Some(path) => left = Some(st),
                 None => {
-                    self.sig(&f.path);
+                    self.sig(path);
                 }
             }
         }
@@ -248,13 +293,13 @@ impl<'a> Checker<'a> {
     /// Takes the hash a job computed of an input it read whole, paired with the input's stat
     /// when the job started (from [`Checker::sign_inputs`]): if the file was written during
     /// the job, its mtime no longer matches, so the next run hashes it again and compares.
-    pub fn adopt(&mut self, path: &str, stat: Stat, hash: u128) {
-        self.stats.insert(path.to_string(), Some(stat));
-        self.hashes.insert(path.to_string(), hash);
+    pub fn adopt(&mut self, path: &'a str, stat: Stat, hash: u128) {
+        self.stats.insert(path, Some(stat));
+        self.hashes.insert(path, hash);
     }
 
     /// The record a job's outputs would carry if it finished now.
-    pub fn record_for(&mut self, id: JobId, output: &str) -> Option<Record> {
+    pub fn record_for(&mut self, id: JobId, output: &'a str) -> Option<Record> {
         let job = self.dag.job(id);
         let rule = self.rules.get(job.rule);
         let mut inputs = Vec::with_capacity(job.inputs.len());
@@ -275,6 +320,7 @@ impl<'a> Checker<'a> {
     /// Reasons for a job to run, judged on its own state; also the records worth refreshing.
     pub fn own_reasons(&mut self, id: JobId) -> (Vec<Reason>, Vec<(String, Record)>) {
         let dag = self.dag;
+        let snapshot = self.snapshot;
         let job = dag.job(id);
         let rule = self.rules.get(job.rule);
         let mut reasons = Vec::new();
@@ -334,7 +380,7 @@ impl<'a> Checker<'a> {
         let record = job
             .outputs
             .iter()
-            .find_map(|o| self.snapshot.records.get(&o.path));
+            .find_map(|o| snapshot.records.get(&o.path));
         let Some(record) = record else {
             // Outputs made outside flowrun (or before its records): Make's rule decides, and
             // fresh outputs are adopted so content checks apply from now on.
@@ -361,7 +407,13 @@ impl<'a> Checker<'a> {
         if self.triggers.params && record.params != params {
             reasons.push(Reason::ParamsChanged);
         }
-        if self.triggers.input {
+        let same_inputs = job.inputs.len() == record.inputs.len()
+            && job
+                .inputs
+                .iter()
+                .zip(&record.inputs)
+                .all(|(f, (p, _))| f.path == *p);
+        if self.triggers.input && !same_inputs {
             let now: HashSet<&str> = job.inputs.iter().map(|f| f.path.as_str()).collect();
             let then: HashSet<&str> = record.inputs.iter().map(|(p, _)| p.as_str()).collect();
             if now != then {
@@ -392,14 +444,16 @@ impl<'a> Checker<'a> {
             }
             if touched && reasons.is_empty() {
                 for o in &job.outputs {
-                    if let Some(mut rec) = self.snapshot.records.get(&o.path).cloned() {
-                        for (p, sig) in rec.inputs.iter_mut() {
-                            if let Some(now) = self.sig(p) {
-                                *sig = now;
-                            }
+                    let Some(old) = snapshot.records.get(&o.path) else {
+                        continue;
+                    };
+                    let mut rec = old.clone();
+                    for ((p, _), (_, sig)) in old.inputs.iter().zip(rec.inputs.iter_mut()) {
+                        if let Some(now) = self.sig(p) {
+                            *sig = now;
                         }
-                        refresh.push((o.path.clone(), rec));
                     }
+                    refresh.push((o.path.clone(), rec));
                 }
             }
         }
@@ -439,8 +493,9 @@ impl<'a> Checker<'a> {
     }
 }
 
-/// Notes that an upstream job runs: the first one is named, later ones only counted.
-fn add_upstream(reasons: &mut Vec<Reason>, label: &str, forced: bool) {
+/// Notes that an upstream job runs: the first one is named, later ones only counted (so the
+/// label is made only for the first).
+fn add_upstream(reasons: &mut Vec<Reason>, label: impl FnOnce() -> String, forced: bool) {
     if reasons.contains(&Reason::Forced) {
         return;
     }
@@ -452,11 +507,11 @@ fn add_upstream(reasons: &mut Vec<Reason>, label: &str, forced: bool) {
     match existing {
         Some(others) => *others += 1,
         None if forced => reasons.push(Reason::ForcedUpstream {
-            job: label.to_string(),
+            job: label(),
             others: 0,
         }),
         None => reasons.push(Reason::Upstream {
-            job: label.to_string(),
+            job: label(),
             others: 0,
         }),
     }
@@ -516,6 +571,7 @@ pub fn check(
     let mut reasons: Vec<Vec<Reason>> = vec![Vec::new(); n];
     let mut refresh = Vec::new();
     let mut temp_only = vec![false; n];
+    let mut judged = Vec::with_capacity(n);
     for &id in dag.order() {
         let i = id.0 as usize;
         if !allowed[i] {
@@ -525,6 +581,11 @@ pub fn check(
             reasons[i].push(Reason::Forced);
             continue;
         }
+        judged.push(id);
+    }
+    checker.prefetch(&judged);
+    for id in judged {
+        let i = id.0 as usize;
         let (own, fresh) = checker.own_reasons(id);
         temp_only[i] = checker.only_temp_missing(id, &own);
         reasons[i] = own;
@@ -536,7 +597,6 @@ pub fn check(
         if !allowed[i] || reasons[i].is_empty() || temp_only[i] {
             continue;
         }
-        let label = dag.label(rules, id).to_string();
         let forced_here = reasons[i]
             .iter()
             .any(|r| matches!(r, Reason::Forced | Reason::ForcedUpstream { .. }))
@@ -546,7 +606,11 @@ pub fn check(
             if !allowed[ci] {
                 continue;
             }
-            add_upstream(&mut reasons[ci], &label, forced_here);
+            add_upstream(
+                &mut reasons[ci],
+                || dag.label(rules, id).to_string(),
+                forced_here,
+            );
             // A job whose temp outputs were deleted runs now, and passes it on.
             temp_only[ci] = false;
         }

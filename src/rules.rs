@@ -4,7 +4,8 @@
 //! Every problem found here is a [`Diagnostic`] pointing at the `rule(...)` call, and all of them
 //! are reported together rather than one per run.
 
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::BTreeMap;
 
 use crate::diagnostic::{did_you_mean, Diagnostic, Origin};
 use crate::pattern::{Pattern, Wildcards};
@@ -248,7 +249,7 @@ impl Rules {
         global: &BTreeMap<String, String>,
     ) -> Result<Self, Vec<Diagnostic>> {
         let mut errors = Vec::new();
-        let mut by_name = HashMap::new();
+        let mut by_name = HashMap::default();
         let mut rules = Vec::with_capacity(decls.len());
         for decl in decls {
             if let Some(&RuleId(first)) = by_name.get(&decl.name) {
@@ -274,7 +275,7 @@ impl Rules {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let mut literal_outputs: HashMap<String, Vec<RuleId>> = HashMap::new();
+        let mut literal_outputs: HashMap<String, Vec<RuleId>> = HashMap::default();
         let mut pattern_outputs = Vec::new();
         for rule in &rules {
             for (i, out) in rule.outputs.iter().enumerate() {

@@ -94,7 +94,7 @@ struct Scheduler<'a, 'c> {
     reasons: HashMap<JobId, Vec<Reason>>,
     /// Running jobs that hash their first input as they read it: the path and its stat when
     /// the job started.
-    hashed_by_job: HashMap<JobId, (String, Stat)>,
+    hashed_by_job: HashMap<JobId, (&'a str, Stat)>,
     state: Vec<Option<State>>,
     waiting: Vec<usize>,
     critical: Vec<u32>,
@@ -217,7 +217,7 @@ impl<'a> Scheduler<'a, '_> {
         let rule = self.rules.get(job.rule);
         let deferred = crate::exec::hashed_while_read(rule, job);
         if let Some((path, stat)) = deferred.zip(self.checker.sign_inputs(id, deferred)) {
-            self.hashed_by_job.insert(id, (path.to_string(), stat));
+            self.hashed_by_job.insert(id, (path, stat));
         }
         Ok(true)
     }
@@ -275,7 +275,7 @@ impl<'a> Scheduler<'a, '_> {
         if let Some((path, stat)) = self.hashed_by_job.remove(&id) {
             // Without the job's hash, `record_for` hashes the file now.
             if let Some(hash) = input_hash {
-                self.checker.adopt(&path, stat, hash);
+                self.checker.adopt(path, stat, hash);
             }
         }
         let job = self.dag.job(id);

@@ -137,7 +137,7 @@ fn glob_wildcards(pattern: &str) -> Res<(std::path::PathBuf, Map)> {
     for path in paths {
         if let Some(w) = parsed.matches(&path) {
             for (list, name) in lists.iter_mut().zip(&names) {
-                list.push(w.get(*name).cloned().unwrap_or_default().into());
+                list.push(w.get(name).cloned().unwrap_or_default().into());
             }
         }
     }

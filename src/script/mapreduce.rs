@@ -116,9 +116,13 @@ impl Runtime {
         Ok(arr.into_iter().map(Value).collect())
     }
 
-    /// Maps one item.
+    /// Maps one item. Each call gets its own copy of `job`: `map` runs on several threads at
+    /// once, and Rhai locks a shared value for a property chain such as
+    /// `job.wildcards.i.parse_int()`, so two threads reaching it together failed with "Data race
+    /// detected".
     pub fn map(&self, mr: &MapReduceDecl, job: &Value, item: Value) -> Result<Value, Diagnostic> {
-        self.call(mr.map, (job.0.clone(), item.0)).map(Value)
+        self.call(mr.map, (job.0.flatten_clone(), item.0))
+            .map(Value)
     }
 
     /// A folder starting from the rule's `init` (if any).
