@@ -87,15 +87,17 @@ impl Watching {
         let _ = std::process::Command::new("kill")
             .args(["-INT", &self.child.id().to_string()])
             .status();
+        self.exit_code("watch did not end on Ctrl-C")
+    }
+
+    /// Waits (at most 20 s, else fails with `why`) for flowrun to exit; its exit code.
+    fn exit_code(&mut self, why: &str) -> i32 {
         let start = Instant::now();
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return status.code().unwrap_or(-1);
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "watch did not end on Ctrl-C"
-            );
+            assert!(start.elapsed() < Duration::from_secs(20), "{why}");
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -229,15 +231,7 @@ fn a_workflow_broken_at_start_is_reported_and_its_fix_runs() {
 fn a_bad_config_override_ends_watch_mode_at_once() {
     let p = project();
     let mut w = Watching::spawn(&p, &["wf.rhai", "--config", "nokey"]);
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = w.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "still watching");
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    assert_eq!(status.code(), Some(2));
+    assert_eq!(w.exit_code("still watching"), 2);
     w.wait_for("`--config nokey` is not `key=value`");
 }
 
