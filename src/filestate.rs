@@ -19,6 +19,14 @@ pub struct FileSig {
     pub hash: u128,
 }
 
+impl FileSig {
+    /// Whether a file with this stat is taken to be unchanged since the signature was made:
+    /// same modification time and size (the fast path; the content hash decides otherwise).
+    pub fn matches(&self, st: Stat) -> bool {
+        self.mtime_ns == st.mtime_ns && self.size == st.size
+    }
+}
+
 /// Modification time and size, without reading the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stat {

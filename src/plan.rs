@@ -219,16 +219,14 @@ impl<'a> Checker<'a> {
     /// rerun of one of them.
     pub fn sig(&mut self, path: &'a str) -> Option<FileSig> {
         let st = self.stat(path)?;
-        let recorded = self
-            .snapshot
-            .records
+        let known = self
+            .hashes
             .get(path)
-            .map(|r| r.output)
-            .filter(|o| o.mtime_ns == st.mtime_ns && o.size == st.size);
-        let hash = match (self.hashes.get(path), recorded) {
-            (Some(h), _) => *h,
-            (None, Some(o)) => o.hash,
-            (None, None) => {
+            .copied()
+            .or_else(|| self.recorded_output_hash(path, st));
+        let hash = match known {
+            Some(h) => h,
+            None => {
                 let h = filestate::hash(Path::new(path)).ok()?;
                 self.hashes.insert(path, h);
                 h
@@ -241,12 +239,19 @@ impl<'a> Checker<'a> {
         })
     }
 
+    /// The hash the store holds for `path` as a job's output, if the file still has that
+    /// output's modification time and size.
+    fn recorded_output_hash(&self, path: &str, st: Stat) -> Option<u128> {
+        let output = self.snapshot.records.get(path)?.output;
+        output.matches(st).then_some(output.hash)
+    }
+
     /// Fixes the signature of each of a job's inputs as the job starts (see
     /// [`Checker::record_for`]). A file whose modification time and size equal a signature
     /// the store holds is not read again, exactly as the fast path of
-    /// [`Checker::own_reasons`] trusts an unchanged (mtime, size): the producing job's record
-    /// is [`Checker::sig`]'s own look-up; this job's last record (which lists its inputs in the
-    /// rule's order, so the same index is checked) covers source files.
+    /// [`Checker::own_reasons`] trusts an unchanged (mtime, size): this job's last record
+    /// (which lists its inputs in the rule's order, so the same index is checked) covers source
+    /// files, the producing job's record ([`Checker::recorded_output_hash`]) made ones.
     ///
     /// The hash of `deferred` (an input the job hashes as it reads it) is left out when no
     /// signature is known: its stat now is returned, to go with the job's hash in
@@ -267,20 +272,14 @@ impl<'a> Checker<'a> {
             let Some(st) = self.stat(path) else {
                 continue;
             };
-            let unchanged = |sig: &FileSig| sig.mtime_ns == st.mtime_ns && sig.size == st.size;
-            let made = snapshot
-                .records
-                .get(path)
-                .is_some_and(|r| unchanged(&r.output));
             let read_last_time = last
                 .and_then(|r| r.inputs.get(i))
-                .filter(|(p, sig)| p == path && unchanged(sig))
+                .filter(|(p, sig)| p == path && sig.matches(st))
                 .map(|(_, sig)| sig.hash);
-            match read_last_time {
+            match read_last_time.or_else(|| self.recorded_output_hash(path, st)) {
                 Some(hash) => {
                     self.hashes.insert(path, hash);
                 }
-                None if made => {}
                 None if deferred == Some(path) => left = Some(st),
                 None => {
                     self.sig(path);
@@ -431,7 +430,7 @@ impl<'a> Checker<'a> {
                 let Some(st) = self.stat(path) else {
                     continue; // made by an upstream job (which decides), or a deleted temp file
                 };
-                if st.mtime_ns == sig.mtime_ns && st.size == sig.size {
+                if sig.matches(st) {
                     continue;
                 }
                 match self.sig(path) {

@@ -70,11 +70,10 @@ pub fn map(
     let chunk = usize::try_from(ctx.model.chunk)
         .unwrap_or(usize::MAX)
         .max(1);
+    // The scheduler asks for the hash only where `hashes_while_reading` said it can be had.
     let digest = match &ctx.input_hash {
-        Some(_) if hashes_while_reading(ctx.rule, path) => {
-            Some(Digest::new(&reader).map_err(|e| Failure::Setup(e.to_string()))?)
-        }
-        _ => None,
+        Some(_) => Some(Digest::new(&reader).map_err(|e| Failure::Setup(e.to_string()))?),
+        None => None,
     };
     let blocks = Blocks::new(reader, chunk, digest);
     let threads = ctx.model.threads.max(1) as usize;
