@@ -151,7 +151,7 @@ fn env_or(name: &str, default: u64) -> u64 {
 }
 
 /// Every file under `dir` except flowrun's own state, by relative path. Hidden temporary
-/// files of atomic writers (`.name.flowrun-tmp-<pid>`) are counted apart.
+/// files of atomic writers (`.name.flowrun-tmp-<pid>-<n>`) are counted apart.
 fn tree(dir: &Path) -> (BTreeMap<String, Vec<u8>>, usize) {
     let mut files = BTreeMap::new();
     let mut tmp = 0;

@@ -4,6 +4,11 @@
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Numbers this process's temporary files, so two threads writing the same target at once
+/// (a `run` closure and a `map` item, say) each get a file of their own.
+static NEXT_TEMP: AtomicU64 = AtomicU64::new(0);
 
 /// A file being written under a temporary name; [`AtomicFile::commit`] renames it into place,
 /// dropping it uncommitted removes the temporary.
@@ -26,7 +31,11 @@ impl AtomicFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let temp = parent.join(format!(".{name}.flowrun-tmp-{}", std::process::id()));
+        let temp = parent.join(format!(
+            ".{name}.flowrun-tmp-{}-{}",
+            std::process::id(),
+            NEXT_TEMP.fetch_add(1, Ordering::Relaxed)
+        ));
         let file = File::create(&temp)?;
         Ok(Self {
             target,
@@ -81,15 +90,20 @@ pub fn remove_leftovers<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> usize {
             let name = entry.file_name();
             let name = name.to_string_lossy();
             let leftover = name.starts_with('.')
-                && name.rsplit_once(".flowrun-tmp-").is_some_and(|(_, pid)| {
-                    !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
-                });
+                && name
+                    .rsplit_once(".flowrun-tmp-")
+                    .and_then(|(_, suffix)| suffix.split_once('-'))
+                    .is_some_and(|(pid, n)| is_number(pid) && is_number(n));
             if leftover && fs::remove_file(entry.path()).is_ok() {
                 removed += 1;
             }
         }
     }
     removed
+}
+
+fn is_number(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Writes `bytes` to `path` atomically.
@@ -118,12 +132,27 @@ mod tests {
     #[test]
     fn leftovers_of_killed_writers_are_removed() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join(".out.txt.flowrun-tmp-123"), "partial").unwrap();
+        fs::write(dir.path().join(".out.txt.flowrun-tmp-123-0"), "partial").unwrap();
         fs::write(dir.path().join("out.txt"), "whole").unwrap();
         fs::write(dir.path().join(".keep.flowrun-tmp-x"), "not ours").unwrap();
         assert_eq!(remove_leftovers([dir.path()]), 1);
         assert!(dir.path().join("out.txt").exists());
         assert!(dir.path().join(".keep.flowrun-tmp-x").exists());
+    }
+
+    #[test]
+    fn two_writers_of_one_target_in_one_process_do_not_share_a_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.txt");
+        let mut first = AtomicFile::create(&target).unwrap();
+        let mut second = AtomicFile::create(&target).unwrap();
+        first.write_all(b"first, longer").unwrap();
+        second.write_all(b"second").unwrap();
+        first.commit().unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"first, longer");
+        second.commit().unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"second");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]
