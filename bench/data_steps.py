@@ -11,7 +11,7 @@ colmean: column means of a 16,777,216 × 16 float64 `.npy` (2 GiB; made with flo
 `write_random_npy` through a tiny workflow unless `--npy` names an existing file) by
   - flowrun, `model: "chunked"`, `threads: 2`, `chunk: 65536`, rerun with its store kept (the
     input's signature is recorded) and as a first run (`.flowrun` removed before each run);
-    `--baseline` adds another flowrun binary, measured the same way;
+    `--baseline` adds another flowrun binary, measured the same way (also in async);
   - NumPy in memory: `np.load(path).mean(axis=0)`;
   - NumPy memory-mapped, summed in chunks of 65,536 rows;
   - `cat file > /dev/null` (the read-bandwidth limit).
@@ -364,30 +364,39 @@ def fetch(args, rows):
     srv = SlowServer()
     port, n = srv.port, args.n
     work = os.path.join(args.workdir, "async")
-    os.makedirs(work, exist_ok=True)
-    with open(os.path.join(work, "wf.rhai"), "w") as f:
-        f.write(ASYNC_WF)
 
     # Every client alike, e.g. `--client-nice -10` to keep other work on a shared machine out of it.
     nice = ["nice", "-n", str(args.client_nice)] if args.client_nice else []
 
-    def flowrun():
-        shutil.rmtree(os.path.join(work, "results"), ignore_errors=True)
-        r = timed(nice + [args.flowrun, "-q", "wf.rhai", "-j", "2", "--config", f"base=http://127.0.0.1:{port}",
-                   "--config", f"n={n}"], cwd=work, env=NO_PROXY_ENV)
-        assert open(os.path.join(work, "results", "fetch.txt")).read().strip() == str(n)
-        return r
+    def flowrun_in(binary, name):
+        # Each binary in its own directory, so that their stores do not mix.
+        run_dir = os.path.join(work, name)
+        os.makedirs(run_dir, exist_ok=True)
+        with open(os.path.join(run_dir, "wf.rhai"), "w") as f:
+            f.write(ASYNC_WF)
+
+        def run():
+            shutil.rmtree(os.path.join(run_dir, "results"), ignore_errors=True)
+            r = timed(nice + [binary, "-q", "wf.rhai", "-j", "2", "--config", f"base=http://127.0.0.1:{port}",
+                       "--config", f"n={n}"], cwd=run_dir, env=NO_PROXY_ENV)
+            assert open(os.path.join(run_dir, "results", "fetch.txt")).read().strip() == str(n)
+            return r
+        return run
 
     def python(code):
         return lambda: timed(nice + [sys.executable, "-c", code, str(port), str(n)], env=NO_PROXY_ENV)
 
     # (name, run once, repetitions, requests in flight)
-    variants = [
-        ("flowrun async, concurrency 100", flowrun, args.reps, 100),
+    variants = [("flowrun async, concurrency 100", flowrun_in(args.flowrun, "flowrun"), args.reps, 100)]
+    if args.baseline:
+        variants.append(("baseline flowrun async, concurrency 100", flowrun_in(args.baseline, "baseline"),
+                         args.reps, 100))
+    variants += [
         ("Python asyncio, new connection per request, semaphore 100", python(PY_ASYNCIO), args.reps, 100),
         ("Python asyncio, 100 keep-alive connections (floor)", python(PY_KEEPALIVE), args.reps, 100),
         ("serial (urllib, one at a time)", python(PY_SERIAL), args.serial_reps, 1),
     ]
+    variants = [v for v in variants if v[2] > 0]  # `--serial-reps 0` leaves the slow one out
     samples = {name: [] for name, _, _, _ in variants}
     try:
         # Interleaved: every variant once per round, so a change in load touches all alike.
@@ -433,7 +442,8 @@ def main():
     p.add_argument("--flowrun", default=os.path.join(target, "release", "flowrun"))
     p.add_argument("--python", default=os.path.join(target, "pyenv", "bin", "python"),
                    help="a Python with NumPy (default: $CARGO_TARGET_DIR/pyenv/bin/python)")
-    p.add_argument("--baseline", help="another flowrun binary to measure the same way, interleaved")
+    p.add_argument("--baseline", help="another flowrun binary to measure the same way, interleaved "
+                   "(colmean and async)")
     p.add_argument("--npy", help="an existing 16,777,216 × 16 float64 .npy to use instead of making one")
     p.add_argument("--only", default="colmean,models,async")
     p.add_argument("--reps", type=int, default=5)

@@ -21,7 +21,7 @@ use crate::plan::{Checker, Decision, Plan};
 use crate::progress::{Progress, Verbosity};
 use crate::reason::Reason;
 use crate::rule::{FileKind, Model};
-use crate::rules::Rules;
+use crate::rules::{Rules, Work};
 use crate::script::Runtime;
 use crate::store::Store;
 
@@ -511,6 +511,17 @@ pub fn run(ctx: RunContext<'_>, plan: Plan, checker: Checker<'_>, opts: &RunOpti
                     .start(&label, s.reasons.get(&id).map_or(&[], Vec::as_slice));
                 let job = dag.job(id);
                 let rule = rules.get(job.rule);
+                if matches!(rule.work, Work::Nothing) {
+                    // A rule without work (a target gathering inputs) is done at once: no thread
+                    // to start and wait for at the very end of most runs.
+                    let _ = tx.send(Event::Done {
+                        id,
+                        result: Ok(()),
+                        took: Duration::ZERO,
+                        input_hash: None,
+                    });
+                    continue;
+                }
                 let model = s.model_of(id);
                 let verbose = opts.verbosity == Verbosity::Verbose;
                 let input_hash = s.hashed_by_job.contains_key(&id).then(|| Mutex::new(None));

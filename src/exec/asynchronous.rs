@@ -10,6 +10,10 @@
 //! Results wait in a [`Reorder`] buffer until the ones before them are in, so the folder (and
 //! `reduce`) sees them in item order, exactly as the `thread` model would.
 //!
+//! The runtime is shut down on a short-lived thread of its own: that closes the connections kept
+//! alive (a few milliseconds for a hundred of them), which the job need not wait for before its
+//! `finish`.
+//!
 //! Blocking work that has no async form on Linux (reading a file, resolving a host name) goes
 //! to tokio's small blocking pool, as asyncio uses its thread executor. Subprocesses run in
 //! their own process group, killed (the whole group) when their request is dropped — on an
@@ -68,9 +72,26 @@ pub fn map(
             .unwrap_or_else(|_| Err(Failure::Command("timed out".into())))
         }),
     };
-    // Do not wait for blocking-pool work (a slow file read) after an error or an interrupt.
-    rt.shutdown_background();
+    shut_down_aside(rt);
     result
+}
+
+/// Shuts the runtime down on a thread of its own, or here if no thread can be started. Either
+/// way nothing waits for blocking-pool work (a slow file read) after an error or an interrupt.
+fn shut_down_aside(rt: tokio::runtime::Runtime) {
+    struct ShutDown(Option<tokio::runtime::Runtime>);
+    impl Drop for ShutDown {
+        fn drop(&mut self) {
+            if let Some(rt) = self.0.take() {
+                rt.shutdown_background();
+            }
+        }
+    }
+    let rt = ShutDown(Some(rt));
+    // On failure the closure, and with it the runtime, is dropped right here.
+    let _ = std::thread::Builder::new()
+        .name("flowrun-async-shutdown".into())
+        .spawn(move || drop(rt));
 }
 
 async fn drive(
