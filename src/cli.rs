@@ -111,8 +111,8 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = OnChange::Queue)]
     pub on_change: OnChange,
 
-    /// The live status line (done/total, running jobs, elapsed, ETA): `auto` draws it when
-    /// stderr is a terminal, `bar` always, `lines` never (one line per job event only)
+    /// When to draw the live status line (done/total, running jobs, elapsed, ETA) below the
+    /// job lines
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
 
