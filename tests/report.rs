@@ -295,3 +295,33 @@ fn watch_mode_writes_one_trace_with_a_pass_number_on_every_event() {
         .filter(|e| kind(e) == "run_start")
         .all(|e| e["trace_version"] == 1));
 }
+
+#[test]
+fn ctrl_c_clears_the_status_line_before_the_interrupt_messages() {
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"rule("slow", #{ output: "slow.txt", shell: "echo $$ > pid; sleep 30; touch {output}" });"#,
+    );
+    let mut bg = p.spawn(&["wf.rhai", "--grace", "1", "--progress", "bar"]);
+    p.wait_for("pid", Duration::from_secs(20));
+    if let Ok(pid) = p.read("pid").trim().parse() {
+        bg.groups.push(pid);
+    }
+    // Long enough for a redraw (every 100 ms) to show the running job.
+    std::thread::sleep(Duration::from_millis(300));
+    bg.signal(nix::sys::signal::Signal::SIGINT);
+    let run = bg
+        .finish(Duration::from_secs(20))
+        .code(130)
+        .stderr_has("[0/1] running 1: slow · ")
+        .stderr_has(" Stopping 1 running job(s)\n");
+    let clear = "\r\x1b[2K";
+    let last_clear = run.stderr.rfind(clear).expect("the status line is cleared");
+    let after = &run.stderr[last_clear + clear.len()..];
+    assert!(
+        after.starts_with("interrupted: 0 ran")
+            && after.ends_with("partial outputs were removed\n"),
+        "after the last clear: {after:?}"
+    );
+}
