@@ -51,7 +51,8 @@ pub fn brief(d: Duration) -> String {
 /// The live status line and what it needs.
 struct Status {
     bar: ProgressBar,
-    width: console::Term,
+    /// Read for the terminal's width at each redraw.
+    term: console::Term,
     /// Job lines waiting for the next redraw, with their colour codes.
     pending: Vec<u8>,
     last_draw: Option<Instant>,
@@ -73,7 +74,7 @@ impl Status {
         }));
         Self {
             bar,
-            width: console::Term::stderr(),
+            term: console::Term::stderr(),
             pending: Vec::new(),
             last_draw: None,
             begun: Instant::now(),
@@ -93,19 +94,18 @@ impl Status {
         let tail = format!(" · {elapsed} · {eta}");
         let room = width.saturating_sub(head.chars().count() + tail.chars().count() + 2);
         let mut jobs = String::new();
-        for (i, label) in self.running.values().enumerate() {
-            let sep = if i == 0 { "" } else { ", " };
-            if jobs.chars().count() + sep.len() + label.chars().count() > room {
-                if room > 0 {
-                    let kept: String = jobs.chars().take(room.saturating_sub(1)).collect();
-                    jobs = format!("{kept}…");
-                }
+        for label in self.running.values() {
+            if !jobs.is_empty() {
+                jobs.push_str(", ");
+            }
+            jobs.push_str(label);
+            if jobs.chars().count() > room {
+                jobs = jobs.chars().take(room.saturating_sub(1)).collect();
+                jobs.push('…');
                 break;
             }
-            jobs.push_str(sep);
-            jobs.push_str(label);
         }
-        if jobs.is_empty() {
+        if room == 0 || jobs.is_empty() {
             format!("{head}{tail}")
         } else {
             format!("{head}: {jobs}{tail}")
@@ -129,10 +129,7 @@ impl Status {
                 let _ = err.flush();
             });
         }
-        let width = self
-            .width
-            .size_checked()
-            .map_or(80, |(_, w)| usize::from(w));
+        let width = self.term.size_checked().map_or(80, |(_, w)| usize::from(w));
         self.bar.set_message(self.text(done, total, now, width));
     }
 }
@@ -273,5 +270,35 @@ impl Progress {
         if let Some(s) = &mut self.status {
             s.draw(self.done, self.total, now, false);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_text_cuts_the_job_labels_to_the_width() {
+        let mut s = Status::new(2);
+        let t0 = s.begun;
+        s.running.insert(JobId(1), "align[s=alpha]".into());
+        s.running.insert(JobId(2), "align[s=beta]".into());
+        let later = t0 + Duration::from_secs(3);
+        assert_eq!(
+            s.text(4, 10, later, 120),
+            "[4/10] running 2: align[s=alpha], align[s=beta] · 3.0s · ETA ?"
+        );
+        let cut = s.text(4, 10, later, 50);
+        assert_eq!(cut, "[4/10] running 2: align[s=alpha], … · 3.0s · ETA ?");
+        assert!(cut.chars().count() <= 50);
+        let tight = s.text(4, 10, later, 40);
+        assert_eq!(tight, "[4/10] running 2: align[… · 3.0s · ETA ?");
+        s.running.clear();
+        assert_eq!(
+            s.text(10, 10, later, 50),
+            "[10/10] running 0 · 3.0s · ETA ?"
+        );
+        // Nothing is drawn: dropping clears a status line that never showed.
+        s.bar = ProgressBar::hidden();
     }
 }
