@@ -132,8 +132,9 @@ fn run_inner(args: &Args) -> Result<u8, Stop> {
         print!("{text}");
         return Ok(exit::SUCCESS);
     }
-    let mut record = session.record()?;
     let (mut store, shell) = open_state(&session, Some(&dag))?;
+    // After the lock: a second flowrun refused by it must not truncate the first one's trace.
+    let mut record = session.record()?;
     let started = Instant::now();
     let outcome = session.execute(&loaded, &dag, &mut store, &shell, &mut record)?;
     Ok(session.conclude(outcome.as_ref(), started))
@@ -155,8 +156,8 @@ fn watch_mode(session: &Session<'_>) -> Result<u8, Stop> {
         crate::watch::Start::Ready(_, dag) => Some(dag),
         _ => None,
     };
-    let mut record = session.record()?;
     let (mut store, shell) = open_state(session, dag)?;
+    let mut record = session.record()?;
     crate::watch::run(session, start, &mut store, &shell, &mut record)
 }
 

@@ -329,3 +329,24 @@ fn ctrl_c_clears_the_status_line_before_the_interrupt_messages() {
         "after the last clear: {after:?}"
     );
 }
+
+#[test]
+fn a_run_refused_by_the_lock_leaves_the_running_ones_trace_alone() {
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"rule("slow", #{ output: "slow.txt", shell: "echo $$ > pid; sleep 30; touch {output}" });"#,
+    );
+    let mut bg = p.spawn(&["wf.rhai", "--grace", "1", "--trace", "t.jsonl"]);
+    p.wait_for("pid", Duration::from_secs(20));
+    if let Ok(pid) = p.read("pid").trim().parse() {
+        bg.groups.push(pid);
+    }
+    p.run(&["wf.rhai", "--trace", "t.jsonl", "--report", "r.html"])
+        .code(3);
+    assert!(!p.exists("r.html"));
+    let ev = events(&p, "t.jsonl");
+    assert_eq!(kind(&ev[0]), "run_start", "{ev:?}");
+    bg.signal(nix::sys::signal::Signal::SIGTERM);
+    bg.finish(Duration::from_secs(20)).code(130);
+}
