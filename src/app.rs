@@ -1,18 +1,19 @@
 //! The pipeline from arguments to exit code: load → rules → DAG → plan → schedule → report.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::cli::Args;
+use crate::cli::{Args, ProgressMode};
 use crate::dag::{Dag, Target};
 use crate::diagnostic::Diagnostic;
+use crate::events::{Event, Events, Record};
 use crate::exec::mpi::Launcher;
 use crate::exec::{ChildRegistry, Shell};
 use crate::lock::{Lock, LockError};
 use crate::plan::{self, Checker, PlanOptions, Triggers};
-use crate::progress::{self, Verbosity};
+use crate::progress::{self, Progress, Verbosity};
 use crate::rules::Rules;
 use crate::schedule::{self, RunContext, RunOptions};
 use crate::script::{self, sandbox, LoadOptions};
@@ -132,8 +133,10 @@ fn run_inner(args: &Args) -> Result<u8, Stop> {
         return Ok(exit::SUCCESS);
     }
     let (mut store, shell) = open_state(&session, Some(&dag))?;
+    // After the lock: a second flowrun refused by it must not truncate the first one's trace.
+    let mut record = session.record()?;
     let started = Instant::now();
-    let outcome = session.execute(&loaded, &dag, &mut store, &shell)?;
+    let outcome = session.execute(&loaded, &dag, &mut store, &shell, &mut record)?;
     Ok(session.conclude(outcome.as_ref(), started))
 }
 
@@ -154,7 +157,8 @@ fn watch_mode(session: &Session<'_>) -> Result<u8, Stop> {
         _ => None,
     };
     let (mut store, shell) = open_state(session, dag)?;
-    crate::watch::run(session, start, &mut store, &shell)
+    let mut record = session.record()?;
+    crate::watch::run(session, start, &mut store, &shell, &mut record)
 }
 
 /// Takes the run lock (clearing what a killed run left), opens the store and installs the
@@ -201,6 +205,10 @@ pub(crate) struct Session<'a> {
     triggers: Triggers,
     resources: BTreeMap<String, u64>,
     pub verbosity: Verbosity,
+    /// Whether runs draw the live status line.
+    live: bool,
+    trace: Option<PathBuf>,
+    report: Option<PathBuf>,
     mpi: Launcher,
 }
 
@@ -224,7 +232,18 @@ impl<'a> Session<'a> {
         for text in &args.config {
             script::config::parse_override(text)?;
         }
+        let live = verbosity != Verbosity::Quiet
+            && match args.progress {
+                ProgressMode::Auto => {
+                    std::io::stderr().is_terminal()
+                        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+                }
+                ProgressMode::Bar => true,
+                ProgressMode::Lines => false,
+            };
         let file = absolute(&args.file);
+        let trace = args.trace.as_deref().map(absolute);
+        let report = args.report.as_deref().map(absolute);
         let config_files: Vec<PathBuf> = args.configfile.iter().map(|p| absolute(p)).collect();
         if let Some(dir) = &args.directory {
             std::env::set_current_dir(dir).map_err(|e| {
@@ -241,6 +260,9 @@ impl<'a> Session<'a> {
             triggers: Triggers::parse(&args.rerun_triggers)?,
             resources: parse_resources(&args.resources)?,
             verbosity,
+            live,
+            trace,
+            report,
             mpi: Launcher::configure(args.mpi_launcher.as_deref(), args.mpi_args.as_deref())
                 .map_err(Diagnostic::new)?,
         })
@@ -266,23 +288,33 @@ impl<'a> Session<'a> {
         Ok(Loaded { workflow, rules })
     }
 
-    /// The job graph for the requested targets.
-    pub fn resolve(&self, loaded: &Loaded) -> Result<Dag, Stop> {
-        let rules = &loaded.rules;
-        let targets: Vec<Target> = if self.args.targets.is_empty() {
+    /// The targets as asked for: the command line's, else the default rule's name.
+    fn target_words(&self, rules: &Rules) -> Vec<String> {
+        if self.args.targets.is_empty() {
             rules
                 .default_target()
-                .map(|r| Target::Rule(r.name.clone()))
+                .map(|r| r.name.clone())
                 .into_iter()
                 .collect()
         } else {
-            self.args
-                .targets
-                .iter()
-                .map(|t| Target::parse(t, rules))
-                .collect()
-        };
+            self.args.targets.clone()
+        }
+    }
+
+    /// The job graph for the requested targets.
+    pub fn resolve(&self, loaded: &Loaded) -> Result<Dag, Stop> {
+        let rules = &loaded.rules;
+        let targets: Vec<Target> = self
+            .target_words(rules)
+            .iter()
+            .map(|t| Target::parse(t, rules))
+            .collect();
         Ok(Dag::resolve(rules, &targets)?)
+    }
+
+    /// Opens the trace and checks the report path, for the runs of this invocation.
+    pub fn record(&self) -> Result<Record, Stop> {
+        Ok(Record::open(self.trace.as_deref(), self.report.as_deref())?)
     }
 
     fn plan_options(&self) -> PlanOptions {
@@ -294,29 +326,45 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Plans and runs one pass; `None` when there was nothing to do.
+    /// Plans and runs one pass, emitting its events; `None` when there was nothing to do.
     pub fn execute(
         &self,
         loaded: &Loaded,
         dag: &Dag,
         store: &mut Store,
         shell: &Shell,
+        record: &mut Record,
     ) -> Result<Option<schedule::Outcome>, Stop> {
         sandbox::set_phase(sandbox::Phase::Definition);
         let snapshot = store
             .snapshot()
             .map_err(|e| Diagnostic::new(e.to_string()))?;
         let plan = plan::check(&loaded.rules, dag, &snapshot, &self.plan_options())?;
-        if plan.to_run(dag).next().is_none() {
-            let _ = store.record(plan.refresh.iter().map(|(p, r)| (p.as_str(), r)));
-            return Ok(None);
-        }
-        sandbox::set_phase(sandbox::Phase::Run);
         let cores = self
             .args
             .cores
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
             .max(1);
+        let planned = schedule::planned(&loaded.rules, dag, &plan, cores);
+        let nothing = planned.is_empty();
+        let display = Progress::new(self.job_verbosity(), self.live && !nothing, cores);
+        let mut events = Events::new(display, record);
+        events.emit(&Event::RunStart {
+            workflow: &self.file,
+            targets: &self.target_words(&loaded.rules),
+            cores,
+            jobs: &planned,
+        });
+        drop(planned);
+        if nothing {
+            let _ = store.record(plan.refresh.iter().map(|(p, r)| (p.as_str(), r)));
+            events.emit(&Event::RunEnd {
+                exit_code: exit::SUCCESS,
+                outcome: &schedule::Outcome::default(),
+            });
+            return Ok(None);
+        }
+        sandbox::set_phase(sandbox::Phase::Run);
         let checker = Checker::new(&loaded.rules, dag, &snapshot, self.triggers);
         let run_opts = RunOptions {
             cores,
@@ -326,7 +374,7 @@ impl<'a> Session<'a> {
             verbosity: self.job_verbosity(),
             grace: Duration::from_secs_f64(self.args.grace.max(0.0)),
         };
-        Ok(Some(schedule::run(
+        let outcome = schedule::run(
             RunContext {
                 rules: &loaded.rules,
                 dag,
@@ -337,7 +385,13 @@ impl<'a> Session<'a> {
             plan,
             checker,
             &run_opts,
-        )))
+            &mut events,
+        );
+        events.emit(&Event::RunEnd {
+            exit_code: outcome.exit_code(),
+            outcome: &outcome,
+        });
+        Ok(Some(outcome))
     }
 
     /// Per-job lines: watch mode keeps to one line per pass unless `-v`.
@@ -358,24 +412,23 @@ impl<'a> Session<'a> {
         };
         let took = progress::brief(started.elapsed());
         let mut parts = outcome_parts(outcome);
+        let code = outcome.exit_code();
         if outcome.interrupted {
             eprintln!(
                 "interrupted: {} ({took}); partial outputs were removed",
                 parts.join(", ")
             );
-            return exit::INTERRUPTED;
-        }
-        if outcome.failed > 0 {
+        } else if outcome.failed > 0 {
             eprintln!("error: {} ({took})", parts.join(", "));
-            return exit::JOB_FAILED;
+        } else {
+            if self.verbosity == Verbosity::Verbose {
+                parts.push(format!("peak memory {} MiB", peak_rss_mib()));
+            }
+            if self.verbosity != Verbosity::Quiet {
+                eprintln!("done: {} ({took})", parts.join(", "));
+            }
         }
-        if self.verbosity == Verbosity::Verbose {
-            parts.push(format!("peak memory {} MiB", peak_rss_mib()));
-        }
-        if self.verbosity != Verbosity::Quiet {
-            eprintln!("done: {} ({took})", parts.join(", "));
-        }
-        exit::SUCCESS
+        code
     }
 }
 

@@ -111,6 +111,19 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = OnChange::Queue)]
     pub on_change: OnChange,
 
+    /// When to draw the live status line (done/total, running jobs, elapsed, ETA) below the
+    /// job lines
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+
+    /// Write the run's events to FILE as JSON Lines, as they happen (see docs/report.md)
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+
+    /// Write an HTML report with a timeline to FILE when the run ends, however it ends
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
+
     /// Print only errors
     #[arg(short = 'q', long, conflicts_with = "verbose")]
     pub quiet: bool,
@@ -127,6 +140,17 @@ pub enum OnChange {
     Queue,
     /// Stop the running jobs (cleaning their outputs) and start again
     Restart,
+}
+
+/// When to draw the live status line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressMode {
+    /// When stderr is a terminal (and `TERM` is not `dumb`)
+    Auto,
+    /// Always, even into a pipe
+    Bar,
+    /// Never: one line per job event
+    Lines,
 }
 
 const EXIT_CODES: &str = "\

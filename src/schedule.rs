@@ -1,7 +1,8 @@
 //! Running the plan: the one owner of run state.
 //!
-//! The loop here is the only code that changes job states, the store and the progress display;
-//! job threads run work and send back events. Ready jobs start in a fixed order: priority, then
+//! The loop here is the only code that changes job states and the store, and the only one that
+//! emits job events (to the display, the trace and the report, see [`crate::events`]); job
+//! threads run work and send back messages. Ready jobs start in a fixed order: priority, then
 //! critical path (the longest chain of running jobs behind them), then job id, taking as many
 //! of the `-j` cores (and declared `--resources`) as they need.
 //!
@@ -15,10 +16,11 @@ use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::dag::{Dag, JobId};
+use crate::events::{End, Event, Events, JobRef, Planned};
 use crate::exec::{Failure, JobContext, Shell};
 use crate::filestate::Stat;
 use crate::plan::{Checker, Decision, Plan};
-use crate::progress::{Progress, Verbosity};
+use crate::progress::Verbosity;
 use crate::reason::Reason;
 use crate::rule::{FileKind, Model};
 use crate::rules::{Rules, Work};
@@ -50,6 +52,52 @@ pub struct Outcome {
     pub interrupted: bool,
 }
 
+impl Outcome {
+    /// The exit code this outcome calls for.
+    pub fn exit_code(&self) -> u8 {
+        if self.interrupted {
+            crate::exit::INTERRUPTED
+        } else if self.failed > 0 {
+            crate::exit::JOB_FAILED
+        } else {
+            crate::exit::SUCCESS
+        }
+    }
+}
+
+/// Cores a job reserves: what its model uses, capped by the `-j` budget.
+fn cores_of(rules: &Rules, dag: &Dag, id: JobId, budget: u32) -> u32 {
+    rules
+        .get(dag.job(id).rule)
+        .model
+        .cores()
+        .clamp(1, budget.max(1))
+}
+
+/// A job as events name it.
+fn job_ref<'a>(rules: &'a Rules, dag: &'a Dag, id: JobId, budget: u32) -> JobRef<'a> {
+    let job = dag.job(id);
+    JobRef {
+        id,
+        rule: rules.get(job.rule),
+        job,
+        cores: cores_of(rules, dag, id, budget),
+    }
+}
+
+/// The jobs `plan` runs, in plan order, with their reasons, for a `-j` budget of `cores`.
+pub fn planned<'a>(rules: &'a Rules, dag: &'a Dag, plan: &'a Plan, cores: u32) -> Vec<Planned<'a>> {
+    plan.to_run(dag)
+        .filter_map(|id| match plan.decision(id) {
+            Decision::Run(reasons) => Some(Planned {
+                job: job_ref(rules, dag, id, cores),
+                reasons,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Waiting,
@@ -60,7 +108,8 @@ enum State {
     Blocked,
 }
 
-enum Event {
+/// What a job thread tells the scheduler.
+enum Message {
     Retrying {
         id: JobId,
         attempt: u32,
@@ -84,13 +133,13 @@ pub struct RunContext<'a> {
     pub store: &'a mut Store,
 }
 
-struct Scheduler<'a, 'c> {
+struct Scheduler<'a, 'c, 'r> {
     rules: &'a Rules,
     dag: &'a Dag,
     store: &'c mut Store,
     checker: Checker<'a>,
     opts: &'c RunOptions,
-    progress: Progress,
+    events: &'c mut Events<'r>,
     reasons: HashMap<JobId, Vec<Reason>>,
     /// Running jobs that hash their first input as they read it: the path and its stat when
     /// the job started.
@@ -116,18 +165,22 @@ fn remove_file(path: &str) {
     }
 }
 
-impl<'a> Scheduler<'a, '_> {
+impl<'a> Scheduler<'a, '_, '_> {
     fn label(&self, id: JobId) -> String {
         self.dag.label(self.rules, id).to_string()
     }
 
-    /// Cores a job reserves: what its model uses, capped by the `-j` budget.
     fn cores_of(&self, id: JobId) -> u32 {
-        self.rules
-            .get(self.dag.job(id).rule)
-            .model
-            .cores()
-            .clamp(1, self.opts.cores.max(1))
+        cores_of(self.rules, self.dag, id, self.opts.cores)
+    }
+
+    fn job_ref(&self, id: JobId) -> JobRef<'a> {
+        job_ref(self.rules, self.dag, id, self.opts.cores)
+    }
+
+    fn emit_end(&mut self, id: JobId, end: End<'_>, took: Duration) {
+        let job = self.job_ref(id);
+        self.events.emit(&Event::JobEnd { job, end, took });
     }
 
     /// The job's model with threads scaled down to the budget, as Snakemake scales threads.
@@ -304,8 +357,8 @@ impl<'a> Scheduler<'a, '_> {
         }
         self.outcome.ran += 1;
         let label = self.label(id);
-        self.outcome.ran_jobs.push(label.clone());
-        self.progress.finish(&label, took);
+        self.outcome.ran_jobs.push(label);
+        self.emit_end(id, End::Ok, took);
         self.settle(id);
         Ok(())
     }
@@ -324,13 +377,13 @@ impl<'a> Scheduler<'a, '_> {
             .clear_incomplete(job.outputs.iter().map(|o| o.path.as_str()));
     }
 
-    fn fail(&mut self, id: JobId, failure: &Failure) {
-        self.fail_as(id, failure, true);
+    fn fail(&mut self, id: JobId, failure: &Failure, took: Duration) {
+        self.fail_as(id, failure, true, took);
     }
 
     /// Fails a job; `started` says whether its outputs were touched. A job refused before it
     /// started (a protected output, a job too big for `--resources`) keeps its outputs.
-    fn fail_as(&mut self, id: JobId, failure: &Failure, started: bool) {
+    fn fail_as(&mut self, id: JobId, failure: &Failure, started: bool, took: Duration) {
         if started {
             self.clean_failed(id);
         }
@@ -344,8 +397,7 @@ impl<'a> Scheduler<'a, '_> {
         if started && !self.opts.keep_incomplete && !job.outputs.is_empty() {
             message.push_str("\nits outputs were removed (use --keep-incomplete to keep them)");
         }
-        let label = self.label(id);
-        self.progress.fail(&label, &message);
+        self.emit_end(id, End::Failed(&message), took);
         // Everything downstream can no longer run.
         let mut stack: Vec<JobId> = self.dag.consumers(id).collect();
         while let Some(c) = stack.pop() {
@@ -354,6 +406,7 @@ impl<'a> Scheduler<'a, '_> {
                 self.ready.retain(|(_, _, j)| *j != c);
                 self.state[ci] = Some(State::Blocked);
                 self.outcome.blocked += 1;
+                self.emit_end(c, End::Blocked, Duration::ZERO);
                 stack.extend(self.dag.consumers(c));
             }
         }
@@ -380,8 +433,15 @@ fn critical_paths(dag: &Dag, runs: &[bool]) -> Vec<u32> {
     cp
 }
 
-/// Runs every job the plan says must run.
-pub fn run(ctx: RunContext<'_>, plan: Plan, checker: Checker<'_>, opts: &RunOptions) -> Outcome {
+/// Runs every job the plan says must run, emitting job events (the caller emits the run's
+/// start and end).
+pub fn run(
+    ctx: RunContext<'_>,
+    plan: Plan,
+    checker: Checker<'_>,
+    opts: &RunOptions,
+    events: &mut Events<'_>,
+) -> Outcome {
     let RunContext {
         rules,
         dag,
@@ -396,7 +456,6 @@ pub fn run(ctx: RunContext<'_>, plan: Plan, checker: Checker<'_>, opts: &RunOpti
         .iter()
         .map(|d| matches!(d, Decision::Run(_)))
         .collect();
-    let total = runs.iter().filter(|r| **r).count();
     let mut temp_users: HashMap<String, usize> = HashMap::new();
     for id in plan.to_run(dag) {
         for f in &dag.job(id).inputs {
@@ -423,7 +482,7 @@ pub fn run(ctx: RunContext<'_>, plan: Plan, checker: Checker<'_>, opts: &RunOpti
         store,
         checker,
         opts,
-        progress: Progress::new(total, opts.verbosity),
+        events,
         reasons: HashMap::new(),
         hashed_by_job: HashMap::new(),
         state: vec![None; n],
@@ -475,10 +534,10 @@ pub fn run(ctx: RunContext<'_>, plan: Plan, checker: Checker<'_>, opts: &RunOpti
     too_big.sort();
     for (id, msg) in too_big {
         s.ready.retain(|(_, _, j)| *j != id);
-        s.fail_as(id, &Failure::Setup(msg), false);
+        s.fail_as(id, &Failure::Setup(msg), false, Duration::ZERO);
     }
 
-    let (tx, rx) = mpsc::channel::<Event>();
+    let (tx, rx) = mpsc::channel::<Message>();
     let mut running = 0usize;
     std::thread::scope(|scope| {
         loop {
@@ -492,13 +551,12 @@ pub fn run(ctx: RunContext<'_>, plan: Plan, checker: Checker<'_>, opts: &RunOpti
                 match s.prepare(id) {
                     Ok(false) => {
                         s.outcome.cutoff += 1;
-                        let label = s.label(id);
-                        s.progress.cutoff(&label);
+                        s.emit_end(id, End::Skipped, Duration::ZERO);
                         s.settle(id);
                         continue;
                     }
                     Err(f) => {
-                        s.fail_as(id, &f, false);
+                        s.fail_as(id, &f, false, Duration::ZERO);
                         continue;
                     }
                     Ok(true) => {}
@@ -507,8 +565,11 @@ pub fn run(ctx: RunContext<'_>, plan: Plan, checker: Checker<'_>, opts: &RunOpti
                 s.state[id.0 as usize] = Some(State::Running);
                 running += 1;
                 let label = s.label(id);
-                s.progress
-                    .start(&label, s.reasons.get(&id).map_or(&[], Vec::as_slice));
+                let reasons = s.reasons.get(&id).map_or(&[][..], Vec::as_slice);
+                s.events.emit(&Event::JobStart {
+                    job: s.job_ref(id),
+                    reasons,
+                });
                 let job = dag.job(id);
                 let rule = rules.get(job.rule);
                 if matches!(rule.work, Work::Nothing) {
@@ -544,7 +605,7 @@ pub fn run(ctx: RunContext<'_>, plan: Plan, checker: Checker<'_>, opts: &RunOpti
                                 if attempt < rule.retries && !crate::interrupt::requested() =>
                             {
                                 attempt += 1;
-                                let _ = tx.send(Event::Retrying {
+                                let _ = tx.send(Message::Retrying {
                                     id,
                                     attempt,
                                     failure,
@@ -559,7 +620,7 @@ pub fn run(ctx: RunContext<'_>, plan: Plan, checker: Checker<'_>, opts: &RunOpti
                     let input_hash = ctx
                         .input_hash
                         .and_then(|slot| slot.into_inner().ok().flatten());
-                    let _ = tx.send(Event::Done {
+                    let _ = tx.send(Message::Done {
                         id,
                         result,
                         took: start.elapsed(),
@@ -570,19 +631,23 @@ pub fn run(ctx: RunContext<'_>, plan: Plan, checker: Checker<'_>, opts: &RunOpti
             if running == 0 {
                 break;
             }
-            match rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(Event::Retrying {
+            let message = rx.recv_timeout(Duration::from_millis(50));
+            s.events.tick();
+            match message {
+                Ok(Message::Retrying {
                     id,
                     attempt,
                     failure,
                 }) => {
                     let retries = rules.get(dag.job(id).rule).retries;
-                    s.progress.note(
-                        "Retrying",
-                        &format!("{} ({attempt}/{retries}) after: {failure}", s.label(id)),
-                    );
+                    let text = format!("{} ({attempt}/{retries}) after: {failure}", s.label(id));
+                    s.events.emit(&Event::Note {
+                        verb: "Retrying",
+                        job: Some(s.job_ref(id)),
+                        text: &text,
+                    });
                 }
-                Ok(Event::Done {
+                Ok(Message::Done {
                     id,
                     result,
                     took,
@@ -601,8 +666,9 @@ pub fn run(ctx: RunContext<'_>, plan: Plan, checker: Checker<'_>, opts: &RunOpti
                         if crate::interrupt::requested() {
                             s.clean_failed(id);
                             s.state[id.0 as usize] = Some(State::Failed);
+                            s.emit_end(id, End::Interrupted, took);
                         } else {
-                            s.fail(id, &f);
+                            s.fail(id, &f, took);
                         }
                     }
                 }
@@ -612,17 +678,21 @@ pub fn run(ctx: RunContext<'_>, plan: Plan, checker: Checker<'_>, opts: &RunOpti
         if crate::interrupt::requested() {
             s.outcome.interrupted = true;
             if running > 0 {
-                s.progress
-                    .note("Stopping", &format!("{running} running job(s)"));
+                s.events.emit(&Event::Note {
+                    verb: "Stopping",
+                    job: None,
+                    text: &format!("{running} running job(s)"),
+                });
             }
             shell.registry.terminate_all(opts.grace);
             while running > 0 {
                 match rx.recv() {
-                    Ok(Event::Done { id, .. }) => {
+                    Ok(Message::Done { id, took, .. }) => {
                         running -= 1;
                         s.clean_failed(id);
+                        s.emit_end(id, End::Interrupted, took);
                     }
-                    Ok(Event::Retrying { .. }) => {}
+                    Ok(Message::Retrying { .. }) => {}
                     Err(_) => break,
                 }
             }

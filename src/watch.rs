@@ -25,6 +25,7 @@ use crate::app::{outcome_parts, print_errors, warn, Loaded, Session, Stop};
 use crate::cli::OnChange;
 use crate::dag::Dag;
 use crate::diagnostic::Diagnostic;
+use crate::events::Record;
 use crate::exec::Shell;
 use crate::progress::{self, Verbosity};
 use crate::store::Store;
@@ -221,6 +222,7 @@ pub(crate) fn run(
     start: Start,
     store: &mut Store,
     shell: &Shell,
+    record: &mut Record,
 ) -> Result<u8, Stop> {
     let cwd = std::env::current_dir()
         .map_err(|e| Diagnostic::new(format!("cannot read the working directory: {e}")))?;
@@ -287,7 +289,7 @@ pub(crate) fn run(
             let started = Instant::now();
             interrupt::take_cancel();
             running.store(true, Ordering::SeqCst);
-            let result = session.execute(loaded, dag, store, shell);
+            let result = session.execute(loaded, dag, store, shell, record);
             running.store(false, Ordering::SeqCst);
             let took = started.elapsed();
             let cancelled = interrupt::take_cancel();

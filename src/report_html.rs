@@ -1,0 +1,419 @@
+//! `--report FILE.html`: one self-contained page (inline CSS and SVG; no scripts, fonts or
+//! anything else from the network) with a summary, a timeline and a table of jobs.
+//!
+//! Every string a user controls (rule names, wildcards, paths in reasons, error messages) goes
+//! through [`escape`]. Large runs stay small: up to [`MAX_BARS`] jobs get one bar each in the
+//! timeline; beyond that each lane is cut into [`COLUMNS`] time slots, and runs of adjacent
+//! slots with the same worst status become one bar whose title counts its jobs. The job table
+//! lists every job up to [`MAX_ROWS`]; beyond that it lists the failed and interrupted jobs and
+//! the longest others, and the per-rule table and the trace (`--trace`) have the rest.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use crate::timeline::{Row, Timeline};
+
+/// Most jobs drawn one bar each.
+pub const MAX_BARS: usize = 2000;
+/// Time slots per lane when bars are aggregated.
+pub const COLUMNS: usize = 400;
+/// Most rows in the job table.
+pub const MAX_ROWS: usize = 2000;
+/// Jobs of a large run listed besides the failed ones: the longest.
+const LONGEST: usize = 200;
+
+const CHART_WIDTH: f64 = 1000.0;
+const LANE_HEIGHT: f64 = 18.0;
+const LEFT: f64 = 40.0;
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// How bad a status is; the worst one colours an aggregated bar.
+fn severity(status: &str) -> u8 {
+    match status {
+        "failed" => 4,
+        "interrupted" => 3,
+        "ok" => 2,
+        "skipped" => 1,
+        _ => 0,
+    }
+}
+
+fn colour(status: &str) -> &'static str {
+    match status {
+        "ok" => "#43a047",
+        "failed" => "#e53935",
+        "interrupted" => "#fb8c00",
+        "skipped" => "#90a4ae",
+        "blocked" => "#cfd8dc",
+        _ => "#ffffff",
+    }
+}
+
+const STATUSES: [&str; 6] = [
+    "ok",
+    "failed",
+    "interrupted",
+    "skipped",
+    "blocked",
+    "not started",
+];
+
+fn brief(secs: f64) -> String {
+    crate::progress::brief(std::time::Duration::from_secs_f64(secs.max(0.0)))
+}
+
+/// A round tick spacing giving about eight ticks over `span` seconds.
+fn tick_step(span: f64) -> f64 {
+    let raw = (span / 8.0).max(1e-3);
+    let magnitude = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|step| *step >= raw)
+        .unwrap_or(10.0 * magnitude)
+}
+
+/// The SVG Gantt chart: one lane per concurrently running job.
+fn timeline_svg(out: &mut String, t: &Timeline, wall: f64) {
+    let span = wall.max(1e-3);
+    let x = |secs: f64| LEFT + secs / span * CHART_WIDTH;
+    let height = f64::from(t.lanes.max(1)) * LANE_HEIGHT + 24.0;
+    let _ = writeln!(
+        out,
+        "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" \
+         viewBox=\"0 0 {} {height}\" role=\"img\" aria-label=\"timeline\">",
+        LEFT + CHART_WIDTH + 10.0,
+        LEFT + CHART_WIDTH + 10.0
+    );
+    for lane in 0..t.lanes {
+        let y = f64::from(lane) * LANE_HEIGHT;
+        let _ = writeln!(
+            out,
+            "<text x=\"{}\" y=\"{}\" class=\"lane\">{}</text>",
+            LEFT - 6.0,
+            y + LANE_HEIGHT * 0.7,
+            lane + 1
+        );
+    }
+    let axis = f64::from(t.lanes.max(1)) * LANE_HEIGHT;
+    let step = tick_step(span);
+    let mut tick = 0.0;
+    while tick <= span + 1e-9 {
+        let _ = writeln!(
+            out,
+            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"0\" y2=\"{axis}\" class=\"grid\"/>\
+             <text x=\"{0:.1}\" y=\"{1}\" class=\"tick\">{2}</text>",
+            x(tick),
+            axis + 16.0,
+            brief(tick)
+        );
+        tick += step;
+    }
+    let started: Vec<&Row> = t.rows.iter().filter(|r| r.lane.is_some()).collect();
+    if started.len() <= MAX_BARS {
+        for r in started {
+            let (Some(start), Some(lane)) = (r.start, r.lane) else {
+                continue;
+            };
+            let _ = writeln!(
+                out,
+                "<rect x=\"{:.2}\" y=\"{:.1}\" width=\"{:.2}\" height=\"{:.1}\" fill=\"{}\">\
+                 <title>{} — {} — {}</title></rect>",
+                x(start),
+                f64::from(lane) * LANE_HEIGHT + 2.0,
+                (r.duration / span * CHART_WIDTH).max(1.0),
+                LANE_HEIGHT - 4.0,
+                colour(r.status),
+                escape(&r.label),
+                r.status,
+                brief(r.duration)
+            );
+        }
+    } else {
+        aggregated_bars(out, &started, t.lanes, span);
+    }
+    out.push_str("</svg>\n");
+}
+
+/// Bars for a run too large to draw job by job: per lane, runs of time slots with the same worst
+/// status, each with the number of jobs that started in it.
+fn aggregated_bars(out: &mut String, rows: &[&Row], lanes: u32, span: f64) {
+    let slot = span / COLUMNS as f64;
+    // Per lane and slot: worst status and how many jobs started there.
+    let mut grid = vec![(0u8, "", 0usize); lanes as usize * COLUMNS];
+    for r in rows {
+        let (Some(start), Some(lane)) = (r.start, r.lane) else {
+            continue;
+        };
+        let first = ((start / slot) as usize).min(COLUMNS - 1);
+        let last = (((start + r.duration) / slot) as usize).clamp(first, COLUMNS - 1);
+        for c in first..=last {
+            let cell = &mut grid[lane as usize * COLUMNS + c];
+            if cell.1.is_empty() || severity(r.status) > cell.0 {
+                *cell = (severity(r.status), r.status, cell.2);
+            }
+        }
+        grid[lane as usize * COLUMNS + first].2 += 1;
+    }
+    for lane in 0..lanes as usize {
+        let cells = &grid[lane * COLUMNS..(lane + 1) * COLUMNS];
+        let mut c = 0;
+        while c < COLUMNS {
+            let status = cells[c].1;
+            let mut end = c;
+            let mut jobs = 0;
+            while end < COLUMNS && cells[end].1 == status {
+                jobs += cells[end].2;
+                end += 1;
+            }
+            if !status.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "<rect x=\"{:.2}\" y=\"{:.1}\" width=\"{:.2}\" height=\"{:.1}\" fill=\"{}\">\
+                     <title>{jobs} job(s), worst {status}, {}–{}</title></rect>",
+                    LEFT + c as f64 / COLUMNS as f64 * CHART_WIDTH,
+                    lane as f64 * LANE_HEIGHT + 2.0,
+                    (end - c) as f64 / COLUMNS as f64 * CHART_WIDTH,
+                    LANE_HEIGHT - 4.0,
+                    colour(status),
+                    brief(c as f64 * slot),
+                    brief(end as f64 * slot)
+                );
+            }
+            c = end;
+        }
+    }
+}
+
+fn rule_table(out: &mut String, t: &Timeline) {
+    // Per rule: jobs, jobs per status, total seconds.
+    let mut by_rule: BTreeMap<&str, (usize, BTreeMap<&str, usize>, f64)> = BTreeMap::new();
+    for r in &t.rows {
+        let e = by_rule.entry(&r.rule).or_default();
+        e.0 += 1;
+        *e.1.entry(r.status).or_default() += 1;
+        e.2 += r.duration;
+    }
+    out.push_str(
+        "<h2>Rules</h2>\n<table>\n<tr><th>rule</th><th>jobs</th><th>statuses</th>\
+         <th>total time</th><th>mean</th></tr>\n",
+    );
+    for (rule, (jobs, statuses, secs)) in by_rule {
+        let statuses: Vec<String> = statuses.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"num\">{jobs}</td><td>{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td></tr>",
+            escape(rule),
+            statuses.join(", "),
+            brief(secs),
+            brief(secs / jobs as f64)
+        );
+    }
+    out.push_str("</table>\n");
+}
+
+fn job_table(out: &mut String, t: &Timeline) {
+    let mut rows: Vec<&Row> = t.rows.iter().collect();
+    let shown_all = rows.len() <= MAX_ROWS;
+    if !shown_all {
+        let (mut chosen, mut rest): (Vec<&Row>, Vec<&Row>) = rows
+            .into_iter()
+            .partition(|r| matches!(r.status, "failed" | "interrupted"));
+        rest.sort_by(|a, b| b.duration.total_cmp(&a.duration));
+        chosen.extend(rest.into_iter().take(LONGEST));
+        rows = chosen;
+    }
+    out.push_str("<h2>Jobs</h2>\n");
+    if !shown_all {
+        let _ = writeln!(
+            out,
+            "<p class=\"note\">{} jobs: listed are the failed and interrupted ones and the {LONGEST} \
+             longest others; the trace (<code>--trace</code>) has every job.</p>",
+            t.rows.len()
+        );
+    }
+    out.push_str(
+        "<table>\n<tr><th>job</th><th>rule</th><th>wildcards</th><th>status</th>\
+         <th>start</th><th>duration</th><th>reasons</th></tr>\n",
+    );
+    for r in rows {
+        let reasons: Vec<String> = r.reasons.iter().map(|s| escape(s)).collect();
+        let mut status = format!(
+            "<span class=\"dot\" style=\"background:{}\"></span>{}",
+            colour(r.status),
+            r.status
+        );
+        if let Some(m) = &r.message {
+            let _ = write!(status, "<pre>{}</pre>", escape(m));
+        }
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{status}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td>{}</td></tr>",
+            escape(&r.label),
+            escape(&r.rule),
+            escape(&r.wildcards),
+            r.start.map(brief).unwrap_or_default(),
+            brief(r.duration),
+            reasons.join("<br>")
+        );
+    }
+    out.push_str("</table>\n");
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ddd;padding:2px 8px;\
+text-align:left;vertical-align:top}th{background:#f5f5f5}.num{text-align:right}\
+pre{margin:0;white-space:pre-wrap}.dot{display:inline-block;width:.7em;height:.7em;\
+border:1px solid #999;border-radius:50%;margin-right:.4em}.timeline text{font-size:11px;\
+fill:#555}.lane{text-anchor:end}.tick{text-anchor:middle}.grid{stroke:#eee}\
+dl{display:grid;grid-template-columns:max-content auto;gap:2px 1em}dt{font-weight:bold}\
+dd{margin:0}.note{color:#555}";
+
+/// The whole page.
+pub fn render(t: &Timeline) -> String {
+    let wall = t.wall.unwrap_or_else(|| {
+        t.rows
+            .iter()
+            .filter_map(|r| r.start.map(|s| s + r.duration))
+            .fold(0.0, f64::max)
+    });
+    let mut out = String::with_capacity(16 * 1024 + t.rows.len().min(MAX_ROWS) * 256);
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <title>flowrun report: {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
+         <h1>flowrun report</h1>\n<dl>\n",
+        escape(&t.workflow)
+    );
+    let mut item = |k: &str, v: String| {
+        let _ = writeln!(out, "<dt>{k}</dt><dd>{v}</dd>");
+    };
+    item("workflow", escape(&t.workflow));
+    item("targets", escape(&t.targets.join(" ")));
+    item("started", format!("{} (UTC)", t.started_utc));
+    if t.pass > 1 {
+        item("watch pass", t.pass.to_string());
+    }
+    item("wall time", brief(wall));
+    item("cores", t.cores.to_string());
+    item("planned jobs", t.rows.len().to_string());
+    match t.totals {
+        Some(x) => {
+            item(
+                "jobs",
+                format!(
+                    "{} ran, {} skipped (inputs unchanged), {} failed, {} not run because a job \
+                     they need failed",
+                    x.ran, x.skipped, x.failed, x.blocked
+                ),
+            );
+            let how = if x.interrupted { " (interrupted)" } else { "" };
+            item("exit code", format!("{}{how}", x.exit_code));
+        }
+        None => item("exit code", "the run did not finish".into()),
+    }
+    out.push_str("</dl>\n<h2>Timeline</h2>\n");
+    timeline_svg(&mut out, t, wall);
+    out.push_str("<p class=\"note\">");
+    for s in STATUSES {
+        let _ = write!(
+            out,
+            "<span class=\"dot\" style=\"background:{}\"></span>{s} ",
+            colour(s)
+        );
+    }
+    out.push_str("(skipped and blocked jobs never start and have no bar)</p>\n");
+    rule_table(&mut out, t);
+    job_table(&mut out, t);
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_quotes() {
+        assert_eq!(
+            escape(r#"<script>alert("x&y")</script> 'a'"#),
+            "&lt;script&gt;alert(&quot;x&amp;y&quot;)&lt;/script&gt; &#39;a&#39;"
+        );
+        assert_eq!(escape("plain/path_1.txt"), "plain/path_1.txt");
+    }
+
+    fn row(label: &str, status: &'static str, start: f64, lane: u32) -> Row {
+        Row {
+            label: label.into(),
+            rule: "r<1>".into(),
+            wildcards: String::new(),
+            reasons: vec!["output `a&b` is missing".into()],
+            status,
+            message: (status == "failed").then(|| "exit 1: <oops>".to_string()),
+            start: Some(start),
+            duration: 1.0,
+            lane: Some(lane),
+        }
+    }
+
+    #[test]
+    fn renders_every_job_escaped_with_a_bar_each() {
+        let t = Timeline {
+            workflow: "wf<&>.rhai".into(),
+            cores: 2,
+            lanes: 2,
+            wall: Some(2.0),
+            rows: vec![row("a<b>", "ok", 0.0, 0), row("c", "failed", 0.5, 1)],
+            ..Timeline::default()
+        };
+        let html = render(&t);
+        assert!(html.contains("wf&lt;&amp;&gt;.rhai"));
+        assert!(html.contains("<td>a&lt;b&gt;</td>"));
+        assert!(html.contains("exit 1: &lt;oops&gt;"));
+        assert!(html.contains("r&lt;1&gt;"));
+        assert!(!html.contains("<oops>") && !html.contains("a<b>"));
+        assert_eq!(html.matches("<rect").count(), 2);
+        assert!(!html.contains("<script"));
+    }
+
+    #[test]
+    fn large_runs_are_aggregated() {
+        let rows: Vec<Row> = (0..10_000)
+            .map(|i| row(&format!("j{i}"), "ok", i as f64 * 0.01, (i % 2) as u32))
+            .collect();
+        let t = Timeline {
+            lanes: 2,
+            wall: Some(101.0),
+            rows,
+            ..Timeline::default()
+        };
+        let html = render(&t);
+        assert!(html.matches("<rect").count() <= 2 * COLUMNS);
+        assert!(html.contains("10000 jobs: listed are"));
+        assert!(html.len() < 200_000, "{} bytes", html.len());
+    }
+
+    #[test]
+    fn ticks_are_round() {
+        assert_eq!(tick_step(8.0), 1.0);
+        assert_eq!(tick_step(100.0), 20.0);
+        assert_eq!(tick_step(0.4), 0.05);
+    }
+}

@@ -1,0 +1,352 @@
+//! What a run reports besides its job lines: the live status line (`--progress`), the JSON
+//! Lines event trace (`--trace`) and the HTML report (`--report`).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{wait_until, Project};
+use serde_json::Value;
+
+/// Three jobs of one rule, one of which fails, and an aggregate that then cannot run.
+const FAILING: &str = r#"
+rule("all", #{ input: ["out/a.txt", "out/b.txt", "out/c.txt"] });
+rule("make", #{
+    output: "out/{s}.txt",
+    shell: "if [ {wildcards.s} = b ]; then echo broken >&2; exit 3; fi; echo {wildcards.s} > {output}",
+});
+"#;
+
+fn events(p: &Project, rel: &str) -> Vec<Value> {
+    p.read(rel)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn kind(e: &Value) -> &str {
+    e["event"].as_str().unwrap_or_default()
+}
+
+/// The `job_end` event of `label`.
+fn end_of<'a>(events: &'a [Value], label: &str) -> &'a Value {
+    events
+        .iter()
+        .find(|e| kind(e) == "job_end" && e["label"] == label)
+        .unwrap_or_else(|| panic!("no job_end for {label} in {events:#?}"))
+}
+
+#[test]
+fn trace_of_a_keep_going_run_with_a_failure() {
+    let p = Project::new();
+    p.file("wf.rhai", FAILING);
+    p.run(&["wf.rhai", "-k", "-j1", "--trace", "trace.jsonl"])
+        .code(1);
+    let ev = events(&p, "trace.jsonl");
+    let kinds: Vec<&str> = ev.iter().map(kind).collect();
+    assert_eq!(kinds.first(), Some(&"run_start"));
+    assert_eq!(kinds.last(), Some(&"run_end"));
+    let start = &ev[0];
+    assert_eq!(start["trace_version"], 1);
+    assert_eq!(start["flowrun"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(start["cores"], 1);
+    assert_eq!(start["targets"], serde_json::json!(["all"]));
+    assert!(start["workflow"].as_str().unwrap().ends_with("wf.rhai"));
+    assert!(start["started_utc"].as_str().unwrap().ends_with('Z'));
+    let planned: Vec<&str> = start["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(planned, ["make[s=a]", "make[s=b]", "make[s=c]", "all"]);
+    assert_eq!(
+        start["jobs"][0]["reasons"][0],
+        "output `out/a.txt` is missing"
+    );
+    // -j1: each job starts and ends before the next starts, in plan order.
+    let jobs: Vec<(&str, &str)> = ev[1..ev.len() - 1]
+        .iter()
+        .map(|e| (kind(e), e["label"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        jobs,
+        [
+            ("job_start", "make[s=a]"),
+            ("job_end", "make[s=a]"),
+            ("job_start", "make[s=b]"),
+            ("job_end", "make[s=b]"),
+            ("job_end", "all"),
+            ("job_start", "make[s=c]"),
+            ("job_end", "make[s=c]"),
+        ]
+    );
+    let started = &ev[1];
+    assert_eq!(started["rule"], "make");
+    assert_eq!(started["wildcards"], serde_json::json!({ "s": "a" }));
+    assert_eq!(started["cores"], 1);
+    assert_eq!(started["pass"], 1);
+    let ok = end_of(&ev, "make[s=a]");
+    assert_eq!(ok["status"], "ok");
+    assert_eq!(ok["outputs"], serde_json::json!(["out/a.txt"]));
+    assert!(ok["duration"].as_f64().unwrap() >= 0.0);
+    let failed = end_of(&ev, "make[s=b]");
+    assert_eq!(failed["status"], "failed");
+    assert!(
+        failed["message"]
+            .as_str()
+            .unwrap()
+            .contains("exited with status 3"),
+        "{failed}"
+    );
+    assert_eq!(end_of(&ev, "all")["status"], "blocked");
+    let times: Vec<f64> = ev.iter().map(|e| e["t"].as_f64().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    let end = ev.last().unwrap();
+    assert_eq!(end["exit_code"], 1);
+    assert_eq!(
+        (
+            &end["ran"],
+            &end["failed"],
+            &end["blocked"],
+            &end["skipped"]
+        ),
+        (&2.into(), &1.into(), &1.into(), &0.into())
+    );
+    assert_eq!(end["interrupted"], false);
+}
+
+#[test]
+fn sigterm_leaves_a_trace_that_ends_with_the_interruption() {
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"rule("slow", #{ output: "slow.txt", shell: "echo $$ > pid; sleep 30; touch {output}" });"#,
+    );
+    let mut bg = p.spawn(&["wf.rhai", "--grace", "1", "--trace", "t.jsonl"]);
+    p.wait_for("pid", Duration::from_secs(20));
+    if let Ok(pid) = p.read("pid").trim().parse() {
+        bg.groups.push(pid);
+    }
+    wait_until(Duration::from_secs(20), Duration::from_millis(20), || {
+        if p.read("t.jsonl").contains("\"job_start\"") {
+            Ok(())
+        } else {
+            Err("no job_start in the trace".to_string())
+        }
+    });
+    // What a killed run leaves: every event so far, each on a whole line.
+    let prefix = events(&p, "t.jsonl");
+    assert_eq!(
+        prefix.iter().map(kind).collect::<Vec<_>>(),
+        ["run_start", "job_start"]
+    );
+    bg.signal(nix::sys::signal::Signal::SIGTERM);
+    bg.finish(Duration::from_secs(20)).code(130);
+    let ev = events(&p, "t.jsonl");
+    let kinds: Vec<&str> = ev.iter().map(kind).collect();
+    assert_eq!(
+        kinds,
+        ["run_start", "job_start", "note", "job_end", "run_end"]
+    );
+    assert_eq!(ev[2]["kind"], "stopping");
+    assert_eq!(ev[3]["status"], "interrupted");
+    assert_eq!(ev[4]["exit_code"], 130);
+    assert_eq!(ev[4]["interrupted"], true);
+}
+
+#[test]
+fn report_lists_every_job_escaped_with_a_timeline() {
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"
+rule("all", #{ input: ["out/<b>&.txt", "x.txt"] });
+rule("<script>alert(1)</script>", #{ output: "out/{n}.txt", shell: "echo > {output}" });
+rule("fails", #{ output: "x.txt", shell: "echo '<oops>' >&2; exit 1" });
+"#,
+    );
+    p.run(&["wf.rhai", "-k", "--report", "r.html"]).code(1);
+    let html = p.read("r.html");
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(!html.contains("<script"), "unescaped rule name:\n{html}");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;[n=&lt;b&gt;&amp;]"));
+    assert!(html.contains("<td>fails</td>"));
+    assert!(html.contains("<td>all</td>"));
+    assert!(html.contains("output `out/&lt;b&gt;&amp;.txt` is missing"));
+    assert!(html.contains("<svg class=\"timeline\""));
+    assert_eq!(html.matches("<rect").count(), 2, "one bar per job that ran");
+    assert!(html.contains("1 failed, 1 not run because a job they need failed"));
+    // Self-contained: nothing fetched from anywhere.
+    assert!(!html.contains("http://") || !html.contains("src="));
+    assert!(!html.contains("https://"));
+}
+
+#[test]
+fn progress_bar_into_a_pipe_draws_and_clears_the_status_line() {
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"
+rule("all", #{ input: ["a.txt", "b.txt"] });
+rule("make", #{ output: "{n}.txt", shell: "sleep 0.3; echo > {output}" });
+"#,
+    );
+    let run = p
+        .run(&["wf.rhai", "-j2", "--progress", "bar"])
+        .code(0)
+        .stderr_has("[0/3] running 2: make[n=a], make[n=b] · ")
+        .stderr_has(" · ETA ?")
+        .stderr_has("Finished [3/3] all in ");
+    let clear = "\r\x1b[2K";
+    let last_clear = run.stderr.rfind(clear).expect("the status line is cleared");
+    let after = &run.stderr[last_clear + clear.len()..];
+    assert!(
+        after.starts_with("done: 3 ran") && !after.contains(" running "),
+        "after the last clear: {after:?}"
+    );
+    // The job lines are the same as without the status line.
+    let lines = p
+        .run(&["wf.rhai", "-F", "-j2", "--progress", "lines"])
+        .code(0);
+    assert!(!lines.stderr.contains(" running ") && !lines.stderr.contains('\x1b'));
+    assert!(lines.stderr.contains("Finished [3/3] all in "));
+}
+
+#[test]
+fn bad_progress_value_and_unwritable_paths_are_command_line_errors() {
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"rule("a", #{ output: "a.txt", shell: "echo > {output}" });"#,
+    );
+    p.run(&["wf.rhai", "--progress", "sideways"])
+        .code(2)
+        .stderr_has("invalid value 'sideways' for '--progress <WHEN>'")
+        .stderr_has("[possible values: auto, bar, lines]");
+    p.run(&["wf.rhai", "--trace", "no/such/dir/t.jsonl"])
+        .workflow_error()
+        .stderr_has("cannot write the trace `")
+        .stderr_has("no/such/dir/t.jsonl`: No such file or directory");
+    p.run(&["wf.rhai", "--report", "no/such/dir/r.html"])
+        .workflow_error()
+        .stderr_has("cannot write the report `")
+        .stderr_has("no/such/dir/r.html`: No such file or directory");
+    assert!(!p.exists("a.txt"), "nothing ran");
+}
+
+#[test]
+fn watch_mode_writes_one_trace_with_a_pass_number_on_every_event() {
+    let p = Project::new();
+    p.file("data.txt", "1\n");
+    p.file(
+        "wf.rhai",
+        r#"rule("copy", #{ input: "data.txt", output: "out.txt", shell: "cp {input} {output}" });"#,
+    );
+    let bg = p.spawn(&[
+        "wf.rhai",
+        "--watch",
+        "--debounce",
+        "50",
+        "--trace",
+        "t.jsonl",
+    ]);
+    let run_ends = || {
+        std::fs::read_to_string(p.path().join("t.jsonl"))
+            .unwrap_or_default()
+            .matches("\"event\":\"run_end\"")
+            .count()
+    };
+    wait_until(Duration::from_secs(20), Duration::from_millis(20), || {
+        (run_ends() == 1)
+            .then_some(())
+            .ok_or("the first pass did not end".to_string())
+    });
+    // The watcher may still be starting: edit until a second pass shows up.
+    // Each edit gets its own pass (passes take milliseconds, edits come 200 ms apart).
+    wait_until(Duration::from_secs(20), Duration::from_millis(200), || {
+        if run_ends() == 2 {
+            return Ok(());
+        }
+        p.file("data.txt", &format!("{:?}\n", std::time::Instant::now()));
+        Err("no second pass".to_string())
+    });
+    bg.signal(nix::sys::signal::Signal::SIGINT);
+    // 0 when Ctrl-C finds watch mode idle, 130 if a late edit had started a third pass.
+    let code = bg.finish(Duration::from_secs(20)).code;
+    assert!(code == 0 || code == 130, "exit code {code}");
+    let ev = events(&p, "t.jsonl");
+    let passes: Vec<(&str, u64)> = ev
+        .iter()
+        .map(|e| (kind(e), e["pass"].as_u64().unwrap()))
+        .take(8)
+        .collect();
+    assert_eq!(
+        passes,
+        [
+            ("run_start", 1),
+            ("job_start", 1),
+            ("job_end", 1),
+            ("run_end", 1),
+            ("run_start", 2),
+            ("job_start", 2),
+            ("job_end", 2),
+            ("run_end", 2),
+        ]
+    );
+    assert!(ev
+        .iter()
+        .filter(|e| kind(e) == "run_start")
+        .all(|e| e["trace_version"] == 1));
+}
+
+#[test]
+fn ctrl_c_clears_the_status_line_before_the_interrupt_messages() {
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"rule("slow", #{ output: "slow.txt", shell: "echo $$ > pid; sleep 30; touch {output}" });"#,
+    );
+    let mut bg = p.spawn(&["wf.rhai", "--grace", "1", "--progress", "bar"]);
+    p.wait_for("pid", Duration::from_secs(20));
+    if let Ok(pid) = p.read("pid").trim().parse() {
+        bg.groups.push(pid);
+    }
+    // Long enough for a redraw (every 100 ms) to show the running job.
+    std::thread::sleep(Duration::from_millis(300));
+    bg.signal(nix::sys::signal::Signal::SIGINT);
+    let run = bg
+        .finish(Duration::from_secs(20))
+        .code(130)
+        .stderr_has("[0/1] running 1: slow · ")
+        .stderr_has(" Stopping 1 running job(s)\n");
+    let clear = "\r\x1b[2K";
+    let last_clear = run.stderr.rfind(clear).expect("the status line is cleared");
+    let after = &run.stderr[last_clear + clear.len()..];
+    assert!(
+        after.starts_with("interrupted: 0 ran")
+            && after.ends_with("partial outputs were removed\n"),
+        "after the last clear: {after:?}"
+    );
+}
+
+#[test]
+fn a_run_refused_by_the_lock_leaves_the_running_ones_trace_alone() {
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"rule("slow", #{ output: "slow.txt", shell: "echo $$ > pid; sleep 30; touch {output}" });"#,
+    );
+    let mut bg = p.spawn(&["wf.rhai", "--grace", "1", "--trace", "t.jsonl"]);
+    p.wait_for("pid", Duration::from_secs(20));
+    if let Ok(pid) = p.read("pid").trim().parse() {
+        bg.groups.push(pid);
+    }
+    p.run(&["wf.rhai", "--trace", "t.jsonl", "--report", "r.html"])
+        .code(3);
+    assert!(!p.exists("r.html"));
+    let ev = events(&p, "t.jsonl");
+    assert_eq!(kind(&ev[0]), "run_start", "{ev:?}");
+    bg.signal(nix::sys::signal::Signal::SIGTERM);
+    bg.finish(Duration::from_secs(20)).code(130);
+}
