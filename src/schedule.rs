@@ -575,7 +575,7 @@ pub fn run(
                 if matches!(rule.work, Work::Nothing) {
                     // A rule without work (a target gathering inputs) is done at once: no thread
                     // to start and wait for at the very end of most runs.
-                    let _ = tx.send(Event::Done {
+                    let _ = tx.send(Message::Done {
                         id,
                         result: Ok(()),
                         took: Duration::ZERO,
