@@ -86,6 +86,14 @@ fn valid_name(name: &str) -> bool {
 }
 
 fn parse_parts(text: &str) -> Result<Vec<Part>, PatternError> {
+    if !text.bytes().any(|b| b == b'{' || b == b'}') {
+        // A plain path (an aggregate lists thousands): no character-by-character copy.
+        return Ok(if text.is_empty() {
+            Vec::new()
+        } else {
+            vec![Part::Literal(text.to_string())]
+        });
+    }
     let mut parts = Vec::new();
     let mut literal = String::new();
     let mut chars = text.char_indices().peekable();
@@ -291,7 +299,11 @@ impl Pattern {
                 },
             }
         }
-        Ok(normalize_path(&out))
+        Ok(if is_normal(&out) {
+            out
+        } else {
+            normalize_path(&out)
+        })
     }
 }
 
