@@ -154,12 +154,20 @@ fn run_once(session: &Session<'_>) -> Result<u8, Stop> {
     };
     // Where the state directory exists (every run but the first), it is opened while the
     // workflow loads. A first run whose workflow is broken leaves no `.flowrun` behind.
+    // The handlers are in place first: a Ctrl-C during loading must not kill flowrun while it
+    // holds the lock, or the next run would find a lock to take over.
+    install_signal_handlers();
     let (early, workflow) = if state_dir.is_dir() {
         let (state, workflow) = alongside(open, || session.load_and_resolve());
         (Some(state), workflow)
     } else {
         (None, session.load_and_resolve())
     };
+    if crate::interrupt::count() > 0 {
+        // Loading stops at its next Rhai operation; the lock is released as `early` drops.
+        eprintln!("interrupted before any job started");
+        return Ok(exit::INTERRUPTED);
+    }
     // A broken workflow is reported before a refused lock, as when the lock was taken only
     // after loading; what taking it did (a lock taken over, a store rebuilt) is told either way.
     let ((state, snapshot), (loaded, dag)) = match (early, workflow) {
@@ -221,8 +229,17 @@ fn watch_mode(session: &Session<'_>) -> Result<u8, Stop> {
     };
     let state = State::open(Path::new(STATE_DIR))?;
     state.tell();
+    install_signal_handlers();
     let (mut store, shell) = state.ready(session, dag);
     crate::watch::run(session, start, &mut store, &shell)
+}
+
+/// Makes SIGINT and SIGTERM stop the run in order (see [`crate::interrupt`]). Once per process:
+/// each installation would count every signal again.
+fn install_signal_handlers() {
+    if let Err(e) = crate::interrupt::install() {
+        warn(&format!("cannot install signal handlers: {e}"));
+    }
 }
 
 /// Everything recorded about the outputs.
@@ -263,8 +280,8 @@ impl State {
         }
     }
 
-    /// Clears the temporary files a killed run left among the graph's outputs and installs the
-    /// signal handlers: everything a run needs before its first job.
+    /// Clears the temporary files a killed run left among the graph's outputs: with the signal
+    /// handlers, everything a run needs before its first job.
     fn ready(self, session: &Session<'_>, dag: Option<&Dag>) -> (Store, Shell) {
         if self.takeover.is_some() {
             // The dead run may have been killed mid-write: clear its temporary files.
@@ -280,9 +297,6 @@ impl State {
                 })
                 .collect();
             crate::native::atomic::remove_leftovers(dirs);
-        }
-        if let Err(e) = crate::interrupt::install() {
-            warn(&format!("cannot install signal handlers: {e}"));
         }
         let shell = Shell {
             registry: ChildRegistry::recorded(std::sync::Arc::new(self.lock)),
