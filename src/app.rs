@@ -17,7 +17,7 @@ use crate::progress::{self, Progress, Verbosity};
 use crate::rules::Rules;
 use crate::schedule::{self, RunContext, RunOptions};
 use crate::script::{self, sandbox, LoadOptions};
-use crate::store::Store;
+use crate::store::{Snapshot, Store};
 use crate::{exit, report};
 
 /// Where flowrun keeps its state, inside the working directory.
@@ -105,39 +105,113 @@ fn run_inner(args: &Args) -> Result<u8, Stop> {
     if args.watch && !inspecting {
         return watch_mode(&session);
     }
-    let loaded = session.load()?;
-    if args.list {
-        print!("{}", report::list(&loaded.rules));
-        return Ok(exit::SUCCESS);
-    }
-    let dag = session.resolve(&loaded)?;
-    if args.rulegraph {
-        print!("{}", report::rule_dot(&loaded.rules, &dag));
-        return Ok(exit::SUCCESS);
-    }
-    let state_dir = Path::new(STATE_DIR);
-    if args.dry_run || args.dag || args.summary {
-        let (snapshot, warning) = Store::peek(state_dir);
-        if let Some(w) = warning {
-            warn(&w);
-        }
-        let plan = plan::check(&loaded.rules, &dag, &snapshot, &session.plan_options())?;
-        let text = if args.dry_run {
-            report::dry_run(&loaded.rules, &dag, &plan)
-        } else if args.dag {
-            report::dag_dot(&loaded.rules, &dag, &plan)
+    if args.list || args.rulegraph {
+        let loaded = session.load()?;
+        if args.list {
+            print!("{}", report::list(&loaded.rules));
         } else {
-            report::summary(&loaded.rules, &dag, &plan, &snapshot)
-        };
-        print!("{text}");
+            let dag = session.resolve(&loaded)?;
+            print!("{}", report::rule_dot(&loaded.rules, &dag));
+        }
         return Ok(exit::SUCCESS);
     }
-    let (mut store, shell) = open_state(&session, Some(&dag))?;
+    if inspecting {
+        return inspect(&session);
+    }
+    run_once(&session)
+}
+
+/// `--dry-run`, `--dag`, `--summary`: the plan, shown without running anything.
+fn inspect(session: &Session<'_>) -> Result<u8, Stop> {
+    let args = session.args;
+    let ((snapshot, warning), workflow) = alongside(
+        || Store::peek(Path::new(STATE_DIR)),
+        || session.load_and_resolve(),
+    );
+    let (loaded, dag) = workflow?;
+    if let Some(w) = warning {
+        warn(&w);
+    }
+    let plan = plan::check(&loaded.rules, &dag, &snapshot, &session.plan_options())?;
+    let text = if args.dry_run {
+        report::dry_run(&loaded.rules, &dag, &plan)
+    } else if args.dag {
+        report::dag_dot(&loaded.rules, &dag, &plan)
+    } else {
+        report::summary(&loaded.rules, &dag, &plan, &snapshot)
+    };
+    print!("{text}");
+    leave_at_exit((dag, snapshot, plan, loaded.rules, text));
+    Ok(exit::SUCCESS)
+}
+
+/// One run: plan, then run what is out of date.
+fn run_once(session: &Session<'_>) -> Result<u8, Stop> {
+    let state_dir = Path::new(STATE_DIR);
+    let open = || {
+        let state = State::open(state_dir)?;
+        let snapshot = read_snapshot(&state.store)?;
+        Ok::<_, Stop>((state, snapshot))
+    };
+    // Where the state directory exists (every run but the first), it is opened while the
+    // workflow loads. A first run whose workflow is broken leaves no `.flowrun` behind.
+    // The handlers are in place first: a Ctrl-C during loading must not kill flowrun while it
+    // holds the lock, or the next run would find a lock to take over.
+    install_signal_handlers();
+    let (early, workflow) = if state_dir.is_dir() {
+        let (state, workflow) = alongside(open, || session.load_and_resolve());
+        (Some(state), workflow)
+    } else {
+        (None, session.load_and_resolve())
+    };
+    if crate::interrupt::count() > 0 {
+        // Loading stops at its next Rhai operation; the lock is released as `early` drops.
+        eprintln!("interrupted before any job started");
+        return Ok(exit::INTERRUPTED);
+    }
+    // A broken workflow is reported before a refused lock, as when the lock was taken only
+    // after loading; what taking it did (a lock taken over, a store rebuilt) is told either way.
+    let ((state, snapshot), (loaded, dag)) = match (early, workflow) {
+        (None, Ok(workflow)) => (open()?, workflow),
+        (Some(Ok(opened)), Ok(workflow)) => (opened, workflow),
+        (Some(Ok((state, _))), Err(e)) => {
+            state.tell();
+            return Err(e);
+        }
+        (_, Err(e)) | (Some(Err(e)), Ok(_)) => return Err(e),
+    };
+    state.tell();
+    let (mut store, shell) = state.ready(session, Some(&dag));
     // After the lock: a second flowrun refused by it must not truncate the first one's trace.
     let mut record = session.record()?;
     let started = Instant::now();
-    let outcome = session.execute(&loaded, &dag, &mut store, &shell, &mut record)?;
-    Ok(session.conclude(outcome.as_ref(), started))
+    let outcome = session.execute(&loaded, &dag, &snapshot, &mut store, &shell, &mut record)?;
+    let code = session.conclude(outcome.as_ref(), started);
+    drop((store, shell, record));
+    leave_at_exit((dag, snapshot, loaded.rules, outcome));
+    Ok(code)
+}
+
+/// Leaves plain data (the graph, the rules, the records, a plan) unfreed when flowrun is about
+/// to exit: the operating system takes the memory back whole, where freeing a 10,000-job graph
+/// and its records one allocation at a time took milliseconds. Never anything that holds a
+/// file, a process or the store: those are closed properly.
+fn leave_at_exit<T>(data: T) {
+    std::mem::forget(data);
+}
+
+/// Runs `side` on a second thread while `main` runs on this one, and returns both results.
+/// Reading the state directory does not depend on the workflow, and evaluating the workflow
+/// uses one core: overlapped, the second core is not idle while it loads.
+fn alongside<A: Send, B>(side: impl FnOnce() -> A + Send, main: impl FnOnce() -> B) -> (A, B) {
+    std::thread::scope(|scope| {
+        let handle = scope.spawn(side);
+        let b = main();
+        let a = handle
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (a, b)
+    })
 }
 
 /// Watch mode starts even when the workflow is broken: the errors are shown and the first pass
@@ -156,45 +230,85 @@ fn watch_mode(session: &Session<'_>) -> Result<u8, Stop> {
         crate::watch::Start::Ready(_, dag) => Some(dag),
         _ => None,
     };
-    let (mut store, shell) = open_state(session, dag)?;
+    let state = State::open(Path::new(STATE_DIR))?;
+    state.tell();
+    install_signal_handlers();
+    let (mut store, shell) = state.ready(session, dag);
     let mut record = session.record()?;
     crate::watch::run(session, start, &mut store, &shell, &mut record)
 }
 
-/// Takes the run lock (clearing what a killed run left), opens the store and installs the
-/// signal handlers: everything a run needs before its first job.
-fn open_state(session: &Session<'_>, dag: Option<&Dag>) -> Result<(Store, Shell), Stop> {
-    let state_dir = Path::new(STATE_DIR);
-    let (lock, note) = Lock::acquire(state_dir).map_err(Stop::Locked)?;
-    if let Some(note) = note {
-        warn(&note);
-        // The dead run may have been killed mid-write: clear its temporary files.
-        let dirs: std::collections::BTreeSet<&Path> = dag
-            .iter()
-            .flat_map(|dag| &dag.jobs)
-            .flat_map(|j| &j.outputs)
-            .map(|o| {
-                Path::new(&o.path)
-                    .parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .unwrap_or(Path::new("."))
-            })
-            .collect();
-        crate::native::atomic::remove_leftovers(dirs);
-    }
-    let (store, warning) = Store::open(state_dir).map_err(|e| Diagnostic::new(e.to_string()))?;
-    if let Some(w) = warning {
-        warn(&w);
-    }
+/// Makes SIGINT and SIGTERM stop the run in order (see [`crate::interrupt`]). Once per process:
+/// each installation would count every signal again.
+fn install_signal_handlers() {
     if let Err(e) = crate::interrupt::install() {
         warn(&format!("cannot install signal handlers: {e}"));
     }
-    let shell = Shell {
-        registry: ChildRegistry::recorded(std::sync::Arc::new(lock)),
-        scripts_dir: state_dir.join("scripts"),
-        mpi: session.mpi.clone(),
-    };
-    Ok((store, shell))
+}
+
+/// Everything recorded about the outputs.
+pub(crate) fn read_snapshot(store: &Store) -> Result<Snapshot, Stop> {
+    store
+        .snapshot()
+        .map_err(|e| Diagnostic::new(e.to_string()).into())
+}
+
+/// The run lock and the store opened under it, with what taking them found.
+struct State {
+    lock: Lock,
+    /// Set when the lock of a run that died was taken over.
+    takeover: Option<String>,
+    store: Store,
+    /// Set when a damaged store was moved aside and rebuilt.
+    rebuilt: Option<String>,
+}
+
+impl State {
+    /// Takes the run lock (killing what a killed run left running) and opens the store.
+    fn open(state_dir: &Path) -> Result<Self, Stop> {
+        let (lock, takeover) = Lock::acquire(state_dir).map_err(Stop::Locked)?;
+        let (store, rebuilt) =
+            Store::open(state_dir).map_err(|e| Diagnostic::new(e.to_string()))?;
+        Ok(Self {
+            lock,
+            takeover,
+            store,
+            rebuilt,
+        })
+    }
+
+    /// Prints what taking the state found.
+    fn tell(&self) {
+        for note in self.takeover.iter().chain(&self.rebuilt) {
+            warn(note);
+        }
+    }
+
+    /// Clears the temporary files a killed run left among the graph's outputs: with the signal
+    /// handlers, everything a run needs before its first job.
+    fn ready(self, session: &Session<'_>, dag: Option<&Dag>) -> (Store, Shell) {
+        if self.takeover.is_some() {
+            // The dead run may have been killed mid-write: clear its temporary files.
+            let dirs: std::collections::BTreeSet<&Path> = dag
+                .iter()
+                .flat_map(|dag| &dag.jobs)
+                .flat_map(|j| &j.outputs)
+                .map(|o| {
+                    Path::new(&o.path)
+                        .parent()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .unwrap_or(Path::new("."))
+                })
+                .collect();
+            crate::native::atomic::remove_leftovers(dirs);
+        }
+        let shell = Shell {
+            registry: ChildRegistry::recorded(std::sync::Arc::new(self.lock)),
+            scripts_dir: Path::new(STATE_DIR).join("scripts"),
+            mpi: session.mpi.clone(),
+        };
+        (self.store, shell)
+    }
 }
 
 /// Settings taken from the arguments once, shared by every pass of a run (or of watch mode).
@@ -288,6 +402,13 @@ impl<'a> Session<'a> {
         Ok(Loaded { workflow, rules })
     }
 
+    /// The workflow and its job graph.
+    fn load_and_resolve(&self) -> Result<(Loaded, Dag), Stop> {
+        let loaded = self.load()?;
+        let dag = self.resolve(&loaded)?;
+        Ok((loaded, dag))
+    }
+
     /// The targets as asked for: the command line's, else the default rule's name.
     fn target_words(&self, rules: &Rules) -> Vec<String> {
         if self.args.targets.is_empty() {
@@ -326,20 +447,19 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Plans and runs one pass, emitting its events; `None` when there was nothing to do.
+    /// Plans and runs one pass against what the store held at its start, emitting its events;
+    /// `None` when there was nothing to do.
     pub fn execute(
         &self,
         loaded: &Loaded,
         dag: &Dag,
+        snapshot: &Snapshot,
         store: &mut Store,
         shell: &Shell,
         record: &mut Record,
     ) -> Result<Option<schedule::Outcome>, Stop> {
         sandbox::set_phase(sandbox::Phase::Definition);
-        let snapshot = store
-            .snapshot()
-            .map_err(|e| Diagnostic::new(e.to_string()))?;
-        let plan = plan::check(&loaded.rules, dag, &snapshot, &self.plan_options())?;
+        let plan = plan::check(&loaded.rules, dag, snapshot, &self.plan_options())?;
         let cores = self
             .args
             .cores
@@ -365,7 +485,7 @@ impl<'a> Session<'a> {
             return Ok(None);
         }
         sandbox::set_phase(sandbox::Phase::Run);
-        let checker = Checker::new(&loaded.rules, dag, &snapshot, self.triggers);
+        let checker = Checker::new(&loaded.rules, dag, snapshot, self.triggers);
         let run_opts = RunOptions {
             cores,
             resources: self.resources.clone(),

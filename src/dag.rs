@@ -17,6 +17,7 @@ use rustc_hash::{FxBuildHasher, FxHashMap as HashMap, FxHashSet as HashSet};
 use std::hash::BuildHasher;
 
 use crate::diagnostic::{did_you_mean, Diagnostic};
+use crate::filestate::{self, Stat};
 use crate::pattern::Wildcards;
 use crate::rule::FileKind;
 use crate::rules::{File, Rule, RuleId, Rules};
@@ -77,6 +78,8 @@ pub struct Dag {
     /// Every path the resolution asked about, with the job making it (`None`: a source).
     producer: HashMap<String, Option<JobId>>,
     order: Vec<JobId>,
+    /// The inputs no rule makes, as (job, input index), with what the existence check found.
+    sources: Vec<(JobId, usize, Stat)>,
 }
 
 /// A label for a job: `rule` or `rule[a=1,b=x]`.
@@ -128,8 +131,8 @@ struct Builder<'a> {
     /// Jobs by (rule, wildcards), holding ids only: the key lives in the job itself.
     by_key: HashTable<JobId>,
     producer: HashMap<String, Option<JobId>>,
-    /// Inputs no rule makes, with the job needing them: checked on disk once resolution ends.
-    sources: Vec<(JobId, String)>,
+    /// Inputs no rule makes, as (job, input index): checked on disk once resolution ends.
+    sources: Vec<(JobId, usize)>,
     queue: VecDeque<JobId>,
     errors: Vec<Diagnostic>,
 }
@@ -288,47 +291,58 @@ impl Builder<'_> {
     fn run(&mut self) {
         while let Some(id) = self.queue.pop_front() {
             let depth = self.depth[id.0 as usize] + 1;
-            let inputs: Vec<String> = self.jobs[id.0 as usize]
-                .inputs
-                .iter()
-                .map(|f| f.path.clone())
-                .collect();
+            // Taken out while its paths are looked up (which adds jobs), then put back: no copy
+            // of each path. Nothing reads another job's inputs meanwhile.
+            let inputs = std::mem::take(&mut self.jobs[id.0 as usize].inputs);
             let mut deps = Vec::new();
             let mut seen = HashSet::default();
-            for path in inputs {
-                match self.producer_of(&path, depth) {
+            for (i, f) in inputs.iter().enumerate() {
+                match self.producer_of(&f.path, depth) {
                     Ok(Some(p)) => {
                         if seen.insert(p) {
                             deps.push(p);
                         }
                     }
-                    Ok(None) => self.sources.push((id, path)),
+                    Ok(None) => self.sources.push((id, i)),
                     Err(d) => self.errors.push(d),
                 }
             }
-            self.jobs[id.0 as usize].deps = deps;
+            let job = &mut self.jobs[id.0 as usize];
+            job.inputs = inputs;
+            job.deps = deps;
         }
     }
 
-    /// Reports the sources that do not exist. There is one per input of a large fan-out, so
-    /// they are looked up on every core at once, and reported in the order they were met.
-    fn check_sources(&mut self) {
-        let missing: Vec<&(JobId, String)> = self
+    /// Stats the sources and reports those that do not exist. There is one per input of a
+    /// large fan-out, so they are looked up on every core at once, and reported in the order
+    /// they were met. The stats found are kept for the planner, which would otherwise stat
+    /// every source a second time.
+    fn check_sources(&mut self) -> Vec<(JobId, usize, Stat)> {
+        let jobs = &self.jobs;
+        let found: Vec<Option<Stat>> = self
             .sources
             .par_iter()
-            .filter(|(_, path)| !Path::new(path).exists())
+            .map(|&(id, i)| filestate::stat(Path::new(&jobs[id.0 as usize].inputs[i].path)))
             .collect();
-        for (id, path) in missing {
-            let job = &self.jobs[id.0 as usize];
-            let rule = self.rules.get(job.rule);
-            self.errors.push(
-                Diagnostic::new(format!(
-                    "missing input `{path}`, needed by {}, and no rule makes it",
-                    JobLabel(rule, job)
-                ))
-                .at(rule.origin.clone()),
-            );
+        let mut stats = Vec::with_capacity(found.len());
+        for (&(id, i), st) in self.sources.iter().zip(found) {
+            match st {
+                Some(st) => stats.push((id, i, st)),
+                None => {
+                    let job = &self.jobs[id.0 as usize];
+                    let rule = self.rules.get(job.rule);
+                    self.errors.push(
+                        Diagnostic::new(format!(
+                            "missing input `{}`, needed by {}, and no rule makes it",
+                            job.inputs[i].path,
+                            JobLabel(rule, job)
+                        ))
+                        .at(rule.origin.clone()),
+                    );
+                }
+            }
         }
+        stats
     }
 }
 
@@ -381,7 +395,7 @@ impl Dag {
             }
             b.run();
         }
-        b.check_sources();
+        let sources = b.check_sources();
         if !b.errors.is_empty() {
             return Err(b.errors);
         }
@@ -400,6 +414,7 @@ impl Dag {
             targets: target_ids,
             producer: b.producer,
             order: Vec::new(),
+            sources,
         };
         dag.order = dag
             .topological()
@@ -486,6 +501,14 @@ impl Dag {
     /// The job making `path`, if it is in the graph.
     pub fn producer(&self, path: &str) -> Option<JobId> {
         self.producer.get(path).copied().flatten()
+    }
+
+    /// The inputs no rule makes, with their modification time and size when the graph was
+    /// resolved (each was stat-ed to prove it exists).
+    pub fn source_stats(&self) -> impl Iterator<Item = (&str, Stat)> + '_ {
+        self.sources
+            .iter()
+            .map(|&(id, i, st)| (self.job(id).inputs[i].path.as_str(), st))
     }
 
     /// A printable label.

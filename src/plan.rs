@@ -167,6 +167,11 @@ impl<'a> Checker<'a> {
             })
     }
 
+    /// Takes stats made moments ago (the graph's check that its sources exist) as known.
+    fn know(&mut self, stats: impl Iterator<Item = (&'a str, Stat)>) {
+        self.stats.extend(stats.map(|(p, st)| (p, Some(st))));
+    }
+
     /// Forgets what is known about `path` (a job just rewrote it).
     pub fn invalidate(&mut self, path: &str) {
         self.stats.remove(path);
@@ -567,6 +572,7 @@ pub fn check(
         }
     }
     let mut checker = Checker::new(rules, dag, snapshot, opts.triggers);
+    checker.know(dag.source_stats());
     let mut reasons: Vec<Vec<Reason>> = vec![Vec::new(); n];
     let mut refresh = Vec::new();
     let mut temp_only = vec![false; n];

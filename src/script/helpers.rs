@@ -30,6 +30,7 @@ pub struct Marked {
 
 fn expand_one(pattern: &str, values: &Map, out: &mut Array) -> Res<()> {
     // `{{x}}` stays a wildcard `{x}` for the rule; everything else must have values.
+    let has_escapes = pattern.contains("{{") || pattern.contains("}}");
     let escaped = pattern.replace("{{", "\u{1}").replace("}}", "\u{2}");
     let parsed =
         Pattern::parse(&escaped, &BTreeMap::new()).map_err(|e| runtime(format!("expand: {e}")))?;
@@ -70,7 +71,13 @@ fn expand_one(pattern: &str, values: &Map, out: &mut Array) -> Res<()> {
         let path = parsed
             .format(&w)
             .map_err(|e| runtime(format!("expand: {e}")))?;
-        out.push(path.replace('\u{1}', "{").replace('\u{2}', "}").into());
+        // Two more copies of each path only where there is something to put back.
+        let path = if has_escapes {
+            path.replace('\u{1}', "{").replace('\u{2}', "}")
+        } else {
+            path
+        };
+        out.push(path.into());
     }
     Ok(())
 }
