@@ -402,13 +402,14 @@ def snakemake_prep(sc, exe, d, args):
         return "tree built untimed by Make (`Makefile.prep`), so without Snakemake's metadata"
     # Snakemake refuses more slices than the rule has inputs (one per sample).
     batches = min(sc.n, -(-sc.jobs // args.snakemake_batch_jobs))
-    deadline = time.perf_counter() + args.prep_cap
+    started = time.perf_counter()
+    deadline = started + args.prep_cap
     for i in range(1, batches + 1):
         left = deadline - time.perf_counter()
         if left <= 0:
             raise TimedOut()
         timed(command("snakemake", exe, "full", 2) + ["--batch", f"{rule}={i}/{batches}"], d, left)
-    took = args.prep_cap - (deadline - time.perf_counter())
+    took = time.perf_counter() - started
     meta = os.path.join(d, ".snakemake", "metadata")
     records = len(os.listdir(meta)) if os.path.isdir(meta) else 0
     return (f"tree built untimed by Snakemake itself in {batches} batches (`--batch {rule}=i/{batches}`, "
