@@ -17,6 +17,7 @@ See bench/README.md for the scenarios, phases and options.
 import argparse
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -24,6 +25,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = ["flowrun", "snakemake", "make", "ninja"]
+# The version scripts/setup.sh puts into target/pyenv (which the twin tests use), so that a
+# venv this script has to create itself measures the same Snakemake.
+SNAKEMAKE_VERSION = "9.27.1"
 PHASES = ["dry", "full", "noop", "touch"]
 PHASE_TITLES = {
     "dry": "dry run",
@@ -132,6 +136,14 @@ rule step:
                     f'    output: "w{r}/{{s}}.txt"', '    shell: "cp {input} {output}"']
         return "\n".join(out) + "\n"
 
+    def snakemake_batch_rule(self):
+        """The Snakefile's rule with one input per sample, which `--batch` can slice, or None.
+
+        A fan-out's aggregate and the wildcard scenario's `all` need every sample; a chain's
+        steps each have one input, so a chain cannot be built in batches.
+        """
+        return {"fanout": "agg", "wild": "all"}.get(self.kind)
+
     # --- Make --------------------------------------------------------------------------------
     def makefile(self):
         n = self.n
@@ -224,11 +236,18 @@ def ensure_tools(wanted, args):
         venv = os.path.abspath(args.venv)
         exe = os.path.join(venv, "bin", "snakemake")
         if not os.path.exists(exe):
-            print(f"installing Snakemake into {venv} (pip, from PyPI) ...", file=sys.stderr)
+            print(f"installing Snakemake {SNAKEMAKE_VERSION} into {venv} (pip, from PyPI) ...",
+                  file=sys.stderr)
             subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-            subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q", "snakemake"], check=True)
+            subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q",
+                            f"snakemake=={SNAKEMAKE_VERSION}"], check=True)
         found["snakemake"] = [exe]
     return found
+
+
+def version(exe):
+    out = subprocess.run(exe + ["--version"], capture_output=True, text=True)
+    return (out.stdout.strip() or out.stderr.strip()).splitlines()[-1] if out.returncode == 0 else "?"
 
 
 def command(tool, exe, phase, jobs):
@@ -282,16 +301,26 @@ def timed(argv, cwd, cap):
         p = subprocess.Popen(wrapped, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=err, start_new_session=True)
         deadline = t0 + cap if cap else None
-        while True:
-            pid, status, ru = os.wait4(p.pid, os.WNOHANG if deadline else 0)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                os.killpg(p.pid, 9)
+        reaped = False
+        try:
+            while True:
+                pid, status, ru = os.wait4(p.pid, os.WNOHANG if deadline else 0)
+                if pid:
+                    reaped = True
+                    break
+                if time.perf_counter() > deadline:
+                    raise TimedOut()
+                time.sleep(0.002)
+            took = time.perf_counter() - t0
+        finally:
+            # On a timeout or an interrupt the tool's whole session dies; after a normal exit
+            # this kills only what the tool left running in it (nothing, usually).
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            if not reaped:
                 os.wait4(p.pid, 0)
-                raise TimedOut()
-            time.sleep(0.002)
-        took = time.perf_counter() - t0
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode != 0:
         tail = open(err_path, errors="replace").read()[-1500:]
@@ -340,6 +369,53 @@ def clean(sc, tool, d):
             os.makedirs(os.path.join(d, sub), exist_ok=True)
 
 
+def prep_build(sc, tool, exe, d, args):
+    """The untimed full build that the no-op and rerun phases need; returns how it was made.
+
+    It has its own long limit, --prep-cap (a 100k-job build takes minutes), never the per-run
+    cap. Snakemake above --snakemake-max-full-jobs does not build its tree in one run: its time
+    per job grows with the size of its DAG (9.27 builds a 10k fan-out at ~1.3 jobs/s, i.e. over
+    two hours), see snakemake_prep.
+    """
+    clean(sc, tool, d)
+    if tool == "snakemake" and sc.jobs > args.snakemake_max_full_jobs:
+        return snakemake_prep(sc, exe, d, args)
+    timed(command(tool, exe, "full", 2), d, args.prep_cap)
+    return ""
+
+
+def snakemake_prep(sc, exe, d, args):
+    """Builds Snakemake's large tree in `--batch` slices, or with Make when it cannot be sliced.
+
+    A no-op always follows Snakemake's own build, after which every output has a metadata record
+    (`.snakemake/metadata`: code, params, input and software versions) that the no-op reads and
+    compares; on a tree built by anyone else there are no records and that work is skipped. So
+    Snakemake builds its own tree: `--batch RULE=i/n` plans and runs only the i-th slice of the
+    inputs of the rule that needs every sample (the last slice also runs that rule), and slices
+    of --snakemake-batch-jobs jobs keep each DAG small (~26 jobs/s at 1,000 jobs a slice).
+    A chain has no such rule (and `--snakemake-prep make` asks for it): then Make runs the same
+    commands, which gives the lower bound of Snakemake's no-op, without metadata.
+    """
+    rule = sc.snakemake_batch_rule()
+    if args.snakemake_prep == "make" or rule is None:
+        prep_with_make(sc, d, args.prep_cap)
+        return "tree built untimed by Make (`Makefile.prep`), so without Snakemake's metadata"
+    # Snakemake refuses more slices than the rule has inputs (one per sample).
+    batches = min(sc.n, -(-sc.jobs // args.snakemake_batch_jobs))
+    started = time.perf_counter()
+    deadline = started + args.prep_cap
+    for i in range(1, batches + 1):
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            raise TimedOut()
+        timed(command("snakemake", exe, "full", 2) + ["--batch", f"{rule}={i}/{batches}"], d, left)
+    took = time.perf_counter() - started
+    meta = os.path.join(d, ".snakemake", "metadata")
+    records = len(os.listdir(meta)) if os.path.isdir(meta) else 0
+    return (f"tree built untimed by Snakemake itself in {batches} batches (`--batch {rule}=i/{batches}`, "
+            f"{took:.0f} s), with metadata records for {records} of {sc.jobs} outputs")
+
+
 def prep_with_make(sc, d, cap):
     """Builds a tree with Make running the scenario's commands (outputs identical to the tool's)."""
     write(os.path.join(d, "Makefile.prep"), sc.makefile())
@@ -368,7 +444,12 @@ def run_tool(sc, tool, exe, args, results):
     cap = args.snakemake_cap if tool == "snakemake" else args.cap
     phases = [p for p in PHASES if p in args.phases]
 
+    prep_note = ""  # how the tree was built, told once: on the first phase measured on it
+
     def record(phase, samples, note=""):
+        nonlocal prep_note
+        if prep_note and phase in ("noop", "touch"):
+            note, prep_note = "; ".join(x for x in (prep_note, note) if x), ""
         results[(sc.name, phase, tool)] = (samples, note)
 
     if tool == "snakemake" and sc.jobs > args.snakemake_max_jobs:
@@ -376,11 +457,9 @@ def run_tool(sc, tool, exe, args, results):
             record(ph, [], f"skipped (> {args.snakemake_max_jobs} jobs)")
         return
     # Snakemake's own full run is too slow above --snakemake-max-full-jobs (the issue saw 10k
-    # not finish in 10 min): skip that phase and build its tree with Make running the same
-    # commands, so its no-op and rerun phases are still measured.
-    build_with_make = tool == "snakemake" and sc.jobs > args.snakemake_max_full_jobs
-    if build_with_make and "full" in phases:
-        record("full", [], f"skipped (> {args.snakemake_max_full_jobs} jobs; tree built by Make for the later phases)")
+    # not finish in 10 min): skip that phase; prep_build still makes the tree for the later ones.
+    if tool == "snakemake" and sc.jobs > args.snakemake_max_full_jobs and "full" in phases:
+        record("full", [], f"skipped (> {args.snakemake_max_full_jobs} jobs)")
         phases.remove("full")
     built = False
     for phase in phases:
@@ -398,14 +477,8 @@ def run_tool(sc, tool, exe, args, results):
                 built = True
             else:
                 if not built:
-                    # Untimed preparation build: its own long limit (a 100k-job full build
-                    # takes minutes), never the per-run cap.
-                    clean(sc, tool, d)
                     try:
-                        if build_with_make:
-                            prep_with_make(sc, d, args.prep_cap)
-                        else:
-                            timed(command(tool, exe, "full", 2), d, args.prep_cap)
+                        prep_note = prep_build(sc, tool, exe, d, args)
                     except TimedOut:
                         for rest in phases[phases.index(phase):]:
                             record(rest, [], f"skipped (preparation build > {args.prep_cap:.0f} s)")
@@ -503,14 +576,24 @@ def main():
     p.add_argument("--snakemake-cap", type=float, default=120, help="seconds before a Snakemake run is stopped")
     p.add_argument("--snakemake-max-jobs", type=int, default=20000, help="skip Snakemake above this many jobs")
     p.add_argument("--snakemake-max-full-jobs", type=int, default=2000,
-                   help="above this many jobs, skip Snakemake's full run and build its tree with Make")
+                   help="above this many jobs, skip Snakemake's full run and prepare its tree "
+                        "for the later phases as --snakemake-prep says")
+    p.add_argument("--snakemake-prep", choices=["batch", "make"], default="batch",
+                   help="batch: Snakemake builds its tree itself in --batch slices (the tree a "
+                        "user's no-op meets); make: Make builds it, without Snakemake's metadata "
+                        "(the lower bound). Scenarios without a rule to slice always use make")
+    p.add_argument("--snakemake-batch-jobs", type=int, default=1000,
+                   help="about this many jobs per --batch slice (default 1000)")
     p.add_argument("--cap", type=float, default=600, help="seconds before any other timed run is stopped")
     p.add_argument("--prep-cap", type=float, default=900,
                    help="seconds allowed for the untimed full build that no-op/rerun need (default 900)")
     target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
     p.add_argument("--flowrun", default=os.path.join(target, "release", "flowrun"),
                    help="the binary (default: $CARGO_TARGET_DIR or target/, release/flowrun)")
-    p.add_argument("--venv", default=os.path.join(ROOT, "target", "bench-venv"))
+    p.add_argument("--venv", default=os.path.join(target, "pyenv"),
+                   help="the venv with Snakemake (default: $CARGO_TARGET_DIR or target/, pyenv, "
+                        f"made by scripts/setup.sh; Snakemake {SNAKEMAKE_VERSION} is installed "
+                        "into it when missing)")
     p.add_argument("--workdir", default=os.path.join(ROOT, "target", "bench"))
     p.add_argument("--out", help="also write the markdown table to this file")
     p.add_argument("--strict", action="store_true", help="stop at the first failing run")
@@ -535,6 +618,8 @@ def main():
             run_tool(sc, t, exes[t], args, results)
     text = table(scenarios, tools, args, results)
     text += f"\n{args.reps} repetitions (medians; n= where fewer), -j2, {os.cpu_count()} CPUs; "
+    if "snakemake" in exes:
+        text += f"Snakemake {version(exes['snakemake'])} ({exes['snakemake'][0]}). "
     text += f"bench took {time.time() - started:.0f} s.\n"
     print(text)
     if args.out:

@@ -1,9 +1,11 @@
 //! The benchmark harnesses in their smoke versions, so they cannot rot: `bench/run.py` with tiny
-//! workflows, flowrun and Make only, every phase; `bench/interleave.py` on a tiny fan-out;
+//! workflows, flowrun and Make only, every phase, and Snakemake's tree prepared in `--batch`
+//! slices (when target/pyenv has Snakemake); `bench/interleave.py` on a tiny fan-out;
 //! `bench/data_steps.py --only async` with a few requests against its own server. Bounded in
 //! time, never timed. Skipped (loudly) without `python3` or `make`.
 
 use std::ffi::OsStr;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -45,6 +47,77 @@ fn bench_runner_quick_mode_works() {
             "no-op",
             "rerun, one input changed",
         ] {
+            let row = table
+                .lines()
+                .find(|l| l.starts_with(&format!("| {scenario} (")) && l.contains(phase))
+                .unwrap_or_else(|| panic!("no row for {scenario}, {phase}:\n{table}"));
+            assert!(!row.contains('†'), "a run did not finish: {row}\n{table}");
+        }
+    }
+}
+
+#[test]
+fn bench_runner_lets_snakemake_build_its_tree_in_batches() {
+    let test = "bench_runner_lets_snakemake_build_its_tree_in_batches";
+    // The venv scripts/setup.sh makes, where bench/run.py looks by default; never installed
+    // from here.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let venv = target.join("pyenv");
+    if !venv.join("bin/snakemake").exists() {
+        eprintln!("SKIPPED {test}: no Snakemake in {}", venv.display());
+        return;
+    }
+    // Above 5 jobs Snakemake's tree is prepared, not built by a timed full run: the fan-out in
+    // slices of about 11 jobs (two: one plain, then the last, which also runs `agg`), the chain
+    // (nothing to slice) by Make.
+    let Some(table) = run_bench(
+        test,
+        &["python3", "make"],
+        "run.py",
+        &[
+            "--quick",
+            "--only",
+            "snakemake",
+            "--scenarios",
+            "fan-out 20,chain 10",
+            "--phases",
+            "noop,touch",
+            "--reps",
+            "1",
+            "--snakemake-max-full-jobs",
+            "5",
+            "--snakemake-batch-jobs",
+            "11",
+            "--venv",
+            venv.to_str().unwrap(),
+            "--strict",
+            "--snakemake-cap",
+            "30",
+            "--prep-cap",
+            "40",
+        ],
+    ) else {
+        return;
+    };
+    assert!(
+        table.contains(
+            "fan-out 20, no-op, snakemake: tree built untimed by Snakemake itself in 2 batches \
+             (`--batch agg=i/2`"
+        ),
+        "{table}"
+    );
+    assert!(
+        table.contains("with metadata records for 21 of 21 outputs"),
+        "{table}"
+    );
+    assert!(
+        table.contains("chain 10, no-op, snakemake: tree built untimed by Make"),
+        "{table}"
+    );
+    for scenario in ["fan-out 20", "chain 10"] {
+        for phase in ["no-op", "rerun, one input changed"] {
             let row = table
                 .lines()
                 .find(|l| l.starts_with(&format!("| {scenario} (")) && l.contains(phase))
