@@ -348,7 +348,11 @@ pub fn main(hello_path: &str) -> u8 {
         .parent()
         .map(std::path::Path::to_path_buf)
         .unwrap_or_default();
-    let _ = std::fs::write(pid_path(&run_dir, rank), std::process::id().to_string());
+    // Atomically: flowrun (and a test) may read the file the moment it appears.
+    let _ = crate::native::atomic::write_atomic(
+        pid_path(&run_dir, rank),
+        std::process::id().to_string().as_bytes(),
+    );
 
     let setup = setup(hello_path);
     let (parts, items_error) = if rank == 0 {
