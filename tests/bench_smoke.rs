@@ -1,6 +1,7 @@
 //! The benchmark harnesses in their smoke versions, so they cannot rot: `bench/run.py` with tiny
 //! workflows, flowrun and Make only, every phase, and Snakemake's tree prepared in `--batch`
 //! slices (when target/pyenv has Snakemake); `bench/interleave.py` on a tiny fan-out;
+//! `bench/noop_interleave.py` on a tiny built tree;
 //! `bench/data_steps.py --only async` with a few requests against its own server. Bounded in
 //! time, never timed. Skipped (loudly) without `python3` or `make`.
 
@@ -195,6 +196,49 @@ fn interleaved_runs_compare_flowrun_with_make() {
     );
     assert!(stdout.contains("2 interleaved rounds"), "{stdout}");
     assert!(stdout.contains("flowrun  / make: wall"), "{stdout}");
+}
+
+#[test]
+fn interleaved_noops_time_a_built_tree() {
+    if !have("python3") {
+        eprintln!("SKIPPED interleaved_noops_time_a_built_tree: `python3` is not installed");
+        return;
+    }
+    let tree = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tree.path().join("src")).unwrap();
+    for i in 0..5 {
+        std::fs::write(tree.path().join(format!("src/{i}.txt")), format!("{i}\n")).unwrap();
+    }
+    std::fs::write(
+        tree.path().join("wf.rhai"),
+        r#"rule("all", #{ input: expand("out/{i}.txt", #{ i: (0..5).collect() }) });
+rule("copy", #{ input: "src/{i}.txt", output: "out/{i}.txt", shell: "cp {input} {output}" });
+"#,
+    )
+    .unwrap();
+    let flowrun = env!("CARGO_BIN_EXE_flowrun");
+    let built = Command::new(flowrun)
+        .args(["-q", "wf.rhai"])
+        .current_dir(tree.path())
+        .status()
+        .unwrap();
+    assert!(built.success());
+    let variant = format!(
+        "flowrun={}:{flowrun} -q wf.rhai -j 2",
+        tree.path().display()
+    );
+    let stdout = run_script(
+        "noop_interleave.py",
+        &[
+            OsStr::new("--rounds"),
+            OsStr::new("2"),
+            OsStr::new("--reps"),
+            OsStr::new("flowrun=2"),
+            OsStr::new(&variant),
+        ],
+    );
+    assert!(stdout.contains("2 rounds"), "{stdout}");
+    assert!(stdout.contains("| flowrun | 4 |"), "{stdout}");
 }
 
 /// Runs `bench/<script>` with `args`, within a minute; returns its stdout. Output goes to files,
