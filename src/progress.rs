@@ -121,6 +121,10 @@ impl Status {
             return;
         }
         self.last_draw = Some(now);
+        // The new text first: `suspend` redraws the status line after the job lines, and it
+        // must not show the counts from before them.
+        let width = self.term.size_checked().map_or(80, |(_, w)| usize::from(w));
+        self.bar.set_message(self.text(done, total, now, width));
         if !self.pending.is_empty() {
             let pending = std::mem::take(&mut self.pending);
             self.bar.suspend(|| {
@@ -129,8 +133,6 @@ impl Status {
                 let _ = err.flush();
             });
         }
-        let width = self.term.size_checked().map_or(80, |(_, w)| usize::from(w));
-        self.bar.set_message(self.text(done, total, now, width));
     }
 }
 
