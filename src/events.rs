@@ -173,8 +173,10 @@ impl Record {
         if let Some((path, timeline)) = &mut self.report {
             timeline.take(event, stamp, self.origin_utc);
             if matches!(event, Event::RunEnd { .. }) {
+                // Atomically, as every file flowrun writes: watch mode rewrites the report
+                // after each pass, and a browser reloading it must not get half a page.
                 let html = crate::report_html::render(timeline);
-                if let Err(e) = std::fs::write(&*path, html) {
+                if let Err(e) = crate::native::atomic::write_atomic(&*path, html.as_bytes()) {
                     crate::app::warn(&format!(
                         "cannot write the report `{}`: {e}",
                         path.display()

@@ -564,7 +564,6 @@ pub fn run(
                 s.reserve(id);
                 s.state[id.0 as usize] = Some(State::Running);
                 running += 1;
-                let label = s.label(id);
                 let reasons = s.reasons.get(&id).map_or(&[][..], Vec::as_slice);
                 s.events.emit(&Event::JobStart {
                     job: s.job_ref(id),
@@ -583,6 +582,7 @@ pub fn run(
                     });
                     continue;
                 }
+                let label = s.label(id);
                 let model = s.model_of(id);
                 let verbose = opts.verbosity == Verbosity::Verbose;
                 let input_hash = s.hashed_by_job.contains_key(&id).then(|| Mutex::new(None));
