@@ -299,11 +299,7 @@ impl Pattern {
                 },
             }
         }
-        Ok(if is_normal(&out) {
-            out
-        } else {
-            normalize_path(&out)
-        })
+        Ok(normalize_path(out))
     }
 }
 
@@ -383,10 +379,12 @@ fn is_normal(path: &str) -> bool {
 }
 
 /// Lexically tidies a relative path: drops `./` segments and doubled slashes, so that
-/// `./a//b.txt` and `a/b.txt` name the same file in the DAG.
-pub fn normalize_path(path: &str) -> String {
-    if is_normal(path) {
-        return path.to_string();
+/// `./a//b.txt` and `a/b.txt` name the same file in the DAG. A tidy path comes back as it was,
+/// without a copy when it was given owned (every path a job's pattern formats).
+pub fn normalize_path(path: impl Into<String>) -> String {
+    let path = path.into();
+    if is_normal(&path) {
+        return path;
     }
     let absolute = path.starts_with('/');
     let parts: Vec<&str> = path

@@ -129,7 +129,7 @@ fn glob_wildcards(pattern: &str) -> Res<(std::path::PathBuf, Map)> {
             None => {
                 let lossy = e.path().to_string_lossy();
                 if parsed
-                    .matches(&crate::pattern::normalize_path(&lossy))
+                    .matches(&crate::pattern::normalize_path(lossy))
                     .is_some()
                 {
                     return Err(runtime(format!(
