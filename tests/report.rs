@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{wait_until, Project};
+use common::{wait_until, Background, Project};
 use serde_json::Value;
 
 /// Three jobs of one rule, one of which fails, and an aggregate that then cannot run.
@@ -119,15 +119,7 @@ fn trace_of_a_keep_going_run_with_a_failure() {
 #[test]
 fn sigterm_leaves_a_trace_that_ends_with_the_interruption() {
     let p = Project::new();
-    p.file(
-        "wf.rhai",
-        r#"rule("slow", #{ output: "slow.txt", shell: "echo $$ > pid; sleep 30; touch {output}" });"#,
-    );
-    let mut bg = p.spawn(&["wf.rhai", "--grace", "1", "--trace", "t.jsonl"]);
-    p.wait_for("pid", Duration::from_secs(20));
-    if let Ok(pid) = p.read("pid").trim().parse() {
-        bg.groups.push(pid);
-    }
+    let bg = start_slow_job(&p, &["--trace", "t.jsonl"]);
     wait_until(Duration::from_secs(20), Duration::from_millis(20), || {
         if p.read("t.jsonl").contains("\"job_start\"") {
             Ok(())
@@ -303,15 +295,7 @@ fn watch_mode_writes_one_trace_with_a_pass_number_on_every_event() {
 #[test]
 fn ctrl_c_clears_the_status_line_before_the_interrupt_messages() {
     let p = Project::new();
-    p.file(
-        "wf.rhai",
-        r#"rule("slow", #{ output: "slow.txt", shell: "echo $$ > pid; sleep 30; touch {output}" });"#,
-    );
-    let mut bg = p.spawn(&["wf.rhai", "--grace", "1", "--progress", "bar"]);
-    p.wait_for("pid", Duration::from_secs(20));
-    if let Ok(pid) = p.read("pid").trim().parse() {
-        bg.groups.push(pid);
-    }
+    let bg = start_slow_job(&p, &["--progress", "bar"]);
     // Long enough for a redraw (every 100 ms) to show the running job.
     std::thread::sleep(Duration::from_millis(300));
     bg.signal(nix::sys::signal::Signal::SIGINT);
@@ -333,15 +317,7 @@ fn ctrl_c_clears_the_status_line_before_the_interrupt_messages() {
 #[test]
 fn a_run_refused_by_the_lock_leaves_the_running_ones_trace_alone() {
     let p = Project::new();
-    p.file(
-        "wf.rhai",
-        r#"rule("slow", #{ output: "slow.txt", shell: "echo $$ > pid; sleep 30; touch {output}" });"#,
-    );
-    let mut bg = p.spawn(&["wf.rhai", "--grace", "1", "--trace", "t.jsonl"]);
-    p.wait_for("pid", Duration::from_secs(20));
-    if let Ok(pid) = p.read("pid").trim().parse() {
-        bg.groups.push(pid);
-    }
+    let bg = start_slow_job(&p, &["--trace", "t.jsonl"]);
     p.run(&["wf.rhai", "--trace", "t.jsonl", "--report", "r.html"])
         .code(3);
     assert!(!p.exists("r.html"));
@@ -349,4 +325,21 @@ fn a_run_refused_by_the_lock_leaves_the_running_ones_trace_alone() {
     assert_eq!(kind(&ev[0]), "run_start", "{ev:?}");
     bg.signal(nix::sys::signal::Signal::SIGTERM);
     bg.finish(Duration::from_secs(20)).code(130);
+}
+
+/// Starts a run of one 30-second shell job with `args` (and `--grace 1`), returning once its
+/// command is running, with the command's process group registered for cleanup.
+fn start_slow_job(p: &Project, args: &[&str]) -> Background {
+    p.file(
+        "wf.rhai",
+        r#"rule("slow", #{ output: "slow.txt", shell: "echo $$ > pid; sleep 30; touch {output}" });"#,
+    );
+    let mut all = vec!["wf.rhai", "--grace", "1"];
+    all.extend_from_slice(args);
+    let mut bg = p.spawn(&all);
+    p.wait_for("pid", Duration::from_secs(20));
+    if let Ok(pid) = p.read("pid").trim().parse() {
+        bg.groups.push(pid);
+    }
+    bg
 }
