@@ -41,20 +41,16 @@ fn bench_runner_quick_mode_works() {
         "{table}"
     );
     assert!(table.contains("flowrun/make"), "{table}");
-    for scenario in ["fan-out 20", "chain 10", "wildcards 5×3"] {
-        for phase in [
+    assert_rows_finished(
+        &table,
+        &["fan-out 20", "chain 10", "wildcards 5×3"],
+        &[
             "dry run",
             "full run -j2",
             "no-op",
             "rerun, one input changed",
-        ] {
-            let row = table
-                .lines()
-                .find(|l| l.starts_with(&format!("| {scenario} (")) && l.contains(phase))
-                .unwrap_or_else(|| panic!("no row for {scenario}, {phase}:\n{table}"));
-            assert!(!row.contains('†'), "a run did not finish: {row}\n{table}");
-        }
-    }
+        ],
+    );
 }
 
 #[test]
@@ -117,15 +113,11 @@ fn bench_runner_lets_snakemake_build_its_tree_in_batches() {
         table.contains("chain 10, no-op, snakemake: tree built untimed by Make"),
         "{table}"
     );
-    for scenario in ["fan-out 20", "chain 10"] {
-        for phase in ["no-op", "rerun, one input changed"] {
-            let row = table
-                .lines()
-                .find(|l| l.starts_with(&format!("| {scenario} (")) && l.contains(phase))
-                .unwrap_or_else(|| panic!("no row for {scenario}, {phase}:\n{table}"));
-            assert!(!row.contains('†'), "a run did not finish: {row}\n{table}");
-        }
-    }
+    assert_rows_finished(
+        &table,
+        &["fan-out 20", "chain 10"],
+        &["no-op", "rerun, one input changed"],
+    );
 }
 
 #[test]
@@ -145,6 +137,20 @@ fn data_steps_async_smoke_works() {
         "| serial (urllib, one at a time) |",
     ] {
         assert!(table.contains(variant), "no row {variant}:\n{table}");
+    }
+}
+
+/// Asserts that `table` has a row for every scenario and phase, and that each run finished
+/// (no `†`).
+fn assert_rows_finished(table: &str, scenarios: &[&str], phases: &[&str]) {
+    for scenario in scenarios {
+        for phase in phases {
+            let row = table
+                .lines()
+                .find(|l| l.starts_with(&format!("| {scenario} (")) && l.contains(phase))
+                .unwrap_or_else(|| panic!("no row for {scenario}, {phase}:\n{table}"));
+            assert!(!row.contains('†'), "a run did not finish: {row}\n{table}");
+        }
     }
 }
 
