@@ -328,10 +328,11 @@ NO_PROXY_ENV = {k: v for k, v in os.environ.items() if not k.lower().endswith("_
 class SlowServer:
     """`bench/slow_server.py` in its own process: answers each request 50 ms after it arrives."""
 
-    def __init__(self):
-        self.proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "bench", "slow_server.py"),
+    def __init__(self, python):
+        self.proc = subprocess.Popen([python, os.path.join(ROOT, "bench", "slow_server.py"),
                                       "--delay-ms", "50"], stdout=subprocess.PIPE, text=True)
-        self.port = int(self.proc.stdout.readline().split()[1])
+        words = self.proc.stdout.readline().split()
+        self.port, self.loop = int(words[1]), words[3]
 
     def take_log(self):
         """(arrived, answered, connection) of every request since the last call, by arrival."""
@@ -361,7 +362,10 @@ def timeline(started, ended, log, window, delay=0.05):
 
 
 def fetch(args, rows):
-    srv = SlowServer()
+    # The server and the Python clients run on the venv's Python when there is one: it has
+    # uvloop for the server (the clients keep asyncio's own loop, as the target names it).
+    python_exe = args.python if os.path.exists(args.python) else sys.executable
+    srv = SlowServer(python_exe)
     port, n = srv.port, args.n
     work = os.path.join(args.workdir, "async")
 
@@ -384,7 +388,7 @@ def fetch(args, rows):
         return run
 
     def python(code):
-        return lambda: timed(nice + [sys.executable, "-c", code, str(port), str(n)], env=NO_PROXY_ENV)
+        return lambda: timed(nice + [python_exe, "-c", code, str(port), str(n)], env=NO_PROXY_ENV)
 
     # (name, run once, repetitions, requests in flight)
     variants = [("flowrun async, concurrency 100", flowrun_in(args.flowrun, "flowrun"), args.reps, 100)]
@@ -422,7 +426,8 @@ def fetch(args, rows):
             print(f"  {name}: {fmt(res[name][0])} {[round(x, 3) for x in res[name][3]]} {med}", file=sys.stderr)
     fr = res["flowrun async, concurrency 100"][0]
     py = res["Python asyncio, new connection per request, semaphore 100"][0]
-    rows.append(f"\n## async, {n} GETs, 50 ms each, 127.0.0.1 (ideal {ideal:.2f} s at concurrency 100)\n")
+    rows.append(f"\n## async, {n} GETs, 50 ms each, 127.0.0.1 (ideal {ideal:.2f} s at concurrency 100; "
+                f"server on {srv.loop})\n")
     rows.append("| variant | wall (median) | × ideal | time / flowrun | start → 1st request | turnaround "
                 "median / max | last answer → exit | server late, max | connections | peak RSS (MiB) | "
                 "samples (s) |")

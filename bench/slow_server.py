@@ -16,7 +16,12 @@ On a busy machine the server's own lateness would count against every client, so
 scheduling priority (nice -10) when it may (as root); the clients run at normal priority. The
 per-request log shows how late it answered.
 
-Prints `port N` on stdout once listening.
+The event loop is uvloop's when it is installed (`scripts/setup.sh` puts it into `target/pyenv`,
+whose Python the harness prefers): asyncio's own loop took ~8 ms to accept a burst of 100
+connections and read their requests, and answered up to 3 ms late, lag that counted against
+every client. The loop in use is printed with the port.
+
+Prints `port N loop NAME` on stdout once listening.
 """
 import argparse
 import asyncio
@@ -106,9 +111,14 @@ async def main():
     state = Server(args.delay_ms / 1000)
     loop = asyncio.get_running_loop()
     srv = await loop.create_server(lambda: Conn(state), "127.0.0.1", args.port, backlog=4096)
-    print(f"port {srv.sockets[0].getsockname()[1]}", flush=True)
+    print(f"port {srv.sockets[0].getsockname()[1]} loop {type(loop).__module__.split('.')[0]}", flush=True)
     await srv.serve_forever()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main())
+    else:
+        uvloop.run(main())

@@ -36,3 +36,9 @@ if ! target/pyenv/bin/python -c "import importlib.metadata as m, sys; sys.exit(m
   echo "setup: installing snakemake $SNAKEMAKE_VERSION into target/pyenv" >&2
   target/pyenv/bin/pip install -q --disable-pip-version-check "snakemake==$SNAKEMAKE_VERSION"
 fi
+
+# The async benchmark's server runs on uvloop (bench/slow_server.py says why).
+if ! target/pyenv/bin/python -c 'import uvloop' >/dev/null 2>&1; then
+  echo "setup: installing uvloop into target/pyenv" >&2
+  target/pyenv/bin/pip install -q --disable-pip-version-check uvloop
+fi
