@@ -324,6 +324,167 @@ fn a_captured_value_in_a_closure_is_part_of_its_code() {
     assert_eq!(p.read("o.txt"), "v2");
 }
 
+/// `uses` calls the helper `label` (which calls `mark`), `other` calls no script function,
+/// `after` reads what `uses` makes.
+const HELPERS: &str = r#"
+fn mark(text) { text + "!" }
+
+fn label(name) {
+    mark("hello " + name)
+}
+
+rule("all", #{ input: ["after.txt", "other.txt"] });
+rule("uses", #{ output: "uses.txt", run: |job| write_text(job.output[0], label("a") + "\n") });
+rule("other", #{ output: "other.txt", run: |job| write_text(job.output[0], "other\n") });
+rule("after", #{ input: "uses.txt", output: "after.txt", shell: "cat {input} > {output}" });
+"#;
+
+fn built_helpers() -> Project {
+    let p = Project::new();
+    p.file("wf.rhai", HELPERS);
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("after.txt"), "hello a!\n");
+    nothing_to_do(&p);
+    p
+}
+
+#[test]
+fn editing_a_helper_reruns_the_rules_that_call_it_and_only_those() {
+    let p = built_helpers();
+    edit(&p, r#"mark("hello " + name)"#, r#"mark("hi " + name)"#);
+    let plan = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(plan.planned(), ["uses", "after", "all"]);
+    assert_eq!(plan.reasons("uses"), ["the rule's code changed"]);
+    let run = p.run(&["wf.rhai"]).code(0);
+    assert_eq!(run.ran(), ["uses", "after", "all"]);
+    assert_eq!(p.read("after.txt"), "hi a!\n");
+    nothing_to_do(&p);
+}
+
+#[test]
+fn editing_a_helper_of_a_helper_reruns_the_caller() {
+    let p = built_helpers();
+    edit(&p, r#"text + "!""#, r#"text + "?""#);
+    let plan = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(plan.planned(), ["uses", "after", "all"]);
+    assert_eq!(plan.reasons("uses"), ["the rule's code changed"]);
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("after.txt"), "hello a?\n");
+}
+
+#[test]
+fn reformatting_or_moving_a_helper_reruns_nothing() {
+    let p = built_helpers();
+    edit(
+        &p,
+        "fn label(name) {\n    mark(\"hello \" + name)\n}",
+        "fn   label(name)\n{\n        mark(\"hello \"\n   +   name)   }",
+    );
+    nothing_to_do(&p);
+    // Moved below the rules, after a comment.
+    let text = p.read("wf.rhai");
+    let (helper, rest) = text.split_at(text.find("rule(\"all\"").unwrap());
+    p.file("wf.rhai", &format!("{rest}\n// the helpers\n{helper}"));
+    nothing_to_do(&p);
+}
+
+#[test]
+fn a_recursive_helper_is_followed_without_hanging() {
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"
+fn even(n) { if n == 0 { true } else { odd(n - 1) } }
+fn odd(n) { if n == 0 { false } else { even(n - 1) } }
+fn fact(n) { if n < 2 { 1 } else { n * fact(n - 1) } }
+rule("r", #{ output: "r.txt", run: |job| write_text(job.output[0], `${fact(5)} ${even(4)}`) });
+"#,
+    );
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("r.txt"), "120 true");
+    nothing_to_do(&p);
+    edit(
+        &p,
+        "if n == 0 { false }",
+        "if n == 0 { false } else if n == 1 { true }",
+    );
+    assert_eq!(
+        p.run(&["wf.rhai", "-n"]).code(0).reasons("r"),
+        ["the rule's code changed"]
+    );
+}
+
+/// A rule file with a public helper that calls a private one, imported by the workflow.
+const RULE_FILE: &str = r#"
+private fn pad(text) { "[" + text + "]" }
+
+fn tag(text) { pad(text) }
+
+fn tagged_rule(name) {
+    rule(name, #{ output: `${name}.txt`, run: |job| write_text(job.output[0], tag(name)) });
+}
+"#;
+
+#[test]
+fn editing_a_helper_in_an_imported_rule_file_reruns_its_callers() {
+    let p = Project::new();
+    p.file("rules/tags.rhai", RULE_FILE).file(
+        "wf.rhai",
+        r#"
+import "rules/tags" as tags;
+rule("all", #{ input: ["main.txt", "inner.txt", "plain.txt"] });
+rule("main", #{ output: "main.txt", run: |job| write_text(job.output[0], tags::tag("m")) });
+rule("plain", #{ output: "plain.txt", run: |job| write_text(job.output[0], "p") });
+tags::tagged_rule("inner");
+"#,
+    );
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("main.txt"), "[m]");
+    assert_eq!(p.read("inner.txt"), "[inner]");
+    nothing_to_do(&p);
+
+    let rules = p.read("rules/tags.rhai");
+    p.file(
+        "rules/tags.rhai",
+        &format!(
+            "// tags\n{}",
+            rules.replace("{ pad(text) }", "{\n    pad(text)\n}")
+        ),
+    );
+    nothing_to_do(&p);
+
+    let rules = p.read("rules/tags.rhai");
+    p.file(
+        "rules/tags.rhai",
+        &rules.replace(r#""[" + text + "]""#, r#""<" + text + ">""#),
+    );
+    let plan = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(plan.planned(), ["main", "inner", "all"]);
+    assert_eq!(plan.reasons("main"), ["the rule's code changed"]);
+    assert_eq!(plan.reasons("inner"), ["the rule's code changed"]);
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("main.txt"), "<m>");
+    assert_eq!(p.read("inner.txt"), "<inner>");
+}
+
+#[test]
+fn a_function_named_at_run_time_is_not_followed() {
+    // Documented limit (docs/staleness.md): only calls written in the code are followed.
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"
+fn shout(x) { x + "!" }
+let name = "shout";
+rule("r", #{ output: "r.txt", run: |job| write_text(job.output[0], call(Fn(name), "a")) });
+"#,
+    );
+    p.run(&["wf.rhai"]).code(0);
+    edit(&p, r#"x + "!""#, r#"x + "?""#);
+    nothing_to_do(&p);
+    assert_eq!(p.read("r.txt"), "a!");
+}
+
 #[test]
 fn params_change_reruns() {
     let p = built_chain();

@@ -6,14 +6,20 @@
 //!
 //! The closure's *code* is part of its rule's fingerprint: we cut its source text out of the
 //! file by the body's span and normalise whitespace, so moving a rule or reformatting it does not
-//! cause a rerun, while editing it does. Captured variables count too.
+//! cause a rerun, while editing it does. Captured variables count too, and so does the text of
+//! every script function the closure reaches (`callees.rs`), cut out the same way. A closure
+//! that calls no script function keeps the code string it had before functions were followed,
+//! so upgrading flowrun reruns nothing.
 
 #![allow(deprecated)] // Rhai marks the internals API volatile, not deprecated.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::PoisonError;
 
-use rhai::{Dynamic, FnPtr, NativeCallContext, NativeCallContextStore, Position};
+use rhai::{Dynamic, FnPtr, NativeCallContext, NativeCallContextStore, Position, ScriptFuncDef};
 
+use super::callees::{Namespaces, RuleFileLibraries};
 use crate::rule::normalize_code;
 
 /// A closure with the context it was declared in.
@@ -22,30 +28,78 @@ pub struct StoredClosure {
     pub context: NativeCallContextStore,
 }
 
-/// The whitespace-normalised source of a closure, plus its captured values.
-pub fn closure_code(ctx: &NativeCallContext, fnptr: &FnPtr, main_file: &Path) -> String {
-    let mut code = None;
-    for module in ctx.iter_namespaces() {
-        let def = module
+/// Source texts read while a workflow loads: each file once, each function's normalised text
+/// once, however many rules share it.
+#[derive(Default)]
+pub struct SourceTexts {
+    files: HashMap<PathBuf, Option<String>>,
+    functions: HashMap<(PathBuf, Position, Position), Option<String>>,
+}
+
+impl SourceTexts {
+    /// The whitespace-normalised text of `def`'s body, defined in `file`.
+    fn body(&mut self, file: &Path, def: &ScriptFuncDef) -> Option<&str> {
+        let (start, end) = (def.body.start_position(), def.body.end_position());
+        let key = (file.to_path_buf(), start, end);
+        if !self.functions.contains_key(&key) {
+            let text = self
+                .files
+                .entry(file.to_path_buf())
+                .or_insert_with(|| std::fs::read_to_string(file).ok())
+                .as_deref()
+                .and_then(|text| slice(text, start, end))
+                .map(|body| normalize_code(&body));
+            self.functions.insert(key.clone(), text);
+        }
+        self.functions[&key].as_deref()
+    }
+}
+
+/// The whitespace-normalised source of a closure, plus its captured values, plus the source of
+/// each script function it reaches.
+pub fn closure_code(
+    ctx: &NativeCallContext,
+    fnptr: &FnPtr,
+    main_file: &Path,
+    texts: &mut SourceTexts,
+    rule_files: &RuleFileLibraries,
+) -> String {
+    let found = ctx.iter_namespaces().find_map(|module| {
+        module
             .iter_script_fn_info()
             .find(|(.., name, _, _)| *name == fnptr.fn_name())
-            .map(|(.., def)| def.clone());
-        if let Some(def) = def {
-            let file = module.id().map(Path::new).unwrap_or(main_file);
-            let start = def.body.start_position();
-            let end = def.body.end_position();
-            code = slice(file, start, end).map(|text| {
-                let params: Vec<&str> = def.params.iter().map(|p| p.as_str()).collect();
-                format!("|{}| {}", params.join(", "), normalize_code(&text))
-            });
-            break;
-        }
-    }
-    let mut code = code.unwrap_or_else(|| fnptr.fn_name().to_string());
+            .map(|(.., def)| (module.id(), def.clone()))
+    });
+    let mut code = found
+        .as_ref()
+        .and_then(|(file, def)| {
+            let body = texts.body(file.map_or(main_file, Path::new), def)?;
+            Some(format!("|{}| {body}", params(def)))
+        })
+        .unwrap_or_else(|| fnptr.fn_name().to_string());
     for captured in fnptr.curry() {
         code.push_str(&format!(" ·{}", captured_repr(captured)));
     }
+    let Some((_, closure)) = found else {
+        return code;
+    };
+    let libraries = rule_files.lock().unwrap_or_else(PoisonError::into_inner);
+    let namespaces = Namespaces::new(ctx.iter_namespaces(), ctx.iter_imports(), &libraries);
+    for reached in namespaces.reached(&closure, fnptr.curry()) {
+        let file = reached.file.map_or(main_file, Path::new);
+        let body = texts.body(file, &reached.def).unwrap_or_default();
+        code.push_str(&format!(
+            "\nfn {}({}) {body}",
+            reached.def.name,
+            params(&reached.def)
+        ));
+    }
     code
+}
+
+fn params(def: &ScriptFuncDef) -> String {
+    let names: Vec<&str> = def.params.iter().map(|p| p.as_str()).collect();
+    names.join(", ")
 }
 
 fn captured_repr(value: &Dynamic) -> String {
@@ -53,10 +107,9 @@ fn captured_repr(value: &Dynamic) -> String {
     format!("{value:?}")
 }
 
-/// The text of a closure body from `start` to `end`. A body without braces (`|job| expr`) has no
-/// end position; it runs to the end of its expression.
-fn slice(file: &Path, start: Position, end: Position) -> Option<String> {
-    let text = std::fs::read_to_string(file).ok()?;
+/// The text of a function body in `text` from `start` to `end`. A closure body without braces
+/// (`|job| expr`) has no end position; it runs to the end of its expression.
+fn slice(text: &str, start: Position, end: Position) -> Option<String> {
     let offset = |line: usize, col: usize| -> Option<usize> {
         let line_start = text
             .split_inclusive('\n')
@@ -125,7 +178,47 @@ fn expression(src: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::expression;
+    use super::*;
+
+    /// The code string of the closure `script` passes to `code(...)` last.
+    fn code_of(script: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("wf.rhai");
+        std::fs::write(&file, script).unwrap();
+        let mut engine = rhai::Engine::new();
+        let main = file.clone();
+        engine.register_fn("code", move |ctx: NativeCallContext, fp: FnPtr| {
+            let libraries = RuleFileLibraries::default();
+            closure_code(&ctx, &fp, &main, &mut SourceTexts::default(), &libraries)
+        });
+        let ast = engine.compile_file(file).unwrap();
+        engine.eval_ast::<String>(&ast).unwrap()
+    }
+
+    #[test]
+    fn a_closure_that_calls_no_script_function_keeps_its_code_string() {
+        // The string flowrun made before it followed calls: upgrading must not change it.
+        let code = code_of(
+            "fn unused(job) { job }\nlet s = \"v1\";\n\
+             code(|job| {  write_text(job.output[0],\n    read_text(\"a\") + s) })",
+        );
+        assert_eq!(
+            code,
+            "|s, job| { write_text(job.output[0], read_text(\"a\") + s) } ·\"v1\" (shared)"
+        );
+    }
+
+    #[test]
+    fn the_script_functions_a_closure_reaches_follow_its_own_code() {
+        let code = code_of(
+            "fn outer(x) {\n    inner(x) + 1\n}\nfn inner(x) { x * 2 }\nfn unused() {}\n\
+             code(|job| { outer(job) + outer(1) })",
+        );
+        assert_eq!(
+            code,
+            "|job| { outer(job) + outer(1) }\nfn outer(x) { inner(x) + 1 }\nfn inner(x) { x * 2 }"
+        );
+    }
 
     #[test]
     fn expression_ends_at_its_own_comma_or_bracket() {

@@ -257,10 +257,8 @@ impl Spec<'_> {
                 ),
             );
         };
-        code.push(format!(
-            "{key}: {}",
-            closure_code(self.ctx, &fp, &st.main_file)
-        ));
+        let closure = closure_code(self.ctx, &fp, &st.main_file, &mut st.texts, &st.rule_files);
+        code.push(format!("{key}: {closure}"));
         let id = ClosureId(st.closures.len());
         st.closures.push(StoredClosure {
             fnptr: fp,

@@ -4,6 +4,7 @@
 //! plain [`RuleDecl`]s plus a [`Runtime`] that can later call the rules' closures. Nothing
 //! outside this module touches Rhai types.
 
+mod callees;
 mod closure;
 pub(crate) mod config;
 mod declare;
@@ -27,7 +28,8 @@ pub use mapreduce::{Folder, Value};
 
 use crate::diagnostic::Diagnostic;
 use crate::rule::{ClosureId, RuleDecl};
-use closure::StoredClosure;
+use callees::RuleFileLibraries;
+use closure::{SourceTexts, StoredClosure};
 
 /// What evaluating a workflow collects.
 pub(crate) struct State {
@@ -38,6 +40,10 @@ pub(crate) struct State {
     values: Vec<Dynamic>,
     constraints: BTreeMap<String, String>,
     globbed: Vec<PathBuf>,
+    /// Texts of the files closures come from, read once for their code fingerprints.
+    texts: SourceTexts,
+    /// Function libraries of the imported rule files, which closures may call into.
+    rule_files: RuleFileLibraries,
 }
 
 pub(crate) type SharedState = Arc<Mutex<State>>;
@@ -137,6 +143,7 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
         );
     }
     let user_config = config::user_config(&opts.config_files, &opts.config_overrides)?;
+    let rule_files = RuleFileLibraries::default();
     let state: SharedState = Arc::new(Mutex::new(State {
         main_file: file.clone(),
         user_config,
@@ -145,9 +152,11 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
         values: Vec::new(),
         constraints: BTreeMap::new(),
         globbed: Vec::new(),
+        texts: SourceTexts::default(),
+        rule_files: rule_files.clone(),
     }));
     let mut engine = new_engine(&state);
-    let imports = resolver::install(&mut engine);
+    let imports = resolver::install(&mut engine, rule_files);
     let ast = engine
         .compile_file(file.clone())
         .map_err(|e| errors::diagnose(&e, &file))?;

@@ -1,16 +1,20 @@
 //! Module resolution for `import "../rules/x" as x;`: Rhai's file resolver, fresh for every
 //! load (its cache would otherwise hide edits and skip a module's rule declarations), wrapped to
-//! record which rule files were imported (watch mode watches them).
+//! record which rule files were imported (watch mode watches them) and each file's whole function
+//! library, which closure fingerprints follow calls into (`callees.rs`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use rhai::module_resolvers::FileModuleResolver;
-use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Shared};
+use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Shared};
+
+use super::callees::RuleFileLibraries;
 
 struct Tracking {
     inner: FileModuleResolver,
     seen: Arc<Mutex<Vec<PathBuf>>>,
+    libraries: RuleFileLibraries,
     /// Files being imported right now, outermost first: an import of one of them is a cycle,
     /// which would otherwise recurse until the stack overflows.
     loading: Mutex<Vec<PathBuf>>,
@@ -56,9 +60,7 @@ impl ModuleResolver for Tracking {
             }
             loading.push(file.clone());
         }
-        let result = self
-            .inner
-            .resolve(engine, source, &file.to_string_lossy(), pos);
+        let result = self.load(engine, &file, pos);
         if let Ok(mut loading) = self.loading.lock() {
             loading.pop();
         }
@@ -66,12 +68,41 @@ impl ModuleResolver for Tracking {
     }
 }
 
-/// Installs a fresh resolver; the returned list fills with the imported files.
-pub fn install(engine: &mut Engine) -> Arc<Mutex<Vec<PathBuf>>> {
+impl Tracking {
+    /// Compiles and evaluates a rule file as `FileModuleResolver` does, keeping its library.
+    fn load(
+        &self,
+        engine: &Engine,
+        file: &Path,
+        pos: Position,
+    ) -> Result<Shared<Module>, Box<EvalAltResult>> {
+        let name = file.to_string_lossy();
+        let ast = self
+            .inner
+            .resolve_ast(engine, None, &name, pos)
+            .unwrap_or_else(|| {
+                Err(Box::new(EvalAltResult::ErrorModuleNotFound(
+                    name.to_string(),
+                    pos,
+                )))
+            })?;
+        let module = Module::eval_ast_as_new(Scope::new(), &ast, engine)
+            .map_err(|err| Box::new(EvalAltResult::ErrorInModule(name.to_string(), err, pos)))?;
+        if let Ok(mut libraries) = self.libraries.lock() {
+            libraries.insert(name.to_string(), ast.shared_lib().clone());
+        }
+        Ok(module.into())
+    }
+}
+
+/// Installs a fresh resolver; the returned list fills with the imported files, `libraries` with
+/// their function libraries.
+pub fn install(engine: &mut Engine, libraries: RuleFileLibraries) -> Arc<Mutex<Vec<PathBuf>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     engine.set_module_resolver(Tracking {
         inner: FileModuleResolver::new(),
         seen: seen.clone(),
+        libraries,
         loading: Mutex::new(Vec::new()),
     });
     seen
