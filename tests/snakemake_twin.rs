@@ -1,5 +1,6 @@
 //! flowrun against a Snakemake twin: the same small pipeline (the Snakemake tutorial's shape:
-//! map, sort, call, plot, an aggregate `all`) written once as a Snakefile and once as a Rhai
+//! map, sort, call, plot, an aggregate `all`, plus a `legend` whose `run` code calls a helper
+//! function) written once as a Snakefile and once as a Rhai
 //! workflow, built in two directories, then put through the same edit and rerun with the real
 //! `snakemake` and the real `flowrun`. Each test asserts the set of jobs each tool ran; where
 //! they differ, it asserts that the difference is one DESIGN.md §3 makes on purpose (the
@@ -42,8 +43,11 @@ fn remove_stale_bases(root: &Path) {
 
 const SNAKEFILE: &str = r##"SAMPLES = ["A", "B", "C"]
 
+def legend_line(mark):
+    return mark + " = one read\n"
+
 rule all:
-    input: "plots/coverage.txt"
+    input: "plots/coverage.txt", "plots/legend.txt"
 
 rule map_reads:
     input: "data/genome.txt", "data/samples/{sample}.txt"
@@ -61,6 +65,12 @@ rule call:
     params: min_count=1
     shell: "sort -m -k1,1n {input} | uniq -c | awk '$1 >= {params.min_count} {{ print $2, $3, $1 }}' > {output}"
 
+rule legend:
+    output: "plots/legend.txt"
+    run:
+        with open(output[0], "w") as f:
+            f.write(legend_line("#"))
+
 rule plot:
     input: "calls/all.txt"
     output: "plots/coverage.txt"
@@ -69,7 +79,9 @@ rule plot:
 
 const FLOWFILE: &str = r##"let samples = ["A", "B", "C"];
 
-rule("all", #{ input: "plots/coverage.txt" });
+fn legend_line(mark) { mark + " = one read\n" }
+
+rule("all", #{ input: ["plots/coverage.txt", "plots/legend.txt"] });
 
 rule("map_reads", #{
     input:  ["data/genome.txt", "data/samples/{sample}.txt"],
@@ -88,6 +100,11 @@ rule("call", #{
     output: "calls/all.txt",
     params: #{ min_count: 1 },
     shell:  "sort -m -k1,1n {input} | uniq -c | awk '$1 >= {params.min_count} {{ print $2, $3, $1 }}' > {output}",
+});
+
+rule("legend", #{
+    output: "plots/legend.txt",
+    run:    |job| write_text(job.output[0], legend_line("#")),
 });
 
 rule("plot", #{
@@ -141,6 +158,7 @@ fn sort_and_after() -> BTreeSet<String> {
 fn every_job() -> BTreeSet<String> {
     let mut all = jobs(&MAP);
     all.extend(sort_and_after());
+    all.insert("legend".to_string());
     all
 }
 
@@ -684,6 +702,21 @@ fn moving_a_rule_and_adding_a_comment_reruns_nothing_in_either() {
 
 // ---------------------------------------------------------------------------------------------
 // Deliberate differences (DESIGN.md §3).
+
+/// flowrun's code of a closure covers the functions it calls; Snakemake's code of a `run:`
+/// block is that block's own source, so it does not notice an edited helper.
+#[test]
+fn editing_a_helper_function_reruns_in_flowrun_only() {
+    let Some(t) = Twin::built() else { return };
+    t.replace_in_both("= one read", "= 1 read");
+    let (smk, fr) = t.rerun(&[], &[]);
+    smk.nothing_to_do();
+    assert_eq!(fr.planned(), jobs(&["legend", "all"]), "{}", fr.plan.stdout);
+    assert_eq!(fr.ran(), jobs(&["legend", "all"]), "{}", fr.run.stderr);
+    assert_eq!(fr.reasons("legend"), ["the rule's code changed"]);
+    assert_eq!(t.smk.read("plots/legend.txt"), "# = one read\n");
+    assert_eq!(t.fr.read("plots/legend.txt"), "# = 1 read\n");
+}
 
 /// Content-hash veto at any size: Snakemake keeps no checksum of an input over 1 MB, so a
 /// touch reruns it and everything downstream; flowrun hashes it and finds it unchanged.
