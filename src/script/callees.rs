@@ -52,7 +52,7 @@ enum Home<'a> {
 }
 
 /// A call as written, before it is resolved.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Call {
     /// `f(a)` or `x.f(a)`; `hash` is Rhai's hash of name and arity, the key of its libraries.
     Plain {
@@ -68,6 +68,23 @@ enum Call {
     },
     /// A function pointer with a name known before the script runs.
     Pointer { name: ImmutableString },
+}
+
+/// The calls written in each function walked so far during one load: a helper shared by many
+/// rules is walked once. Keyed by the function's address; the entry holds the function, so the
+/// address cannot be reused by another one while it is cached.
+#[derive(Default)]
+pub struct CallCache(HashMap<usize, (Shared<ScriptFuncDef>, Arc<[Call]>)>);
+
+impl CallCache {
+    fn calls(&mut self, def: &Shared<ScriptFuncDef>) -> Arc<[Call]> {
+        let key = Shared::as_ptr(def) as usize;
+        let (_, found) = self
+            .0
+            .entry(key)
+            .or_insert_with(|| (def.clone(), calls(def).into()));
+        found.clone()
+    }
 }
 
 /// A script function a closure reaches.
@@ -112,8 +129,9 @@ impl<'a> Namespaces<'a> {
         &self,
         closure: &Shared<ScriptFuncDef>,
         captured: &[Dynamic],
+        cache: &mut CallCache,
     ) -> Vec<Reached<'a>> {
-        let mut first = calls(closure);
+        let mut first = cache.calls(closure).to_vec();
         first.extend(captured.iter().filter_map(|value| {
             let pointer = value.read_lock::<FnPtr>()?;
             Some(Call::Pointer {
@@ -122,14 +140,14 @@ impl<'a> Namespaces<'a> {
         }));
         let mut seen: HashSet<*const ScriptFuncDef> = HashSet::from([Shared::as_ptr(closure)]);
         let mut found = Vec::new();
-        let mut todo = VecDeque::from([(first, Home::Caller)]);
+        let mut todo = VecDeque::from([(Arc::<[Call]>::from(first), Home::Caller)]);
         while let Some((calls_made, home)) = todo.pop_front() {
-            for call in &calls_made {
+            for call in calls_made.iter() {
                 for (def, def_home, file) in self.resolve(call, home) {
                     if !seen.insert(Shared::as_ptr(&def)) {
                         continue;
                     }
-                    todo.push_back((calls(&def), def_home));
+                    todo.push_back((cache.calls(&def), def_home));
                     if !def.name.starts_with(ANONYMOUS_PREFIX) {
                         found.push(Reached { def, file });
                     }
@@ -280,7 +298,7 @@ mod tests {
         let files = HashMap::new();
         let spaces = Namespaces::new([&**lib].into_iter(), std::iter::empty(), &files);
         spaces
-            .reached(&root, &[])
+            .reached(&root, &[], &mut CallCache::default())
             .iter()
             .map(|r| format!("{}/{}", r.def.name, r.def.params.len()))
             .collect()

@@ -19,7 +19,7 @@ use std::sync::PoisonError;
 
 use rhai::{Dynamic, FnPtr, NativeCallContext, NativeCallContextStore, Position, ScriptFuncDef};
 
-use super::callees::{Namespaces, RuleFileLibraries};
+use super::callees::{CallCache, Namespaces, RuleFileLibraries};
 use crate::rule::normalize_code;
 
 /// A closure with the context it was declared in.
@@ -28,30 +28,46 @@ pub struct StoredClosure {
     pub context: NativeCallContextStore,
 }
 
-/// Source texts read while a workflow loads: each file once, each function's normalised text
-/// once, however many rules share it.
+/// What closure fingerprints read while a workflow loads, kept for the whole load: each file is
+/// read once, each function body cut out, normalised and walked once, however many rules share
+/// it.
 #[derive(Default)]
-pub struct SourceTexts {
-    files: HashMap<PathBuf, Option<String>>,
-    functions: HashMap<(PathBuf, Position, Position), Option<String>>,
+pub struct CodeSources {
+    files: HashMap<PathBuf, Option<SourceFile>>,
+    calls: CallCache,
+    /// The function libraries of the imported rule files, filled by the module resolver.
+    pub rule_files: RuleFileLibraries,
 }
 
-impl SourceTexts {
+/// A source file with where its lines start and the function bodies cut out of it so far.
+struct SourceFile {
+    text: String,
+    line_starts: Vec<usize>,
+    bodies: HashMap<(Position, Position), Option<String>>,
+}
+
+impl CodeSources {
     /// The whitespace-normalised text of `def`'s body, defined in `file`.
     fn body(&mut self, file: &Path, def: &ScriptFuncDef) -> Option<&str> {
-        let (start, end) = (def.body.start_position(), def.body.end_position());
-        let key = (file.to_path_buf(), start, end);
-        if !self.functions.contains_key(&key) {
-            let text = self
-                .files
-                .entry(file.to_path_buf())
-                .or_insert_with(|| std::fs::read_to_string(file).ok())
-                .as_deref()
-                .and_then(|text| slice(text, start, end))
-                .map(|body| normalize_code(&body));
-            self.functions.insert(key.clone(), text);
+        if !self.files.contains_key(file) {
+            let source = std::fs::read_to_string(file).ok().map(|text| SourceFile {
+                line_starts: std::iter::once(0)
+                    .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                    .collect(),
+                text,
+                bodies: HashMap::new(),
+            });
+            self.files.insert(file.to_path_buf(), source);
         }
-        self.functions[&key].as_deref()
+        let source = self.files.get_mut(file)?.as_mut()?;
+        let (start, end) = (def.body.start_position(), def.body.end_position());
+        source
+            .bodies
+            .entry((start, end))
+            .or_insert_with(|| {
+                slice(&source.text, &source.line_starts, start, end).map(|b| normalize_code(&b))
+            })
+            .as_deref()
     }
 }
 
@@ -61,8 +77,7 @@ pub fn closure_code(
     ctx: &NativeCallContext,
     fnptr: &FnPtr,
     main_file: &Path,
-    texts: &mut SourceTexts,
-    rule_files: &RuleFileLibraries,
+    sources: &mut CodeSources,
 ) -> String {
     let found = ctx.iter_namespaces().find_map(|module| {
         module
@@ -73,7 +88,7 @@ pub fn closure_code(
     let mut code = found
         .as_ref()
         .and_then(|(file, def)| {
-            let body = texts.body(file.map_or(main_file, Path::new), def)?;
+            let body = sources.body(file.map_or(main_file, Path::new), def)?;
             Some(format!("|{}| {body}", params(def)))
         })
         .unwrap_or_else(|| fnptr.fn_name().to_string());
@@ -83,11 +98,12 @@ pub fn closure_code(
     let Some((_, closure)) = found else {
         return code;
     };
+    let rule_files = sources.rule_files.clone();
     let libraries = rule_files.lock().unwrap_or_else(PoisonError::into_inner);
     let namespaces = Namespaces::new(ctx.iter_namespaces(), ctx.iter_imports(), &libraries);
-    for reached in namespaces.reached(&closure, fnptr.curry()) {
+    for reached in namespaces.reached(&closure, fnptr.curry(), &mut sources.calls) {
         let file = reached.file.map_or(main_file, Path::new);
-        let body = texts.body(file, &reached.def).unwrap_or_default();
+        let body = sources.body(file, &reached.def).unwrap_or_default();
         code.push_str(&format!(
             "\nfn {}({}) {body}",
             reached.def.name,
@@ -107,15 +123,12 @@ fn captured_repr(value: &Dynamic) -> String {
     format!("{value:?}")
 }
 
-/// The text of a function body in `text` from `start` to `end`. A closure body without braces
-/// (`|job| expr`) has no end position; it runs to the end of its expression.
-fn slice(text: &str, start: Position, end: Position) -> Option<String> {
+/// The text of a function body in `text` (whose lines start at `line_starts`) from `start` to
+/// `end`. A closure body without braces (`|job| expr`) has no end position; it runs to the end
+/// of its expression.
+fn slice(text: &str, line_starts: &[usize], start: Position, end: Position) -> Option<String> {
     let offset = |line: usize, col: usize| -> Option<usize> {
-        let line_start = text
-            .split_inclusive('\n')
-            .take(line - 1)
-            .map(str::len)
-            .sum::<usize>();
+        let line_start = *line_starts.get(line.checked_sub(1)?)?;
         let rest = text.get(line_start..)?;
         Some(
             line_start
@@ -188,8 +201,7 @@ mod tests {
         let mut engine = rhai::Engine::new();
         let main = file.clone();
         engine.register_fn("code", move |ctx: NativeCallContext, fp: FnPtr| {
-            let libraries = RuleFileLibraries::default();
-            closure_code(&ctx, &fp, &main, &mut SourceTexts::default(), &libraries)
+            closure_code(&ctx, &fp, &main, &mut CodeSources::default())
         });
         let ast = engine.compile_file(file).unwrap();
         engine.eval_ast::<String>(&ast).unwrap()

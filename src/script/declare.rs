@@ -257,7 +257,7 @@ impl Spec<'_> {
                 ),
             );
         };
-        let closure = closure_code(self.ctx, &fp, &st.main_file, &mut st.texts, &st.rule_files);
+        let closure = closure_code(self.ctx, &fp, &st.main_file, &mut st.code_sources);
         code.push(format!("{key}: {closure}"));
         let id = ClosureId(st.closures.len());
         st.closures.push(StoredClosure {

@@ -28,8 +28,7 @@ pub use mapreduce::{Folder, Value};
 
 use crate::diagnostic::Diagnostic;
 use crate::rule::{ClosureId, RuleDecl};
-use callees::RuleFileLibraries;
-use closure::{SourceTexts, StoredClosure};
+use closure::{CodeSources, StoredClosure};
 
 /// What evaluating a workflow collects.
 pub(crate) struct State {
@@ -40,10 +39,8 @@ pub(crate) struct State {
     values: Vec<Dynamic>,
     constraints: BTreeMap<String, String>,
     globbed: Vec<PathBuf>,
-    /// Texts of the files closures come from, read once for their code fingerprints.
-    texts: SourceTexts,
-    /// Function libraries of the imported rule files, which closures may call into.
-    rule_files: RuleFileLibraries,
+    /// What closures' code fingerprints are made from.
+    code_sources: CodeSources,
 }
 
 pub(crate) type SharedState = Arc<Mutex<State>>;
@@ -143,7 +140,8 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
         );
     }
     let user_config = config::user_config(&opts.config_files, &opts.config_overrides)?;
-    let rule_files = RuleFileLibraries::default();
+    let code_sources = CodeSources::default();
+    let rule_files = code_sources.rule_files.clone();
     let state: SharedState = Arc::new(Mutex::new(State {
         main_file: file.clone(),
         user_config,
@@ -152,8 +150,7 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
         values: Vec::new(),
         constraints: BTreeMap::new(),
         globbed: Vec::new(),
-        texts: SourceTexts::default(),
-        rule_files: rule_files.clone(),
+        code_sources,
     }));
     let mut engine = new_engine(&state);
     let imports = resolver::install(&mut engine, rule_files);
