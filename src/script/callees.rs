@@ -52,7 +52,7 @@ enum Home<'a> {
 }
 
 /// A call as written, before it is resolved.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 enum Call {
     /// `f(a)` or `x.f(a)`; `hash` is Rhai's hash of name and arity, the key of its libraries.
     Plain {
