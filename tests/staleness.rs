@@ -389,6 +389,28 @@ fn reformatting_or_moving_a_helper_reruns_nothing() {
 }
 
 #[test]
+fn editing_the_left_operand_of_a_closure_without_braces_reruns_it() {
+    // Rhai places `x * 2 + 1` at its `+`; the code is the whole expression all the same.
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"
+rule("sum", #{ output: "sum.txt", items: [1, 2, 3], map: |job, x| x * 2 + 1, init: 0,
+               reduce: |acc, y| acc + y, finish: |job, n| write_text(job.output[0], `${n}`) });
+"#,
+    );
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("sum.txt"), "15");
+    nothing_to_do(&p);
+    edit(&p, "x * 2 + 1", "x * 3 + 1");
+    let plan = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(plan.planned(), ["sum"]);
+    assert_eq!(plan.reasons("sum"), ["the rule's code changed"]);
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("sum.txt"), "21");
+}
+
+#[test]
 fn a_recursive_helper_is_followed_without_hanging() {
     let p = Project::new();
     p.file(

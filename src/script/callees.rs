@@ -223,36 +223,44 @@ impl<'a> Namespaces<'a> {
     }
 }
 
-/// The calls written in the body of `def`, in the order the AST holds them.
-fn calls(def: &Shared<ScriptFuncDef>) -> Vec<Call> {
+/// Calls `on_node` with every statement and expression in the body of `def`, in the order the
+/// AST holds them (nested closures are functions of their own, not walked).
+pub(super) fn walk_body(def: &Shared<ScriptFuncDef>, mut on_node: impl FnMut(&ASTNode)) {
     // Rhai does not export the type of a function's body; an AST holding only this function
     // walks just its body.
     let mut library = Module::new();
     library.set_script_fn(def.clone());
     let ast = AST::new(Vec::<Stmt>::new(), library);
-    let mut found = Vec::new();
     ast.walk(&mut |path: &[ASTNode]| {
-        match path.last() {
-            Some(ASTNode::Stmt(Stmt::FnCall(call, _)) | ASTNode::Expr(Expr::FnCall(call, _))) => {
-                found.extend(function_call(call));
-            }
-            Some(ASTNode::Expr(Expr::MethodCall(call, _))) if !call.hashes.is_native_only() => {
-                found.push(Call::Plain {
-                    name: call.name.clone(),
-                    arity: call.args.len(),
-                    hash: call.hashes.script(),
-                });
-            }
-            Some(ASTNode::Expr(Expr::DynamicConstant(value, _))) => {
-                if let Some(pointer) = value.read_lock::<FnPtr>() {
-                    found.push(Call::Pointer {
-                        name: pointer.fn_name().into(),
-                    });
-                }
-            }
-            _ => {}
+        if let Some(node) = path.last() {
+            on_node(node);
         }
         true
+    });
+}
+
+/// The calls written in the body of `def`, in the order the AST holds them.
+fn calls(def: &Shared<ScriptFuncDef>) -> Vec<Call> {
+    let mut found = Vec::new();
+    walk_body(def, |node| match node {
+        ASTNode::Stmt(Stmt::FnCall(call, _)) | ASTNode::Expr(Expr::FnCall(call, _)) => {
+            found.extend(function_call(call));
+        }
+        ASTNode::Expr(Expr::MethodCall(call, _)) if !call.hashes.is_native_only() => {
+            found.push(Call::Plain {
+                name: call.name.clone(),
+                arity: call.args.len(),
+                hash: call.hashes.script(),
+            });
+        }
+        ASTNode::Expr(Expr::DynamicConstant(value, _)) => {
+            if let Some(pointer) = value.read_lock::<FnPtr>() {
+                found.push(Call::Pointer {
+                    name: pointer.fn_name().into(),
+                });
+            }
+        }
+        _ => {}
     });
     found
 }

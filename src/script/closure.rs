@@ -17,9 +17,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::PoisonError;
 
-use rhai::{Dynamic, FnPtr, NativeCallContext, NativeCallContextStore, Position, ScriptFuncDef};
+use rhai::{
+    Dynamic, FnPtr, NativeCallContext, NativeCallContextStore, Position, ScriptFuncDef, Shared,
+};
 
-use super::callees::{CallCache, Namespaces, RuleFileLibraries};
+use super::callees::{walk_body, CallCache, Namespaces, RuleFileLibraries};
 use crate::rule::normalize_code;
 
 /// A closure with the context it was declared in.
@@ -48,7 +50,7 @@ struct SourceFile {
 
 impl CodeSources {
     /// The whitespace-normalised text of `def`'s body, defined in `file`.
-    fn body(&mut self, file: &Path, def: &ScriptFuncDef) -> Option<&str> {
+    fn body(&mut self, file: &Path, def: &Shared<ScriptFuncDef>) -> Option<&str> {
         if !self.files.contains_key(file) {
             let source = std::fs::read_to_string(file).ok().map(|text| SourceFile {
                 line_starts: std::iter::once(0)
@@ -65,6 +67,14 @@ impl CodeSources {
             .bodies
             .entry((start, end))
             .or_insert_with(|| {
+                // A body without braces has no end, and Rhai places it at its top expression:
+                // for `a + b` (or `a.b`, `a[i]`) that is the operator, which would cut `a` off
+                // and miss edits to it. Its text starts at its leftmost node instead.
+                let start = if end.is_none() {
+                    leftmost(def).unwrap_or(start)
+                } else {
+                    start
+                };
                 slice(&source.text, &source.line_starts, start, end).map(|b| normalize_code(&b))
             })
             .as_deref()
@@ -113,6 +123,18 @@ pub fn closure_code(
     code
 }
 
+/// The first position of any statement or expression in `def`'s body.
+fn leftmost(def: &Shared<ScriptFuncDef>) -> Option<Position> {
+    let mut first: Option<Position> = None;
+    walk_body(def, |node| {
+        let at = node.position();
+        if !at.is_none() {
+            first = Some(first.map_or(at, |f| f.min(at)));
+        }
+    });
+    first
+}
+
 fn params(def: &ScriptFuncDef) -> String {
     let names: Vec<&str> = def.params.iter().map(|p| p.as_str()).collect();
     names.join(", ")
@@ -138,7 +160,13 @@ fn slice(text: &str, line_starts: &[usize], start: Position, end: Position) -> O
                     .map_or(rest.len(), |(i, _)| i),
         )
     };
-    let from = offset(start.line()?, start.position().unwrap_or(1))?;
+    let mut from = offset(start.line()?, start.position().unwrap_or(1))?;
+    if end.is_none() {
+        // The opening parentheses before the leftmost node are the body's too: `(a + b) * c`.
+        while let Some(paren) = text[..from].trim_end().strip_suffix('(') {
+            from = paren.len();
+        }
+    }
     match end.line() {
         Some(el) => {
             let to = offset(el, end.position().unwrap_or(1))?;
@@ -230,6 +258,19 @@ mod tests {
             code,
             "|job| { outer(job) + outer(1) }\nfn outer(x) { inner(x) + 1 }\nfn inner(x) { x * 2 }"
         );
+    }
+
+    #[test]
+    fn a_closure_without_braces_starts_at_its_leftmost_operand() {
+        // Rhai places `a + b` and `a.b` at the operator; the left operand is code too.
+        assert_eq!(
+            code_of("code(|acc, x| acc * 2 + x)"),
+            "|acc, x| acc * 2 + x"
+        );
+        assert_eq!(code_of("code(|job| job.output[0])"), "|job| job.output[0]");
+        assert_eq!(code_of("code(|x| ( x - 1) * 2)"), "|x| ( x - 1) * 2");
+        assert_eq!(code_of("code(|x| -x + 1)"), "|x| -x + 1");
+        assert_eq!(code_of("code(|x| f(x) + 1)"), "|x| f(x) + 1");
     }
 
     #[test]
