@@ -246,6 +246,10 @@ fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(concat!("flowrun/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(CONNECT_TIMEOUT)
+        // reqwest's default policy retries only HTTP/2 and HTTP/3 refusals, protocols this build
+        // does not speak, yet it copies every request (URI, headers) before sending in case it
+        // has to. Saying so spares that copy; what is retried stays the same: nothing.
+        .retry(reqwest::retry::never().max_retries_per_request(0))
 }
 
 /// Performs one request.
