@@ -290,7 +290,9 @@ async fn http_get(client: &reqwest::Client, get: &HttpGet) -> Result<Response, S
         .bytes()
         .await
         .map_err(|e| http_error(&e, get.timeout))?
-        .into();
+        // A copy of exactly the body's size: taking the `Bytes` over whole could keep hyper's
+        // much larger read buffer alive with every result held.
+        .to_vec();
     Ok(Response::Http {
         url,
         status,
