@@ -19,10 +19,13 @@
 //! their own process group, killed (the whole group) when their request is dropped — on an
 //! error elsewhere, a timeout or Ctrl-C — so nothing is left behind.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::pin;
 use std::process::Stdio;
 use std::time::Duration;
 
+use futures_util::future::{self, Either};
 use futures_util::stream::{self, StreamExt};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -125,54 +128,77 @@ async fn drive(
         })
         .buffer_unordered(window);
     let mut reorder = Reorder::default();
-    while let Some((i, value)) = until_interrupted(results.next()).await? {
-        for value in reorder.put(i, value) {
+    let mut watch = InterruptWatch::new();
+    while let Some((i, value)) = watch.until_interrupted(results.next()).await? {
+        reorder.put(i, value);
+        while let Some(value) = reorder.pop() {
             folder.push(value?)?;
         }
     }
     Ok(())
 }
 
-/// Puts results that finish in any order back into item order.
+/// Puts results that finish in any order back into item order. It holds at most a window's
+/// worth: slot `k` is item `next + k`.
 struct Reorder<T> {
     /// The index of the next item to hand out.
     next: usize,
-    /// Finished items waiting for an earlier one.
-    waiting: BTreeMap<usize, T>,
+    /// Finished items (`Some`) and the places of those still running (`None`).
+    slots: VecDeque<Option<T>>,
 }
 
 impl<T> Default for Reorder<T> {
     fn default() -> Self {
         Self {
             next: 0,
-            waiting: BTreeMap::new(),
+            slots: VecDeque::new(),
         }
     }
 }
 
 impl<T> Reorder<T> {
-    /// Takes item `index` and returns the items that are now next in order (none while an
-    /// earlier one is missing).
-    fn put(&mut self, index: usize, item: T) -> Vec<T> {
-        self.waiting.insert(index, item);
-        let mut ready = Vec::new();
-        while let Some(item) = self.waiting.remove(&self.next) {
-            ready.push(item);
-            self.next += 1;
+    /// Takes item `index` (not yet handed out).
+    fn put(&mut self, index: usize, item: T) {
+        let k = index - self.next;
+        if k >= self.slots.len() {
+            self.slots.resize_with(k + 1, || None);
         }
-        ready
+        self.slots[k] = Some(item);
+    }
+
+    /// The next item in order, if it is in.
+    fn pop(&mut self) -> Option<T> {
+        let item = self.slots.front_mut()?.take()?;
+        self.slots.pop_front();
+        self.next += 1;
+        Some(item)
     }
 }
 
-/// Awaits `fut`, giving up (dropping it, which kills its subprocesses) on Ctrl-C/SIGTERM.
-async fn until_interrupted<F: std::future::Future>(fut: F) -> Result<F::Output, Failure> {
-    let mut fut = std::pin::pin!(fut);
-    loop {
-        if crate::interrupt::requested() {
-            return Err(Failure::Setup("interrupted".into()));
-        }
-        if let Ok(out) = tokio::time::timeout(POLL, fut.as_mut()).await {
-            return Ok(out);
+/// Looks at the Ctrl-C/SIGTERM flag while requests are in flight: after each result, and every
+/// [`POLL`] while none comes. One timer serves the whole run; a timeout per awaited result
+/// would put a timer into tokio's wheel and take it out again for every item.
+struct InterruptWatch(tokio::time::Interval);
+
+impl InterruptWatch {
+    fn new() -> Self {
+        let start = tokio::time::Instant::now() + POLL;
+        let mut tick = tokio::time::interval_at(start, POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self(tick)
+    }
+
+    /// Awaits `fut`, giving up (dropping it, which kills its subprocesses) on Ctrl-C/SIGTERM.
+    async fn until_interrupted<F: Future>(&mut self, fut: F) -> Result<F::Output, Failure> {
+        let mut fut = pin!(fut);
+        loop {
+            if crate::interrupt::requested() {
+                return Err(Failure::Setup("interrupted".into()));
+            }
+            if let Either::Left((out, _)) = future::select(fut.as_mut(), pin!(self.0.tick())).await
+            {
+                return Ok(out);
+            }
         }
     }
 }
@@ -202,7 +228,11 @@ pub fn resolve_blocking(value: Value, index: usize) -> Result<Value, String> {
         .max_blocking_threads(1)
         .build()
         .map_err(|e| format!("cannot start an async runtime: {e}"))?;
-    let out = rt.block_on(until_interrupted(perform(client, &request)));
+    let out = rt.block_on(async {
+        InterruptWatch::new()
+            .until_interrupted(perform(client, &request))
+            .await
+    });
     rt.shutdown_background();
     match out {
         Err(_) => Err("interrupted".into()),
@@ -216,6 +246,10 @@ fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(concat!("flowrun/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(CONNECT_TIMEOUT)
+        // reqwest's default policy retries only HTTP/2 and HTTP/3 refusals, protocols this build
+        // does not speak, yet it copies every request (URI, headers) before sending in case it
+        // has to. Saying so spares that copy; what is retried stays the same: nothing.
+        .retry(reqwest::retry::never().max_retries_per_request(0))
 }
 
 /// Performs one request.
@@ -238,33 +272,26 @@ async fn perform(client: &reqwest::Client, request: &IoRequest) -> Result<Respon
 }
 
 async fn http_get(client: &reqwest::Client, get: &HttpGet) -> Result<Response, String> {
-    let mut builder = client.get(&get.url);
+    let mut builder = client.get(get.url.clone());
     for (k, v) in &get.headers {
         builder = builder.header(k, v);
     }
     if let Some(t) = get.timeout {
         builder = builder.timeout(t);
     }
-    let response = builder
+    let mut response = builder
         .send()
         .await
         .map_err(|e| http_error(&e, get.timeout))?;
     let status = response.status().as_u16();
-    let url = response.url().to_string();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let url = response.url().clone();
+    let headers = std::mem::take(response.headers_mut());
     let body = response
         .bytes()
         .await
         .map_err(|e| http_error(&e, get.timeout))?
+        // A copy of exactly the body's size: taking the `Bytes` over whole could keep hyper's
+        // much larger read buffer alive with every result held.
         .to_vec();
     Ok(Response::Http {
         url,
@@ -392,12 +419,16 @@ mod tests {
     #[test]
     fn reorder_hands_out_items_in_index_order() {
         let mut r = Reorder::default();
-        assert!(r.put(2, 'c').is_empty());
-        assert!(r.put(1, 'b').is_empty());
-        assert_eq!(r.put(0, 'a'), ['a', 'b', 'c']);
-        assert_eq!(r.put(3, 'd'), ['d']);
-        assert!(r.put(5, 'f').is_empty());
-        assert_eq!(r.put(4, 'e'), ['e', 'f']);
-        assert!(r.waiting.is_empty());
+        let mut put = |i, c| {
+            r.put(i, c);
+            std::iter::from_fn(|| r.pop()).collect::<String>()
+        };
+        assert_eq!(put(2, 'c'), "");
+        assert_eq!(put(1, 'b'), "");
+        assert_eq!(put(0, 'a'), "abc");
+        assert_eq!(put(3, 'd'), "d");
+        assert_eq!(put(5, 'f'), "");
+        assert_eq!(put(4, 'e'), "ef");
+        assert!(r.slots.is_empty());
     }
 }

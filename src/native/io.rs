@@ -9,10 +9,12 @@
 //!
 //! Everything a request holds is plain Rust data, so the executor needs no Rhai types.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
-use rhai::{Array, Dynamic, Engine, Map, INT};
+use reqwest::header::HeaderMap;
+use rhai::{Array, Dynamic, Engine, ImmutableString, Map, INT};
 
 use super::errors::{runtime, Res};
 use crate::script::Value;
@@ -37,7 +39,11 @@ pub enum IoRequest {
 /// An HTTP GET request.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HttpGet {
-    pub url: String,
+    /// Parsed once, where `http_get` checks it, and handed to the client as it is.
+    pub url: reqwest::Url,
+    /// The URL as the script wrote it, kept for messages only when parsing normalised it
+    /// (`http://h` → `http://h/`); usually the two are the same text.
+    pub written: Option<String>,
     /// Extra request headers, in the order given (sorted by name).
     pub headers: Vec<(String, String)>,
     /// The whole request, body included, must finish within this time.
@@ -76,7 +82,9 @@ impl fmt::Display for Program {
 impl fmt::Display for IoRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            IoRequest::HttpGet(g) => write!(f, "GET {}", g.url),
+            IoRequest::HttpGet(g) => {
+                write!(f, "GET {}", g.written.as_deref().unwrap_or(g.url.as_str()))
+            }
             IoRequest::ReadFile { path, .. } => write!(f, "read_file_async `{path}`"),
             IoRequest::Command(c) => write!(f, "command {}", c.program),
             IoRequest::Sleep(d) => write!(f, "sleep_ms({})", d.as_millis()),
@@ -89,9 +97,11 @@ impl fmt::Display for IoRequest {
 pub enum Response {
     Http {
         /// The URL finally answered (after redirects).
-        url: String,
+        url: reqwest::Url,
         status: u16,
-        headers: Vec<(String, String)>,
+        /// As the client received them: the script sees only the ones it reads turned into
+        /// strings, once, in [`response_value`].
+        headers: HeaderMap,
         body: Vec<u8>,
         binary: bool,
     },
@@ -136,21 +146,10 @@ pub fn response_value(response: Response) -> Result<Value, String> {
             body,
             binary,
         } => {
-            let mut hmap = Map::new();
-            for (k, v) in headers {
-                match hmap.get_mut(k.as_str()) {
-                    Some(prev) => {
-                        let joined = format!("{prev}, {v}");
-                        *prev = Dynamic::from(joined);
-                    }
-                    None => {
-                        hmap.insert(k.into(), Dynamic::from(v));
-                    }
-                }
-            }
+            let hmap = header_map(&headers);
             let mut m = Map::new();
             m.insert("status".into(), Dynamic::from(INT::from(status)));
-            m.insert("url".into(), Dynamic::from(url));
+            m.insert("url".into(), Dynamic::from(String::from(url)));
             m.insert("headers".into(), Dynamic::from(hmap));
             if binary {
                 m.insert("body_blob".into(), Dynamic::from_blob(body));
@@ -181,6 +180,23 @@ pub fn response_value(response: Response) -> Result<Value, String> {
         Response::Slept => Dynamic::UNIT,
     };
     Ok(Value::from_dynamic(d))
+}
+
+/// Response headers as a map of names to values; a header sent more than once has its values
+/// joined with `, ` in the order received (RFC 9110's combined field value).
+fn header_map(headers: &HeaderMap) -> Map {
+    let mut map = Map::new();
+    for name in headers.keys() {
+        let mut values = headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()));
+        let first = values.next().unwrap_or_default();
+        let joined = values.fold(first, |all, v| Cow::Owned(format!("{all}, {v}")));
+        let joined = ImmutableString::from(joined.as_ref());
+        map.insert(name.as_str().into(), Dynamic::from(joined));
+    }
+    map
 }
 
 /// Reads an options map, refusing keys other than `allowed`.
@@ -262,8 +278,8 @@ impl<'a> Options<'a> {
 
 fn http_get_with(url: &str, opts: Map) -> Res<IoRequest> {
     let opts = Options::new("http_get", opts, &["headers", "timeout_ms", "binary"])?;
-    match reqwest::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+    let parsed = match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => u,
         Ok(u) => {
             return Err(runtime(format!(
                 "`http_get`: `{url}` is a `{}` URL; only http and https are supported",
@@ -271,9 +287,10 @@ fn http_get_with(url: &str, opts: Map) -> Res<IoRequest> {
             )))
         }
         Err(e) => return Err(runtime(format!("`http_get`: `{url}` is not a URL: {e}"))),
-    }
+    };
     Ok(IoRequest::HttpGet(HttpGet {
-        url: url.to_string(),
+        written: (parsed.as_str() != url).then(|| url.to_string()),
+        url: parsed,
         headers: opts.headers()?,
         timeout: opts.timeout()?,
         binary: opts.flag("binary")?,
@@ -380,12 +397,16 @@ mod tests {
         assert_eq!(
             r,
             IoRequest::HttpGet(HttpGet {
-                url: "http://127.0.0.1:8000/a?b=1".into(),
+                url: reqwest::Url::parse("http://127.0.0.1:8000/a?b=1").unwrap(),
+                written: None,
                 headers: vec![("x-k".into(), "1".into())],
                 timeout: Some(Duration::from_millis(500)),
                 binary: false,
             })
         );
+        // Messages name the URL as written, even where parsing normalises it.
+        let r: IoRequest = e.eval(r#"http_get("HTTP://127.0.0.1:8000")"#).unwrap();
+        assert_eq!(r.to_string(), "GET HTTP://127.0.0.1:8000");
         let r: IoRequest = e.eval(r#"command(["echo", "hi", 3])"#).unwrap();
         assert_eq!(r.to_string(), "command `echo hi 3`");
         let r: IoRequest = e.eval(r#"command("echo hi | wc -c")"#).unwrap();
@@ -422,10 +443,15 @@ mod tests {
 
     #[test]
     fn responses_become_script_values() {
+        let mut headers = HeaderMap::new();
+        headers.append("a", "1".parse().unwrap());
+        headers.append("b", "x".parse().unwrap());
+        headers.append("a", "2".parse().unwrap());
+        headers.append("a", "3".parse().unwrap());
         let v = response_value(Response::Http {
-            url: "http://x/".into(),
+            url: reqwest::Url::parse("http://x/").unwrap(),
             status: 404,
-            headers: vec![("a".into(), "1".into()), ("a".into(), "2".into())],
+            headers,
             body: b"nope".to_vec(),
             binary: false,
         })
@@ -435,7 +461,9 @@ mod tests {
         assert_eq!(m["status"].as_int().unwrap(), 404);
         assert_eq!(m["body"].clone().into_string().unwrap(), "nope");
         let h = m["headers"].clone().cast::<Map>();
-        assert_eq!(h["a"].clone().into_string().unwrap(), "1, 2");
+        assert_eq!(h["a"].clone().into_string().unwrap(), "1, 2, 3");
+        assert_eq!(h["b"].clone().into_string().unwrap(), "x");
+        assert_eq!(m["url"].clone().into_string().unwrap(), "http://x/");
         let err = response_value(Response::File {
             bytes: vec![0xff, 0xfe],
             binary: false,

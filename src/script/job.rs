@@ -3,6 +3,7 @@
 //! `job.threads`, `job.resources`, `job.rule`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Position};
 
@@ -25,25 +26,30 @@ pub struct JobSpec {
     pub resources: BTreeMap<String, u64>,
 }
 
-/// A list of paths, some of them named.
+/// A list of paths, some of them named. Scripts cannot change one, so copies share the lists:
+/// every `map` call gets its own copy of `job`, and a job with 10,000 inputs must not copy
+/// 10,000 paths per item.
 #[derive(Debug, Clone, Default)]
-pub struct Files {
+pub struct Files(Arc<FileList>);
+
+#[derive(Debug, Clone, Default)]
+struct FileList {
     paths: Vec<String>,
     names: Vec<Option<String>>,
 }
 
 impl Files {
     fn new(files: &NamedPaths) -> Self {
-        Self {
+        Self(Arc::new(FileList {
             paths: files.iter().map(|(_, p)| p.clone()).collect(),
             names: files.iter().map(|(n, _)| n.clone()).collect(),
-        }
+        }))
     }
 
     fn index(&mut self, i: i64) -> Result<String, Box<EvalAltResult>> {
         usize::try_from(i)
             .ok()
-            .and_then(|i| self.paths.get(i))
+            .and_then(|i| self.0.paths.get(i))
             .cloned()
             .ok_or_else(|| {
                 Box::new(EvalAltResult::ErrorIndexNotFound(
@@ -54,12 +60,13 @@ impl Files {
     }
 
     fn named(&mut self, name: &str) -> Result<String, Box<EvalAltResult>> {
-        self.names
+        self.0
+            .names
             .iter()
             .position(|n| n.as_deref() == Some(name))
-            .map(|i| self.paths[i].clone())
+            .map(|i| self.0.paths[i].clone())
             .ok_or_else(|| {
-                let known: Vec<&str> = self.names.iter().flatten().map(String::as_str).collect();
+                let known: Vec<&str> = self.0.names.iter().flatten().map(String::as_str).collect();
                 let msg = if known.is_empty() {
                     format!("no file named `{name}`: the files are not named")
                 } else {
@@ -70,11 +77,11 @@ impl Files {
     }
 
     fn paths_array(&mut self) -> rhai::Array {
-        self.paths.iter().cloned().map(Dynamic::from).collect()
+        self.0.paths.iter().cloned().map(Dynamic::from).collect()
     }
 
     fn joined(&mut self) -> String {
-        self.paths.join(" ")
+        self.0.paths.join(" ")
     }
 }
 
@@ -82,7 +89,7 @@ impl IntoIterator for Files {
     type Item = String;
     type IntoIter = std::vec::IntoIter<String>;
     fn into_iter(self) -> Self::IntoIter {
-        self.paths.into_iter()
+        Arc::unwrap_or_clone(self.0).paths.into_iter()
     }
 }
 
@@ -92,8 +99,8 @@ pub fn register(engine: &mut Engine) {
         .register_type_with_name::<Files>("Files")
         .register_indexer_get(Files::index)
         .register_indexer_get(Files::named)
-        .register_get("len", |f: &mut Files| f.paths.len() as i64)
-        .register_fn("len", |f: &mut Files| f.paths.len() as i64)
+        .register_get("len", |f: &mut Files| f.0.paths.len() as i64)
+        .register_fn("len", |f: &mut Files| f.0.paths.len() as i64)
         .register_fn("to_array", Files::paths_array)
         .register_fn("to_string", Files::joined)
         .register_fn("to_debug", Files::joined)
