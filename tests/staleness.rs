@@ -411,6 +411,27 @@ rule("sum", #{ output: "sum.txt", items: [1, 2, 3], map: |job, x| x * 2 + 1, ini
 }
 
 #[test]
+fn editing_a_typed_method_a_closure_calls_reruns_it() {
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"
+fn int.twice() { this * 2 }
+rule("r", #{ output: "r.txt", run: |job| write_text(job.output[0], `${21.twice()}`) });
+"#,
+    );
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("r.txt"), "42");
+    nothing_to_do(&p);
+    edit(&p, "this * 2", "this * 3");
+    let plan = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(plan.planned(), ["r"]);
+    assert_eq!(plan.reasons("r"), ["the rule's code changed"]);
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("r.txt"), "63");
+}
+
+#[test]
 fn a_recursive_helper_is_followed_without_hanging() {
     let p = Project::new();
     p.file(

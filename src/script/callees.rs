@@ -8,7 +8,9 @@
 //! - a plain call `f(a, b)`, or a method-style call `x.f(a, b)` (where `this` is `x`), names the
 //!   script function `f` with that many parameters: first in the library of the rule file the
 //!   calling function belongs to, then in the namespaces `rule(...)` was called from, innermost
-//!   first. A call that names no script function is a native one and is not followed;
+//!   first. A call that names no script function is a native one and is not followed. A
+//!   method-style call may also run a typed method (`fn int.f()`), picked by the type `x` has
+//!   when the closure runs: all of that name and arity are followed;
 //! - a namespaced call `m::f(a)` names `f` in the module imported as `m` (`m::sub::f` in the
 //!   module `m` imported as `sub`);
 //! - a function pointer written in the code names every script function of that name (its arity
@@ -54,8 +56,15 @@ enum Home<'a> {
 /// A call as written, before it is resolved.
 #[derive(Debug, Clone)]
 enum Call {
-    /// `f(a)` or `x.f(a)`; `hash` is Rhai's hash of name and arity, the key of its libraries.
+    /// `f(a)`; `hash` is Rhai's hash of name and arity, the key of its libraries.
     Plain {
+        name: ImmutableString,
+        arity: usize,
+        hash: u64,
+    },
+    /// `x.f(a)`, where `this` is `x`: a plain function as above, or a typed method
+    /// (`fn int.f(a)`) for the type `x` has when the closure runs.
+    Method {
         name: ImmutableString,
         arity: usize,
         hash: u64,
@@ -171,20 +180,27 @@ impl<'a> Namespaces<'a> {
             .into_iter()
             .chain(self.libraries.iter().map(|lib| (*lib, Home::Caller)));
         match call {
-            Call::Plain { name, arity, hash } => searched
-                .filter(|(lib, _)| lib.contains_fn(*hash))
-                .find_map(|(lib, at)| {
-                    Some((lib.get_script_fn(name, *arity)?.clone(), at, lib.id()))
-                })
-                .into_iter()
-                .collect(),
-            Call::Pointer { name } => searched
-                .flat_map(|(lib, at)| {
-                    lib.iter_script_fn_info()
-                        .filter(move |(.., fn_name, _, _)| *fn_name == name.as_str())
-                        .map(move |(.., def)| (def.clone(), at, lib.id()))
-                })
-                .collect(),
+            Call::Plain { name, arity, hash } | Call::Method { name, arity, hash } => {
+                let searched: Vec<_> = searched.collect();
+                let mut found: Vec<_> = searched
+                    .iter()
+                    .filter(|(lib, _)| lib.contains_fn(*hash))
+                    .find_map(|(lib, at)| {
+                        Some((lib.get_script_fn(name, *arity)?.clone(), *at, lib.id()))
+                    })
+                    .into_iter()
+                    .collect();
+                if let Call::Method { .. } = call {
+                    // The receiver's type is known only when the closure runs: every typed
+                    // method of this name and arity may be the one called.
+                    found.extend(named(&searched, name, |def| {
+                        def.params.len() == *arity && def.this_type.is_some()
+                    }));
+                }
+                found
+            }
+            // Its arity is known only when it is called.
+            Call::Pointer { name } => named(&searched.collect::<Vec<_>>(), name, |_| true),
             Call::Qualified { path, name, arity } => {
                 let Some(module) = self.module(path, home) else {
                     return Vec::new();
@@ -223,6 +239,29 @@ impl<'a> Namespaces<'a> {
     }
 }
 
+/// The script functions called `name` that `keep` accepts in each of `libraries`, library by
+/// library, each library's in a fixed order (by `this` type, then arity), not its hash order.
+fn named<'a>(
+    libraries: &[(&'a Module, Home<'a>)],
+    name: &str,
+    keep: impl Fn(&ScriptFuncDef) -> bool,
+) -> Vec<(Shared<ScriptFuncDef>, Home<'a>, Option<&'a str>)> {
+    libraries
+        .iter()
+        .flat_map(|(lib, at)| {
+            let mut defs: Vec<_> = lib
+                .iter_script_fn_info()
+                .filter(|(.., fn_name, _, def)| *fn_name == name && keep(def))
+                .map(|(.., def)| def.clone())
+                .collect();
+            defs.sort_by(|a, b| {
+                (&a.this_type, a.params.len()).cmp(&(&b.this_type, b.params.len()))
+            });
+            defs.into_iter().map(move |def| (def, *at, lib.id()))
+        })
+        .collect()
+}
+
 /// Calls `on_node` with every statement and expression in the body of `def`, in the order the
 /// AST holds them (nested closures are functions of their own, not walked).
 pub(super) fn walk_body(def: &Shared<ScriptFuncDef>, mut on_node: impl FnMut(&ASTNode)) {
@@ -247,7 +286,7 @@ fn calls(def: &Shared<ScriptFuncDef>) -> Vec<Call> {
             found.extend(function_call(call));
         }
         ASTNode::Expr(Expr::MethodCall(call, _)) if !call.hashes.is_native_only() => {
-            found.push(Call::Plain {
+            found.push(Call::Method {
                 name: call.name.clone(),
                 arity: call.args.len(),
                 hash: call.hashes.script(),
@@ -308,7 +347,14 @@ mod tests {
         spaces
             .reached(&root, &[], &mut CallCache::default())
             .iter()
-            .map(|r| format!("{}/{}", r.def.name, r.def.params.len()))
+            .map(|r| {
+                let typed = r
+                    .def
+                    .this_type
+                    .as_ref()
+                    .map_or(String::new(), |t| format!("{t}."));
+                format!("{typed}{}/{}", r.def.name, r.def.params.len())
+            })
             .collect()
     }
 
@@ -322,13 +368,14 @@ mod tests {
             .iter()
             .map(|call| match call {
                 Call::Plain { name, arity, .. } => format!("{name}/{arity}"),
+                Call::Method { name, arity, .. } => format!(".{name}/{arity}"),
                 Call::Qualified { path, name, arity } => format!("{path:?}::{name}/{arity}"),
                 Call::Pointer { name } => format!("Fn({name})"),
             })
             .collect();
         assert_eq!(
             names,
-            ["g/1", "h/2", "m/1", "[\"m\"]::q/1", "Fn(p)", "print/1"]
+            ["g/1", "h/2", ".m/1", "[\"m\"]::q/1", "Fn(p)", "print/1"]
         );
     }
 
@@ -360,6 +407,19 @@ mod tests {
                       fn helper(x) { x }\n\
                       fn named(x) { x }";
         assert_eq!(reached_from(script, "run"), ["named/1", "helper/1"]);
+    }
+
+    #[test]
+    fn typed_methods_are_followed_for_every_type_they_may_be_called_on() {
+        // The receiver's type is known only when the closure runs.
+        let script = "fn run(job) { job.double(); 1.double(); }\n\
+                      fn int.double() { this * 2 }\n\
+                      fn string.double() { this + this }\n\
+                      fn double(x) { x }";
+        assert_eq!(
+            reached_from(script, "run"),
+            ["i64.double/0", "string.double/0"]
+        );
     }
 
     #[test]

@@ -114,8 +114,13 @@ pub fn closure_code(
     for reached in namespaces.reached(&closure, fnptr.curry(), &mut sources.calls) {
         let file = reached.file.map_or(main_file, Path::new);
         let body = sources.body(file, &reached.def).unwrap_or_default();
+        let typed = reached
+            .def
+            .this_type
+            .as_ref()
+            .map_or(String::new(), |t| format!("{t}."));
         code.push_str(&format!(
-            "\nfn {}({}) {body}",
+            "\nfn {typed}{}({}) {body}",
             reached.def.name,
             params(&reached.def)
         ));
