@@ -9,12 +9,11 @@
 //!
 //! Everything a request holds is plain Rust data, so the executor needs no Rhai types.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
-use rhai::{Array, Dynamic, Engine, ImmutableString, Map, INT};
+use rhai::{Array, Dynamic, Engine, Map, INT};
 
 use super::errors::{runtime, Res};
 use crate::script::Value;
@@ -187,14 +186,12 @@ pub fn response_value(response: Response) -> Result<Value, String> {
 fn header_map(headers: &HeaderMap) -> Map {
     let mut map = Map::new();
     for name in headers.keys() {
-        let mut values = headers
+        let values: Vec<_> = headers
             .get_all(name)
             .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()));
-        let first = values.next().unwrap_or_default();
-        let joined = values.fold(first, |all, v| Cow::Owned(format!("{all}, {v}")));
-        let joined = ImmutableString::from(joined.as_ref());
-        map.insert(name.as_str().into(), Dynamic::from(joined));
+            .map(|v| String::from_utf8_lossy(v.as_bytes()))
+            .collect();
+        map.insert(name.as_str().into(), Dynamic::from(values.join(", ")));
     }
     map
 }
