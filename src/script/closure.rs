@@ -276,6 +276,11 @@ mod tests {
         assert_eq!(code_of("code(|x| ( x - 1) * 2)"), "|x| ( x - 1) * 2");
         assert_eq!(code_of("code(|x| -x + 1)"), "|x| -x + 1");
         assert_eq!(code_of("code(|x| f(x) + 1)"), "|x| f(x) + 1");
+        // A captured variable's share statement does not move the start.
+        assert_eq!(
+            code_of("let s = 2;\ncode(|x| s * x + 1)"),
+            "|s, x| s * x + 1 ·2 (shared)"
+        );
     }
 
     #[test]
