@@ -1,4 +1,4 @@
-//! Command-line arguments, as typed. Validation into run options happens in [`crate::app`].
+//! Command-line arguments, as typed. Validation into run options happens in [`crate::session`].
 
 use std::path::PathBuf;
 

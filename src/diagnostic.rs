@@ -3,6 +3,7 @@
 //! without colour); colour is added by `anstream`, which honours `NO_COLOR` and pipes.
 
 use std::fmt;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// A place in a workflow or rule file (1-based line and column).
@@ -84,6 +85,24 @@ impl fmt::Display for Diagnostic {
 }
 
 impl std::error::Error for Diagnostic {}
+
+/// Prints a warning on stderr (`warning: …`, yellow where colour is on).
+pub fn warn(text: &str) {
+    let mut err = anstream::stderr();
+    let style = anstyle::AnsiColor::Yellow.on_default().bold();
+    let _ = writeln!(err, "{style}warning{style:#}: {text}");
+}
+
+/// Prints each diagnostic on stderr (`error: …`, red where colour is on).
+pub fn print_errors(errors: &[Diagnostic]) {
+    let mut err = anstream::stderr();
+    let style = anstyle::AnsiColor::Red.on_default().bold();
+    for d in errors {
+        let text = d.render();
+        let rest = text.strip_prefix("error: ").unwrap_or(&text);
+        let _ = write!(err, "{style}error{style:#}: {rest}");
+    }
+}
 
 fn source_line(file: &Path, line: usize) -> Option<String> {
     let text = std::fs::read_to_string(file).ok()?;

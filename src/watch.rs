@@ -21,14 +21,15 @@ use std::time::{Duration, Instant};
 
 use notify::{EventKind, RecursiveMode, Watcher};
 
-use crate::app::{outcome_parts, print_errors, warn, Loaded, Session, Stop};
 use crate::cli::OnChange;
-use crate::dag::Dag;
 use crate::diagnostic::Diagnostic;
-use crate::events::Record;
+use crate::diagnostic::{print_errors, warn};
 use crate::exec::Shell;
-use crate::progress::{self, Verbosity};
-use crate::store::Store;
+use crate::graph::dag::Dag;
+use crate::graph::store::Store;
+use crate::report::events::Record;
+use crate::report::progress::{self, Verbosity};
+use crate::session::{outcome_parts, read_snapshot, Loaded, Session, Stop};
 use crate::{exit, interrupt};
 
 /// What the watcher reacts to, rebuilt after every successful load and resolve.
@@ -58,7 +59,7 @@ impl WatchSet {
     fn build(loaded: &Loaded, dag: Option<&Dag>, cwd: &Path) -> Self {
         let abs = |p: &Path| cwd.join(p);
         let mut set = WatchSet {
-            state_dir: cwd.join(crate::app::STATE_DIR),
+            state_dir: cwd.join(crate::STATE_DIR),
             ..Default::default()
         };
         set.sources = loaded.workflow.sources.iter().map(|p| abs(p)).collect();
@@ -87,7 +88,7 @@ impl WatchSet {
             .filter_map(|e| e.origin.as_ref())
             .map(|o| &o.file);
         WatchSet {
-            state_dir: cwd.join(crate::app::STATE_DIR),
+            state_dir: cwd.join(crate::STATE_DIR),
             sources: std::iter::once(&session.file)
                 .chain(&session.config_files)
                 .chain(named)
@@ -289,7 +290,7 @@ pub(crate) fn run(
             let started = Instant::now();
             interrupt::take_cancel();
             running.store(true, Ordering::SeqCst);
-            let result = crate::app::read_snapshot(store)
+            let result = read_snapshot(store)
                 .and_then(|snapshot| session.execute(loaded, dag, &snapshot, store, shell, record));
             running.store(false, Ordering::SeqCst);
             let took = started.elapsed();

@@ -32,7 +32,7 @@ use nix::unistd::Pid;
 
 use super::Failure;
 use crate::native::io::{self, CommandSpec, HttpGet, IoRequest, Program, Response};
-use crate::rule::MapReduceDecl;
+use crate::rules::decl::MapReduceDecl;
 use crate::script::{Folder, Runtime, Value};
 
 /// How often the driver looks at the interrupt flag while requests are in flight.
@@ -115,11 +115,12 @@ async fn drive(
             let mapped = runtime.map(mr, job, item);
             async move {
                 let value = async {
-                    match io::take_request(mapped.map_err(Failure::Script)?) {
-                        Err(plain) => Ok(plain),
+                    match io::take_request(mapped.map_err(Failure::Script)?.into_dynamic()) {
+                        Err(plain) => Ok(Value::from_dynamic(plain)),
                         Ok(request) => perform(client, &request)
                             .await
                             .and_then(io::response_value)
+                            .map(Value::from_dynamic)
                             .map_err(|e| Failure::Command(format!("item {i}: {request}: {e}"))),
                     }
                 };
@@ -207,8 +208,8 @@ impl InterruptWatch {
 /// (blocking it), so a workflow gives the same results under every model; any other value is
 /// returned as it is. `index` is the item's, for messages.
 pub fn resolve_blocking(value: Value, index: usize) -> Result<Value, String> {
-    let request = match io::take_request(value) {
-        Err(plain) => return Ok(plain),
+    let request = match io::take_request(value.into_dynamic()) {
+        Err(plain) => return Ok(Value::from_dynamic(plain)),
         Ok(request) => request,
     };
     // No pooled connections: each call has its own short-lived runtime.
@@ -238,6 +239,7 @@ pub fn resolve_blocking(value: Value, index: usize) -> Result<Value, String> {
         Err(_) => Err("interrupted".into()),
         Ok(r) => r
             .and_then(io::response_value)
+            .map(Value::from_dynamic)
             .map_err(|e| format!("item {index}: {request}: {e}")),
     }
 }

@@ -32,12 +32,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex, RwLock};
 
 use super::{Failure, JobContext};
-use crate::filestate::OrderedHasher;
+use crate::graph::filestate::OrderedHasher;
 use crate::native::blocks::format_for;
 use crate::native::matrix::Matrix;
 use crate::native::rows::{RowFormat, RowReader};
-use crate::rule::MapReduceDecl;
-use crate::rules::Rule;
+use crate::rules::decl::MapReduceDecl;
+use crate::rules::registry::Rule;
 use crate::script::{Folder, Value};
 
 fn format_of(rule: &Rule, path: &str) -> Result<RowFormat, String> {

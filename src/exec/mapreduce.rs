@@ -2,7 +2,7 @@
 //! results in item order, call `finish`.
 
 use super::{asynchronous, chunked, mpi, process, thread, Failure, JobContext};
-use crate::rule::{MapReduceDecl, ModelKind};
+use crate::rules::decl::{MapReduceDecl, ModelKind};
 use crate::script::{Runtime, Value};
 
 /// Runs a map/reduce job.

@@ -14,7 +14,7 @@ mod spawn;
 mod thread;
 pub mod worker;
 
-pub use shell::{ChildRegistry, Shell};
+pub use shell::{ChildRegistry, GroupRecord, Shell};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -23,12 +23,12 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::dag::{Job, JobFile};
 use crate::diagnostic::Diagnostic;
-use crate::rule::{Model, ModelKind};
-use crate::rules::{Rule, Work};
+use crate::graph::dag::{Job, JobFile};
+use crate::rules::decl::{Model, ModelKind};
+use crate::rules::registry::{Rule, Work};
+use crate::rules::template::Values;
 use crate::script::{JobSpec, NamedPaths, Runtime};
-use crate::template::Values;
 
 /// How a job's work ended.
 #[derive(Debug)]

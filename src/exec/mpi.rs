@@ -311,7 +311,7 @@ fn telling_lines(tail: &VecDeque<String>) -> Vec<String> {
 }
 
 fn hash_dir(key: &str) -> String {
-    format!("{:032x}", crate::filestate::hash_str(key))
+    format!("{:032x}", crate::graph::filestate::hash_str(key))
 }
 
 /// How the launcher ended, in words.
@@ -337,10 +337,7 @@ pub fn run(ctx: &JobContext<'_>, key: &str) -> Result<(), Failure> {
         .map_err(|e| Failure::Setup(format!("cannot find the flowrun binary: {e}")))?;
     let cwd = std::env::current_dir()
         .map_err(|e| Failure::Setup(format!("cannot read the working directory: {e}")))?;
-    let run_dir = cwd
-        .join(crate::app::STATE_DIR)
-        .join("mpi")
-        .join(hash_dir(key));
+    let run_dir = cwd.join(crate::STATE_DIR).join("mpi").join(hash_dir(key));
     let _ = std::fs::remove_dir_all(&run_dir);
     std::fs::create_dir_all(&run_dir)
         .map_err(|e| Failure::Setup(format!("cannot create `{}`: {e}", run_dir.display())))?;

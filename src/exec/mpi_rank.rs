@@ -29,8 +29,9 @@ use super::mpi::{block, pid_path, status_path, MpiHello, Status};
 use super::worker::{decode_items, encode_items, find_map_reduce};
 use super::Failure;
 use crate::native::atomic::write_atomic;
-use crate::rule::MapReduceDecl;
-use crate::script::{self, sandbox, Runtime, Value};
+use crate::rules::decl::MapReduceDecl;
+use crate::sandbox;
+use crate::script::{self, Runtime, Value};
 
 const ITEMS: u8 = b'I';
 const NO_ITEMS: u8 = b'X';

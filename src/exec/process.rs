@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::worker::{self, Hello};
 use super::{Failure, JobContext};
-use crate::rule::ModelKind;
+use crate::rules::decl::ModelKind;
 use crate::script::{Folder, JobSpec, Value};
 
 /// Batches each worker has queued at most.

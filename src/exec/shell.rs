@@ -25,21 +25,27 @@ const MAX_INLINE: usize = 100 * 1024;
 
 /// Process groups of running commands, by job key, so an interrupt can reach them.
 ///
-/// With a record file (the run's lock file), the list is also written there, so that if
-/// flowrun itself is killed the next run can stop the groups it left behind
-/// ([`crate::lock::Lock::acquire`]).
+/// With a [`GroupRecord`] (the run's lock file), the list is also written there, so that if
+/// flowrun itself is killed the next run can stop the groups it left behind.
 #[derive(Clone, Default)]
 pub struct ChildRegistry {
     groups: Arc<Mutex<HashMap<String, i32>>>,
-    record: Option<Arc<crate::lock::Lock>>,
+    record: Option<Arc<dyn GroupRecord>>,
+}
+
+/// Somewhere the running process groups are kept, outside this process: the run lock, which
+/// a later run reads to stop what a killed flowrun left behind.
+pub trait GroupRecord: Send + Sync {
+    /// Replaces the recorded list with `groups`.
+    fn record_groups(&self, groups: &[i32]);
 }
 
 impl ChildRegistry {
-    /// A registry that records running process groups in the lock file.
-    pub fn recorded(lock: Arc<crate::lock::Lock>) -> Self {
+    /// A registry that records running process groups in `record`.
+    pub fn recorded(record: Arc<dyn GroupRecord>) -> Self {
         Self {
             groups: Arc::default(),
-            record: Some(lock),
+            record: Some(record),
         }
     }
 
@@ -310,9 +316,10 @@ impl Shell {
                 let args = if cmd.len() > MAX_INLINE {
                     std::fs::create_dir_all(&self.scripts_dir)
                         .map_err(|e| Failure::Setup(e.to_string()))?;
-                    let file = self
-                        .scripts_dir
-                        .join(format!("{:032x}.sh", crate::filestate::hash_str(cmd)));
+                    let file = self.scripts_dir.join(format!(
+                        "{:032x}.sh",
+                        crate::graph::filestate::hash_str(cmd)
+                    ));
                     std::fs::write(&file, format!("{prelude}\n{cmd}\n")).map_err(|e| {
                         Failure::Setup(format!("cannot write `{}`: {e}", file.display()))
                     })?;

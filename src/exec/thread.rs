@@ -5,7 +5,7 @@
 use rayon::prelude::*;
 
 use super::Failure;
-use crate::rule::MapReduceDecl;
+use crate::rules::decl::MapReduceDecl;
 use crate::script::{Folder, Runtime, Value};
 
 /// Maps `items` on `threads` threads and folds the results in item order.

@@ -15,8 +15,9 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::rule::{MapReduceDecl, WorkDecl};
-use crate::script::{self, sandbox, JobSpec, LoadOptions, Runtime, Value};
+use crate::rules::decl::{MapReduceDecl, WorkDecl};
+use crate::sandbox;
+use crate::script::{self, JobSpec, LoadOptions, Runtime, Value};
 
 /// The argument that starts worker mode.
 pub const WORKER_ARG: &str = "__worker";
@@ -151,7 +152,7 @@ fn fail(out: &mut impl Write, message: &str) -> u8 {
 
 /// The map/reduce form of rule `name`, as this process's evaluation of the workflow has it.
 pub(crate) fn find_map_reduce(
-    rules: &[crate::rule::RuleDecl],
+    rules: &[crate::rules::decl::RuleDecl],
     name: &str,
 ) -> Option<MapReduceDecl> {
     rules

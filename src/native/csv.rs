@@ -20,7 +20,7 @@ use super::errors::{from_io, invalid_data, with_path, Res};
 use super::matrix::Matrix;
 use super::rows::{read_matrix, RowFormat};
 use super::vector::Vector;
-use crate::script::sandbox::check_effect;
+use crate::sandbox::check_effect;
 
 /// The UTF-8 byte-order mark some tools put at the start of a CSV file.
 const BOM: char = '\u{feff}';

@@ -16,7 +16,6 @@ use reqwest::header::HeaderMap;
 use rhai::{Array, Dynamic, Engine, Map, INT};
 
 use super::errors::{runtime, Res};
-use crate::script::Value;
 
 /// One I/O operation, described (Rhai type `IoRequest`).
 #[derive(Clone, Debug, PartialEq)]
@@ -118,12 +117,11 @@ pub enum Response {
 }
 
 /// Takes the request out of a value `map` returned, or gives the value back if it is none.
-pub fn take_request(value: Value) -> Result<IoRequest, Value> {
-    let d = value.into_dynamic();
+pub fn take_request(d: Dynamic) -> Result<IoRequest, Dynamic> {
     if d.is::<IoRequest>() {
         Ok(d.cast::<IoRequest>())
     } else {
-        Err(Value::from_dynamic(d))
+        Err(d)
     }
 }
 
@@ -136,7 +134,7 @@ fn text(bytes: Vec<u8>, what: &str, hint: &str) -> Result<Dynamic, String> {
 /// The script's view of a response: HTTP → `#{status, body | body_blob, headers, url}`, file → a
 /// string (or a blob), command → `#{status, stdout, stderr}`, sleep → `()`. Fails when text is
 /// not UTF-8.
-pub fn response_value(response: Response) -> Result<Value, String> {
+pub fn response_value(response: Response) -> Result<Dynamic, String> {
     let d = match response {
         Response::Http {
             url,
@@ -178,7 +176,7 @@ pub fn response_value(response: Response) -> Result<Value, String> {
         }
         Response::Slept => Dynamic::UNIT,
     };
-    Ok(Value::from_dynamic(d))
+    Ok(d)
 }
 
 /// Response headers as a map of names to values; a header sent more than once has its values
@@ -452,8 +450,7 @@ mod tests {
             body: b"nope".to_vec(),
             binary: false,
         })
-        .unwrap()
-        .into_dynamic();
+        .unwrap();
         let m = v.cast::<Map>();
         assert_eq!(m["status"].as_int().unwrap(), 404);
         assert_eq!(m["body"].clone().into_string().unwrap(), "nope");
@@ -471,8 +468,7 @@ mod tests {
             bytes: vec![0xff],
             binary: true,
         })
-        .unwrap()
-        .into_dynamic();
+        .unwrap();
         assert_eq!(blob.cast::<Blob>(), vec![0xff]);
     }
 }

@@ -1,7 +1,7 @@
 //! The native library: fast Rust functions callable from Rhai (the "numpy" of flowrun).
 //!
 //! Heavy loops belong here rather than in interpreted Rhai. Everything that writes files goes
-//! through [`atomic`] and refuses to run at definition time ([`crate::script::sandbox`]).
+//! through [`atomic`] and refuses to run at definition time ([`crate::sandbox`]).
 //! See `docs/native-library.md` for the script-facing reference.
 //!
 //! Types: [`vector::Vector`] and [`matrix::Matrix`] (with [`elementwise`] arithmetic). Data:

@@ -24,7 +24,7 @@ use super::matrix::Matrix;
 use super::pyliteral::{self, Literal};
 use super::random;
 use super::rows::{read_matrix, RowFormat};
-use crate::script::sandbox::check_effect;
+use crate::sandbox::check_effect;
 
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
 

@@ -25,7 +25,7 @@ use super::errors::{from_io, invalid_data, invalid_input, size, with_path, Res};
 use super::le;
 use super::matrix::Matrix;
 use super::npy::NpyHeader;
-use crate::script::sandbox::check_effect;
+use crate::sandbox::check_effect;
 
 /// The layout of a file of rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

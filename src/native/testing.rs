@@ -5,7 +5,7 @@
 
 use rhai::{Dynamic, Engine};
 
-use crate::script::sandbox::{set_phase, Phase};
+use crate::sandbox::{set_phase, Phase};
 
 /// An engine with [`crate::native::register`] applied, writers allowed.
 pub fn engine() -> Engine {

@@ -4,7 +4,7 @@
 use rhai::{Dynamic, Engine, EvalAltResult, Position};
 
 use super::atomic::write_atomic;
-use crate::script::sandbox::check_effect;
+use crate::sandbox::check_effect;
 
 type Res<T> = Result<T, Box<EvalAltResult>>;
 

@@ -22,7 +22,7 @@ use rhai::{
 };
 
 use super::callees::{walk_body, CallCache, Namespaces, RuleFileLibraries};
-use crate::rule::normalize_code;
+use crate::rules::decl::normalize_code;
 
 /// A closure with the context it was declared in.
 pub struct StoredClosure {

@@ -12,7 +12,7 @@ use rhai::{Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext};
 use super::closure::{closure_code, StoredClosure};
 use super::helpers::Marked;
 use crate::diagnostic::{did_you_mean, Origin};
-use crate::rule::{
+use crate::rules::decl::{
     normalize_code, ClosureId, FileDecl, FileKind, Items, MapReduceDecl, Model, ModelKind,
     RuleDecl, ValueId, WorkDecl,
 };

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Position};
 
 use super::SharedState;
-use crate::pattern::{Pattern, Wildcards};
-use crate::rule::FileKind;
+use crate::rules::decl::FileKind;
+use crate::rules::pattern::{Pattern, Wildcards};
 
 type Res<T> = Result<T, Box<EvalAltResult>>;
 
@@ -123,13 +123,13 @@ fn glob_wildcards(pattern: &str) -> Res<(std::path::PathBuf, Map)> {
         .filter(|e| e.file_type().is_file())
     {
         match e.path().to_str() {
-            Some(p) => paths.push(crate::pattern::normalize_path(p)),
+            Some(p) => paths.push(crate::rules::pattern::normalize_path(p)),
             // A name that is not UTF-8 cannot be a flowrun path; if it would have matched,
             // say so rather than leave the file out silently.
             None => {
                 let lossy = e.path().to_string_lossy();
                 if parsed
-                    .matches(&crate::pattern::normalize_path(lossy))
+                    .matches(&crate::rules::pattern::normalize_path(lossy))
                     .is_some()
                 {
                     return Err(runtime(format!(

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Position};
 
-use crate::pattern::Wildcards;
+use crate::rules::pattern::Wildcards;
 
 /// Paths with optional names, in declaration order.
 pub type NamedPaths = Vec<(Option<String>, String)>;

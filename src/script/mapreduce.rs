@@ -10,7 +10,7 @@ use super::wire::{self, WireError};
 use super::Runtime;
 use crate::diagnostic::Diagnostic;
 use crate::native::matrix::Matrix;
-use crate::rule::{ClosureId, Items, MapReduceDecl};
+use crate::rules::decl::{ClosureId, Items, MapReduceDecl};
 
 /// A script value handed between the runtime and the execution models.
 #[derive(Clone, Debug)]

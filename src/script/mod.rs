@@ -13,7 +13,7 @@ mod helpers;
 mod job;
 mod mapreduce;
 mod resolver;
-pub mod sandbox;
+
 pub mod wire;
 
 use std::collections::BTreeMap;
@@ -27,7 +27,8 @@ pub use job::{JobSpec, NamedPaths};
 pub use mapreduce::{Folder, Value};
 
 use crate::diagnostic::Diagnostic;
-use crate::rule::{ClosureId, RuleDecl};
+use crate::rules::decl::{ClosureId, RuleDecl};
+use crate::sandbox;
 use closure::{CodeSources, StoredClosure};
 
 /// What evaluating a workflow collects.

@@ -5,13 +5,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-use crate::dag::Dag;
-use crate::plan::{Decision, Plan};
-use crate::rules::{File, Rules, Work};
-use crate::store::Snapshot;
+use crate::graph::dag::Dag;
+use crate::graph::plan::{Decision, Plan};
+use crate::graph::store::Snapshot;
+use crate::rules::registry::{File, Rules, Work};
 
 /// Writes `    {what} a, b, c` and a newline, straight into `out` (a dry run prints 100,000 jobs).
-fn paths_line(out: &mut String, what: &str, files: &[crate::dag::JobFile]) {
+fn paths_line(out: &mut String, what: &str, files: &[crate::graph::dag::JobFile]) {
     out.push_str(what);
     for (i, f) in files.iter().enumerate() {
         if i > 0 {

@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
-use crate::events::{End, Event, JobRef, Stamp};
-use crate::reason::Reason;
+use crate::graph::reason::Reason;
+use crate::report::events::{End, Event, JobRef, Sink, Stamp};
 
 /// Bumped when a field changes meaning or goes away.
 pub const TRACE_VERSION: u32 = 1;
@@ -154,9 +154,11 @@ impl Trace {
             broken: false,
         })
     }
+}
 
+impl Sink for Trace {
     /// Appends one event and flushes it to the file.
-    pub fn write(&mut self, event: &Event<'_>, stamp: Stamp, origin_utc: SystemTime) {
+    fn take(&mut self, event: &Event<'_>, stamp: Stamp, origin_utc: SystemTime) {
         if self.broken {
             return;
         }
@@ -166,7 +168,7 @@ impl Trace {
             .and_then(|()| self.out.flush());
         if let Err(e) = written {
             self.broken = true;
-            crate::app::warn(&format!("cannot write the trace any more: {e}"));
+            crate::diagnostic::warn(&format!("cannot write the trace any more: {e}"));
         }
     }
 }

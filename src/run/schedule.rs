@@ -1,7 +1,7 @@
 //! Running the plan: the one owner of run state.
 //!
 //! The loop here is the only code that changes job states and the store, and the only one that
-//! emits job events (to the display, the trace and the report, see [`crate::events`]); job
+//! emits job events (to the display, the trace and the report, see [`crate::report::events`]); job
 //! threads run work and send back messages. Ready jobs start in a fixed order: priority, then
 //! critical path (the longest chain of running jobs behind them), then job id, taking as many
 //! of the `-j` cores (and declared `--resources`) as they need.
@@ -15,17 +15,18 @@ use std::path::Path;
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::dag::{Dag, JobId};
-use crate::events::{End, Event, Events, JobRef, Planned};
 use crate::exec::{Failure, JobContext, Shell};
-use crate::filestate::Stat;
-use crate::plan::{Checker, Decision, Plan};
-use crate::progress::Verbosity;
-use crate::reason::Reason;
-use crate::rule::{FileKind, Model};
-use crate::rules::{Rules, Work};
+use crate::graph::dag::{Dag, JobId};
+use crate::graph::filestate::Stat;
+use crate::graph::plan::{Checker, Decision, Plan};
+use crate::graph::reason::Reason;
+use crate::graph::store::Store;
+use crate::report::events::{End, Event, Events, JobRef, Outcome, Planned};
+use crate::report::progress::Verbosity;
+use crate::rules::decl::{FileKind, Model};
+use crate::rules::registry::{Rules, Work};
+use crate::run::place::Place;
 use crate::script::Runtime;
-use crate::store::Store;
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -37,32 +38,6 @@ pub struct RunOptions {
     pub verbosity: Verbosity,
     /// How long interrupted commands get between SIGTERM and SIGKILL.
     pub grace: Duration,
-}
-
-/// How a run ended.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Outcome {
-    pub ran: usize,
-    /// Labels of the jobs that ran, in the order they finished.
-    pub ran_jobs: Vec<String>,
-    pub cutoff: usize,
-    pub failed: usize,
-    /// Jobs that could not run because something they need failed.
-    pub blocked: usize,
-    pub interrupted: bool,
-}
-
-impl Outcome {
-    /// The exit code this outcome calls for.
-    pub fn exit_code(&self) -> u8 {
-        if self.interrupted {
-            crate::exit::INTERRUPTED
-        } else if self.failed > 0 {
-            crate::exit::JOB_FAILED
-        } else {
-            crate::exit::SUCCESS
-        }
-    }
 }
 
 /// Cores a job reserves: what its model uses, capped by the `-j` budget.
@@ -130,6 +105,8 @@ pub struct RunContext<'a> {
     pub dag: &'a Dag,
     pub runtime: &'a Runtime,
     pub shell: &'a Shell,
+    /// Where jobs run.
+    pub place: &'a dyn Place,
     pub store: &'a mut Store,
 }
 
@@ -447,6 +424,7 @@ pub fn run(
         dag,
         runtime,
         shell,
+        place,
         store,
     } = ctx;
     let _ = store.record(plan.refresh.iter().map(|(p, r)| (p.as_str(), r)));
@@ -600,7 +578,7 @@ pub fn run(
                     let start = Instant::now();
                     let mut attempt = 0;
                     let result = loop {
-                        match ctx.execute_within(&label, opts.grace) {
+                        match place.attempt(&ctx, &label, opts.grace) {
                             Err(failure)
                                 if attempt < rule.retries && !crate::interrupt::requested() =>
                             {
@@ -684,7 +662,7 @@ pub fn run(
                     text: &format!("{running} running job(s)"),
                 });
             }
-            shell.registry.terminate_all(opts.grace);
+            place.stop_all(opts.grace);
             while running > 0 {
                 match rx.recv() {
                     Ok(Message::Done { id, took, .. }) => {

@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use rustc_hash::FxHashMap;
 
-use crate::dag::JobId;
-use crate::events::{End, Event, Stamp};
+use crate::graph::dag::JobId;
+use crate::report::events::{End, Event, Stamp};
 
 /// One planned job.
 #[derive(Debug, Clone)]
@@ -75,7 +75,7 @@ impl Timeline {
                     workflow: workflow.display().to_string(),
                     targets: targets.to_vec(),
                     cores: *cores,
-                    started_utc: crate::trace::utc(origin_utc + stamp.t),
+                    started_utc: crate::report::trace::utc(origin_utc + stamp.t),
                     pass: stamp.pass,
                     begun: stamp.t,
                     ..Timeline::default()

@@ -17,10 +17,10 @@ use rustc_hash::{FxBuildHasher, FxHashMap as HashMap, FxHashSet as HashSet};
 use std::hash::BuildHasher;
 
 use crate::diagnostic::{did_you_mean, Diagnostic};
-use crate::filestate::{self, Stat};
-use crate::pattern::Wildcards;
-use crate::rule::FileKind;
-use crate::rules::{File, Rule, RuleId, Rules};
+use crate::graph::filestate::{self, Stat};
+use crate::rules::decl::FileKind;
+use crate::rules::pattern::Wildcards;
+use crate::rules::registry::{File, Rule, RuleId, Rules};
 
 /// Index of a job in the graph (equal to its node index).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -65,7 +65,7 @@ impl Target {
         if rules.by_name(word).is_some() {
             Target::Rule(word.to_string())
         } else {
-            Target::File(crate::pattern::normalize_path(word))
+            Target::File(crate::rules::pattern::normalize_path(word))
         }
     }
 }
@@ -183,15 +183,15 @@ impl Builder<'_> {
         let rule = self.rules.get(job.rule);
         for f in job.outputs.iter().chain(&job.logs) {
             let label = JobLabel(rule, job);
-            let problem = match crate::pattern::outside_workdir(&f.path) {
+            let problem = match crate::rules::pattern::outside_workdir(&f.path) {
                 Some(how) if !rule.allow_outside => Some(format!(
                     "{label} would write `{}`, which {how}; flowrun writes only inside the working directory",
-                    crate::pattern::shorten(&f.path)
+                    crate::rules::pattern::shorten(&f.path)
                 )),
                 // Deeper down, a path that grows too long is a runaway recursion, reported
                 // as such by `producer_of`.
                 _ if depth > 1 => None,
-                _ => crate::pattern::path_too_long(&f.path).map(|m| format!("{label}: {m}")),
+                _ => crate::rules::pattern::path_too_long(&f.path).map(|m| format!("{label}: {m}")),
             };
             if let Some(problem) = problem {
                 self.errors.push(
@@ -230,7 +230,7 @@ impl Builder<'_> {
             ))
             .hint("give the preferred rule a higher `priority`, or narrow the patterns with `wildcard_constraints`"));
         }
-        if crate::pattern::outside_workdir(path).is_some() {
+        if crate::rules::pattern::outside_workdir(path).is_some() {
             // Only rules that say so write outside the working directory; an existing file
             // there is a source, never overwritten by a catch-all pattern.
             let refused: Vec<(RuleId, Wildcards)> = candidates
@@ -249,7 +249,7 @@ impl Builder<'_> {
                 let values: Vec<String> = w.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 return Err(Diagnostic::new(format!(
                     "`{}` is outside the working directory: rule `{}` would make it{}, but a rule writes only inside the working directory",
-                    crate::pattern::shorten(path),
+                    crate::rules::pattern::shorten(path),
                     rule.name,
                     if values.is_empty() {
                         String::new()
@@ -263,7 +263,7 @@ impl Builder<'_> {
         }
         let (rule, w) = candidates.remove(0);
         if depth <= 1 {
-            if let Some(msg) = crate::pattern::path_too_long(path) {
+            if let Some(msg) = crate::rules::pattern::path_too_long(path) {
                 return Err(Diagnostic::new(format!(
                     "rule `{}` cannot make it: {msg}",
                     self.rules.get(rule).name

@@ -10,8 +10,35 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::path::PathBuf;
+use std::time::SystemTime;
 
-use crate::timeline::{Row, Timeline};
+use crate::report::events::{Event, Sink, Stamp};
+use crate::report::timeline::{Row, Timeline};
+
+/// The report as a sink of events: the timeline gathered so far, rendered to `path` at the end
+/// of each run (in watch mode, each pass).
+pub struct Report {
+    pub path: PathBuf,
+    pub timeline: Timeline,
+}
+
+impl Sink for Report {
+    fn take(&mut self, event: &Event<'_>, stamp: Stamp, origin_utc: SystemTime) {
+        self.timeline.take(event, stamp, origin_utc);
+        if matches!(event, Event::RunEnd { .. }) {
+            // Atomically, as every file flowrun writes: watch mode rewrites the report after
+            // each pass, and a browser reloading it must not get half a page.
+            let html = render(&self.timeline);
+            if let Err(e) = crate::native::atomic::write_atomic(&self.path, html.as_bytes()) {
+                crate::diagnostic::warn(&format!(
+                    "cannot write the report `{}`: {e}",
+                    self.path.display()
+                ));
+            }
+        }
+    }
+}
 
 /// Most jobs drawn one bar each.
 pub const MAX_BARS: usize = 2000;
@@ -74,7 +101,7 @@ const STATUSES: [&str; 6] = [
 ];
 
 fn brief(secs: f64) -> String {
-    crate::progress::brief(std::time::Duration::from_secs_f64(secs.max(0.0)))
+    crate::report::progress::brief(std::time::Duration::from_secs_f64(secs.max(0.0)))
 }
 
 /// A round tick spacing giving about eight ticks over `span` seconds.

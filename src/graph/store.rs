@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 
-use crate::filestate::FileSig;
+use crate::graph::filestate::FileSig;
 
 /// Bumped whenever the layout or the record encoding changes.
 pub const FORMAT_VERSION: i64 = 1;

@@ -15,6 +15,8 @@ use std::sync::Mutex;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
+use crate::exec::GroupRecord;
+
 /// A held lock; released on drop.
 pub struct Lock {
     file: Mutex<File>,
@@ -93,9 +95,11 @@ impl Lock {
         lock.record_groups(&[]);
         Ok((lock, note))
     }
+}
 
+impl GroupRecord for Lock {
     /// Rewrites the lock file with the owner and the running process groups.
-    pub fn record_groups(&self, groups: &[i32]) {
+    fn record_groups(&self, groups: &[i32]) {
         let mut text = self.owner.clone();
         text.push('\n');
         for g in groups {

@@ -12,13 +12,13 @@
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::path::Path;
 
-use crate::dag::{Dag, JobId};
 use crate::diagnostic::{did_you_mean, Diagnostic};
-use crate::filestate::{self, FileSig, Stat};
-use crate::reason::Reason;
-use crate::rule::FileKind;
-use crate::rules::{Rules, Work};
-use crate::store::{Record, Snapshot};
+use crate::graph::dag::{Dag, JobId};
+use crate::graph::filestate::{self, FileSig, Stat};
+use crate::graph::reason::Reason;
+use crate::graph::store::{Record, Snapshot};
+use crate::rules::decl::FileKind;
+use crate::rules::registry::{Rules, Work};
 
 /// Which kinds of change make a job rerun (`--rerun-triggers`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,7 +157,7 @@ impl<'a> Checker<'a> {
     }
 
     /// The rule's (code, params) hashes.
-    fn rule_hash(&self, rule: crate::rules::RuleId) -> (u128, u128) {
+    fn rule_hash(&self, rule: crate::rules::registry::RuleId) -> (u128, u128) {
         self.rule_hashes
             .get(rule.0 as usize)
             .copied()
@@ -536,7 +536,7 @@ fn select(
                     .map(JobId)
                     .filter(|id| dag.job(*id).rule == rule.id),
             );
-        } else if let Some(id) = dag.producer(&crate::pattern::normalize_path(name)) {
+        } else if let Some(id) = dag.producer(&crate::rules::pattern::normalize_path(name)) {
             out.insert(id);
         } else {
             let mut d = Diagnostic::new(format!(

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use anstyle::{AnsiColor, Style};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::dag::JobId;
-use crate::eta::Eta;
-use crate::events::{End, Event};
+use crate::graph::dag::JobId;
+use crate::report::eta::Eta;
+use crate::report::events::{Display, End, Event};
 
 /// How much to say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,9 +193,11 @@ impl Progress {
             }
         }
     }
+}
 
+impl Display for Progress {
     /// Shows one event.
-    pub fn show(&mut self, event: &Event<'_>, now: Instant) {
+    fn show(&mut self, event: &Event<'_>, now: Instant) {
         let loud = self.verbosity != Verbosity::Quiet;
         match event {
             Event::RunStart { jobs, .. } => {
@@ -268,7 +270,7 @@ impl Progress {
     }
 
     /// Redraws the status line if it is due.
-    pub fn tick(&mut self, now: Instant) {
+    fn tick(&mut self, now: Instant) {
         if let Some(s) = &mut self.status {
             s.draw(self.done, self.total, now, false);
         }

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use crate::diagnostic::did_you_mean;
-use crate::pattern::Wildcards;
+use crate::rules::pattern::Wildcards;
 
 /// Which job value a placeholder names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

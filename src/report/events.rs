@@ -1,26 +1,22 @@
 //! The one stream of what happens in a run.
 //!
 //! The scheduler emits each event once, through [`Events`]; from there it goes to the terminal
-//! display ([`crate::progress`]) and to the [`Record`]: the JSON Lines trace
-//! ([`crate::trace`]) and the HTML report ([`crate::timeline`], [`crate::report_html`]). None
-//! of them talks back, so what the user sees, the trace and the report cannot disagree.
+//! [`Display`] (the status line of [`super::progress`]) and to the [`Record`]'s [`Sink`]s: the
+//! JSON Lines trace ([`super::trace`]) and the HTML report ([`super::html`]). None of them
+//! talks back, so what the user sees, the trace and the report cannot disagree; and this
+//! module knows none of them by name, only the two traits they implement.
 //!
 //! The display lives for one run (its status line is cleared when the run ends); the record
 //! lives for the whole invocation, so watch mode writes one trace with a pass number on every
 //! event, and rewrites the report after each pass.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::dag::{Job, JobId, JobLabel};
-use crate::diagnostic::Diagnostic;
-use crate::progress::Progress;
-use crate::reason::Reason;
-use crate::rules::Rule;
-use crate::schedule::Outcome;
-use crate::timeline::Timeline;
-use crate::trace::Trace;
+use crate::graph::dag::{Job, JobId, JobLabel};
+use crate::graph::reason::Reason;
+use crate::rules::registry::Rule;
 
 /// A job as events name it.
 #[derive(Clone, Copy)]
@@ -100,6 +96,32 @@ pub enum Event<'a> {
     },
 }
 
+/// How a run ended.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub ran: usize,
+    /// Labels of the jobs that ran, in the order they finished.
+    pub ran_jobs: Vec<String>,
+    pub cutoff: usize,
+    pub failed: usize,
+    /// Jobs that could not run because something they need failed.
+    pub blocked: usize,
+    pub interrupted: bool,
+}
+
+impl Outcome {
+    /// The exit code this outcome calls for.
+    pub fn exit_code(&self) -> u8 {
+        if self.interrupted {
+            crate::exit::INTERRUPTED
+        } else if self.failed > 0 {
+            crate::exit::JOB_FAILED
+        } else {
+            crate::exit::SUCCESS
+        }
+    }
+}
+
 /// When an event happened.
 #[derive(Debug, Clone, Copy)]
 pub struct Stamp {
@@ -110,52 +132,35 @@ pub struct Stamp {
     pub pass: u32,
 }
 
-/// Where events go beyond the terminal: the trace and the report, for the whole invocation.
+/// A consumer of every event of the invocation (the trace, the report).
+pub trait Sink {
+    /// Takes one event; `origin_utc` is the wall-clock time the record began.
+    fn take(&mut self, event: &Event<'_>, stamp: Stamp, origin_utc: SystemTime);
+}
+
+/// The terminal display of one run: shown each event, and ticked while nothing happens.
+pub trait Display {
+    fn show(&mut self, event: &Event<'_>, now: Instant);
+    fn tick(&mut self, now: Instant);
+}
+
+/// Where events go beyond the terminal, for the whole invocation: the trace and the report.
 pub struct Record {
     origin: Instant,
     origin_utc: SystemTime,
     pass: u32,
-    trace: Option<Trace>,
-    report: Option<(PathBuf, Timeline)>,
-}
-
-/// Checks that `path` can be written now, leaving no file behind that was not there.
-fn writable(path: &Path, what: &str) -> Result<(), Diagnostic> {
-    let existed = path.exists();
-    std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)
-        .map_err(|e| {
-            Diagnostic::new(format!("cannot write the {what} `{}`: {e}", path.display()))
-        })?;
-    if !existed {
-        let _ = std::fs::remove_file(path);
-    }
-    Ok(())
+    sinks: Vec<Box<dyn Sink>>,
 }
 
 impl Record {
-    /// Opens the trace (`--trace`) and checks the report path (`--report`) before anything
-    /// runs, so a bad path is a command-line error rather than a lost report.
-    pub fn open(trace: Option<&Path>, report: Option<&Path>) -> Result<Self, Diagnostic> {
-        let trace = trace
-            .map(|p| {
-                Trace::create(p).map_err(|e| {
-                    Diagnostic::new(format!("cannot write the trace `{}`: {e}", p.display()))
-                })
-            })
-            .transpose()?;
-        if let Some(p) = report {
-            writable(p, "report")?;
-        }
-        Ok(Self {
+    /// A record that begins now and hands every event to `sinks`.
+    pub fn new(sinks: Vec<Box<dyn Sink>>) -> Self {
+        Self {
             origin: Instant::now(),
             origin_utc: SystemTime::now(),
             pass: 0,
-            trace,
-            report: report.map(|p| (p.to_path_buf(), Timeline::default())),
-        })
+            sinks,
+        }
     }
 
     fn take(&mut self, event: &Event<'_>, now: Instant) {
@@ -167,34 +172,20 @@ impl Record {
             t: now.saturating_duration_since(self.origin),
             pass: self.pass,
         };
-        if let Some(trace) = &mut self.trace {
-            trace.write(event, stamp, self.origin_utc);
-        }
-        if let Some((path, timeline)) = &mut self.report {
-            timeline.take(event, stamp, self.origin_utc);
-            if matches!(event, Event::RunEnd { .. }) {
-                // Atomically, as every file flowrun writes: watch mode rewrites the report
-                // after each pass, and a browser reloading it must not get half a page.
-                let html = crate::report_html::render(timeline);
-                if let Err(e) = crate::native::atomic::write_atomic(&*path, html.as_bytes()) {
-                    crate::app::warn(&format!(
-                        "cannot write the report `{}`: {e}",
-                        path.display()
-                    ));
-                }
-            }
+        for sink in &mut self.sinks {
+            sink.take(event, stamp, self.origin_utc);
         }
     }
 }
 
 /// The fan-out for one run: the terminal display and the record.
 pub struct Events<'r> {
-    display: Progress,
+    display: Box<dyn Display + 'r>,
     record: &'r mut Record,
 }
 
 impl<'r> Events<'r> {
-    pub fn new(display: Progress, record: &'r mut Record) -> Self {
+    pub fn new(display: Box<dyn Display + 'r>, record: &'r mut Record) -> Self {
         Self { display, record }
     }
 

@@ -8,11 +8,11 @@ use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeMap;
 
 use crate::diagnostic::{did_you_mean, Diagnostic, Origin};
-use crate::pattern::{Pattern, Wildcards};
-use crate::rule::{
+use crate::rules::decl::{
     ClosureId, FileDecl, FileKind, MapReduceDecl, Model, ModelKind, RuleDecl, WorkDecl,
 };
-use crate::template::{Names, Template};
+use crate::rules::pattern::{Pattern, Wildcards};
+use crate::rules::template::{Names, Template};
 
 /// Index of a rule in declaration order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -159,14 +159,14 @@ fn compile_rule(
         }
     }
     for f in inputs.iter().chain(&outputs).chain(&logs) {
-        if let Some(msg) = crate::pattern::path_too_long(f.pattern.as_str()) {
+        if let Some(msg) = crate::rules::pattern::path_too_long(f.pattern.as_str()) {
             errors.push(err(msg));
         }
     }
     if !decl.allow_outside {
         for (what, files) in [("output", &outputs), ("log", &logs)] {
             for f in files {
-                if let Some(how) = crate::pattern::outside_workdir(f.pattern.as_str()) {
+                if let Some(how) = crate::rules::pattern::outside_workdir(f.pattern.as_str()) {
                     errors.push(
                         err(format!(
                             "{what} `{}` {how}; flowrun writes only inside the working directory",

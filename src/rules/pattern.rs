@@ -11,7 +11,7 @@ use std::fmt;
 
 use regex::Regex;
 
-pub use crate::wildcards::Wildcards;
+pub use crate::rules::wildcards::Wildcards;
 
 /// Default regex of a wildcard without a constraint, as in Snakemake.
 pub const DEFAULT_CONSTRAINT: &str = ".+";

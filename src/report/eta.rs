@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
 
-use crate::dag::JobId;
-use crate::rules::RuleId;
+use crate::graph::dag::JobId;
+use crate::rules::registry::RuleId;
 
 #[derive(Debug, Default, Clone, Copy)]
 struct RuleStats {

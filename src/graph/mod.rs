@@ -1,0 +1,8 @@
+//! The job graph and its staleness: jobs bound from rules (the DAG), what each file looks like
+//! on disk, what the store recorded, and the plan that says which jobs run and why.
+
+pub mod dag;
+pub mod filestate;
+pub mod plan;
+pub mod reason;
+pub mod store;

@@ -1,0 +1,35 @@
+//! Where a job's work runs.
+//!
+//! The scheduler decides *when* a job runs and is the only owner of its state; a [`Place`]
+//! decides *where*. [`Local`] runs the work on this machine, from a scheduler thread (shell
+//! commands, worker processes and MPI launchers are flowrun's children, registered so that an
+//! interrupt reaches them). A cluster executor is a second `Place`: it submits the job, waits
+//! for its end, and answers with the same `Result`, so planning, retries, early cutoff, the
+//! store and every report stay as they are.
+
+use std::time::Duration;
+
+use crate::exec::{Failure, JobContext, Shell};
+
+/// Something that can run one attempt of a job and stop everything it runs.
+pub trait Place: Sync {
+    /// Runs one attempt of `job`'s work to its end; `label` names it (process registry, logs),
+    /// `grace` is how long interrupted work gets between SIGTERM and SIGKILL.
+    fn attempt(&self, job: &JobContext<'_>, label: &str, grace: Duration) -> Result<(), Failure>;
+
+    /// After an interrupt: stops all work still running here, waiting at most `grace`.
+    fn stop_all(&self, grace: Duration);
+}
+
+/// This machine.
+pub struct Local<'a>(pub &'a Shell);
+
+impl Place for Local<'_> {
+    fn attempt(&self, job: &JobContext<'_>, label: &str, grace: Duration) -> Result<(), Failure> {
+        job.execute_within(label, grace)
+    }
+
+    fn stop_all(&self, grace: Duration) {
+        self.0.registry.terminate_all(grace);
+    }
+}

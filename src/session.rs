@@ -1,0 +1,398 @@
+//! One invocation's settings and the pipeline steps every pass takes, shared by a single run
+//! and by watch mode: load → rules → DAG → plan → schedule, with the run lock and the store
+//! held in a [`State`].
+//!
+//! It lives below both drivers so that neither imports the other.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::cli::{Args, ProgressMode};
+use crate::diagnostic::{warn, Diagnostic};
+use crate::exec::mpi::Launcher;
+use crate::exec::{ChildRegistry, Shell};
+use crate::graph::dag::{Dag, Target};
+use crate::graph::plan::{self, Checker, PlanOptions, Triggers};
+use crate::graph::store::{Snapshot, Store};
+use crate::report::events::{Event, Events, Outcome, Record};
+use crate::report::progress::{self, Progress, Verbosity};
+use crate::rules::registry::Rules;
+use crate::run::lock::{Lock, LockError};
+use crate::run::place::Local;
+use crate::run::schedule::{self, RunContext, RunOptions};
+use crate::sandbox;
+use crate::script::{self, LoadOptions};
+use crate::{exit, STATE_DIR};
+
+/// A reason to stop before running anything.
+pub(crate) enum Stop {
+    Errors(Vec<Diagnostic>),
+    Locked(LockError),
+}
+
+impl From<Diagnostic> for Stop {
+    fn from(d: Diagnostic) -> Self {
+        Stop::Errors(vec![d])
+    }
+}
+
+impl From<Vec<Diagnostic>> for Stop {
+    fn from(d: Vec<Diagnostic>) -> Self {
+        Stop::Errors(d)
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn parse_resources(list: &[String]) -> Result<BTreeMap<String, u64>, Diagnostic> {
+    list.iter()
+        .map(|item| {
+            let (k, v) = item.split_once('=').ok_or_else(|| {
+                Diagnostic::new(format!("`--resources {item}` is not `NAME=N`"))
+                    .hint("e.g. `--resources mem_mb=4000`")
+            })?;
+            let n = v.trim().parse::<u64>().map_err(|_| {
+                Diagnostic::new(format!("`--resources {item}`: `{v}` is not a whole number"))
+            })?;
+            Ok((k.trim().to_string(), n))
+        })
+        .collect()
+}
+
+/// flowrun's own peak resident memory (not its child processes').
+fn peak_rss_mib() -> i64 {
+    use nix::sys::resource::{getrusage, UsageWho};
+    getrusage(UsageWho::RUSAGE_SELF).map_or(0, |u| u.max_rss() / 1024)
+}
+
+/// Everything recorded about the outputs.
+pub(crate) fn read_snapshot(store: &Store) -> Result<Snapshot, Stop> {
+    store
+        .snapshot()
+        .map_err(|e| Diagnostic::new(e.to_string()).into())
+}
+
+/// The run lock and the store opened under it, with what taking them found.
+pub(crate) struct State {
+    lock: Lock,
+    /// Set when the lock of a run that died was taken over.
+    takeover: Option<String>,
+    pub(crate) store: Store,
+    /// Set when a damaged store was moved aside and rebuilt.
+    rebuilt: Option<String>,
+}
+
+impl State {
+    /// Takes the run lock (killing what a killed run left running) and opens the store.
+    pub(crate) fn open(state_dir: &Path) -> Result<Self, Stop> {
+        let (lock, takeover) = Lock::acquire(state_dir).map_err(Stop::Locked)?;
+        let (store, rebuilt) =
+            Store::open(state_dir).map_err(|e| Diagnostic::new(e.to_string()))?;
+        Ok(Self {
+            lock,
+            takeover,
+            store,
+            rebuilt,
+        })
+    }
+
+    /// Prints what taking the state found.
+    pub(crate) fn tell(&self) {
+        for note in self.takeover.iter().chain(&self.rebuilt) {
+            warn(note);
+        }
+    }
+
+    /// Clears the temporary files a killed run left among the graph's outputs: with the signal
+    /// handlers, everything a run needs before its first job.
+    pub(crate) fn ready(self, session: &Session<'_>, dag: Option<&Dag>) -> (Store, Shell) {
+        if self.takeover.is_some() {
+            // The dead run may have been killed mid-write: clear its temporary files.
+            let dirs: std::collections::BTreeSet<&Path> = dag
+                .iter()
+                .flat_map(|dag| &dag.jobs)
+                .flat_map(|j| &j.outputs)
+                .map(|o| {
+                    Path::new(&o.path)
+                        .parent()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .unwrap_or(Path::new("."))
+                })
+                .collect();
+            crate::native::atomic::remove_leftovers(dirs);
+        }
+        let shell = Shell {
+            registry: ChildRegistry::recorded(std::sync::Arc::new(self.lock)),
+            scripts_dir: Path::new(STATE_DIR).join("scripts"),
+            mpi: session.mpi.clone(),
+        };
+        (self.store, shell)
+    }
+}
+
+/// Settings taken from the arguments once, shared by every pass of a run (or of watch mode).
+pub(crate) struct Session<'a> {
+    pub args: &'a Args,
+    pub file: PathBuf,
+    pub config_files: Vec<PathBuf>,
+    triggers: Triggers,
+    resources: BTreeMap<String, u64>,
+    pub verbosity: Verbosity,
+    /// Whether runs draw the live status line.
+    live: bool,
+    trace: Option<PathBuf>,
+    report: Option<PathBuf>,
+    mpi: Launcher,
+}
+
+/// A loaded, validated workflow.
+pub(crate) struct Loaded {
+    pub workflow: script::Workflow,
+    pub rules: Rules,
+}
+
+impl<'a> Session<'a> {
+    pub(crate) fn new(args: &'a Args) -> Result<Self, Stop> {
+        let verbosity = if args.quiet {
+            Verbosity::Quiet
+        } else if args.verbose {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        };
+        // Checked here, not only when the workflow loads: no edit can fix a bad override, so
+        // watch mode must not wait for one.
+        for text in &args.config {
+            script::config::parse_override(text)?;
+        }
+        let live = verbosity != Verbosity::Quiet
+            && match args.progress {
+                ProgressMode::Auto => {
+                    std::io::stderr().is_terminal()
+                        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+                }
+                ProgressMode::Bar => true,
+                ProgressMode::Lines => false,
+            };
+        let file = absolute(&args.file);
+        let trace = args.trace.as_deref().map(absolute);
+        let report = args.report.as_deref().map(absolute);
+        let config_files: Vec<PathBuf> = args.configfile.iter().map(|p| absolute(p)).collect();
+        if let Some(dir) = &args.directory {
+            std::env::set_current_dir(dir).map_err(|e| {
+                Diagnostic::new(format!(
+                    "cannot change to directory `{}`: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        Ok(Self {
+            args,
+            file,
+            config_files,
+            triggers: Triggers::parse(&args.rerun_triggers)?,
+            resources: parse_resources(&args.resources)?,
+            verbosity,
+            live,
+            trace,
+            report,
+            mpi: Launcher::configure(args.mpi_launcher.as_deref(), args.mpi_args.as_deref())
+                .map_err(Diagnostic::new)?,
+        })
+    }
+
+    /// Evaluates the workflow file and validates its rules.
+    pub fn load(&self) -> Result<Loaded, Stop> {
+        let mut workflow = script::load(&LoadOptions {
+            file: self.file.clone(),
+            config_files: self.config_files.clone(),
+            config_overrides: self.args.config.clone(),
+        })?;
+        let decls = std::mem::take(&mut workflow.rules);
+        let rules = Rules::build(decls, &workflow.constraints)?;
+        if rules.is_empty() && !self.args.list {
+            return Err(Diagnostic::new(format!(
+                "`{}` declares no rules",
+                self.args.file.display()
+            ))
+            .hint("declare one with `rule(\"name\", #{ output: \"...\", shell: \"...\" });`")
+            .into());
+        }
+        Ok(Loaded { workflow, rules })
+    }
+
+    /// The workflow and its job graph.
+    pub(crate) fn load_and_resolve(&self) -> Result<(Loaded, Dag), Stop> {
+        let loaded = self.load()?;
+        let dag = self.resolve(&loaded)?;
+        Ok((loaded, dag))
+    }
+
+    /// The targets as asked for: the command line's, else the default rule's name.
+    pub(crate) fn target_words(&self, rules: &Rules) -> Vec<String> {
+        if self.args.targets.is_empty() {
+            rules
+                .default_target()
+                .map(|r| r.name.clone())
+                .into_iter()
+                .collect()
+        } else {
+            self.args.targets.clone()
+        }
+    }
+
+    /// The job graph for the requested targets.
+    pub fn resolve(&self, loaded: &Loaded) -> Result<Dag, Stop> {
+        let rules = &loaded.rules;
+        let targets: Vec<Target> = self
+            .target_words(rules)
+            .iter()
+            .map(|t| Target::parse(t, rules))
+            .collect();
+        Ok(Dag::resolve(rules, &targets)?)
+    }
+
+    /// Opens the trace and checks the report path, for the runs of this invocation.
+    pub fn record(&self) -> Result<Record, Stop> {
+        Ok(crate::report::record(
+            self.trace.as_deref(),
+            self.report.as_deref(),
+        )?)
+    }
+
+    pub(crate) fn plan_options(&self) -> PlanOptions {
+        PlanOptions {
+            triggers: self.triggers,
+            force_all: self.args.force_all,
+            force: self.args.force.clone(),
+            until: self.args.until.clone(),
+        }
+    }
+
+    /// Plans and runs one pass against what the store held at its start, emitting its events;
+    /// `None` when there was nothing to do.
+    pub fn execute(
+        &self,
+        loaded: &Loaded,
+        dag: &Dag,
+        snapshot: &Snapshot,
+        store: &mut Store,
+        shell: &Shell,
+        record: &mut Record,
+    ) -> Result<Option<Outcome>, Stop> {
+        sandbox::set_phase(sandbox::Phase::Definition);
+        let plan = plan::check(&loaded.rules, dag, snapshot, &self.plan_options())?;
+        let cores = self
+            .args
+            .cores
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
+            .max(1);
+        let planned = schedule::planned(&loaded.rules, dag, &plan, cores);
+        let nothing = planned.is_empty();
+        let display = Progress::new(self.job_verbosity(), self.live && !nothing, cores);
+        let mut events = Events::new(Box::new(display), record);
+        events.emit(&Event::RunStart {
+            workflow: &self.file,
+            targets: &self.target_words(&loaded.rules),
+            cores,
+            jobs: &planned,
+        });
+        drop(planned);
+        if nothing {
+            let _ = store.record(plan.refresh.iter().map(|(p, r)| (p.as_str(), r)));
+            events.emit(&Event::RunEnd {
+                exit_code: exit::SUCCESS,
+                outcome: &Outcome::default(),
+            });
+            return Ok(None);
+        }
+        sandbox::set_phase(sandbox::Phase::Run);
+        let checker = Checker::new(&loaded.rules, dag, snapshot, self.triggers);
+        let run_opts = RunOptions {
+            cores,
+            resources: self.resources.clone(),
+            keep_going: self.args.keep_going,
+            keep_incomplete: self.args.keep_incomplete,
+            verbosity: self.job_verbosity(),
+            grace: Duration::from_secs_f64(self.args.grace.max(0.0)),
+        };
+        let outcome = schedule::run(
+            RunContext {
+                rules: &loaded.rules,
+                dag,
+                runtime: &loaded.workflow.runtime,
+                shell,
+                place: &Local(shell),
+                store,
+            },
+            plan,
+            checker,
+            &run_opts,
+            &mut events,
+        );
+        events.emit(&Event::RunEnd {
+            exit_code: outcome.exit_code(),
+            outcome: &outcome,
+        });
+        Ok(Some(outcome))
+    }
+
+    /// Per-job lines: watch mode keeps to one line per pass unless `-v`.
+    pub(crate) fn job_verbosity(&self) -> Verbosity {
+        match (self.args.watch, self.verbosity) {
+            (true, Verbosity::Normal) => Verbosity::Quiet,
+            (_, v) => v,
+        }
+    }
+
+    /// Prints the closing line of a run and picks the exit code.
+    pub(crate) fn conclude(&self, outcome: Option<&Outcome>, started: Instant) -> u8 {
+        let Some(outcome) = outcome else {
+            if self.verbosity != Verbosity::Quiet {
+                eprintln!("nothing to be done: every output is up to date");
+            }
+            return exit::SUCCESS;
+        };
+        let took = progress::brief(started.elapsed());
+        let mut parts = outcome_parts(outcome);
+        let code = outcome.exit_code();
+        if outcome.interrupted {
+            eprintln!(
+                "interrupted: {} ({took}); partial outputs were removed",
+                parts.join(", ")
+            );
+        } else if outcome.failed > 0 {
+            eprintln!("error: {} ({took})", parts.join(", "));
+        } else {
+            if self.verbosity == Verbosity::Verbose {
+                parts.push(format!("peak memory {} MiB", peak_rss_mib()));
+            }
+            if self.verbosity != Verbosity::Quiet {
+                eprintln!("done: {} ({took})", parts.join(", "));
+            }
+        }
+        code
+    }
+}
+
+/// The counts of an outcome, in words.
+pub(crate) fn outcome_parts(outcome: &Outcome) -> Vec<String> {
+    let mut parts = vec![format!("{} ran", outcome.ran)];
+    if outcome.cutoff > 0 {
+        parts.push(format!("{} skipped (inputs unchanged)", outcome.cutoff));
+    }
+    if outcome.failed > 0 {
+        parts.push(format!("{} failed", outcome.failed));
+    }
+    if outcome.blocked > 0 {
+        parts.push(format!(
+            "{} not run because a job they need failed",
+            outcome.blocked
+        ));
+    }
+    parts
+}
