@@ -10,7 +10,7 @@ use crate::diagnostic::{print_errors, warn, Diagnostic};
 use crate::graph::plan;
 use crate::graph::store::Store;
 use crate::report::explain;
-use crate::session::{read_snapshot, Session, State, Stop};
+use crate::session::{read_snapshot, store_error, Session, State, Stop};
 use crate::{exit, STATE_DIR};
 
 /// Runs flowrun with parsed arguments and returns the exit code.
@@ -55,11 +55,12 @@ fn run_inner(args: &Args) -> Result<u8, Stop> {
 /// `--dry-run`, `--dag`, `--summary`: the plan, shown without running anything.
 fn inspect(session: &Session<'_>) -> Result<u8, Stop> {
     let args = session.args;
-    let ((snapshot, warning), workflow) = alongside(
+    let (peeked, workflow) = alongside(
         || Store::peek(Path::new(STATE_DIR)),
         || session.load_and_resolve(),
     );
     let (loaded, dag) = workflow?;
+    let (snapshot, warning) = peeked.map_err(store_error)?;
     if let Some(w) = warning {
         warn(&w);
     }
@@ -69,7 +70,7 @@ fn inspect(session: &Session<'_>) -> Result<u8, Stop> {
     } else if args.dag {
         explain::dag_dot(&loaded.rules, &dag, &plan)
     } else {
-        explain::summary(&loaded.rules, &dag, &plan, &snapshot)
+        explain::summary(&loaded.rules, &dag, &plan, &snapshot, args.verbose)
     };
     print!("{text}");
     leave_at_exit((dag, snapshot, plan, loaded.rules, text));

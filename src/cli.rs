@@ -76,7 +76,8 @@ pub struct Args {
     #[arg(long)]
     pub rulegraph: bool,
 
-    /// Print every output with its state (present, missing, outdated, incomplete) and why
+    /// Print every output with its state (present, missing, outdated, incomplete) and why; with
+    /// -v, also when its job last finished and how long it took
     #[arg(long)]
     pub summary: bool,
 

@@ -15,7 +15,7 @@ use crate::exec::mpi::Launcher;
 use crate::exec::{ChildRegistry, Shell};
 use crate::graph::dag::{Dag, Target};
 use crate::graph::plan::{self, Checker, PlanOptions, Triggers};
-use crate::graph::store::{Snapshot, Store};
+use crate::graph::store::{Snapshot, Store, StoreError};
 use crate::report::events::{Event, Events, Outcome, Record};
 use crate::report::progress::{self, Progress, Verbosity};
 use crate::rules::registry::Rules;
@@ -69,6 +69,24 @@ fn peak_rss_mib() -> i64 {
     getrusage(UsageWho::RUSAGE_SELF).map_or(0, |u| u.max_rss() / 1024)
 }
 
+/// A store flowrun must not use, with what the user can do about it.
+pub(crate) fn store_error(e: StoreError) -> Diagnostic {
+    let hint = match &e {
+        StoreError::Newer { .. } => Some(
+            "run the newer flowrun here, or move `.flowrun/` away to start afresh (every job then reruns)",
+        ),
+        StoreError::Migrate { .. } => {
+            Some("nothing was changed; please report this with the store attached")
+        }
+        _ => None,
+    };
+    let d = Diagnostic::new(e.to_string());
+    match hint {
+        Some(h) => d.hint(h),
+        None => d,
+    }
+}
+
 /// Everything recorded about the outputs.
 pub(crate) fn read_snapshot(store: &Store) -> Result<Snapshot, Stop> {
     store
@@ -90,8 +108,7 @@ impl State {
     /// Takes the run lock (killing what a killed run left running) and opens the store.
     pub(crate) fn open(state_dir: &Path) -> Result<Self, Stop> {
         let (lock, takeover) = Lock::acquire(state_dir).map_err(Stop::Locked)?;
-        let (store, rebuilt) =
-            Store::open(state_dir).map_err(|e| Diagnostic::new(e.to_string()))?;
+        let (store, rebuilt) = Store::open(state_dir).map_err(store_error)?;
         Ok(Self {
             lock,
             takeover,
@@ -291,7 +308,7 @@ impl<'a> Session<'a> {
             .cores
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
             .max(1);
-        let planned = schedule::planned(&loaded.rules, dag, &plan, cores);
+        let planned = schedule::planned(&loaded.rules, dag, &plan, cores, &snapshot.history);
         let nothing = planned.is_empty();
         let display = Progress::new(self.job_verbosity(), self.live && !nothing, cores);
         let mut events = Events::new(Box::new(display), record);

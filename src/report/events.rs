@@ -65,6 +65,8 @@ impl End<'_> {
 pub struct Planned<'a> {
     pub job: JobRef<'a>,
     pub reasons: &'a [Reason],
+    /// How long the job took when it last ran, in seconds, if the store remembers.
+    pub past: Option<f64>,
 }
 
 /// Something that happened in a run.

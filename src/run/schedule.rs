@@ -20,13 +20,14 @@ use crate::graph::dag::{Dag, JobId};
 use crate::graph::filestate::Stat;
 use crate::graph::plan::{Checker, Decision, Plan};
 use crate::graph::reason::Reason;
-use crate::graph::store::Store;
+use crate::graph::store::{Past, Store};
 use crate::report::events::{End, Event, Events, JobRef, Outcome, Planned};
 use crate::report::progress::Verbosity;
 use crate::rules::decl::{FileKind, Model};
 use crate::rules::registry::{Rules, Work};
 use crate::run::place::Place;
 use crate::script::Runtime;
+use rustc_hash::FxHashMap;
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -60,14 +61,22 @@ fn job_ref<'a>(rules: &'a Rules, dag: &'a Dag, id: JobId, budget: u32) -> JobRef
     }
 }
 
-/// The jobs `plan` runs, in plan order, with their reasons, for a `-j` budget of `cores`.
-pub fn planned<'a>(rules: &'a Rules, dag: &'a Dag, plan: &'a Plan, cores: u32) -> Vec<Planned<'a>> {
+/// The jobs `plan` runs, in plan order, with their reasons and how long each took last time,
+/// for a `-j` budget of `cores`.
+pub fn planned<'a>(
+    rules: &'a Rules,
+    dag: &'a Dag,
+    plan: &'a Plan,
+    cores: u32,
+    history: &FxHashMap<String, Past>,
+) -> Vec<Planned<'a>> {
     plan.to_run(dag)
         .filter_map(|id| match plan.decision(id) {
-            Decision::Run(reasons) => Some(Planned {
-                job: job_ref(rules, dag, id, cores),
-                reasons,
-            }),
+            Decision::Run(reasons) => {
+                let job = job_ref(rules, dag, id, cores);
+                let past = history.get(&job.to_string()).map(|p| p.seconds);
+                Some(Planned { job, reasons, past })
+            }
             _ => None,
         })
         .collect()
@@ -334,6 +343,15 @@ impl<'a> Scheduler<'a, '_, '_> {
         }
         self.outcome.ran += 1;
         let label = self.label(id);
+        let past = Past {
+            rule: self.rules.get(job.rule).name.clone(),
+            finished: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
+            seconds: took.as_secs_f64(),
+        };
+        // Durations only feed the ETA and `--summary -v`: losing one is no reason to fail.
+        let _ = self.store.remember(&label, &past);
         self.outcome.ran_jobs.push(label);
         self.emit_end(id, End::Ok, took);
         self.settle(id);
