@@ -62,7 +62,7 @@ use std::io::Read as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long one command may run before it is killed and the test fails.
@@ -351,33 +351,39 @@ fn run(dir: &Path, command: &str) -> Result<Printed, String> {
     }
     let mut child = cmd.spawn().map_err(|e| format!("cannot start bash: {e}"))?;
     drop(cmd); // closes this process's copies of the pipe's writing end
+    let printed = Arc::new(Mutex::new(Vec::new()));
     let (tx, rx) = std::sync::mpsc::channel();
+    let sink = Arc::clone(&printed);
     std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = reader.read_to_end(&mut bytes);
-        let _ = tx.send(bytes);
+        let mut buf = [0u8; 8192];
+        while let Ok(n @ 1..) = reader.read(&mut buf) {
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+        let _ = tx.send(());
     });
     let deadline = Instant::now() + TIMEOUT;
-    let kill = |child: &mut std::process::Child| {
+    let timed_out = |child: &mut std::process::Child| {
         let group = nix::unistd::Pid::from_raw(child.id() as i32);
         let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
         let _ = child.wait();
+        let so_far = String::from_utf8_lossy(&printed.lock().unwrap()).into_owned();
+        Err(format!(
+            "did not end within {TIMEOUT:?} (it, or a process it started, kept its output \
+             open), so its process group was killed; it had printed:\n{so_far}"
+        ))
     };
     // The pipe reaches its end when the command and everything it started have closed it.
-    let Ok(bytes) = rx.recv_timeout(TIMEOUT) else {
-        kill(&mut child);
-        return Err(format!("still running after {TIMEOUT:?}; killed"));
-    };
+    if rx.recv_timeout(TIMEOUT).is_err() {
+        return timed_out(&mut child);
+    }
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-            _ => {
-                kill(&mut child);
-                return Err(format!("still running after {TIMEOUT:?}; killed"));
-            }
+            _ => return timed_out(&mut child),
         }
     };
+    let bytes = std::mem::take(&mut *printed.lock().unwrap());
     let text = String::from_utf8_lossy(&bytes).into_owned();
     Ok(Printed { text, status })
 }
@@ -396,11 +402,11 @@ fn normalise(text: &str, unordered: bool) -> String {
     }
 }
 
-/// The diff between `expected` and `actual`, or `None` when they match.
-fn differs(expected: Data, actual: &str) -> Option<String> {
+/// The diff between `expected` and `actual` (called `name` in it), or `None` when they match.
+fn differs(expected: Data, actual: &str, name: &str) -> Option<String> {
     Assert::new()
         .palette(Palette::plain())
-        .try_eq(Some(&"flowrun printed"), Data::text(actual), expected)
+        .try_eq(Some(&name), Data::text(actual), expected)
         .err()
         .map(|e| e.to_string())
 }
@@ -430,10 +436,11 @@ fn check(page: &str) {
                 let shipped = root().join("workflows/tutorial").join(name);
                 if sandbox.seed == Seed::Tutorial && shipped.exists() {
                     let shipped = std::fs::read_to_string(&shipped).unwrap();
-                    if let Some(diff) = differs(Data::text(shipped).raw(), text) {
+                    if let Some(diff) = differs(Data::text(shipped).raw(), text, "the page's block")
+                    {
                         failures.push(format!(
-                            "{page}:{line}: the block for `{name}` is not \
-                             workflows/tutorial/{name}:\n{diff}"
+                            "{page}:{line}: the block for `{name}` differs from \
+                             workflows/tutorial/{name} (expected):\n{diff}"
                         ));
                     }
                 }
@@ -473,7 +480,7 @@ fn check(page: &str) {
                     if *unordered {
                         want = want.unordered();
                     }
-                    if let Some(diff) = differs(want, &actual) {
+                    if let Some(diff) = differs(want, &actual, "printed") {
                         let mut msg = format!(
                             "{page}:{line}: `$ {command}` ({}) printed something else",
                             printed.status
