@@ -31,9 +31,10 @@
 //! With `bash -c COMMAND` in the sandbox, stdin from `/dev/null`, and stdout and stderr on one
 //! pipe, as `COMMAND 2>&1` would: the output is what a terminal user sees, stderr and stdout
 //! interleaved as they were written. `flowrun` is the binary under test (its directory comes first
-//! on `PATH`); the environment is made deterministic: `NO_COLOR=1`, `COLUMNS=100` (clap wraps
-//! `--help` at 100 columns, its maximum, as on any terminal at least that wide), `LC_ALL=C`, and no
-//! `FLOWRUN_*` or `CLICOLOR_FORCE` variable. Neither stdin, stdout nor stderr is a terminal, so
+//! on `PATH`); the environment is made deterministic: `NO_COLOR=1`, `COLUMNS=100` (without a
+//! terminal, clap wraps `--help` at `COLUMNS`, 100 if unset; on a terminal, at its width),
+//! `LC_ALL=C`, and no `FLOWRUN_*` variable (clap shows their values in `--help`) or
+//! `CLICOLOR_FORCE`. Neither stdin, stdout nor stderr is a terminal, so
 //! flowrun prints plain lines without the live status line. The exit status is not compared (an
 //! error's message is); it is shown when the output differs. A command that runs longer than
 //! [`TIMEOUT`] is killed with its process group and fails the test.
