@@ -81,6 +81,24 @@ pub struct Args {
     #[arg(long)]
     pub summary: bool,
 
+    /// Record the existing outputs of the targets' jobs as up to date under the current code,
+    /// params and inputs, running nothing (with -n: only say what would be accepted)
+    #[arg(long)]
+    pub accept: bool,
+
+    /// Print the outputs whose record disagrees with the present on KIND
+    #[arg(long, value_name = "KIND", value_parser = crate::graph::accept::KINDS)]
+    pub list_changes: Option<String>,
+
+    /// Delete the outputs flowrun made: every one the store records, or those of the targets'
+    /// jobs; -n lists them, -F deletes protected ones too
+    #[arg(long)]
+    pub clean: bool,
+
+    /// Delete the temporary outputs of the targets' jobs left behind (-n lists them)
+    #[arg(long)]
+    pub clean_temp: bool,
+
     /// Run in DIR (relative paths in the workflow and `.flowrun/` live there)
     #[arg(short = 'd', long, value_name = "DIR")]
     pub directory: Option<PathBuf>,

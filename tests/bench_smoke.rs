@@ -56,7 +56,7 @@ fn bench_runner_quick_mode_works() {
 #[test]
 fn bench_runner_lets_snakemake_build_its_tree_in_batches() {
     let test = "bench_runner_lets_snakemake_build_its_tree_in_batches";
-    // The venv scripts/setup.sh makes, where bench/run.py looks by default; never installed
+    // The venv scripts/setup-tests.sh makes, where bench/run.py looks by default; never installed
     // from here.
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
