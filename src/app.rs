@@ -7,10 +7,12 @@ use std::time::Instant;
 
 use crate::cli::Args;
 use crate::diagnostic::{print_errors, warn, Diagnostic};
+use crate::graph::dag::JobId;
 use crate::graph::store::Store;
 use crate::graph::{accept, plan};
 use crate::report::explain;
 use crate::rules::decl::FileKind;
+use crate::run::cache::KeyParts;
 use crate::run::clean;
 use crate::session::{read_snapshot, store_error, Session, State, Stop};
 use crate::{exit, STATE_DIR};
@@ -35,6 +37,9 @@ pub fn run(args: Args) -> u8 {
 
 fn run_inner(args: &Args) -> Result<u8, Stop> {
     let session = Session::new(args)?;
+    if let Some(label) = &args.explain_cache {
+        return explain_cache(&session, label);
+    }
     if args.accept || args.clean || args.clean_temp || args.list_changes.is_some() {
         return upkeep(&session);
     }
@@ -80,6 +85,36 @@ fn inspect(session: &Session<'_>) -> Result<u8, Stop> {
     };
     print!("{text}");
     leave_at_exit((dag, snapshot, plan, loaded.rules, text));
+    Ok(exit::SUCCESS)
+}
+
+/// `--explain-cache LABEL`: whether the job would be restored, and if not, why.
+fn explain_cache(session: &Session<'_>, label: &str) -> Result<u8, Stop> {
+    let (loaded, dag) = session.load_and_resolve()?;
+    let cache = session
+        .cache
+        .as_ref()
+        .ok_or_else(|| Diagnostic::new("`--explain-cache` needs `--cache-dir`"))?;
+    let found = (0..dag.len() as u32)
+        .map(JobId)
+        .find(|id| dag.label(&loaded.rules, *id).to_string() == label);
+    let Some(id) = found else {
+        let labels = (0..dag.len() as u32).map(|i| dag.label(&loaded.rules, JobId(i)).to_string());
+        let labels: Vec<String> = labels.collect();
+        let mut d = Diagnostic::new(format!(
+            "`--explain-cache {label}`: no job of that label in this run"
+        ));
+        if let Some(h) = crate::diagnostic::did_you_mean(label, labels.iter().map(String::as_str)) {
+            d = d.hint(h);
+        }
+        return Err(d.into());
+    };
+    let job = dag.job(id);
+    let Some(parts) = KeyParts::of(loaded.rules.get(job.rule), job) else {
+        println!("miss: {label} has no key yet: an input is missing or is a directory");
+        return Ok(exit::SUCCESS);
+    };
+    println!("{}", cache.explain(label, &parts));
     Ok(exit::SUCCESS)
 }
 
