@@ -20,8 +20,9 @@ use crate::report::events::{Event, Events, Outcome, Record};
 use crate::report::progress::{self, Progress, Verbosity};
 use crate::rules::registry::Rules;
 use crate::run::lock::{Lock, LockError};
-use crate::run::place::Local;
+use crate::run::place::{Local, Place};
 use crate::run::schedule::{self, RunContext, RunOptions};
+use crate::run::slurm::{Slurm, SlurmOptions};
 use crate::sandbox;
 use crate::script::{self, LoadOptions};
 use crate::{exit, STATE_DIR};
@@ -151,6 +152,41 @@ impl State {
     }
 }
 
+/// Where jobs run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Executor {
+    Local,
+    Slurm,
+}
+
+/// The environment variable that picks the executor when `--executor` does not.
+pub const EXECUTOR_ENV: &str = "FLOWRUN_EXECUTOR";
+
+/// Jobs submitted at once under `--executor slurm` when `-j` does not say.
+const DEFAULT_SLURM_JOBS: u32 = 100;
+
+impl Executor {
+    /// `--executor`, else `FLOWRUN_EXECUTOR`, else `local`.
+    fn configure(arg: Option<&str>) -> Result<Self, Diagnostic> {
+        let env = std::env::var(EXECUTOR_ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty());
+        let (name, from) = match (arg, env) {
+            (Some(a), _) => (a.to_string(), "--executor"),
+            (None, Some(e)) => (e, EXECUTOR_ENV),
+            (None, None) => return Ok(Self::Local),
+        };
+        match name.trim() {
+            "local" => Ok(Self::Local),
+            "slurm" => Ok(Self::Slurm),
+            other => Err(
+                Diagnostic::new(format!("{from} `{other}` is not an executor"))
+                    .hint("the executors are `local` (the default) and `slurm`"),
+            ),
+        }
+    }
+}
+
 /// Settings taken from the arguments once, shared by every pass of a run (or of watch mode).
 pub(crate) struct Session<'a> {
     pub args: &'a Args,
@@ -164,6 +200,7 @@ pub(crate) struct Session<'a> {
     trace: Option<PathBuf>,
     report: Option<PathBuf>,
     mpi: Launcher,
+    executor: Executor,
 }
 
 /// A loaded, validated workflow.
@@ -219,6 +256,7 @@ impl<'a> Session<'a> {
             report,
             mpi: Launcher::configure(args.mpi_launcher.as_deref(), args.mpi_args.as_deref())
                 .map_err(Diagnostic::new)?,
+            executor: Executor::configure(args.executor.as_deref())?,
         })
     }
 
@@ -306,7 +344,12 @@ impl<'a> Session<'a> {
         let cores = self
             .args
             .cores
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
+            .unwrap_or_else(|| match self.executor {
+                Executor::Slurm => DEFAULT_SLURM_JOBS,
+                Executor::Local => {
+                    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+                }
+            })
             .max(1);
         let planned = schedule::planned(&loaded.rules, dag, &plan, cores, &snapshot.history);
         let nothing = planned.is_empty();
@@ -337,13 +380,22 @@ impl<'a> Session<'a> {
             verbosity: self.job_verbosity(),
             grace: Duration::from_secs_f64(self.args.grace.max(0.0)),
         };
+        let slurm = match self.executor {
+            Executor::Slurm => Some(self.slurm(shell, &loaded.rules)?),
+            Executor::Local => None,
+        };
+        let local = Local(shell);
+        let place: &dyn Place = match &slurm {
+            Some(s) => s,
+            None => &local,
+        };
         let outcome = schedule::run(
             RunContext {
                 rules: &loaded.rules,
                 dag,
                 runtime: &loaded.workflow.runtime,
                 shell,
-                place: &Local(shell),
+                place,
                 store,
             },
             plan,
@@ -356,6 +408,44 @@ impl<'a> Session<'a> {
             outcome: &outcome,
         });
         Ok(Some(outcome))
+    }
+
+    /// The SLURM executor for one pass, with the notes of what it found (jobs a killed flowrun
+    /// left, followed again) told.
+    fn slurm<'s>(&self, shell: &'s Shell, rules: &Rules) -> Result<Slurm<'s>, Stop> {
+        // Inside the allocation, MPI ranks are started with `srun` unless a launcher was asked
+        // for.
+        let chosen = self.args.mpi_launcher.is_some()
+            || std::env::var_os(crate::exec::mpi::LAUNCHER_ENV).is_some_and(|v| !v.is_empty());
+        let launcher = if chosen {
+            self.mpi.clone()
+        } else {
+            Launcher {
+                program: "srun".into(),
+                args: self.mpi.args.clone(),
+            }
+        };
+        let exe = std::env::current_exe()
+            .map_err(|e| Diagnostic::new(format!("cannot find flowrun's own binary: {e}")))?;
+        let options = SlurmOptions {
+            exe,
+            load: LoadOptions {
+                file: self.file.clone(),
+                config_files: self.config_files.clone(),
+                config_overrides: self.args.config.clone(),
+            },
+            poll: Duration::from_secs_f64(self.args.poll_interval.max(0.1)),
+            latency_wait: Duration::from_secs_f64(self.args.latency_wait.max(0.0)),
+            submit_rate: self.args.submit_rate,
+            launcher,
+            grace: self.args.grace,
+        };
+        let (slurm, notes) =
+            Slurm::new(Local(shell), options, rules).map_err(|e| Diagnostic::new(e.to_string()))?;
+        for note in notes {
+            eprintln!("note: {note}");
+        }
+        Ok(slurm)
     }
 
     /// Per-job lines: watch mode keeps to one line per pass unless `-v`.
