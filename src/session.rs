@@ -413,16 +413,20 @@ impl<'a> Session<'a> {
     /// The SLURM executor for one pass, with the notes of what it found (jobs a killed flowrun
     /// left, followed again) told.
     fn slurm<'s>(&self, shell: &'s Shell, rules: &Rules) -> Result<Slurm<'s>, Stop> {
-        // Inside the allocation, MPI ranks are started with `srun` unless a launcher was asked
-        // for.
-        let chosen = self.args.mpi_launcher.is_some()
-            || std::env::var_os(crate::exec::mpi::LAUNCHER_ENV).is_some_and(|v| !v.is_empty());
-        let launcher = if chosen {
+        // Inside the allocation, MPI ranks are started with `srun --mpi=pmix` (what Open MPI
+        // and recent MPICH speak) unless a launcher or its arguments were asked for.
+        let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+        let launcher = if self.args.mpi_launcher.is_some() || set(crate::exec::mpi::LAUNCHER_ENV) {
             self.mpi.clone()
-        } else {
+        } else if self.args.mpi_args.is_some() || set(crate::exec::mpi::ARGS_ENV) {
             Launcher {
                 program: "srun".into(),
                 args: self.mpi.args.clone(),
+            }
+        } else {
+            Launcher {
+                program: "srun".into(),
+                args: vec!["--mpi=pmix".into()],
             }
         };
         let exe = std::env::current_exe()

@@ -317,7 +317,17 @@ impl<'a> Slurm<'a> {
             Some(SlurmState::Completed) | None => appear(wait, || read_status(&status_file)),
             _ => None,
         });
+        // The queue's word wins when SLURM ended the job (time, memory, cancellation, node):
+        // the job's own exit file then only says it was stopped.
+        let over_memory = ended.state == Some(SlurmState::Failed)
+            && ctx.rule.resources.contains_key("mem_mb")
+            && std::fs::read_to_string(&log).is_ok_and(|t| t.contains("exceeded memory limit"));
+        let stopped = over_memory
+            || ended.state.is_some_and(|s| {
+                s.ended() && !matches!(s, SlurmState::Completed | SlurmState::Failed)
+            });
         match (status, ended.state) {
+            (_, Some(state)) if stopped => Err(self.stopped(ctx, id, state, &log)),
             (Some(ExitStatus { code: 0, .. }), _) => {
                 for o in &ctx.job.outputs {
                     let path = Path::new(&o.path);
@@ -334,19 +344,11 @@ impl<'a> Slurm<'a> {
                 }
                 Ok(())
             }
-            (Some(ExitStatus { message, code }), state) => {
-                let how = match state {
-                    Some(s) if s != SlurmState::Completed && s != SlurmState::Failed => {
-                        format!(" and {}", s.words())
-                    }
-                    _ => String::new(),
-                };
-                Err(Failure::Command(format!(
-                    "SLURM job {id} failed with exit code {code}{how}: {}{}",
-                    message.unwrap_or_else(|| "no message".into()),
-                    log_tail(&log)
-                )))
-            }
+            (Some(ExitStatus { message, code }), _) => Err(Failure::Command(format!(
+                "SLURM job {id} failed with exit code {code}: {}{}",
+                message.unwrap_or_else(|| "no message".into()),
+                log_tail(&log)
+            ))),
             (None, Some(SlurmState::Completed)) => Err(Failure::Setup(format!(
                 "SLURM job {id} completed, but its exit-status file `{}` did not appear within \
                  {} s (--latency-wait; is the filesystem shared with the nodes?){}",
@@ -383,6 +385,33 @@ impl<'a> Slurm<'a> {
                 log_tail(&log)
             ))),
         }
+    }
+}
+
+impl Slurm<'_> {
+    /// A job that ended without a word of its own, or that SLURM stopped: the state in words,
+    /// the limit it hit, the log's tail.
+    fn stopped(&self, ctx: &JobContext<'_>, id: &str, state: SlurmState, log: &Path) -> Failure {
+        let tail = log_tail(log);
+        // Without cgroups, SLURM kills a job over its memory and says so only in the log; the
+        // state is FAILED.
+        let memory = ctx.rule.resources.get("mem_mb").filter(|_| {
+            state == SlurmState::OutOfMemory
+                || (state == SlurmState::Failed && tail.contains("exceeded memory limit"))
+        });
+        let what = match memory {
+            Some(mb) => format!(
+                "was killed for using more memory than its --mem={mb}M (raise `resources.mem_mb`)"
+            ),
+            None => state.words(),
+        };
+        let limit = match (state, ctx.rule.resources.get("runtime")) {
+            (SlurmState::Timeout, Some(m)) => {
+                format!(" (--time={m} minutes; raise `resources.runtime`)")
+            }
+            _ => String::new(),
+        };
+        Failure::Command(format!("SLURM job {id} {what}{limit}{tail}"))
     }
 }
 
