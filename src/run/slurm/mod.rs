@@ -33,7 +33,6 @@ use crate::exec::mpi::Launcher;
 use crate::exec::node::{read_status, status_path, ExitStatus, NodeJob};
 use crate::exec::{Failure, JobContext};
 use crate::graph::store::{Store, StoreError, Submission};
-use crate::native::atomic::write_atomic;
 use crate::rules::registry::{Rule, Rules};
 use crate::run::place::{Local, Place};
 use crate::script::LoadOptions;
@@ -262,7 +261,7 @@ impl<'a> Slurm<'a> {
         };
         let spec_path = dir.join("job.json");
         let script_path = dir.join("job.sh");
-        write_atomic(
+        std::fs::write(
             &spec_path,
             &serde_json::to_vec_pretty(&spec).unwrap_or_default(),
         )
@@ -274,7 +273,7 @@ impl<'a> Slurm<'a> {
             &self.run,
             ctx.model.threads,
         );
-        write_atomic(&script_path, script.as_bytes()).map_err(|e| setup(&script_path, e))?;
+        std::fs::write(&script_path, script.as_bytes()).map_err(|e| setup(&script_path, e))?;
         let args = submit::sbatch_args(rule, &ctx.model, &self.run, label, &dir.join("%j.log"));
         let closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
         if *closed || crate::interrupt::requested() {
