@@ -403,6 +403,9 @@ impl<'a> Session<'a> {
             &run_opts,
             &mut events,
         );
+        if let Some(slurm) = slurm.filter(|_| self.verbosity == Verbosity::Verbose) {
+            eprintln!("{}", slurm.load());
+        }
         events.emit(&Event::RunEnd {
             exit_code: outcome.exit_code(),
             outcome: &outcome,

@@ -91,6 +91,8 @@ pub struct Slurm<'a> {
     /// Set by `stop_all`: no more submissions. Held while `sbatch` runs, so that no job is
     /// submitted behind the cancellation's back.
     closed: Mutex<bool>,
+    /// Jobs submitted by this run.
+    submitted: std::sync::atomic::AtomicU64,
 }
 
 /// Whether an executable called `name` is on `PATH`.
@@ -173,6 +175,7 @@ impl<'a> Slurm<'a> {
             tracker: Tracker::new(options.poll),
             submitter: Submitter::new(options.submit_rate, 5, Duration::from_secs(1)),
             closed: Mutex::new(false),
+            submitted: std::sync::atomic::AtomicU64::new(0),
             options,
         };
         Ok((slurm, notes))
@@ -223,14 +226,15 @@ impl<'a> Slurm<'a> {
         Ok((follow, notes))
     }
 
-    /// The run's id (every job's name in the queue).
-    pub fn run_id(&self) -> &str {
-        &self.run
-    }
-
-    /// Status queries run so far.
-    pub fn rounds(&self) -> u64 {
-        self.tracker.rounds()
+    /// What the run asked of the controller: jobs submitted, status queries run.
+    pub fn load(&self) -> String {
+        format!(
+            "SLURM run {}: {} job(s) submitted, {} status quer{}",
+            self.run,
+            self.submitted.load(std::sync::atomic::Ordering::Relaxed),
+            self.tracker.rounds(),
+            if self.tracker.rounds() == 1 { "y" } else { "ies" }
+        )
     }
 
     fn store(&self) -> std::sync::MutexGuard<'_, Store> {
@@ -283,6 +287,8 @@ impl<'a> Slurm<'a> {
             .submitter
             .submit(&args, &script_path)
             .map_err(|e| Failure::Setup(format!("{e}{}", hint_for(&e.to_string()))))?;
+        self.submitted
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // Recorded before anything else can fail: a killed flowrun must find it.
         let recorded = self.store().submitted(&Submission {
             label: label.to_string(),
