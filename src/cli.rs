@@ -1,19 +1,77 @@
-//! Command-line arguments, as typed. Validation into run options happens in [`crate::session`].
+//! Command-line arguments, as typed, and the two things settled before a run can start: which
+//! workflow file it runs ([`workflow`]: named, or discovered as Snakemake finds its
+//! `Snakefile`) and which defaults a profile adds ([`profile`]). Validation into run options
+//! happens in [`crate::session`].
 
-use std::path::PathBuf;
+pub mod profile;
+pub mod workflow;
 
-use clap::Parser;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use clap::{CommandFactory, FromArgMatches, Parser};
+
+use crate::diagnostic::Diagnostic;
+use profile::Applied;
+use workflow::Workflow;
+
+/// An invocation ready to run: the arguments with the profiles' settings, and the workflow.
+#[derive(Debug)]
+pub struct Invocation {
+    pub args: Args,
+    pub workflow: Workflow,
+    /// The profiles that applied, weakest first, with what each added.
+    pub profiles: Vec<Applied>,
+}
+
+/// Parses the command line `argv` (with the program name first): locates the workflow, then
+/// parses again with the options its profiles add. `--help`, `--version` and a malformed
+/// command line end the process here, as clap does.
+pub fn parse(argv: Vec<OsString>) -> Result<Invocation, Diagnostic> {
+    let command = Args::command();
+    let given = command.clone().get_matches_from(&argv);
+    let args = Args::from_arg_matches(&given).unwrap_or_else(|e| e.exit());
+    let cwd = std::env::current_dir()
+        .map_err(|e| Diagnostic::new(format!("cannot read the current directory: {e}")))?;
+    let workflow = Workflow::locate(&args, &cwd)?;
+    let found = profile::find(&workflow.path);
+    if found.is_empty() {
+        return Ok(Invocation {
+            args,
+            workflow,
+            profiles: Vec::new(),
+        });
+    }
+    let (argv, profiles) = profile::apply(&command, &given, &argv, &found)?;
+    let args = command
+        .try_get_matches_from(argv)
+        .and_then(|m| Args::from_arg_matches(&m))
+        .map_err(|e| profile::ProfileError::Together {
+            message: profile::clap_message(&e),
+        })?;
+    Ok(Invocation {
+        args,
+        workflow,
+        profiles,
+    })
+}
 
 /// flowrun runs reproducible data workflows written in Rhai: it builds the graph of jobs, reruns
 /// only what is outdated (and says why), and runs jobs in parallel in a deterministic order.
 #[derive(Debug, Parser)]
-#[command(name = "flowrun", version, about, after_help = EXIT_CODES)]
+#[command(name = "flowrun", version, about, after_help = AFTER_HELP)]
 pub struct Args {
-    /// The workflow file (Rhai)
-    pub file: PathBuf,
+    /// The workflow file, if this first argument ends in `.rhai` (else it is a target)
+    /// [default: Flowfile.rhai, else workflow/Flowfile.rhai]
+    #[arg(value_name = "FILE.rhai")]
+    pub file: Option<String>,
 
     /// Files or rule names to make [default: rule `all`, else the first rule]
     pub targets: Vec<String>,
+
+    /// The workflow file, whatever its name; every argument is then a target
+    #[arg(short = 's', long, value_name = "FILE")]
+    pub workflow: Option<PathBuf>,
 
     /// Show the jobs that would run and why, then stop
     #[arg(short = 'n', long)]
@@ -134,6 +192,28 @@ pub struct Args {
     pub verbose: bool,
 }
 
+impl Args {
+    /// The workflow named on the command line: `-s FILE`, else a first argument that ends in
+    /// `.rhai`. `None` when it is to be discovered.
+    pub fn named_workflow(&self) -> Option<&Path> {
+        self.workflow.as_deref().or_else(|| {
+            self.file
+                .as_deref()
+                .filter(|f| f.ends_with(".rhai"))
+                .map(Path::new)
+        })
+    }
+
+    /// The targets: every argument except a first one that names the workflow.
+    pub fn targets(&self) -> Vec<String> {
+        let first = self
+            .file
+            .as_ref()
+            .filter(|f| self.workflow.is_some() || !f.ends_with(".rhai"));
+        first.into_iter().chain(&self.targets).cloned().collect()
+    }
+}
+
 /// What a change during a watch pass does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OnChange {
@@ -154,7 +234,12 @@ pub enum ProgressMode {
     Lines,
 }
 
-const EXIT_CODES: &str = "\
+const AFTER_HELP: &str = "\
+Profiles:
+  `flowrun.toml` beside the workflow, and the user's `~/.config/flowrun/flowrun.toml`, set
+  default options: `cores = 4`, `keep-going = true`, `resources = { mem_mb = 8000 }`. The
+  command line wins; -v says which profile applied (see docs/cli.md).
+
 Exit codes:
   0    success (or nothing to do; watch mode ended with Ctrl-C while idle)
   1    one or more jobs failed

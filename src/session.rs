@@ -9,6 +9,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::cli::workflow::Workflow;
 use crate::cli::{Args, ProgressMode};
 use crate::diagnostic::{warn, Diagnostic};
 use crate::exec::mpi::Launcher;
@@ -154,7 +155,12 @@ impl State {
 /// Settings taken from the arguments once, shared by every pass of a run (or of watch mode).
 pub(crate) struct Session<'a> {
     pub args: &'a Args,
+    /// The workflow file, absolute.
     pub file: PathBuf,
+    /// The workflow file as the user knows it.
+    shown: PathBuf,
+    /// The targets named on the command line.
+    targets: Vec<String>,
     pub config_files: Vec<PathBuf>,
     triggers: Triggers,
     resources: BTreeMap<String, u64>,
@@ -173,7 +179,7 @@ pub(crate) struct Loaded {
 }
 
 impl<'a> Session<'a> {
-    pub(crate) fn new(args: &'a Args) -> Result<Self, Stop> {
+    pub(crate) fn new(args: &'a Args, workflow: &Workflow) -> Result<Self, Stop> {
         let verbosity = if args.quiet {
             Verbosity::Quiet
         } else if args.verbose {
@@ -195,7 +201,7 @@ impl<'a> Session<'a> {
                 ProgressMode::Bar => true,
                 ProgressMode::Lines => false,
             };
-        let file = absolute(&args.file);
+        let file = absolute(&workflow.path);
         let trace = args.trace.as_deref().map(absolute);
         let report = args.report.as_deref().map(absolute);
         let config_files: Vec<PathBuf> = args.configfile.iter().map(|p| absolute(p)).collect();
@@ -210,6 +216,8 @@ impl<'a> Session<'a> {
         Ok(Self {
             args,
             file,
+            shown: workflow.shown.clone(),
+            targets: args.targets(),
             config_files,
             triggers: Triggers::parse(&args.rerun_triggers)?,
             resources: parse_resources(&args.resources)?,
@@ -232,12 +240,13 @@ impl<'a> Session<'a> {
         let decls = std::mem::take(&mut workflow.rules);
         let rules = Rules::build(decls, &workflow.constraints)?;
         if rules.is_empty() && !self.args.list {
-            return Err(Diagnostic::new(format!(
-                "`{}` declares no rules",
-                self.args.file.display()
-            ))
-            .hint("declare one with `rule(\"name\", #{ output: \"...\", shell: \"...\" });`")
-            .into());
+            return Err(
+                Diagnostic::new(format!("`{}` declares no rules", self.shown.display()))
+                    .hint(
+                        "declare one with `rule(\"name\", #{ output: \"...\", shell: \"...\" });`",
+                    )
+                    .into(),
+            );
         }
         Ok(Loaded { workflow, rules })
     }
@@ -251,14 +260,14 @@ impl<'a> Session<'a> {
 
     /// The targets as asked for: the command line's, else the default rule's name.
     pub(crate) fn target_words(&self, rules: &Rules) -> Vec<String> {
-        if self.args.targets.is_empty() {
+        if self.targets.is_empty() {
             rules
                 .default_target()
                 .map(|r| r.name.clone())
                 .into_iter()
                 .collect()
         } else {
-            self.args.targets.clone()
+            self.targets.clone()
         }
     }
 

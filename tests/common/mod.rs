@@ -213,10 +213,15 @@ impl Project {
         })
     }
 
-    /// A command for flowrun in this directory.
+    /// A command for flowrun in this directory. The user's profile is looked for in a
+    /// directory that does not exist, so a developer's own `~/.config/flowrun` cannot change
+    /// what a test sees.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(bin());
-        c.current_dir(self.path()).args(args).env("NO_COLOR", "1");
+        c.current_dir(self.path())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("XDG_CONFIG_HOME", self.path().join(".no-user-config"));
         c
     }
 
