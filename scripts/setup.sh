@@ -2,6 +2,7 @@
 # Installs what flowrun's tests and examples use, non-interactively, once:
 #   - OpenMPI (`libopenmpi-dev`, `openmpi-bin`) for the `mpi` execution model, and libclang
 #     (`libclang-dev`, `clang`) that the `mpi` crate's bindings generator needs at build time;
+#   - zsh and fish, which tests/completions.rs sources flowrun's completion scripts into;
 #   - python3 with venv, and a venv at target/pyenv with NumPy (the tests' oracle) and Snakemake
 #     (the twin that tests/snakemake_twin.rs compares reruns with).
 # Needs root (or passwordless sudo) for apt-get; does nothing that is already there.
@@ -13,7 +14,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
 
 need=()
-for pkg in openmpi-bin libopenmpi-dev libclang-dev clang; do
+for pkg in openmpi-bin libopenmpi-dev libclang-dev clang zsh fish; do
   installed "$pkg" || need+=("$pkg")
 done
 command -v python3 >/dev/null || need+=(python3)

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::cli::workflow::Found;
-use crate::cli::Invocation;
+use crate::cli::{Invocation, Request};
 use crate::diagnostic::{print_errors, warn, Diagnostic};
 use crate::graph::plan;
 use crate::graph::store::Store;
@@ -19,15 +19,34 @@ use crate::{exit, STATE_DIR};
 /// code.
 pub fn main(argv: Vec<OsString>) -> u8 {
     match crate::cli::parse(argv) {
-        Ok(invocation) => {
+        Ok(Request::Run(invocation)) => {
             tell(&invocation);
             run(&invocation)
+        }
+        Ok(Request::Print(text)) => {
+            print!("{text}");
+            exit::SUCCESS
         }
         Err(error) => {
             print_errors(&[error]);
             exit::WORKFLOW_ERROR
         }
     }
+}
+
+/// When a shell asks for completions (see [`crate::cli::complete`]), answers and exits.
+pub fn complete_if_asked() {
+    crate::cli::complete::complete_if_asked(completion_candidates);
+}
+
+/// The targets of `workflow` for shell completion. What the workflow prints while it loads
+/// would land in the middle of the user's command line: stderr goes to `/dev/null` first (the
+/// process ends once the candidates are written).
+fn completion_candidates(workflow: &Path) -> Vec<(String, String)> {
+    if let Ok(null) = std::fs::File::create("/dev/null") {
+        let _ = nix::unistd::dup2_stderr(null);
+    }
+    crate::session::target_candidates(workflow)
 }
 
 /// Says which workflow was discovered (unless `-q`) and, with `-v`, what each profile added.

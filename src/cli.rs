@@ -3,13 +3,14 @@
 //! `Snakefile`) and which defaults a profile adds ([`profile`]). Validation into run options
 //! happens in [`crate::session`].
 
+pub mod complete;
 pub mod profile;
 pub mod workflow;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use clap::{CommandFactory, FromArgMatches, Parser};
+use clap::{CommandFactory, FromArgMatches, Parser, ValueHint};
 
 use crate::diagnostic::Diagnostic;
 use profile::Applied;
@@ -24,23 +25,35 @@ pub struct Invocation {
     pub profiles: Vec<Applied>,
 }
 
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Request {
+    /// Run (or explain, or watch) a workflow.
+    Run(Box<Invocation>),
+    /// Print this text (a completion script) and stop: no workflow is needed.
+    Print(String),
+}
+
 /// Parses the command line `argv` (with the program name first): locates the workflow, then
 /// parses again with the options its profiles add. `--help`, `--version` and a malformed
 /// command line end the process here, as clap does.
-pub fn parse(argv: Vec<OsString>) -> Result<Invocation, Diagnostic> {
+pub fn parse(argv: Vec<OsString>) -> Result<Request, Diagnostic> {
     let command = Args::command();
     let given = command.clone().get_matches_from(&argv);
     let args = Args::from_arg_matches(&given).unwrap_or_else(|e| e.exit());
+    if let Some(shell) = args.completions {
+        return Ok(Request::Print(complete::script(shell)));
+    }
     let cwd = std::env::current_dir()
         .map_err(|e| Diagnostic::new(format!("cannot read the current directory: {e}")))?;
     let workflow = Workflow::locate(&args, &cwd)?;
     let found = profile::find(&workflow.path);
     if found.is_empty() {
-        return Ok(Invocation {
+        return Ok(Request::Run(Box::new(Invocation {
             args,
             workflow,
             profiles: Vec::new(),
-        });
+        })));
     }
     let (argv, profiles) = profile::apply(&command, &given, &argv, &found)?;
     let args = command
@@ -49,11 +62,11 @@ pub fn parse(argv: Vec<OsString>) -> Result<Invocation, Diagnostic> {
         .map_err(|e| profile::ProfileError::Together {
             message: profile::clap_message(&e),
         })?;
-    Ok(Invocation {
+    Ok(Request::Run(Box::new(Invocation {
         args,
         workflow,
         profiles,
-    })
+    })))
 }
 
 /// flowrun runs reproducible data workflows written in Rhai: it builds the graph of jobs, reruns
@@ -70,7 +83,7 @@ pub struct Args {
     pub targets: Vec<String>,
 
     /// The workflow file, whatever its name; every argument is then a target
-    #[arg(short = 's', long, value_name = "FILE")]
+    #[arg(short = 's', long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub workflow: Option<PathBuf>,
 
     /// Show the jobs that would run and why, then stop
@@ -111,7 +124,7 @@ pub struct Args {
     pub config: Vec<String>,
 
     /// Read config from a JSON, TOML or YAML file; repeatable, later files win
-    #[arg(long = "configfile", value_name = "FILE")]
+    #[arg(long = "configfile", value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub configfile: Vec<PathBuf>,
 
     /// Cap a declared resource, e.g. `--resources mem_mb=4000`
@@ -140,7 +153,7 @@ pub struct Args {
     pub summary: bool,
 
     /// Run in DIR (relative paths in the workflow and `.flowrun/` live there)
-    #[arg(short = 'd', long, value_name = "DIR")]
+    #[arg(short = 'd', long, value_name = "DIR", value_hint = ValueHint::DirPath)]
     pub directory: Option<PathBuf>,
 
     /// Seconds interrupted commands get between SIGTERM and SIGKILL
@@ -176,12 +189,17 @@ pub struct Args {
     pub progress: ProgressMode,
 
     /// Write the run's events to FILE as JSON Lines, as they happen (see docs/report.md)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub trace: Option<PathBuf>,
 
     /// Write an HTML report with a timeline to FILE when the run ends, however it ends
-    #[arg(long, value_name = "FILE.html")]
+    #[arg(long, value_name = "FILE.html", value_hint = ValueHint::FilePath)]
     pub report: Option<PathBuf>,
+
+    /// Print a script that completes options, rule names and targets in SHELL, then stop;
+    /// e.g. in ~/.bashrc: `source <(flowrun --completions bash)`
+    #[arg(long, value_name = "SHELL", value_enum)]
+    pub completions: Option<complete::Shell>,
 
     /// Print only errors
     #[arg(short = 'q', long, conflicts_with = "verbose")]

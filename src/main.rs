@@ -17,5 +17,6 @@ fn main() -> std::process::ExitCode {
     {
         return std::process::ExitCode::from(flowrun::exec::mpi::rank_main());
     }
+    flowrun::app::complete_if_asked();
     std::process::ExitCode::from(flowrun::app::main(std::env::args_os().collect()))
 }

@@ -172,6 +172,44 @@ pub(crate) struct Session<'a> {
     mpi: Launcher,
 }
 
+/// The words a shell may complete as targets of `workflow`, each with a description: its rule
+/// names (in declaration order), then every file the graph of its default target makes
+/// (sorted). Empty when the workflow does not load or plan: completing must never fail loudly.
+pub(crate) fn target_candidates(workflow: &Path) -> Vec<(String, String)> {
+    let Ok(mut loaded) = script::load(&LoadOptions {
+        file: workflow.to_path_buf(),
+        config_files: Vec::new(),
+        config_overrides: Vec::new(),
+    }) else {
+        return Vec::new();
+    };
+    let decls = std::mem::take(&mut loaded.rules);
+    let Ok(rules) = Rules::build(decls, &loaded.constraints) else {
+        return Vec::new();
+    };
+    let mut words: Vec<(String, String)> = rules
+        .iter()
+        .map(|r| (r.name.clone(), "rule".to_string()))
+        .collect();
+    let default = rules
+        .default_target()
+        .map(|r| Target::parse(&r.name, &rules));
+    if let Ok(dag) = Dag::resolve(&rules, &Vec::from_iter(default)) {
+        let files: BTreeMap<&str, &str> = dag
+            .jobs
+            .iter()
+            .flat_map(|j| j.outputs.iter().map(|o| (o.path.as_str(), j.rule)))
+            .map(|(path, rule)| (path, rules.get(rule).name.as_str()))
+            .collect();
+        words.extend(
+            files
+                .into_iter()
+                .map(|(path, rule)| (path.to_string(), format!("made by {rule}"))),
+        );
+    }
+    words
+}
+
 /// A loaded, validated workflow.
 pub(crate) struct Loaded {
     pub workflow: script::Workflow,

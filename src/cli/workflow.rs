@@ -86,20 +86,25 @@ impl Workflow {
             .directory
             .as_deref()
             .map_or(cwd.to_path_buf(), |d| cwd.join(d));
-        for name in DISCOVERED {
-            let path = dir.join(name);
-            if path.is_file() {
-                return Ok(Self {
-                    path,
-                    shown: PathBuf::from(name),
-                    found: Found::Discovered,
-                });
-            }
+        if let Some(found) = Self::discover(&dir) {
+            return Ok(found);
         }
         let stray = args
             .file
             .clone()
             .filter(|f| args.workflow.is_none() && cwd.join(f).is_file());
         Err(NotFound { dir, stray })
+    }
+
+    /// The first of [`DISCOVERED`] that is a file in `dir`.
+    pub fn discover(dir: &Path) -> Option<Self> {
+        DISCOVERED.iter().find_map(|name| {
+            let path = dir.join(name);
+            path.is_file().then(|| Self {
+                path,
+                shown: PathBuf::from(name),
+                found: Found::Discovered,
+            })
+        })
     }
 }
