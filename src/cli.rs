@@ -4,6 +4,7 @@
 //! happens in [`crate::session`].
 
 pub mod complete;
+pub mod man;
 pub mod profile;
 pub mod workflow;
 
@@ -30,7 +31,8 @@ pub struct Invocation {
 pub enum Request {
     /// Run (or explain, or watch) a workflow.
     Run(Box<Invocation>),
-    /// Print this text (a completion script) and stop: no workflow is needed.
+    /// Print this text (a completion script, the manual page) and stop: no workflow is
+    /// needed.
     Print(String),
 }
 
@@ -43,6 +45,9 @@ pub fn parse(argv: Vec<OsString>) -> Result<Request, Diagnostic> {
     let args = Args::from_arg_matches(&given).unwrap_or_else(|e| e.exit());
     if let Some(shell) = args.completions {
         return Ok(Request::Print(complete::script(shell)));
+    }
+    if args.man {
+        return Ok(Request::Print(man::page()));
     }
     let cwd = std::env::current_dir()
         .map_err(|e| Diagnostic::new(format!("cannot read the current directory: {e}")))?;
@@ -200,6 +205,10 @@ pub struct Args {
     /// e.g. in ~/.bashrc: `source <(flowrun --completions bash)`
     #[arg(long, value_name = "SHELL", value_enum)]
     pub completions: Option<complete::Shell>,
+
+    /// Print this manual as a man page (roff), then stop; read it with `flowrun --man | man -l -`
+    #[arg(long)]
+    pub man: bool,
 
     /// Print only errors
     #[arg(short = 'q', long, conflicts_with = "verbose")]

@@ -301,3 +301,43 @@ fn conflicting_profile_settings_are_an_error() {
     bad_profile("quiet = true\nverbose = true\n")
         .stderr_has("error: the profiles' settings do not fit together: the argument '--quiet' cannot be used with '--verbose'");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The man page
+
+#[test]
+fn the_man_page_lists_every_option_of_help_and_renders() {
+    // An empty directory: printing the manual needs no workflow.
+    let p = Project::new();
+    let page = p.run(&["--man"]).code(0).stdout;
+    assert!(page.contains(".TH flowrun 1 "), "{page}");
+    let help = p.run(&["--help"]).code(0).stdout;
+    let longs: Vec<&str> = help
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("--"))
+        .map(|w| w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric()))
+        .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+        .collect();
+    assert!(longs.len() > 30, "{longs:?}");
+    for long in longs {
+        let roff = format!("\\fB\\-\\-{}\\fR", long.replace('-', "\\-"));
+        assert!(page.contains(&roff), "the man page lacks --{long}");
+    }
+    // man itself renders it, with what --help has no room for.
+    let mut man = std::process::Command::new("bash");
+    man.args(["-c", "flowrun --man | man -l -"])
+        .current_dir(p.path())
+        .env("PATH", common::path_with_bin())
+        .env("MANWIDTH", "100")
+        .env("MANPAGER", "cat");
+    let shown = common::run_bounded(man).code(0);
+    assert!(shown.stderr.is_empty(), "{}", shown.stderr);
+    for text in [
+        "flowrun - A fast, reproducible workflow runner with Rhai workflow files",
+        "Without a workflow file, flowrun runs Flowfile.rhai",
+        "--completions <SHELL>",
+        "130  interrupted (Ctrl-C or SIGTERM)",
+    ] {
+        assert!(shown.stdout.contains(text), "{text:?} in\n{}", shown.stdout);
+    }
+}

@@ -20,13 +20,10 @@ print("noise from the workflow");
 /// Runs `script` with `shell` (and its no-startup-files flag) in the project, with the binary
 /// under test first on `PATH`.
 fn shell(p: &Project, shell: &str, flag: &str, script: &str) -> Run {
-    let bin_dir = common::bin().parent().unwrap().to_path_buf();
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let paths = std::iter::once(bin_dir).chain(std::env::split_paths(&path));
     let mut cmd = Command::new(shell);
     cmd.current_dir(p.path())
         .args([flag, "-c", script])
-        .env("PATH", std::env::join_paths(paths).unwrap())
+        .env("PATH", common::path_with_bin())
         .env("XDG_CONFIG_HOME", p.path().join(".no-user-config"))
         .env("NO_COLOR", "1")
         .env_remove("FLOWRUN_COMPLETE");

@@ -132,6 +132,13 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_flowrun"))
 }
 
+/// `PATH` with the directory of the binary under test first, for shells that call `flowrun`.
+pub fn path_with_bin() -> std::ffi::OsString {
+    let dir = bin().parent().unwrap().to_path_buf();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(&path))).unwrap()
+}
+
 impl Project {
     pub fn new() -> Self {
         Self {
