@@ -277,3 +277,47 @@ pub fn clap_message(e: &clap::Error) -> String {
     let line = text.lines().next().unwrap_or_default();
     line.strip_prefix("error: ").unwrap_or(line).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every option there is, and so every option added later (`executor`, `cache-dir`...), can
+    /// be set by a profile with no code of its own: a flag with `true`, any other option with a
+    /// value it accepts.
+    #[test]
+    fn every_long_option_can_be_set_by_a_profile() {
+        let command = crate::cli::Args::command();
+        let dir = tempfile::tempdir().unwrap();
+        let profile = dir.path().join(FILE_NAME);
+        let argv = vec![OsString::from("flowrun")];
+        let given = command.clone().get_matches_from(&argv);
+        let mut checked = 0;
+        for arg in command.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if NOT_SETTABLE.iter().any(|(name, _)| *name == long) {
+                continue;
+            }
+            let value = if !arg.get_action().takes_values() {
+                "true".to_string()
+            } else if let Some(first) = arg.get_possible_values().first() {
+                format!("\"{}\"", first.get_name())
+            } else {
+                "\"1\"".to_string()
+            };
+            std::fs::write(&profile, format!("{long} = {value}\n")).unwrap();
+            let (extended, applied) = apply(&command, &given, &argv, &[profile.clone()])
+                .unwrap_or_else(|e| panic!("{long} = {value}: {e}"));
+            assert_eq!(applied[0].options.len(), 1, "{long} = {value}");
+            let matches = command.clone().try_get_matches_from(extended).unwrap();
+            assert_eq!(
+                matches.value_source(arg.get_id().as_str()),
+                Some(ValueSource::CommandLine),
+                "{long}"
+            );
+            checked += 1;
+        }
+        assert!(checked > 25, "{checked}");
+    }
+}
