@@ -307,8 +307,9 @@ mod tests {
                 "\"1\"".to_string()
             };
             std::fs::write(&profile, format!("{long} = {value}\n")).unwrap();
-            let (extended, applied) = apply(&command, &given, &argv, &[profile.clone()])
-                .unwrap_or_else(|e| panic!("{long} = {value}: {e}"));
+            let (extended, applied) =
+                apply(&command, &given, &argv, std::slice::from_ref(&profile))
+                    .unwrap_or_else(|e| panic!("{long} = {value}: {e}"));
             assert_eq!(applied[0].options.len(), 1, "{long} = {value}");
             let matches = command.clone().try_get_matches_from(extended).unwrap();
             assert_eq!(
