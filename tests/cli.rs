@@ -325,19 +325,38 @@ fn the_man_page_lists_every_option_of_help_and_renders() {
     }
     // man itself renders it, with what --help has no room for.
     let mut man = std::process::Command::new("bash");
-    man.args(["-c", "flowrun --man | man -l -"])
+    man.args(["-c", "flowrun --man | man --nj --nh -l -"])
         .current_dir(p.path())
         .env("PATH", common::path_with_bin())
         .env("MANWIDTH", "100")
         .env("MANPAGER", "cat");
     let shown = common::run_bounded(man).code(0);
     assert!(shown.stderr.is_empty(), "{}", shown.stderr);
+    let words = shown
+        .stdout
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     for text in [
         "flowrun - A fast, reproducible workflow runner with Rhai workflow files",
         "Without a workflow file, flowrun runs Flowfile.rhai",
         "--completions <SHELL>",
-        "130  interrupted (Ctrl-C or SIGTERM)",
+        "130 interrupted (Ctrl-C or SIGTERM)",
     ] {
-        assert!(shown.stdout.contains(text), "{text:?} in\n{}", shown.stdout);
+        assert!(words.contains(text), "{text:?} in\n{}", shown.stdout);
     }
+}
+
+#[test]
+fn a_profile_may_set_the_cache_dir_but_not_clean() {
+    let p = Project::new();
+    p.file("Flowfile.rhai", TWO)
+        .file("flowrun.toml", "cache-dir = \"cache\"\ncache-all = true\n");
+    p.run(&["-v"])
+        .code(0)
+        .stderr_has("profile: flowrun.toml adds --cache-all --cache-dir=cache\n");
+    assert!(p.path().join("cache").is_dir());
+    bad_profile("clean = true\n")
+        .stderr_has("error: `clean` cannot be set in a profile (`")
+        .stderr_has("it deletes outputs: give it when you mean it");
 }

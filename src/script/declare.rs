@@ -18,7 +18,7 @@ use crate::rules::decl::{
 };
 
 /// Every key a rule spec may hold.
-pub const RULE_KEYS: [&str; 23] = [
+pub const RULE_KEYS: [&str; 24] = [
     "input",
     "output",
     "log",
@@ -42,6 +42,7 @@ pub const RULE_KEYS: [&str; 23] = [
     "timeout",
     "allow_outside",
     "wildcard_constraints",
+    "cache",
 ];
 
 /// Default settings of the execution models.
@@ -369,6 +370,7 @@ pub fn declare(
     let retries = s.int("retries", 0, 0)?;
     let timeout = s.seconds("timeout")?;
     let allow_outside = s.boolean("allow_outside")?;
+    let cache = s.boolean("cache")?;
     let resources = s.resources()?;
     let wildcard_constraints = s.string_map("wildcard_constraints")?;
     let kind = s.model()?;
@@ -495,6 +497,7 @@ pub fn declare(
         retries: retries as u32,
         timeout,
         allow_outside,
+        cache,
         wildcard_constraints,
         origin,
     });
