@@ -1,7 +1,8 @@
 //! Command-line arguments, as typed, and the two things settled before a run can start: which
 //! workflow file it runs ([`workflow`]: named, or discovered as Snakemake finds its
-//! `Snakefile`) and which defaults a profile adds ([`profile`]). Validation into run options
-//! happens in [`crate::session`].
+//! `Snakefile`) and which defaults a profile adds ([`profile`]). Also what the same definition
+//! prints without any workflow: shell completion ([`complete`]) and the man page ([`man`]).
+//! Validation into run options happens in [`crate::session`].
 
 pub mod complete;
 pub mod man;
@@ -53,20 +54,18 @@ pub fn parse(argv: Vec<OsString>) -> Result<Request, Diagnostic> {
         .map_err(|e| Diagnostic::new(format!("cannot read the current directory: {e}")))?;
     let workflow = Workflow::locate(&args, &cwd)?;
     let found = profile::find(&workflow.path);
-    if found.is_empty() {
-        return Ok(Request::Run(Box::new(Invocation {
-            args,
-            workflow,
-            profiles: Vec::new(),
-        })));
-    }
-    let (argv, profiles) = profile::apply(&command, &given, &argv, &found)?;
-    let args = command
-        .try_get_matches_from(argv)
-        .and_then(|m| Args::from_arg_matches(&m))
-        .map_err(|e| profile::ProfileError::Together {
-            message: profile::clap_message(&e),
-        })?;
+    let (args, profiles) = if found.is_empty() {
+        (args, Vec::new())
+    } else {
+        let (argv, profiles) = profile::apply(&command, &given, &argv, &found)?;
+        let args = command
+            .try_get_matches_from(argv)
+            .and_then(|m| Args::from_arg_matches(&m))
+            .map_err(|e| profile::ProfileError::Together {
+                message: profile::clap_message(&e),
+            })?;
+        (args, profiles)
+    };
     Ok(Request::Run(Box::new(Invocation {
         args,
         workflow,

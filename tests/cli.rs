@@ -291,9 +291,9 @@ fn options_that_cannot_be_in_a_profile_say_why() {
 
 #[test]
 fn a_profile_that_is_not_toml_is_an_error() {
-    bad_profile("cores = \n")
+    bad_profile("cores = 2\nkeep-going =\n")
         .stderr_has("error: cannot parse profile `")
-        .stderr_has("flowrun.toml`: ");
+        .stderr_has("flowrun.toml`: line 2: ");
 }
 
 #[test]

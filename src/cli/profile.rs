@@ -168,11 +168,15 @@ fn read(path: &Path) -> Result<toml::Table, ProfileError> {
         path: path.to_path_buf(),
         source,
     })?;
-    text.parse::<toml::Table>()
-        .map_err(|e| ProfileError::Parse {
+    text.parse::<toml::Table>().map_err(|e| {
+        let line = e
+            .span()
+            .map_or(0, |span| text[..span.start].matches('\n').count() + 1);
+        ProfileError::Parse {
             path: path.to_path_buf(),
-            message: e.message().to_string(),
-        })
+            message: format!("line {line}: {}", e.message()),
+        }
+    })
 }
 
 /// The option `key` names, with `value` turned into its arguments and checked by clap.
