@@ -360,3 +360,75 @@ fn a_profile_may_set_the_cache_dir_but_not_clean() {
         .stderr_has("error: `clean` cannot be set in a profile (`")
         .stderr_has("it deletes outputs: give it when you mean it");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Discovery against Snakemake's
+
+/// Runs the Snakemake of `target/pyenv` in `dir` with `args` (bounded), or `None` with a loud
+/// message when it is not installed (`bash scripts/setup-tests.sh` installs it).
+fn snakemake(dir: &std::path::Path, args: &[&str]) -> Option<common::Run> {
+    let bin = std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/target/pyenv/bin/snakemake"
+    ));
+    if !bin.exists() {
+        eprintln!(
+            "!!! SKIPPING the Snakemake comparison: {} is missing; run `bash scripts/setup-tests.sh`",
+            bin.display()
+        );
+        return None;
+    }
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args(["--cores", "1", "--nocolor"])
+        .args(args)
+        .current_dir(dir);
+    Some(common::run_bounded(cmd))
+}
+
+/// The same layouts for both tools: a workflow at the top and one under `workflow/`, each
+/// making its own file. Both run the top one, then (once it is gone) the nested one, and both
+/// fail when neither is there.
+#[test]
+fn discovery_finds_what_snakemake_finds() {
+    let smk = Project::new();
+    let fr = Project::new();
+    let snake_rule = |out: &str| {
+        format!("rule make:\n    output: \"{out}\"\n    shell: \"echo {out} > {{output}}\"\n")
+    };
+    let flow_rule = |out: &str| {
+        format!(r#"rule("make", #{{ output: "{out}", shell: "echo {out} > {{output}}" }});"#)
+    };
+    smk.file("Snakefile", &snake_rule("top.txt"))
+        .file("workflow/Snakefile", &snake_rule("nested.txt"));
+    fr.file("Flowfile.rhai", &flow_rule("top.txt"))
+        .file("workflow/Flowfile.rhai", &flow_rule("nested.txt"));
+    let Some(run) = snakemake(smk.path(), &[]) else {
+        return;
+    };
+    run.code(0);
+    fr.run(&[]).code(0).stderr_has("workflow: Flowfile.rhai\n");
+    for p in [&smk, &fr] {
+        assert!(p.exists("top.txt") && !p.exists("nested.txt"));
+    }
+    smk.remove("Snakefile");
+    fr.remove("Flowfile.rhai");
+    snakemake(smk.path(), &[]).unwrap().code(0);
+    fr.run(&[])
+        .code(0)
+        .stderr_has("workflow: workflow/Flowfile.rhai\n");
+    for p in [&smk, &fr] {
+        assert_eq!(p.read("nested.txt"), "nested.txt\n");
+    }
+    smk.remove("workflow/Snakefile");
+    fr.remove("workflow/Flowfile.rhai");
+    let missed = snakemake(smk.path(), &[]).unwrap();
+    assert_ne!(missed.code, 0);
+    assert!(
+        missed.stderr.contains("No Snakefile found"),
+        "{}",
+        missed.stderr
+    );
+    fr.run(&[])
+        .workflow_error()
+        .stderr_has("no workflow file given, and none found");
+}
