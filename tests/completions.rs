@@ -90,13 +90,15 @@ fn bash_completes_options_and_their_values() {
     p.file("Flowfile.rhai", WORKFLOW);
     let run = bash(
         &p,
-        "comp flowrun --prog\ncomp flowrun --progress ''\ncomp flowrun --on-change r\ncomp flowrun --completions ''",
+        "comp flowrun --prog\ncomp flowrun --progress ''\ncomp flowrun --on-change r\ncomp flowrun --completions ''\ncomp flowrun -R a",
     );
     let got = groups(&run);
     assert_eq!(got[0], ["--progress"]);
     assert_eq!(got[1], ["auto", "bar", "lines"]);
     assert_eq!(got[2], ["restart"]);
     assert_eq!(got[3], ["bash", "zsh", "fish"]);
+    // -R and --until take a rule or a file of the workflow.
+    assert_eq!(got[4], ["all", "a", "a.txt"]);
 }
 
 #[test]
@@ -154,7 +156,7 @@ fn zsh_registers_for_flowrun_and_completes_targets() {
 _describe() { print -rl -- "${(@P)3}"; }
 source <(flowrun --completions zsh) || exit 9
 words=(flowrun a.txt b); CURRENT=3; _clap_dynamic_completer_flowrun; echo ---
-words=(flowrun -j 2 --until ''); CURRENT=5; _clap_dynamic_completer_flowrun"#,
+words=(flowrun -j 2 --until b); CURRENT=5; _clap_dynamic_completer_flowrun"#,
     )
     .code(0);
     let got = groups(&run);
@@ -166,8 +168,8 @@ words=(flowrun -j 2 --until ''); CURRENT=5; _clap_dynamic_completer_flowrun"#,
             "b/x.txt:made by bx"
         ]
     );
-    // `--until` takes any text, so the engine offers nothing for it.
-    assert_eq!(got[1], Vec::<String>::new());
+    // `--until` (like `-R`) takes a rule or a file.
+    assert_eq!(got[1], ["bx:rule", "b/x.txt:made by bx"]);
     assert!(run.stderr.is_empty(), "{}", run.stderr);
 }
 

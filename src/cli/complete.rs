@@ -63,18 +63,21 @@ pub fn complete_if_asked(candidates: Candidates) {
 }
 
 /// The command line's definition, with the workflow's targets and the paths on disk as
-/// completions of the positional arguments (the first may be a workflow file or a target).
+/// completions of the positional arguments (the first may be a workflow file or a target) and
+/// of the options that take a rule or a file.
 fn command(candidates: Candidates) -> clap::Command {
-    let positional = move |current: &OsStr| {
+    let target = move |current: &OsStr| {
         let files = PathCompleter::any().complete(current);
         targets(candidates, current)
             .into_iter()
             .chain(files)
             .collect()
     };
-    Args::command()
-        .mut_arg("file", |a| a.add(ArgValueCompleter::new(positional)))
-        .mut_arg("targets", |a| a.add(ArgValueCompleter::new(positional)))
+    ["file", "targets", "force", "until"]
+        .into_iter()
+        .fold(Args::command(), |command, id| {
+            command.mut_arg(id, |a| a.add(ArgValueCompleter::new(target)))
+        })
 }
 
 /// The targets of the workflow discovered in the current directory that start with `current`.
