@@ -213,7 +213,7 @@ impl<'a> Session<'a> {
             config_overrides: self.args.config.clone(),
         })?;
         let decls = std::mem::take(&mut workflow.rules);
-        let rules = Rules::build(decls, &workflow.constraints)?;
+        let rules = Rules::build(decls, &workflow.constraints)?.with_order(&workflow.rule_order)?;
         if rules.is_empty() && !self.args.list {
             return Err(Diagnostic::new(format!(
                 "`{}` declares no rules",

@@ -24,6 +24,8 @@ pub struct FileDecl {
     /// The path pattern as written.
     pub path: String,
     pub kind: FileKind,
+    /// `rules("b").output`: the rule promised to make this input.
+    pub from_rule: Option<String>,
 }
 
 /// Index of a stored closure inside the script runtime.
@@ -148,6 +150,10 @@ pub struct RuleDecl {
     /// `allow_outside`: outputs and logs may lie outside the working directory.
     pub allow_outside: bool,
     pub wildcard_constraints: BTreeMap<String, String>,
+    /// `default_target: true`: the rule flowrun makes when no target is named.
+    pub default_target: bool,
+    /// Declared in an imported rule file rather than the workflow file itself.
+    pub imported: bool,
     /// Where `rule(...)` was called.
     pub origin: Option<Origin>,
 }

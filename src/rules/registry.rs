@@ -24,6 +24,8 @@ pub struct File {
     pub name: Option<String>,
     pub pattern: Pattern,
     pub kind: FileKind,
+    /// `rules("b").output` as an input: only rule `b` may make it.
+    pub from_rule: Option<RuleId>,
 }
 
 /// What a rule's jobs run.
@@ -54,6 +56,10 @@ pub struct Rule {
     pub timeout: Option<std::time::Duration>,
     /// `allow_outside`: outputs and logs may lie outside the working directory.
     pub allow_outside: bool,
+    /// `default_target: true`.
+    pub default_target: bool,
+    /// Declared in an imported rule file: never the default target by position.
+    pub imported: bool,
     pub origin: Option<Origin>,
 }
 
@@ -71,6 +77,8 @@ pub struct Rules {
     by_name: HashMap<String, RuleId>,
     literal_outputs: HashMap<String, Vec<RuleId>>,
     pattern_outputs: Vec<(RuleId, usize)>,
+    /// `rule_order` clauses, each from most to least preferred; later clauses win.
+    order: Vec<Vec<RuleId>>,
 }
 
 fn compile_files(
@@ -78,6 +86,7 @@ fn compile_files(
     what: &str,
     decls: &[FileDecl],
     constraints: &BTreeMap<String, String>,
+    by_name: &HashMap<String, RuleId>,
     errors: &mut Vec<Diagnostic>,
 ) -> Vec<File> {
     decls
@@ -87,6 +96,8 @@ fn compile_files(
                 name: d.name.clone(),
                 pattern,
                 kind: d.kind,
+                // `rules(name)` only sees rules declared (and so validated) before.
+                from_rule: d.from_rule.as_ref().and_then(|r| by_name.get(r).copied()),
             }),
             Err(e) => {
                 errors.push(
@@ -107,6 +118,7 @@ fn compile_rule(
     id: RuleId,
     decl: RuleDecl,
     global: &BTreeMap<String, String>,
+    by_name: &HashMap<String, RuleId>,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<Rule> {
     let before = errors.len();
@@ -115,9 +127,16 @@ fn compile_rule(
     };
     let mut constraints = global.clone();
     constraints.extend(decl.wildcard_constraints.clone());
-    let inputs = compile_files(&decl, "input", &decl.inputs, &constraints, errors);
-    let outputs = compile_files(&decl, "output", &decl.outputs, &constraints, errors);
-    let logs = compile_files(&decl, "log", &decl.logs, &constraints, errors);
+    let inputs = compile_files(&decl, "input", &decl.inputs, &constraints, by_name, errors);
+    let outputs = compile_files(
+        &decl,
+        "output",
+        &decl.outputs,
+        &constraints,
+        by_name,
+        errors,
+    );
+    let logs = compile_files(&decl, "log", &decl.logs, &constraints, by_name, errors);
 
     let wildcards: Vec<&str> = outputs
         .first()
@@ -238,6 +257,8 @@ fn compile_rule(
         retries: decl.retries,
         timeout: decl.timeout.map(std::time::Duration::from_secs_f64),
         allow_outside: decl.allow_outside,
+        default_target: decl.default_target,
+        imported: decl.imported,
         origin: decl.origin,
     })
 }
@@ -267,10 +288,20 @@ impl Rules {
                 continue;
             }
             let id = RuleId(rules.len() as u32);
-            if let Some(rule) = compile_rule(id, decl, global, &mut errors) {
+            if let Some(rule) = compile_rule(id, decl, global, &by_name, &mut errors) {
                 by_name.insert(rule.name.clone(), id);
                 rules.push(rule);
             }
+        }
+        let defaults: Vec<&Rule> = rules.iter().filter(|r| r.default_target).collect();
+        if let [first, second, ..] = defaults[..] {
+            errors.push(
+                Diagnostic::new(format!(
+                    "rules `{}` and `{}` both say `default_target: true`; only one rule can be the default target",
+                    first.name, second.name
+                ))
+                .at(second.origin.clone()),
+            );
         }
         if !errors.is_empty() {
             return Err(errors);
@@ -292,7 +323,58 @@ impl Rules {
             by_name,
             literal_outputs,
             pattern_outputs,
+            order: Vec::new(),
         })
+    }
+
+    /// Adds the workflow's `rule_order` clauses (each from most to least preferred), checking
+    /// that every name is a rule.
+    pub fn with_order(mut self, clauses: &[Vec<String>]) -> Result<Self, Vec<Diagnostic>> {
+        let mut errors = Vec::new();
+        for clause in clauses {
+            let mut ids = Vec::with_capacity(clause.len());
+            for name in clause {
+                match self.by_name.get(name) {
+                    Some(id) => ids.push(*id),
+                    None => {
+                        let mut d =
+                            Diagnostic::new(format!("rule_order: there is no rule `{name}`"));
+                        if let Some(h) = did_you_mean(name, self.by_name.keys().map(String::as_str))
+                        {
+                            d = d.hint(h);
+                        }
+                        errors.push(d);
+                    }
+                }
+            }
+            self.order.push(ids);
+        }
+        if errors.is_empty() {
+            Ok(self)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Which of two rules that can both make a file is preferred (`Greater`: `a`), as
+    /// Snakemake decides: the last `rule_order` clause naming both, else the higher
+    /// `priority`, else the rule without wildcards in its outputs. `Equal` is a tie.
+    pub fn preference(&self, a: RuleId, b: RuleId) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        if a == b {
+            return Ordering::Equal;
+        }
+        for clause in self.order.iter().rev() {
+            let i = clause.iter().position(|r| *r == a);
+            let j = clause.iter().position(|r| *r == b);
+            if let (Some(i), Some(j)) = (i, j) {
+                return j.cmp(&i);
+            }
+        }
+        let (ra, rb) = (self.get(a), self.get(b));
+        ra.priority
+            .cmp(&rb.priority)
+            .then_with(|| rb.has_wildcards().cmp(&ra.has_wildcards()))
     }
 
     /// Every rule, in declaration order.
@@ -310,9 +392,16 @@ impl Rules {
         self.by_name.get(name).map(|id| self.get(*id))
     }
 
-    /// The default target: rule `all` if present, else the first rule.
+    /// The default target: the rule marked `default_target: true`, else rule `all`, else the
+    /// first rule the workflow file itself declares (an imported rule file never decides it,
+    /// as Snakemake's `include:` never does), else the first rule.
     pub fn default_target(&self) -> Option<&Rule> {
-        self.by_name("all").or_else(|| self.rules.first())
+        self.rules
+            .iter()
+            .find(|r| r.default_target)
+            .or_else(|| self.by_name("all"))
+            .or_else(|| self.rules.iter().find(|r| !r.imported))
+            .or_else(|| self.rules.first())
     }
 
     /// Rules that can make `path`, with the wildcards each would bind, in declaration order.

@@ -18,7 +18,7 @@ use crate::rules::decl::{
 };
 
 /// Every key a rule spec may hold.
-pub const RULE_KEYS: [&str; 23] = [
+pub const RULE_KEYS: [&str; 24] = [
     "input",
     "output",
     "log",
@@ -42,6 +42,7 @@ pub const RULE_KEYS: [&str; 23] = [
     "timeout",
     "allow_outside",
     "wildcard_constraints",
+    "default_target",
 ];
 
 /// Default settings of the execution models.
@@ -116,10 +117,10 @@ impl Spec<'_> {
             }
             return Ok(());
         }
-        let (path, kind) = if value.is_string() {
-            (value.to_string(), FileKind::Plain)
+        let (path, kind, from_rule) = if value.is_string() {
+            (value.to_string(), FileKind::Plain, None)
         } else if let Some(m) = value.clone().try_cast::<Marked>() {
-            (m.path, m.kind)
+            (m.path, m.kind, m.rule)
         } else {
             return self.err(
                 key,
@@ -136,6 +137,7 @@ impl Spec<'_> {
             name: name.map(str::to_string),
             path,
             kind,
+            from_rule,
         });
         Ok(())
     }
@@ -348,9 +350,13 @@ pub fn declare(
     for key in spec.keys() {
         if !RULE_KEYS.contains(&key.as_str()) {
             let mut msg = format!("rule `{name}`: unknown key `{key}`");
-            match did_you_mean(key, RULE_KEYS) {
-                Some(h) => msg.push_str(&format!("; {h}")),
-                None => msg.push_str(&format!("; the keys are {}", RULE_KEYS.join(", "))),
+            match (
+                super::snakemake::rule_key(key),
+                did_you_mean(key, RULE_KEYS),
+            ) {
+                (Some(why), _) => msg.push_str(&format!("; {why}")),
+                (None, Some(h)) => msg.push_str(&format!("; {h}")),
+                (None, None) => msg.push_str(&format!("; the keys are {}", RULE_KEYS.join(", "))),
             }
             return fail(&ctx, msg);
         }
@@ -369,6 +375,7 @@ pub fn declare(
     let retries = s.int("retries", 0, 0)?;
     let timeout = s.seconds("timeout")?;
     let allow_outside = s.boolean("allow_outside")?;
+    let default_target = s.boolean("default_target")?;
     let resources = s.resources()?;
     let wildcard_constraints = s.string_map("wildcard_constraints")?;
     let kind = s.model()?;
@@ -473,11 +480,13 @@ pub fn declare(
     };
     let code = code.join("\n");
     let pos = ctx.call_position();
+    let file: std::path::PathBuf = ctx
+        .call_source()
+        .map(Into::into)
+        .unwrap_or_else(|| st.main_file.clone());
+    let imported = file != st.main_file;
     let origin = pos.line().map(|line| Origin {
-        file: ctx
-            .call_source()
-            .map(Into::into)
-            .unwrap_or_else(|| st.main_file.clone()),
+        file,
         line,
         column: pos.position().unwrap_or(1),
     });
@@ -496,6 +505,8 @@ pub fn declare(
         timeout,
         allow_outside,
         wildcard_constraints,
+        default_target,
+        imported,
         origin,
     });
     Ok(())

@@ -21,11 +21,14 @@ fn runtime(msg: impl Into<String>) -> Box<EvalAltResult> {
     ))
 }
 
-/// A path marked `temp(...)` or `protected(...)`.
+/// A path marked `temp(...)` or `protected(...)`, or taken from `rules("b").output`.
 #[derive(Debug, Clone)]
 pub struct Marked {
     pub path: String,
     pub kind: FileKind,
+    /// The rule whose output this is (`rules("b").output`): as an input, a promise that rule
+    /// `b` makes it.
+    pub rule: Option<String>,
 }
 
 fn expand_one(pattern: &str, values: &Map, out: &mut Array) -> Res<()> {
@@ -165,6 +168,9 @@ fn mark(value: Dynamic, kind: FileKind, f: &str) -> Res<Dynamic> {
             .collect();
         return Ok(Dynamic::from(marked?));
     }
+    if let Some(m) = value.clone().try_cast::<Marked>() {
+        return Ok(Dynamic::from(Marked { kind, ..m }));
+    }
     if !value.is_string() {
         return Err(runtime(format!(
             "{f}() takes a path string or an array of them"
@@ -173,6 +179,7 @@ fn mark(value: Dynamic, kind: FileKind, f: &str) -> Res<Dynamic> {
     Ok(Dynamic::from(Marked {
         path: value.to_string(),
         kind,
+        rule: None,
     }))
 }
 

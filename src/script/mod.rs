@@ -13,6 +13,7 @@ mod helpers;
 mod job;
 mod mapreduce;
 mod resolver;
+mod snakemake;
 
 pub mod wire;
 
@@ -39,6 +40,8 @@ pub(crate) struct State {
     closures: Vec<StoredClosure>,
     values: Vec<Dynamic>,
     constraints: BTreeMap<String, String>,
+    /// `rule_order([...])` clauses, in the order given.
+    rule_order: Vec<Vec<String>>,
     globbed: Vec<PathBuf>,
     /// What closures' code fingerprints are made from.
     code_sources: CodeSources,
@@ -58,6 +61,8 @@ pub struct LoadOptions {
 pub struct Workflow {
     pub rules: Vec<RuleDecl>,
     pub constraints: BTreeMap<String, String>,
+    /// `rule_order` clauses, each from most to least preferred.
+    pub rule_order: Vec<Vec<String>>,
     /// Every file the definition depends on: the workflow, imported rule files, config files.
     pub sources: Vec<PathBuf>,
     /// Directories `glob_wildcards` walked: a file appearing there changes the workflow.
@@ -119,6 +124,7 @@ fn new_engine(state: &SharedState) -> Engine {
     });
     crate::native::register(&mut engine);
     helpers::register(&mut engine, state);
+    snakemake::register(&mut engine, state);
     job::register(&mut engine);
     let st = state.clone();
     engine.register_fn(
@@ -150,6 +156,7 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
         closures: Vec::new(),
         values: Vec::new(),
         constraints: BTreeMap::new(),
+        rule_order: Vec::new(),
         globbed: Vec::new(),
         code_sources,
     }));
@@ -172,11 +179,13 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
     let closures = std::mem::take(&mut st.closures);
     let values = std::mem::take(&mut st.values);
     let constraints = std::mem::take(&mut st.constraints);
+    let rule_order = std::mem::take(&mut st.rule_order);
     let globbed = std::mem::take(&mut st.globbed);
     drop(st);
     Ok(Workflow {
         rules,
         constraints,
+        rule_order,
         sources,
         globbed,
         runtime: Runtime {

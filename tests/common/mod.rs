@@ -396,3 +396,32 @@ pub fn live_stats_in_group(pgid: i32) -> Vec<(i32, String)> {
     }
     found
 }
+
+/// The Snakemake of `target/pyenv` (made by `scripts/setup.sh`), or `None` (and a loud
+/// message) when it is not installed: twin tests then check flowrun alone.
+pub fn snakemake() -> Option<PathBuf> {
+    let bin = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/target/pyenv/bin/snakemake"
+    ));
+    if bin.exists() {
+        Some(bin)
+    } else {
+        eprintln!(
+            "!!! SKIPPING the Snakemake twin comparison: {} is missing; run `bash scripts/setup.sh`",
+            bin.display()
+        );
+        None
+    }
+}
+
+/// Runs Snakemake on `Snakefile` in `dir` with `args` (one core, killed after 120 s), or
+/// `None` when it is not installed.
+pub fn run_snakemake(dir: &Path, args: &[&str]) -> Option<Run> {
+    let mut cmd = Command::new(snakemake()?);
+    cmd.current_dir(dir)
+        .args(["-c1", "--nocolor"])
+        .args(args)
+        .env("NO_COLOR", "1");
+    Some(run_bounded(cmd))
+}

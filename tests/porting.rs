@@ -1,0 +1,115 @@
+//! What a porter from Snakemake reaches for (issue 17): the default target (`default_target:
+//! true`, imports never deciding it), wildcards in `params`, the `{rule}` and `{wildcards}`
+//! placeholders, and the errors that name a Snakemake concept flowrun lacks.
+
+mod common;
+use common::Project;
+
+fn project(wf: &str) -> Project {
+    let p = Project::new();
+    p.file("wf.rhai", wf);
+    p
+}
+
+// ---------------------------------------------------------------------------------------------
+// The default target
+
+const RULE_FILE: &str = r#"
+rule("helper", #{ output: "helper.txt", shell: "echo helper > {output}" });
+"#;
+
+#[test]
+fn an_imported_rule_file_does_not_decide_the_default_target() {
+    let p = project(
+        r#"import "rules/extra" as extra;
+rule("main", #{ output: "main.txt", shell: "echo main > {output}" });
+"#,
+    );
+    p.file("rules/extra.rhai", RULE_FILE);
+    let run = p.run(&["wf.rhai", "-j", "1"]).code(0);
+    assert_eq!(run.ran(), ["main"]);
+    assert!(!p.exists("helper.txt"));
+    // Still a target by name.
+    let run = p.run(&["wf.rhai", "helper"]).code(0);
+    assert_eq!(run.ran(), ["helper"]);
+}
+
+#[test]
+fn default_target_true_wins_over_all_and_order() {
+    let p = project(
+        r#"
+rule("all", #{ input: "a.txt" });
+rule("a", #{ output: "a.txt", shell: "echo a > {output}" });
+rule("b", #{ output: "b.txt", default_target: true, shell: "echo b > {output}" });
+"#,
+    );
+    let run = p.run(&["wf.rhai", "-j", "1"]).code(0);
+    assert_eq!(run.ran(), ["b"]);
+    assert!(!p.exists("a.txt"));
+}
+
+#[test]
+fn two_default_targets_are_an_error() {
+    let p = project(
+        r#"
+rule("a", #{ output: "a.txt", default_target: true, shell: "echo a > {output}" });
+rule("b", #{ output: "b.txt", default_target: true, shell: "echo b > {output}" });
+"#,
+    );
+    p.run(&["wf.rhai", "-n"])
+        .workflow_error()
+        .stderr_has("error: rules `a` and `b` both say `default_target: true`; only one rule can be the default target")
+        .stderr_has("wf.rhai:3");
+    p.file(
+        "wf.rhai",
+        r#"rule("a", #{ output: "a.txt", default_target: 1, shell: "echo a > {output}" });"#,
+    );
+    p.run(&["wf.rhai", "-n"])
+        .workflow_error()
+        .stderr_has("rule `a`: `default_target` must be `true` or `false`, not an integer");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snakemake names flowrun lacks
+
+#[test]
+fn snakemake_rule_keys_name_the_concept_and_the_flowrun_way() {
+    for (key, value, text) in [
+        ("conda", "\"env.yaml\"", "`conda` is Snakemake's key for a conda environment per rule; flowrun does not manage software environments yet"),
+        ("wrapper", "\"v1/bio/bwa\"", "`wrapper` is Snakemake's key for a wrapper from the Snakemake wrapper repository; flowrun has none"),
+        ("group", "\"g\"", "`group` is Snakemake's key for job groups submitted together to a cluster; not supported yet"),
+        ("benchmark", "\"b.tsv\"", "`benchmark` is Snakemake's key for a benchmark file per job; not supported yet"),
+    ] {
+        let p = project(&format!(
+            "rule(\"a\", #{{ output: \"a.txt\", {key}: {value}, shell: \"touch {{output}}\" }});\n"
+        ));
+        p.run(&["wf.rhai", "-n"])
+            .workflow_error()
+            .stderr_has(&format!("rule `a`: unknown key `{key}`; {text}"))
+            .stderr_lacks("the keys are");
+    }
+    // A plain typo still gets its suggestion.
+    let p = project("rule(\"a\", #{ outptu: \"a.txt\" });\n");
+    p.run(&["wf.rhai", "-n"])
+        .workflow_error()
+        .stderr_has("unknown key `outptu`; did you mean `output`?");
+}
+
+#[test]
+fn snakemake_functions_name_the_concept_and_the_flowrun_way() {
+    for (call, text) in [
+        ("pipe(\"x.fifo\")", "`pipe()` is Snakemake's named pipe between two jobs running at once; not supported yet: write a file (a `temp()` output) instead"),
+        ("ruleorder(\"a\")", "`ruleorder()` is Snakemake's `ruleorder: a > b`; flowrun's is `rule_order([\"a\", \"b\"])`"),
+        ("unpack(\"x\")", "`unpack()` is Snakemake's unpacking of an input function's dict"),
+        ("report(\"x\", \"caption.rst\")", "`report()` is Snakemake's report caption for an output"),
+    ] {
+        let p = project(&format!(
+            "rule(\"a\", #{{ output: {call}, shell: \"touch {{output}}\" }});\n"
+        ));
+        p.run(&["wf.rhai", "-n"])
+            .workflow_error()
+            .stderr_has(text)
+            .stderr_has("wf.rhai:1")
+            .stderr_lacks("Function not found");
+    }
+}
