@@ -113,3 +113,60 @@ fn snakemake_functions_name_the_concept_and_the_flowrun_way() {
             .stderr_lacks("Function not found");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Wildcards in params, `{rule}` and `{wildcards}`
+
+#[test]
+fn params_strings_get_the_job_wildcards() {
+    let p = project(
+        r#"
+rule("all", #{ input: ["res/a/1.txt", "res/b/2.txt"] });
+rule("make", #{
+    output: "res/{dir}/{n}.txt",
+    params: #{ dir: "{dir}", both: ["d={dir}", "n={n}"], nested: #{ x: "{n}!" }, keep: "{{dir}} {other} {n", num: 3 },
+    shell: "echo {params.dir} {params.both} {params.nested.x} '{params.keep}' {params.num} > {output}",
+});
+rule("closure", #{
+    output: "res/{dir}/{n}.json",
+    params: #{ dir: "{dir}/{n}" },
+    run: |job| write_text(job.output[0], job.params.dir + "\n"),
+});
+"#,
+    );
+    p.run(&["wf.rhai", "-j", "1"]).code(0);
+    assert_eq!(p.read("res/a/1.txt"), "a d=a n=1 1! {{dir}} {other} {n 3\n");
+    p.run(&["wf.rhai", "res/b/5.json"]).code(0);
+    assert_eq!(p.read("res/b/5.json"), "b/5\n");
+    // Nothing reruns: what is recorded are the params as declared.
+    let run = p.run(&["wf.rhai", "-j", "1"]).code(0);
+    assert!(run.ran().is_empty(), "{}", run.stderr);
+}
+
+#[test]
+fn rule_and_wildcards_placeholders() {
+    let p = project(
+        r#"
+rule("greet", #{
+    output: "out/{a}-{b}.txt",
+    shell: "echo {rule} {wildcards} > {output}",
+});
+"#,
+    );
+    p.run(&["wf.rhai", "out/x-y.txt"]).code(0);
+    assert_eq!(p.read("out/x-y.txt"), "greet x y\n");
+    p.file(
+        "wf.rhai",
+        r#"rule("greet", #{ output: "o.txt", shell: "echo {rule.name} > {output}" });"#,
+    );
+    p.run(&["wf.rhai", "-n"])
+        .workflow_error()
+        .stderr_has("rule `greet`: shell: `{rule.name}` takes no name or index");
+    p.file(
+        "wf.rhai",
+        r#"rule("greet", #{ output: "o.txt", shell: "echo {rul} > {output}" });"#,
+    );
+    p.run(&["wf.rhai", "-n"])
+        .workflow_error()
+        .stderr_has("unknown placeholder `{rul}`; did you mean `rule`?");
+}

@@ -16,6 +16,7 @@ pub mod worker;
 
 pub use shell::{ChildRegistry, GroupRecord, Shell};
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Mutex;
@@ -101,16 +102,45 @@ impl JobContext<'_> {
             ModelKind::Mpi => format!("{} ", self.shell.mpi.prefix(self.model.ranks.max(1))),
             _ => String::new(),
         };
+        let params = self.params();
         let command = t.render(&Values {
+            rule: &self.rule.name,
             input: borrowed(&self.job.inputs),
             output: borrowed(&self.job.outputs),
             log: borrowed(&self.job.logs),
-            params: &self.rule.params,
+            params: &params,
             wildcards: &self.job.wildcards,
             threads: self.model.threads,
             resources: &self.rule.resources,
         });
         Some(prefix + command.as_str())
+    }
+
+    /// The rule's params with this job's wildcards in their strings (`"{dir}/x"`), as
+    /// Snakemake formats them. What the store records stays the rule's params as declared,
+    /// so this never makes a job rerun.
+    fn params(&self) -> Cow<'_, serde_json::Map<String, serde_json::Value>> {
+        fn fill(value: &mut serde_json::Value, w: &crate::rules::pattern::Wildcards) {
+            match value {
+                serde_json::Value::String(s) => {
+                    if let Cow::Owned(filled) = w.substitute(s) {
+                        *s = filled;
+                    }
+                }
+                serde_json::Value::Array(items) => items.iter_mut().for_each(|v| fill(v, w)),
+                serde_json::Value::Object(map) => map.values_mut().for_each(|v| fill(v, w)),
+                _ => {}
+            }
+        }
+        let params = &self.rule.params;
+        if self.job.wildcards.is_empty() || params.is_empty() {
+            return Cow::Borrowed(params);
+        }
+        let mut filled = params.clone();
+        filled
+            .values_mut()
+            .for_each(|v| fill(v, &self.job.wildcards));
+        Cow::Owned(filled)
     }
 
     /// The job as the script runtime (and worker processes) see it.
@@ -121,7 +151,7 @@ impl JobContext<'_> {
             output: owned(&self.job.outputs),
             log: owned(&self.job.logs),
             wildcards: self.job.wildcards.clone(),
-            params: self.rule.params.clone(),
+            params: self.params().into_owned(),
             threads: self.model.threads,
             resources: self.rule.resources.clone(),
         }
