@@ -19,7 +19,7 @@ pub use shell::{ChildRegistry, GroupRecord, Shell};
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -29,7 +29,7 @@ use crate::graph::dag::{Job, JobFile};
 use crate::rules::decl::{Model, ModelKind};
 use crate::rules::registry::{Rule, Work};
 use crate::rules::template::Values;
-use crate::script::{JobSpec, NamedPaths, Runtime};
+use crate::script::{CommandRunner, JobSpec, NamedPaths, Runtime};
 
 /// How a job's work ended.
 #[derive(Debug)]
@@ -193,6 +193,23 @@ impl JobContext<'_> {
         }
     }
 
+    /// How `shell()` in this job's `run` closure runs a command: as a shell rule's command
+    /// runs, under the job's key (so Ctrl-C and `timeout` reach it), output to its first log.
+    fn command_runner(&self, key: &str) -> CommandRunner {
+        let shell = self.shell.clone();
+        let key = key.to_string();
+        let log = self.job.logs.first().map(|l| l.path.clone());
+        let (threads, verbose) = (self.model.threads, self.verbose);
+        Arc::new(move |cmd: &str| {
+            if verbose {
+                eprintln!("    {cmd}");
+            }
+            shell
+                .run(&key, cmd, log.as_deref(), threads, &[])
+                .map_err(|e| e.to_string())
+        })
+    }
+
     /// Runs the work once.
     pub fn execute(&self, key: &str) -> Result<(), Failure> {
         match &self.rule.work {
@@ -211,7 +228,7 @@ impl JobContext<'_> {
             }
             Work::Run(closure) => self
                 .runtime
-                .call_run(*closure, &self.spec())
+                .call_run(*closure, &self.spec(), self.command_runner(key))
                 .map_err(Failure::Script),
             Work::MapReduce(mr) => mapreduce::run(self, key, mr),
         }

@@ -6,6 +6,7 @@
 
 mod callees;
 mod closure;
+mod command;
 pub(crate) mod config;
 mod declare;
 mod errors;
@@ -23,6 +24,7 @@ use std::sync::{Arc, Mutex};
 
 use rhai::{Dynamic, Engine};
 
+pub use command::CommandRunner;
 pub use declare::RULE_KEYS;
 pub use job::{JobSpec, NamedPaths};
 pub use mapreduce::{Folder, Value};
@@ -126,6 +128,7 @@ fn new_engine(state: &SharedState) -> Engine {
     helpers::register(&mut engine, state);
     snakemake::register(&mut engine, state);
     job::register(&mut engine);
+    command::register(&mut engine);
     let st = state.clone();
     engine.register_fn(
         "rule",
@@ -198,10 +201,15 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
 }
 
 impl Runtime {
-    /// Calls a `run` closure for one job.
-    pub fn call_run(&self, id: ClosureId, job: &JobSpec) -> Result<(), Diagnostic> {
+    /// Calls a `run` closure for one job; `shell()` inside it runs commands with `runner`.
+    pub fn call_run(
+        &self,
+        id: ClosureId,
+        job: &JobSpec,
+        runner: CommandRunner,
+    ) -> Result<(), Diagnostic> {
         let map = job::job_map(job).map_err(|e| errors::diagnose(&e, &self.options.file))?;
-        self.call(id, (map,)).map(|_| ())
+        command::with_job(job, runner, || self.call(id, (map,)).map(|_| ()))
     }
 
     /// How this workflow was loaded (worker processes load it the same way).
