@@ -170,3 +170,109 @@ rule("greet", #{
         .workflow_error()
         .stderr_has("unknown placeholder `{rul}`; did you mean `rule`?");
 }
+
+// ---------------------------------------------------------------------------------------------
+// touch(), ancient(), multiext(), message, duplicate outputs
+
+#[test]
+fn touch_outputs_are_made_by_flowrun_when_the_job_succeeds() {
+    let p = project(
+        r#"
+rule("all", #{ input: "flags/done" });
+rule("mark", #{ output: touch("flags/done"), shell: "echo working" });
+rule("fail", #{ output: touch("flags/failed"), shell: "exit 3" });
+"#,
+    );
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("flags/done"), "");
+    let run = p.run(&["wf.rhai"]).code(0);
+    assert!(run.ran().is_empty(), "{}", run.stderr);
+    p.run(&["wf.rhai", "flags/failed"]).code(1);
+    assert!(!p.exists("flags/failed"));
+}
+
+#[test]
+fn an_ancient_input_never_makes_its_job_rerun() {
+    let p = project(
+        r#"
+rule("copy", #{ input: [ancient("big.db"), "small.txt"], output: "out.txt", shell: "cat {input} > {output}" });
+"#,
+    );
+    p.file("big.db", "db1\n").file("small.txt", "s1\n");
+    p.run(&["wf.rhai"]).code(0);
+    p.file("big.db", "db2, much newer\n");
+    let run = p.run(&["wf.rhai"]).code(0);
+    assert!(run.ran().is_empty(), "{}", run.stderr);
+    let run = p.run(&["wf.rhai", "--rerun-triggers", "mtime"]).code(0);
+    assert!(run.ran().is_empty(), "{}", run.stderr);
+    // The other input still counts.
+    p.file("small.txt", "s2\n");
+    let run = p.run(&["wf.rhai"]).code(0);
+    assert_eq!(run.ran(), ["copy"]);
+    assert_eq!(p.read("out.txt"), "db2, much newer\ns2\n");
+}
+
+#[test]
+fn touch_and_ancient_belong_to_outputs_and_inputs() {
+    let p = project(r#"rule("a", #{ input: touch("x"), output: ancient("y"), shell: "true" });"#);
+    p.run(&["wf.rhai", "-n"])
+        .workflow_error()
+        .stderr_has("rule `a`: input `x`: `touch()` marks outputs")
+        .stderr_has("rule `a`: output `y`: `ancient()` marks inputs");
+}
+
+#[test]
+fn multiext_makes_one_path_per_extension() {
+    let p = project(
+        r#"
+rule("index", #{
+    input: "ref/{g}.fa",
+    output: multiext("ref/{g}", ".amb", ".ann", ".bwt"),
+    shell: "for f in {output}; do cp {input} $f; done",
+});
+"#,
+    );
+    p.file("ref/hg.fa", ">x\n");
+    p.run(&["wf.rhai", "ref/hg.ann"]).code(0);
+    for ext in ["amb", "ann", "bwt"] {
+        assert_eq!(p.read(&format!("ref/hg.{ext}")), ">x\n");
+    }
+    p.file(
+        "wf.rhai",
+        r#"rule("a", #{ output: multiext("x", 1), shell: "true" });"#,
+    );
+    p.run(&["wf.rhai", "-n"])
+        .workflow_error()
+        .stderr_has("multiext: the extensions must be strings");
+}
+
+#[test]
+fn message_is_printed_when_the_job_starts() {
+    let p = project(
+        r#"
+rule("greet", #{
+    output: "out/{s}.txt",
+    message: "Greeting {wildcards.s} into {output}",
+    shell: "echo hi > {output}",
+});
+"#,
+    );
+    p.run(&["wf.rhai", "out/bob.txt"])
+        .code(0)
+        .stderr_has("Greeting bob into out/bob.txt");
+    p.file(
+        "wf.rhai",
+        r#"rule("greet", #{ output: "o.txt", message: "for {wildcards.s}", shell: "true" });"#,
+    );
+    p.run(&["wf.rhai", "-n"])
+        .workflow_error()
+        .stderr_has("rule `greet`: message: `{wildcards.s}`: the rule has no wildcard `s`");
+}
+
+#[test]
+fn an_output_listed_twice_is_an_error() {
+    let p = project(r#"rule("a", #{ output: ["{n}.txt", "{n}.txt"], shell: "true" });"#);
+    p.run(&["wf.rhai", "-n"])
+        .workflow_error()
+        .stderr_has("rule `a`: `{n}.txt` is listed twice among the outputs and logs; a rule makes each file once");
+}

@@ -102,18 +102,28 @@ impl JobContext<'_> {
             ModelKind::Mpi => format!("{} ", self.shell.mpi.prefix(self.model.ranks.max(1))),
             _ => String::new(),
         };
-        let params = self.params();
-        let command = t.render(&Values {
+        let command = t.render(&self.values(&self.params()));
+        Some(prefix + command.as_str())
+    }
+
+    /// The job's values for a template.
+    fn values<'v>(&'v self, params: &'v serde_json::Map<String, serde_json::Value>) -> Values<'v> {
+        Values {
             rule: &self.rule.name,
             input: borrowed(&self.job.inputs),
             output: borrowed(&self.job.outputs),
             log: borrowed(&self.job.logs),
-            params: &params,
+            params,
             wildcards: &self.job.wildcards,
             threads: self.model.threads,
             resources: &self.rule.resources,
-        });
-        Some(prefix + command.as_str())
+        }
+    }
+
+    /// The rule's `message` for this job, filled in.
+    pub fn message(&self) -> Option<String> {
+        let t = self.rule.message.as_ref()?;
+        Some(t.render(&self.values(&self.params())))
     }
 
     /// The rule's params with this job's wildcards in their strings (`"{dir}/x"`), as
@@ -210,8 +220,11 @@ impl JobContext<'_> {
         })
     }
 
-    /// Runs the work once.
+    /// Runs the work once (after printing the rule's `message`, if any).
     pub fn execute(&self, key: &str) -> Result<(), Failure> {
+        if let Some(message) = self.message() {
+            eprintln!("{message}");
+        }
         match &self.rule.work {
             Work::Nothing => Ok(()),
             Work::Shell(_) => {

@@ -14,6 +14,11 @@ pub enum FileKind {
     Temp,
     /// `protected(path)`: made read-only after it is written.
     Protected,
+    /// `touch(path)`, an output: flowrun creates it (or updates its time) when the job
+    /// succeeds; the work need not write it.
+    Touch,
+    /// `ancient(path)`, an input: a change to it never makes the job rerun.
+    Ancient,
 }
 
 /// One declared input, output or log path.
@@ -150,6 +155,8 @@ pub struct RuleDecl {
     /// `allow_outside`: outputs and logs may lie outside the working directory.
     pub allow_outside: bool,
     pub wildcard_constraints: BTreeMap<String, String>,
+    /// `message`: a template printed when a job of the rule starts.
+    pub message: Option<String>,
     /// `default_target: true`: the rule flowrun makes when no target is named.
     pub default_target: bool,
     /// Declared in an imported rule file rather than the workflow file itself.

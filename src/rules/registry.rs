@@ -56,6 +56,8 @@ pub struct Rule {
     pub timeout: Option<std::time::Duration>,
     /// `allow_outside`: outputs and logs may lie outside the working directory.
     pub allow_outside: bool,
+    /// `message`: printed when a job starts, with the job's placeholders filled in.
+    pub message: Option<Template>,
     /// `default_target: true`.
     pub default_target: bool,
     /// Declared in an imported rule file: never the default target by position.
@@ -177,6 +179,28 @@ fn compile_rule(
             }
         }
     }
+    let misplaced = |f: &File, what: &str| match (f.kind, what) {
+        (FileKind::Touch, "input" | "log") => Some("`touch()` marks outputs"),
+        (FileKind::Ancient, "output" | "log") => Some("`ancient()` marks inputs"),
+        _ => None,
+    };
+    for (what, files) in [("input", &inputs), ("output", &outputs), ("log", &logs)] {
+        for f in files {
+            if let Some(why) = misplaced(f, what) {
+                errors.push(err(format!("{what} `{}`: {why}", f.pattern)));
+            }
+        }
+    }
+    let mut made: Vec<&str> = Vec::new();
+    for f in outputs.iter().chain(&logs) {
+        let path = f.pattern.as_str();
+        if made.contains(&path) {
+            errors.push(err(format!(
+                "`{path}` is listed twice among the outputs and logs; a rule makes each file once"
+            )));
+        }
+        made.push(path);
+    }
     for f in inputs.iter().chain(&outputs).chain(&logs) {
         if let Some(msg) = crate::rules::pattern::path_too_long(f.pattern.as_str()) {
             errors.push(err(msg));
@@ -214,30 +238,29 @@ fn compile_rule(
             "the `chunked` model reads its first input in chunks, but the rule has no input".into(),
         ));
     }
+    let names = Names {
+        input: file_names(&inputs),
+        output: file_names(&outputs),
+        log: file_names(&logs),
+        params: decl.params.keys().map(String::as_str).collect(),
+        wildcards: wildcards.clone(),
+        resources: decl.resources.keys().map(String::as_str).collect(),
+    };
+    let mut template = |what: &str, text: &str| match Template::parse(text)
+        .and_then(|t| t.check(&names).map(|()| t))
+    {
+        Ok(t) => Some(t),
+        Err(e) => {
+            errors.push(err(format!("{what}: {e}")));
+            None
+        }
+    };
+    let message = decl.message.as_deref().and_then(|m| template("message", m));
     let work = match &decl.work {
         WorkDecl::Nothing => Work::Nothing,
         WorkDecl::Run(c) => Work::Run(*c),
         WorkDecl::MapReduce(mr) => Work::MapReduce(mr.clone()),
-        WorkDecl::Shell(text) => match Template::parse(text) {
-            Ok(t) => {
-                let names = Names {
-                    input: file_names(&inputs),
-                    output: file_names(&outputs),
-                    log: file_names(&logs),
-                    params: decl.params.keys().map(String::as_str).collect(),
-                    wildcards: wildcards.clone(),
-                    resources: decl.resources.keys().map(String::as_str).collect(),
-                };
-                if let Err(e) = t.check(&names) {
-                    errors.push(err(format!("shell: {e}")));
-                }
-                Work::Shell(t)
-            }
-            Err(e) => {
-                errors.push(err(format!("shell: {e}")));
-                Work::Nothing
-            }
-        },
+        WorkDecl::Shell(text) => template("shell", text).map_or(Work::Nothing, Work::Shell),
     };
     if errors.len() > before {
         return None;
@@ -257,6 +280,7 @@ fn compile_rule(
         retries: decl.retries,
         timeout: decl.timeout.map(std::time::Duration::from_secs_f64),
         allow_outside: decl.allow_outside,
+        message,
         default_target: decl.default_target,
         imported: decl.imported,
         origin: decl.origin,

@@ -309,6 +309,10 @@ impl<'a> Scheduler<'a, '_, '_> {
             }
         }
         let job = self.dag.job(id);
+        for o in job.outputs.iter().filter(|o| o.kind == FileKind::Touch) {
+            touch(&o.path)
+                .map_err(|e| Failure::Setup(format!("cannot touch output `{}`: {e}", o.path)))?;
+        }
         let mut records = Vec::new();
         for o in &job.outputs {
             self.checker.invalidate(&o.path);
@@ -677,4 +681,18 @@ pub fn run(
         }
     });
     s.outcome
+}
+
+/// Creates `path` (and its directory) or sets its modification time to now: a `touch()`
+/// output after its job succeeded.
+fn touch(path: &str) -> std::io::Result<()> {
+    let p = std::path::Path::new(path);
+    if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)?
+        .set_modified(std::time::SystemTime::now())
 }

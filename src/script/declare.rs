@@ -18,7 +18,7 @@ use crate::rules::decl::{
 };
 
 /// Every key a rule spec may hold.
-pub const RULE_KEYS: [&str; 24] = [
+pub const RULE_KEYS: [&str; 25] = [
     "input",
     "output",
     "log",
@@ -43,6 +43,7 @@ pub const RULE_KEYS: [&str; 24] = [
     "allow_outside",
     "wildcard_constraints",
     "default_target",
+    "message",
 ];
 
 /// Default settings of the execution models.
@@ -376,6 +377,16 @@ pub fn declare(
     let timeout = s.seconds("timeout")?;
     let allow_outside = s.boolean("allow_outside")?;
     let default_target = s.boolean("default_target")?;
+    let message = match s.take("message") {
+        Some(m) if m.is_string() => Some(m.to_string()),
+        Some(m) => {
+            return s.err(
+                "message",
+                format!("must be a string, not {}", type_name(&m)),
+            )
+        }
+        None => None,
+    };
     let resources = s.resources()?;
     let wildcard_constraints = s.string_map("wildcard_constraints")?;
     let kind = s.model()?;
@@ -505,6 +516,7 @@ pub fn declare(
         timeout,
         allow_outside,
         wildcard_constraints,
+        message,
         default_target,
         imported,
         origin,
