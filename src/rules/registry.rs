@@ -62,6 +62,8 @@ pub struct Rule {
     pub default_target: bool,
     /// Declared in an imported rule file: never the default target by position.
     pub imported: bool,
+    /// `cache`: jobs go through the result cache when one is given (`--cache-dir`).
+    pub cache: bool,
     pub origin: Option<Origin>,
 }
 
@@ -283,6 +285,7 @@ fn compile_rule(
         message,
         default_target: decl.default_target,
         imported: decl.imported,
+        cache: decl.cache,
         origin: decl.origin,
     })
 }

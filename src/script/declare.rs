@@ -18,7 +18,7 @@ use crate::rules::decl::{
 };
 
 /// Every key a rule spec may hold.
-pub const RULE_KEYS: [&str; 25] = [
+pub const RULE_KEYS: [&str; 26] = [
     "input",
     "output",
     "log",
@@ -44,6 +44,7 @@ pub const RULE_KEYS: [&str; 25] = [
     "wildcard_constraints",
     "default_target",
     "message",
+    "cache",
 ];
 
 /// Default settings of the execution models.
@@ -387,6 +388,7 @@ pub fn declare(
         }
         None => None,
     };
+    let cache = s.boolean("cache")?;
     let resources = s.resources()?;
     let wildcard_constraints = s.string_map("wildcard_constraints")?;
     let kind = s.model()?;
@@ -515,6 +517,7 @@ pub fn declare(
         retries: retries as u32,
         timeout,
         allow_outside,
+        cache,
         wildcard_constraints,
         message,
         default_target,

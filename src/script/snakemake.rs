@@ -36,7 +36,6 @@ const RULE_KEYS: &[(&str, &str)] = &[
     ("benchmark", "key for a benchmark file per job; not supported yet: `--report` records every job's time and memory"),
     ("shadow", "key for a shadow directory per job; not supported yet: write to a temporary name and rename in the command"),
     ("handover", "key for a job taking over the whole node; not supported yet: give it `threads` equal to `-j`"),
-    ("cache", "key for the between-workflow output cache; not supported yet"),
     ("localrule", "key for running on the submitting host under a cluster executor; not supported yet (flowrun runs every job locally)"),
 ];
 

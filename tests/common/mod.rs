@@ -397,7 +397,7 @@ pub fn live_stats_in_group(pgid: i32) -> Vec<(i32, String)> {
     found
 }
 
-/// The Snakemake of `target/pyenv` (made by `scripts/setup.sh`), or `None` (and a loud
+/// The Snakemake of `target/pyenv` (made by `scripts/setup-tests.sh`), or `None` (and a loud
 /// message) when it is not installed: twin tests then check flowrun alone.
 pub fn snakemake() -> Option<PathBuf> {
     let bin = PathBuf::from(concat!(
@@ -408,7 +408,7 @@ pub fn snakemake() -> Option<PathBuf> {
         Some(bin)
     } else {
         eprintln!(
-            "!!! SKIPPING the Snakemake twin comparison: {} is missing; run `bash scripts/setup.sh`",
+            "!!! SKIPPING the Snakemake twin comparison: {} is missing; run `bash scripts/setup-tests.sh`",
             bin.display()
         );
         None
