@@ -24,7 +24,7 @@ use crate::run::lock::{Lock, LockError};
 use crate::run::place::{Local, Place};
 use crate::run::schedule::{self, RunContext, RunOptions};
 use crate::sandbox;
-use crate::script::{self, LoadOptions};
+use crate::script::{self, CommandRunner, Handler, LoadOptions};
 use crate::{exit, STATE_DIR};
 
 /// A reason to stop before running anything.
@@ -360,6 +360,15 @@ impl<'a> Session<'a> {
             return Ok(None);
         }
         sandbox::set_phase(sandbox::Phase::Run);
+        let runtime = &loaded.workflow.runtime;
+        let handlers = handler_runner(shell);
+        if let Err(d) = runtime.call_handlers(Handler::Start, &handlers) {
+            events.emit(&Event::RunEnd {
+                exit_code: exit::WORKFLOW_ERROR,
+                outcome: &Outcome::default(),
+            });
+            return Err(d.into());
+        }
         let checker = Checker::new(&loaded.rules, dag, snapshot, self.triggers);
         let run_opts = RunOptions {
             cores,
@@ -397,6 +406,13 @@ impl<'a> Session<'a> {
             exit_code: outcome.exit_code(),
             outcome: &outcome,
         });
+        let after = if outcome.failed > 0 || outcome.interrupted {
+            Handler::Error
+        } else {
+            Handler::Success
+        };
+        // Like Snakemake: a handler that fails is an error of the workflow.
+        runtime.call_handlers(after, &handlers)?;
         if let Some(cache) = &self.cache {
             let evicted = cache.evict();
             if evicted > 0 && self.verbosity == Verbosity::Verbose {
@@ -442,6 +458,17 @@ impl<'a> Session<'a> {
         }
         code
     }
+}
+
+/// How `shell()` in `onstart`/`onsuccess`/`onerror` runs a command: like a job's, output to
+/// flowrun's standard error, its process group known to Ctrl-C.
+fn handler_runner(shell: &Shell) -> CommandRunner {
+    let shell = shell.clone();
+    std::sync::Arc::new(move |cmd: &str| {
+        shell
+            .run("handler", cmd, None, 1, &[])
+            .map_err(|e| e.to_string())
+    })
 }
 
 /// The counts of an outcome, in words.

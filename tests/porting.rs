@@ -276,3 +276,64 @@ fn an_output_listed_twice_is_an_error() {
         .workflow_error()
         .stderr_has("rule `a`: `{n}.txt` is listed twice among the outputs and logs; a rule makes each file once");
 }
+
+// ---------------------------------------------------------------------------------------------
+// job.attempt, onstart / onsuccess / onerror
+
+#[test]
+fn job_attempt_counts_the_tries() {
+    let p = project(
+        r#"
+rule("flaky", #{
+    output: "x.txt",
+    retries: 2,
+    run: |job| {
+        shell("echo " + job.attempt + " >> tries.txt");
+        if job.attempt < 3 { throw "not yet"; }
+        write_text(job.output[0], "made on attempt " + job.attempt + "\n");
+    },
+});
+"#,
+    );
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("tries.txt"), "1\n2\n3\n");
+    assert_eq!(p.read("x.txt"), "made on attempt 3\n");
+}
+
+const HANDLERS: &str = r#"
+onstart(|| shell("echo start >> events.txt"));
+onsuccess(|| { shell("echo success >> events.txt"); print("all done"); });
+onerror(|| shell("echo error >> events.txt"));
+rule("a", #{ output: "a.txt", shell: "CMD" });
+"#;
+
+#[test]
+fn handlers_run_around_a_run_not_at_definition_time() {
+    let p = project(&HANDLERS.replace("CMD", "echo a > {output}"));
+    p.run(&["wf.rhai", "-n"]).code(0);
+    assert!(!p.exists("events.txt"), "a dry run ran a handler");
+    p.run(&["wf.rhai"]).code(0).stderr_has("all done");
+    assert_eq!(p.read("events.txt"), "start\nsuccess\n");
+    // Nothing to do: no handler.
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("events.txt"), "start\nsuccess\n");
+    p.file("wf.rhai", &HANDLERS.replace("CMD", "exit 4"));
+    p.remove("a.txt");
+    p.run(&["wf.rhai"]).code(1);
+    assert_eq!(p.read("events.txt"), "start\nsuccess\nstart\nerror\n");
+}
+
+#[test]
+fn a_failing_handler_is_a_workflow_error() {
+    let p = project(
+        r#"
+onstart(|| shell("exit 7"));
+rule("a", #{ output: "a.txt", shell: "echo a > {output}" });
+"#,
+    );
+    p.run(&["wf.rhai"])
+        .workflow_error()
+        .stderr_has("shell: the command exited with status 7")
+        .stderr_has("wf.rhai:2");
+    assert!(!p.exists("a.txt"));
+}

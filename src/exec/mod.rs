@@ -69,6 +69,8 @@ pub struct JobContext<'a> {
     /// `Some` when the scheduler left the content hash of the job's first input to the job
     /// ([`hashed_while_read`]); the job puts the hash of the whole file there if it read it.
     pub input_hash: Option<Mutex<Option<u128>>>,
+    /// Which attempt of the job runs: 1, then one more per retry (`job.attempt`).
+    pub attempt: u32,
 }
 
 /// The input whose content hash a job computes as it reads it (the first input of a `chunked`
@@ -164,6 +166,7 @@ impl JobContext<'_> {
             params: self.params().into_owned(),
             threads: self.model.threads,
             resources: self.rule.resources.clone(),
+            attempt: self.attempt,
         }
     }
 

@@ -600,7 +600,7 @@ pub fn run(
                 let input_hash = s.hashed_by_job.contains_key(&id).then(|| Mutex::new(None));
                 let tx = tx.clone();
                 scope.spawn(move || {
-                    let ctx = JobContext {
+                    let mut ctx = JobContext {
                         rule,
                         job,
                         model,
@@ -608,6 +608,7 @@ pub fn run(
                         shell,
                         verbose,
                         input_hash,
+                        attempt: 1,
                     };
                     let start = Instant::now();
                     let mut attempt = 0;
@@ -617,6 +618,7 @@ pub fn run(
                                 if attempt < rule.retries && !crate::interrupt::requested() =>
                             {
                                 attempt += 1;
+                                ctx.attempt = attempt + 1;
                                 let _ = tx.send(Message::Retrying {
                                     id,
                                     attempt,

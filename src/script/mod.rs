@@ -28,6 +28,7 @@ pub use command::CommandRunner;
 pub use declare::RULE_KEYS;
 pub use job::{JobSpec, NamedPaths};
 pub use mapreduce::{Folder, Value};
+pub use snakemake::Handler;
 
 use crate::diagnostic::Diagnostic;
 use crate::rules::decl::{ClosureId, RuleDecl};
@@ -44,6 +45,8 @@ pub(crate) struct State {
     constraints: BTreeMap<String, String>,
     /// `rule_order([...])` clauses, in the order given.
     rule_order: Vec<Vec<String>>,
+    /// `onstart`/`onsuccess`/`onerror` closures, in the order given.
+    handlers: Vec<(Handler, ClosureId)>,
     globbed: Vec<PathBuf>,
     /// What closures' code fingerprints are made from.
     code_sources: CodeSources,
@@ -74,6 +77,7 @@ pub struct Workflow {
 
 /// Calls rule closures at run time.
 pub struct Runtime {
+    handlers: Vec<(Handler, ClosureId)>,
     engine: Engine,
     options: LoadOptions,
     closures: Vec<StoredClosure>,
@@ -160,6 +164,7 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
         values: Vec::new(),
         constraints: BTreeMap::new(),
         rule_order: Vec::new(),
+        handlers: Vec::new(),
         globbed: Vec::new(),
         code_sources,
     }));
@@ -183,6 +188,7 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
     let values = std::mem::take(&mut st.values);
     let constraints = std::mem::take(&mut st.constraints);
     let rule_order = std::mem::take(&mut st.rule_order);
+    let handlers = std::mem::take(&mut st.handlers);
     let globbed = std::mem::take(&mut st.globbed);
     drop(st);
     Ok(Workflow {
@@ -196,6 +202,7 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
             options: opts.clone(),
             closures,
             values,
+            handlers,
         },
     })
 }
@@ -210,6 +217,26 @@ impl Runtime {
     ) -> Result<(), Diagnostic> {
         let map = job::job_map(job).map_err(|e| errors::diagnose(&e, &self.options.file))?;
         command::with_job(job, runner, || self.call(id, (map,)).map(|_| ()))
+    }
+
+    /// Calls the workflow's `kind` handlers (`onstart(|| ...)` and the like) in the order they
+    /// were given, stopping at the first that fails; `shell()` inside them runs with `runner`.
+    pub fn call_handlers(&self, kind: Handler, runner: &CommandRunner) -> Result<(), Diagnostic> {
+        let job = JobSpec {
+            rule: kind.name().to_string(),
+            input: Vec::new(),
+            output: Vec::new(),
+            log: Vec::new(),
+            wildcards: Default::default(),
+            params: Default::default(),
+            threads: 1,
+            resources: BTreeMap::new(),
+            attempt: 1,
+        };
+        for (_, id) in self.handlers.iter().filter(|(k, _)| *k == kind) {
+            command::with_job(&job, runner.clone(), || self.call(*id, ()).map(|_| ()))?;
+        }
+        Ok(())
     }
 
     /// How this workflow was loaded (worker processes load it the same way).

@@ -7,7 +7,10 @@
 //! the flowrun way to get the same, or says it is not supported yet. The tables here are the
 //! single place that knows those names; `docs/snakemake.md` explains each one at length.
 
-use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Position};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, Map, NativeCallContext, Position};
+
+use super::closure::StoredClosure;
+use crate::rules::decl::ClosureId;
 
 use super::helpers::Marked;
 use super::SharedState;
@@ -77,8 +80,49 @@ fn files(list: &[FileDecl], from: Option<&str>) -> Array {
         .collect()
 }
 
-/// Registers `rule_order`, `rules` and the not-supported names.
+/// When a workflow handler runs: Snakemake's `onstart:`, `onsuccess:` and `onerror:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handler {
+    /// Before the first job of a run starts.
+    Start,
+    /// After a run in which every job succeeded.
+    Success,
+    /// After a run in which a job failed or that was interrupted.
+    Error,
+}
+
+impl Handler {
+    const ALL: [Handler; 3] = [Handler::Start, Handler::Success, Handler::Error];
+
+    /// The function that registers it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Handler::Start => "onstart",
+            Handler::Success => "onsuccess",
+            Handler::Error => "onerror",
+        }
+    }
+}
+
+/// Registers `rule_order`, `rules`, the handlers and the not-supported names.
 pub fn register(engine: &mut Engine, state: &SharedState) {
+    for kind in Handler::ALL {
+        let st = state.clone();
+        engine.register_fn(
+            kind.name(),
+            move |ctx: NativeCallContext, f: FnPtr| -> Res<()> {
+                let mut s = st.lock().map_err(|_| runtime("state poisoned"))?;
+                let id = ClosureId(s.closures.len());
+                #[allow(deprecated)] // Rhai marks the internals API volatile.
+                s.closures.push(StoredClosure {
+                    fnptr: f,
+                    context: ctx.store_data(),
+                });
+                s.handlers.push((kind, id));
+                Ok(())
+            },
+        );
+    }
     let st = state.clone();
     engine.register_fn("rule_order", move |names: Array| -> Res<()> {
         let mut clause = Vec::with_capacity(names.len());
