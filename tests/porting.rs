@@ -337,3 +337,26 @@ rule("a", #{ output: "a.txt", shell: "echo a > {output}" });
         .stderr_has("wf.rhai:2");
     assert!(!p.exists("a.txt"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Logs as targets and inputs
+
+#[test]
+fn a_log_can_be_a_target_and_an_input() {
+    let p = project(
+        r#"
+rule("all", #{ input: "summary.txt" });
+rule("work", #{ output: "out/{s}.txt", log: "logs/{s}.log", shell: "echo working on {wildcards.s}; echo x > {output}" });
+rule("summary", #{ input: ["logs/a.log", "out/b.txt"], output: "summary.txt", shell: "cat {input} > {output}" });
+"#,
+    );
+    let run = p.run(&["wf.rhai", "logs/c.log"]).code(0);
+    assert_eq!(run.ran(), ["work[s=c]"]);
+    assert_eq!(p.read("logs/c.log"), "working on c\n");
+    let run = p.run(&["wf.rhai", "-j", "1"]).code(0);
+    assert_eq!(
+        run.ran_sorted(),
+        ["all", "summary", "work[s=a]", "work[s=b]"]
+    );
+    assert_eq!(p.read("summary.txt"), "working on a\nx\n");
+}

@@ -178,7 +178,8 @@ impl Builder<'_> {
             let j = &jobs[id.0 as usize];
             key_hash(j.rule, &j.wildcards)
         });
-        for o in &self.jobs[id.0 as usize].outputs {
+        let job = &self.jobs[id.0 as usize];
+        for o in job.outputs.iter().chain(&job.logs) {
             self.producer.insert(o.path.clone(), Some(id));
         }
         self.check_paths(id, depth);

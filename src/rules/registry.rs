@@ -68,6 +68,11 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// What a job of the rule makes: its outputs, then its logs.
+    pub fn products(&self) -> impl Iterator<Item = &File> {
+        self.outputs.iter().chain(&self.logs)
+    }
+
     /// Whether any output has wildcards (such a rule cannot be a target by name).
     pub fn has_wildcards(&self) -> bool {
         self.outputs.iter().any(|o| o.pattern.has_wildcards())
@@ -336,7 +341,7 @@ impl Rules {
         let mut literal_outputs: HashMap<String, Vec<RuleId>> = HashMap::default();
         let mut pattern_outputs = Vec::new();
         for rule in &rules {
-            for (i, out) in rule.outputs.iter().enumerate() {
+            for (i, out) in rule.products().enumerate() {
                 if out.pattern.has_wildcards() {
                     pattern_outputs.push((rule.id, i));
                 } else {
@@ -431,7 +436,9 @@ impl Rules {
             .or_else(|| self.rules.first())
     }
 
-    /// Rules that can make `path`, with the wildcards each would bind, in declaration order.
+    /// Rules that can make `path` (as an output or a log, which Snakemake also lets other
+    /// rules and the command line ask for), with the wildcards each would bind, in
+    /// declaration order.
     pub fn producers(&self, path: &str) -> Vec<(RuleId, Wildcards)> {
         let mut found: Vec<(RuleId, Wildcards)> = Vec::new();
         if let Some(ids) = self.literal_outputs.get(path) {
@@ -441,7 +448,8 @@ impl Rules {
             if found.iter().any(|(f, _)| f == id) {
                 continue;
             }
-            if let Some(w) = self.get(*id).outputs[*i].pattern.matches(path) {
+            let made = self.get(*id).products().nth(*i);
+            if let Some(w) = made.and_then(|f| f.pattern.matches(path)) {
                 found.push((*id, w));
             }
         }
