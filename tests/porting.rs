@@ -154,7 +154,7 @@ rule("greet", #{
 "#,
     );
     p.run(&["wf.rhai", "out/x-y.txt"]).code(0);
-    assert_eq!(p.read("out/x-y.txt"), "greet x y\n");
+    assert_eq!(p.read("out/x-y.txt"), "greet a=x,b=y\n");
     p.file(
         "wf.rhai",
         r#"rule("greet", #{ output: "o.txt", shell: "echo {rule.name} > {output}" });"#,

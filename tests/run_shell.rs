@@ -34,7 +34,7 @@ rule("count", #{
     p.file("in/a.txt", "x\ny\nz\n");
     p.run(&["wf.rhai", "out/a.n", "-j", "2"]).code(0);
     assert_eq!(p.read("out/a.n"), "3\n");
-    assert_eq!(p.read("out/a.tag"), "count a n_a 2 3\n");
+    assert_eq!(p.read("out/a.tag"), "count s=a n_a 2 3\n");
 }
 
 #[test]

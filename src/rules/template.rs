@@ -234,12 +234,14 @@ impl Template {
                         Key::Name(name) => {
                             out.push_str(v.wildcards.get(name).map_or("", String::as_str));
                         }
-                        // All values, space-separated, as Snakemake prints `{wildcards}`.
+                        // `name=value` pairs by name, as Snakemake formats `{wildcards}`.
                         _ => {
-                            for (i, (_, value)) in v.wildcards.iter().enumerate() {
+                            for (i, (name, value)) in v.wildcards.iter().enumerate() {
                                 if i > 0 {
-                                    out.push(' ');
+                                    out.push(',');
                                 }
+                                out.push_str(name);
+                                out.push('=');
                                 out.push_str(value);
                             }
                         }
