@@ -27,11 +27,18 @@ const CASES: &[&str] = &[
     "test11",
     "test12",
     "test13",
+    "test_ancient_dag",
     "test_default_target",
     "test_format_wildcards",
+    "test_globwildcards",
     "test_log_input",
     "test_multiext",
     "test_multiple_includes",
+    "test_ruledeps",
+    "test_solver",
+    "test_spaces_in_fnames",
+    "test_temp",
+    "test_temp_expand",
     "test_touch",
     "test_wildcard_count_ambiguity",
 ];
@@ -66,7 +73,8 @@ fn compare(case: &Path, dir: &Path, tool: &str, run: &Run) -> Vec<String> {
     }
     for entry in walkdir::WalkDir::new(&expected).sort_by_file_name() {
         let entry = entry.expect("walk expected");
-        if !entry.file_type().is_file() {
+        // A `.gitkeep` only keeps an empty `expected-results/` in git: the case checks success.
+        if !entry.file_type().is_file() || entry.file_name() == ".gitkeep" {
             continue;
         }
         let rel = entry.path().strip_prefix(&expected).expect("inside");
