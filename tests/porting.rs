@@ -3,13 +3,7 @@
 //! placeholders, and the errors that name a Snakemake concept flowrun lacks.
 
 mod common;
-use common::Project;
-
-fn project(wf: &str) -> Project {
-    let p = Project::new();
-    p.file("wf.rhai", wf);
-    p
-}
+use common::workflow as project;
 
 // ---------------------------------------------------------------------------------------------
 // The default target

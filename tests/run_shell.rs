@@ -3,15 +3,9 @@
 //! Ctrl-C). At definition time it stays refused.
 
 mod common;
-use common::{live_in_group, wait_until, within, Project};
+use common::{assert_group_gone, within, workflow as project, Project};
 use nix::sys::signal::Signal;
 use std::time::Duration;
-
-fn project(wf: &str) -> Project {
-    let p = Project::new();
-    p.file("wf.rhai", wf);
-    p
-}
 
 #[test]
 fn shell_in_run_fills_in_the_job_and_mixes_with_rhai() {
@@ -110,17 +104,6 @@ const SLOW: &str = r#"rule("slow", #{
 fn command_group(p: &Project) -> i32 {
     p.wait_for("pgid", Duration::from_secs(20));
     p.read("pgid").trim().parse().expect("pgid")
-}
-
-fn assert_group_gone(pgid: i32) {
-    wait_until(Duration::from_secs(3), Duration::from_millis(20), || {
-        let live = live_in_group(pgid);
-        if live.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("the command's group {pgid} survived: {live:?}"))
-        }
-    });
 }
 
 #[test]

@@ -425,3 +425,24 @@ pub fn run_snakemake(dir: &Path, args: &[&str]) -> Option<Run> {
         .env("NO_COLOR", "1");
     Some(run_bounded(cmd))
 }
+
+/// Waits up to 3 s for every process of group `pgid` to be gone (a job's command, stopped).
+pub fn assert_group_gone(pgid: i32) {
+    wait_until(Duration::from_secs(3), Duration::from_millis(20), || {
+        let live = live_in_group(pgid);
+        if live.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "processes of the job's group {pgid} survived: {live:?}"
+            ))
+        }
+    })
+}
+
+/// A project holding the workflow `wf.rhai` with the text `wf`.
+pub fn workflow(wf: &str) -> Project {
+    let p = Project::new();
+    p.file("wf.rhai", wf);
+    p
+}
