@@ -7,6 +7,8 @@
 //! Each case is copied into two temporary directories (without `expected-results/`); flowrun
 //! runs in one and Snakemake (when installed) in the other, and every file of
 //! `expected-results/` must come out byte for byte in both, as Snakemake's own harness checks.
+//! A case Snakemake's harness expects to fail has a `fails` file instead, holding flowrun's
+//! error text: both tools must then refuse the workflow, flowrun with that error.
 //! All cases run and every failure is reported together. `docs/snakemake.md` lists the cases and
 //! what was needed to port each.
 
@@ -28,16 +30,24 @@ const CASES: &[&str] = &[
     "test12",
     "test13",
     "test_ancient_dag",
+    "test_conditional",
     "test_default_target",
+    "test_dup_out_patterns",
     "test_format_wildcards",
+    "test_github_issue2142",
     "test_globwildcards",
+    "test_issue381",
+    "test_keyword_list",
     "test_log_input",
+    "test_match_by_wildcard_names",
     "test_multiext",
     "test_multiple_includes",
+    "test_rule_defined_in_for_loop",
     "test_ruledeps",
     "test_solver",
     "test_spaces_in_fnames",
     "test_temp",
+    "test_temp_and_all_input",
     "test_temp_expand",
     "test_touch",
     "test_wildcard_count_ambiguity",
@@ -64,10 +74,24 @@ fn copy_case(from: &Path, to: &Path) {
     }
 }
 
-/// What differs from `expected-results/` in `dir` after `tool` ran (`run`), in words.
+/// What differs from what `case` expects in `dir` after `tool` ran (`run`), in words.
 fn compare(case: &Path, dir: &Path, tool: &str, run: &Run) -> Vec<String> {
     let expected = case.join("expected-results");
     let mut problems = Vec::new();
+    if let Ok(error) = std::fs::read_to_string(case.join("fails")) {
+        let error = error.trim_end();
+        if run.code == 0 {
+            problems.push(format!(
+                "{tool} succeeded where it should refuse the workflow"
+            ));
+        } else if tool == "flowrun" && (run.code != 2 || !run.stderr.contains(error)) {
+            problems.push(format!(
+                "flowrun exited with {} without the error {error:?}\n{}",
+                run.code, run.stderr
+            ));
+        }
+        return problems;
+    }
     if run.code != 0 {
         problems.push(format!("{tool} exited with {}\n{}", run.code, run.stderr));
     }

@@ -227,7 +227,12 @@ impl Builder<'_> {
         if let Some(p) = self.producer.get(path) {
             return Ok(*p);
         }
-        let mut candidates = self.rules.producers(path);
+        let mut candidates = match requester {
+            Some(id) => self
+                .rules
+                .producers_for(path, &self.jobs[id.0 as usize].wildcards),
+            None => self.rules.producers(path),
+        };
         if let Some(from) = from_rule {
             candidates.retain(|(id, _)| *id == from);
             if candidates.is_empty() {

@@ -457,6 +457,43 @@ impl Rules {
         found
     }
 
+    /// [`Rules::producers`] for an input of a job with wildcards `asking`: as Snakemake does,
+    /// a rule whose wildcards the asking job also binds takes those values when they give
+    /// back `path` exactly, rather than the split a regex would choose (`foo.{s}{r}.fq` asked
+    /// for by `s=a, r=r1` binds `s=a`, not `s=ar`).
+    pub fn producers_for(&self, path: &str, asking: &Wildcards) -> Vec<(RuleId, Wildcards)> {
+        let mut found = self.producers(path);
+        if asking.is_empty() {
+            return found;
+        }
+        for (id, w) in &mut found {
+            let rule = self.get(*id);
+            let Some(first) = rule.outputs.first() else {
+                continue;
+            };
+            let given: Option<Wildcards> = first
+                .pattern
+                .wildcard_names()
+                .into_iter()
+                .map(|name| Some((name.to_string(), asking.get(name)?.clone())))
+                .try_fold(Wildcards::new(), |mut acc, pair| {
+                    let (k, v) = pair?;
+                    acc.insert(k, v);
+                    Some(acc)
+                });
+            let Some(given) = given.filter(|g| g != w) else {
+                continue;
+            };
+            let gives_path = rule
+                .products()
+                .any(|f| f.pattern.format(&given).is_ok_and(|p| p == path));
+            if gives_path {
+                *w = given;
+            }
+        }
+        found
+    }
+
     /// How many rules there are.
     pub fn len(&self) -> usize {
         self.rules.len()

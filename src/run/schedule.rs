@@ -483,10 +483,20 @@ pub fn run(
             }
         }
     }
+    // What the user asked for: a target job's outputs, or, for a target without outputs (an
+    // `all`), its inputs, which Snakemake too keeps even when they are `temp()`.
     let targets = dag
         .targets
         .iter()
-        .flat_map(|t| dag.job(*t).outputs.iter().map(|o| o.path.clone()))
+        .flat_map(|t| {
+            let job = dag.job(*t);
+            let asked = if job.outputs.is_empty() {
+                &job.inputs
+            } else {
+                &job.outputs
+            };
+            asked.iter().map(|f| f.path.clone())
+        })
         .collect();
     let mut s = Scheduler {
         rules,

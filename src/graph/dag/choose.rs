@@ -133,7 +133,7 @@ impl Builder<'_> {
             if Path::new(&f.path).exists() {
                 continue;
             }
-            let mut candidates = self.rules.producers(&f.path);
+            let mut candidates = self.rules.producers_for(&f.path, w);
             if let Some(from) = f.from_rule {
                 candidates.retain(|(r, _)| *r == from);
             }
