@@ -96,12 +96,23 @@ fn two_rules_that_can_both_run_are_ambiguous() {
 }
 
 #[test]
-fn neither_rule_can_run_reports_the_missing_input_of_the_first() {
+fn neither_rule_can_run_is_said_so() {
     let p = twins(GZ_FLOW, GZ_SNAKE, &[]);
     both_refuse(
         &p,
         &[],
-        "error: `out.gz` can be made by more than one rule: `from_txt`, `from_csv`",
+        "error: `out.gz` could be made by `from_txt`, `from_csv`, but none of them can run: each needs an input that neither exists nor can be made",
+    );
+    // With an order, the preferred rule is taken and its missing input reported.
+    let p = twins(
+        &format!("{GZ_FLOW}rule_order([\"from_csv\", \"from_txt\"]);\n"),
+        &format!("{GZ_SNAKE}ruleorder: from_csv > from_txt\n"),
+        &[],
+    );
+    both_refuse(
+        &p,
+        &[],
+        "error: missing input `in.csv`, needed by from_csv[x=out], and no rule makes it",
     );
 }
 

@@ -471,9 +471,15 @@ impl Rules {
             let Some(first) = rule.outputs.first() else {
                 continue;
             };
-            let given: Option<Wildcards> = first
-                .pattern
-                .wildcard_names()
+            let names = first.pattern.wildcard_names();
+            // The common case, checked without a copy: the match bound the asking values.
+            if names
+                .iter()
+                .all(|n| asking.get(n).is_none_or(|v| w.get(n) == Some(v)))
+            {
+                continue;
+            }
+            let given: Option<Wildcards> = names
                 .into_iter()
                 .map(|name| Some((name.to_string(), asking.get(name)?.clone())))
                 .try_fold(Wildcards::new(), |mut acc, pair| {

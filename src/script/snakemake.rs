@@ -56,6 +56,10 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ("include", "Snakemake's `include:`; flowrun's is `import \"rules/x\" as x;` at the top of the file"),
     ("configfile", "Snakemake's `configfile:`; flowrun's is `--configfile FILE` with defaults in `config(#{ ... })`"),
     ("workdir", "Snakemake's `workdir:`; flowrun's is `flowrun -d DIR`"),
+    ("lookup", "Snakemake's lookup in a sample sheet or config; not supported yet: read the table with Rhai and index the map"),
+    ("branch", "Snakemake's conditional value of a rule key; not supported yet: use a Rhai `if` expression"),
+    ("evaluate", "Snakemake's expression of the wildcards; not supported yet"),
+    ("subpath", "Snakemake's part of a path; not supported yet: cut the string in Rhai (`split`, `sub_string`)"),
 ];
 
 /// Why a rule key is missing, for the unknown-key error: `Some("`conda` is Snakemake's ...")`.

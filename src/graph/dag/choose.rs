@@ -64,7 +64,8 @@ impl Builder<'_> {
             .iter()
             .map(|(r, w)| self.feasible(*r, w, path, &mut stack, 0).makeable)
             .collect();
-        if makeable.iter().any(|m| *m) {
+        let any_makeable = makeable.iter().any(|m| *m);
+        if any_makeable {
             let mut keep = makeable.iter();
             candidates.retain(|_| *keep.next().unwrap_or(&false));
         } else if Path::new(path).exists() {
@@ -78,6 +79,13 @@ impl Builder<'_> {
             .take_while(|(r, _)| self.rules.preference(best, *r).is_eq())
             .map(|(r, _)| format!("`{}`", self.rules.get(*r).name))
             .collect();
+        if tied.len() > 1 && !any_makeable {
+            return Err(Diagnostic::new(format!(
+                "`{path}` could be made by {}, but none of them can run: each needs an input that neither exists nor can be made",
+                tied.join(", ")
+            ))
+            .hint("make one of their inputs exist, or say which rule should make it with `rule_order` so its missing input is reported"));
+        }
         if tied.len() > 1 {
             return Err(Diagnostic::new(format!(
                 "`{path}` can be made by more than one rule: {}",
