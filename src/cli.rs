@@ -12,7 +12,8 @@ pub struct Args {
     /// The workflow file (Rhai)
     pub file: PathBuf,
 
-    /// Files or rule names to make [default: rule `all`, else the first rule]
+    /// Files or rule names to make [default: the rule with `default_target: true`, else rule
+    /// `all`, else the first rule of the workflow file]
     pub targets: Vec<String>,
 
     /// Show the jobs that would run and why, then stop
