@@ -15,6 +15,8 @@
 mod common;
 use common::{run_snakemake, Project, Run};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// The cases, by directory name: a new directory must be added here, so none is skipped by
 /// accident.
@@ -137,30 +139,45 @@ fn the_case_list_matches_the_directories() {
     assert_eq!(found, CASES);
 }
 
+/// Runs one case in both tools; what went wrong, if anything.
+fn run_case(name: &str) -> Option<String> {
+    let case = cases_dir().join(name);
+    let targets = targets(&case);
+    let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+
+    let fr = Project::new();
+    copy_case(&case, fr.path());
+    let mut args = vec!["Flowfile.rhai", "-j", "1"];
+    args.extend(&targets);
+    let run = fr.run(&args);
+    let mut problems = compare(&case, fr.path(), "flowrun", &run);
+
+    let sm = Project::new();
+    copy_case(&case, sm.path());
+    if let Some(run) = run_snakemake(sm.path(), &targets) {
+        problems.extend(compare(&case, sm.path(), "snakemake", &run));
+    }
+    (!problems.is_empty()).then(|| format!("--- {name}\n{}", problems.join("\n")))
+}
+
 #[test]
 fn every_ported_case_gives_snakemakes_expected_results_in_both_tools() {
-    let mut failures = Vec::new();
-    for name in CASES {
-        let case = cases_dir().join(name);
-        let targets = targets(&case);
-        let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
-
-        let fr = Project::new();
-        copy_case(&case, fr.path());
-        let mut args = vec!["Flowfile.rhai", "-j", "1"];
-        args.extend(&targets);
-        let run = fr.run(&args);
-        let mut problems = compare(&case, fr.path(), "flowrun", &run);
-
-        let sm = Project::new();
-        copy_case(&case, sm.path());
-        if let Some(run) = run_snakemake(sm.path(), &targets) {
-            problems.extend(compare(&case, sm.path(), "snakemake", &run));
+    // Cases wait on processes most of the time: a few at once, whatever the cores.
+    let next = AtomicUsize::new(0);
+    let failures = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..3 {
+            scope.spawn(|| {
+                while let Some(name) = CASES.get(next.fetch_add(1, Ordering::SeqCst)) {
+                    if let Some(failure) = run_case(name) {
+                        failures.lock().expect("failures").push(failure);
+                    }
+                }
+            });
         }
-        if !problems.is_empty() {
-            failures.push(format!("--- {name}\n{}", problems.join("\n")));
-        }
-    }
+    });
+    let mut failures = failures.into_inner().expect("failures");
+    failures.sort();
     assert!(
         failures.is_empty(),
         "{} of {} cases failed\n{}",
