@@ -318,3 +318,32 @@ rule("all", #{ input: rules("mkae").output });
         .workflow_error()
         .stderr_has("did you mean `make`?");
 }
+
+#[test]
+fn a_look_ahead_through_growing_wildcards_ends() {
+    let p = Project::new();
+    // One chain that grows its path at every step: bounded by depth, then remembered.
+    p.file(
+        "wf.rhai",
+        r#"
+rule("a", #{ input: "{x}.y", output: "{x}", shell: "cp {input} {output}" });
+rule("b", #{ input: "nothere", output: "{x}", shell: "cp {input} {output}" });
+"#,
+    );
+    p.run(&["wf.rhai", "-n", "q"]).workflow_error().stderr_has(
+        "`q` could be made by `a`, `b`, but none of them can run: each needs an input that neither exists nor can be made",
+    );
+    // Branching chains that never end: bounded by how many jobs one choice may look at.
+    p.file(
+        "wf.rhai",
+        r#"
+rule("a", #{ input: ["{x}.p", "{x}.q"], output: "{x}", shell: "true" });
+rule("b", #{ input: ["{x}.q", "{x}.p"], output: "{x}", shell: "true" });
+rule("c", #{ input: "{x}.r", output: "{x}", shell: "true" });
+"#,
+    );
+    p.run(&["wf.rhai", "-n", "q"])
+        .workflow_error()
+        .stderr_has("`q` could be made by `a`, `b`, `c`, but deciding which can run means looking at more than 100000 jobs")
+        .stderr_has("hint: rules whose inputs match their own outputs with longer wildcard values never end");
+}

@@ -28,7 +28,7 @@ use crate::rules::registry::RuleId;
 
 /// How deep the look-ahead walks before it calls a candidate unmakeable (a runaway
 /// recursion is reported by the resolution itself, with its own message).
-const MAX_LOOKAHEAD: usize = 1_000;
+const MAX_LOOKAHEAD: usize = 200;
 
 /// What answers "who makes this path?".
 pub(super) enum Choice {
@@ -36,6 +36,21 @@ pub(super) enum Choice {
     Rule(RuleId, Wildcards),
     /// Nothing: the path is a source (it exists, and no candidate can make it).
     Source,
+}
+
+/// Most rules bound to wildcards one choice may look at. Each is looked at once per choice,
+/// but rules whose inputs grow their own wildcards (`{x}` from `{x}.p` and `{x}.q`) have no
+/// end of them: past this, the choice is an error asking for constraints.
+const LOOKAHEAD_BUDGET: usize = 100_000;
+
+/// The look-ahead in progress: the jobs being walked (a cycle back to one of them is no way
+/// to make a file), those found unmakeable because of such a cycle (not remembered beyond
+/// this choice, but not walked twice within it, as Snakemake remembers its producers), and
+/// how many more it may look at.
+struct Walk {
+    stack: Vec<(RuleId, Wildcards)>,
+    failed: HashSet<(RuleId, Wildcards)>,
+    budget: usize,
 }
 
 /// What the look-ahead found for one candidate, and whether that depended on the jobs being
@@ -53,17 +68,32 @@ impl Builder<'_> {
         mut candidates: Vec<(RuleId, Wildcards)>,
         requester: Option<JobId>,
     ) -> Result<Choice, Diagnostic> {
-        let mut stack: Vec<(RuleId, Wildcards)> = requester
-            .map(|id| {
-                let j = &self.jobs[id.0 as usize];
-                (j.rule, j.wildcards.clone())
-            })
-            .into_iter()
-            .collect();
+        let mut walk = Walk {
+            stack: requester
+                .map(|id| {
+                    let j = &self.jobs[id.0 as usize];
+                    (j.rule, j.wildcards.clone())
+                })
+                .into_iter()
+                .collect(),
+            failed: HashSet::default(),
+            budget: LOOKAHEAD_BUDGET,
+        };
         let makeable: Vec<bool> = candidates
             .iter()
-            .map(|(r, w)| self.feasible(*r, w, path, &mut stack, 0).makeable)
+            .map(|(r, w)| self.feasible(*r, w, path, &mut walk).makeable)
             .collect();
+        if walk.budget == 0 {
+            let names: Vec<String> = candidates
+                .iter()
+                .map(|(r, _)| format!("`{}`", self.rules.get(*r).name))
+                .collect();
+            return Err(Diagnostic::new(format!(
+                "`{path}` could be made by {}, but deciding which can run means looking at more than {LOOKAHEAD_BUDGET} jobs",
+                names.join(", ")
+            ))
+            .hint("rules whose inputs match their own outputs with longer wildcard values never end; constrain the wildcards with `wildcard_constraints`"));
+        }
         let any_makeable = makeable.iter().any(|m| *m);
         if any_makeable {
             let mut keep = makeable.iter();
@@ -104,25 +134,32 @@ impl Builder<'_> {
     }
 
     /// Whether rule `rule` bound to `w` could run: each input exists, or some rule could make
-    /// it without needing a job on `stack` (which would be a cycle) or `wanted` itself.
-    fn feasible(
-        &mut self,
-        rule: RuleId,
-        w: &Wildcards,
-        wanted: &str,
-        stack: &mut Vec<(RuleId, Wildcards)>,
-        depth: usize,
-    ) -> Verdict {
+    /// it without needing a job the walk is in (which would be a cycle) or `wanted` itself.
+    fn feasible(&mut self, rule: RuleId, w: &Wildcards, wanted: &str, walk: &mut Walk) -> Verdict {
         if let Some(&makeable) = self.feasible.get(&(rule, w.clone())) {
             return Verdict {
                 makeable,
                 on_stack: false,
             };
         }
-        if depth > MAX_LOOKAHEAD || stack.iter().any(|(r, v)| *r == rule && v == w) {
+        let key = (rule, w.clone());
+        if walk.budget == 0
+            || walk.failed.contains(&key)
+            || walk.stack.iter().any(|(r, v)| *r == rule && v == w)
+        {
             return Verdict {
                 makeable: false,
                 on_stack: true,
+            };
+        }
+        walk.budget -= 1;
+        if walk.stack.len() > MAX_LOOKAHEAD {
+            // Remembered like any answer: a chain of wildcards that keeps growing would
+            // otherwise be walked again from every branch above it.
+            self.feasible.insert((rule, w.clone()), false);
+            return Verdict {
+                makeable: false,
+                on_stack: false,
             };
         }
         let inputs = bind(&self.rules.get(rule).inputs, w);
@@ -132,7 +169,7 @@ impl Builder<'_> {
                 on_stack: false,
             };
         }
-        stack.push((rule, w.clone()));
+        walk.stack.push((rule, w.clone()));
         let mut verdict = Verdict {
             makeable: true,
             on_stack: false,
@@ -147,7 +184,7 @@ impl Builder<'_> {
             }
             let mut found = false;
             for (r, cw) in candidates {
-                let v = self.feasible(r, &cw, &f.path, stack, depth + 1);
+                let v = self.feasible(r, &cw, &f.path, walk);
                 verdict.on_stack |= v.on_stack;
                 if v.makeable {
                     found = true;
@@ -159,9 +196,11 @@ impl Builder<'_> {
                 break;
             }
         }
-        stack.pop();
+        walk.stack.pop();
         if verdict.makeable || !verdict.on_stack {
-            self.feasible.insert((rule, w.clone()), verdict.makeable);
+            self.feasible.insert(key, verdict.makeable);
+        } else {
+            walk.failed.insert(key);
         }
         verdict
     }
