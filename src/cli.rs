@@ -83,7 +83,8 @@ pub struct Args {
     #[arg(value_name = "FILE.rhai")]
     pub file: Option<String>,
 
-    /// Files or rule names to make [default: rule `all`, else the first rule]
+    /// Files or rule names to make [default: the rule with `default_target: true`, else rule
+    /// `all`, else the first rule of the workflow file]
     pub targets: Vec<String>,
 
     /// The workflow file, whatever its name; every argument is then a target

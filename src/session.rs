@@ -26,7 +26,7 @@ use crate::run::place::{Local, Place};
 use crate::run::schedule::{self, RunContext, RunOptions};
 use crate::run::slurm::{Slurm, SlurmOptions};
 use crate::sandbox;
-use crate::script::{self, LoadOptions};
+use crate::script::{self, CommandRunner, Handler, LoadOptions};
 use crate::{exit, STATE_DIR};
 
 /// A reason to stop before running anything.
@@ -346,7 +346,7 @@ impl<'a> Session<'a> {
             config_overrides: self.args.config.clone(),
         })?;
         let decls = std::mem::take(&mut workflow.rules);
-        let rules = Rules::build(decls, &workflow.constraints)?;
+        let rules = Rules::build(decls, &workflow.constraints)?.with_order(&workflow.rule_order)?;
         if rules.is_empty() && !self.args.list {
             return Err(
                 Diagnostic::new(format!("`{}` declares no rules", self.shown.display()))
@@ -450,6 +450,15 @@ impl<'a> Session<'a> {
             return Ok(None);
         }
         sandbox::set_phase(sandbox::Phase::Run);
+        let runtime = &loaded.workflow.runtime;
+        let handlers = handler_runner(shell);
+        if let Err(d) = runtime.call_handlers(Handler::Start, &handlers) {
+            events.emit(&Event::RunEnd {
+                exit_code: exit::WORKFLOW_ERROR,
+                outcome: &Outcome::default(),
+            });
+            return Err(d.into());
+        }
         let checker = Checker::new(&loaded.rules, dag, snapshot, self.triggers);
         let run_opts = RunOptions {
             cores,
@@ -498,6 +507,13 @@ impl<'a> Session<'a> {
             exit_code: outcome.exit_code(),
             outcome: &outcome,
         });
+        let after = if outcome.failed > 0 || outcome.interrupted {
+            Handler::Error
+        } else {
+            Handler::Success
+        };
+        // Like Snakemake: a handler that fails is an error of the workflow.
+        runtime.call_handlers(after, &handlers)?;
         if let Some(cache) = &self.cache {
             let evicted = cache.evict();
             if evicted > 0 && self.verbosity == Verbosity::Verbose {
@@ -585,6 +601,17 @@ impl<'a> Session<'a> {
         }
         code
     }
+}
+
+/// How `shell()` in `onstart`/`onsuccess`/`onerror` runs a command: like a job's, output to
+/// flowrun's standard error, its process group known to Ctrl-C.
+fn handler_runner(shell: &Shell) -> CommandRunner {
+    let shell = shell.clone();
+    std::sync::Arc::new(move |cmd: &str| {
+        shell
+            .run("handler", cmd, None, 1, &[])
+            .map_err(|e| e.to_string())
+    })
 }
 
 /// The counts of an outcome, in words.

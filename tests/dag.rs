@@ -138,11 +138,27 @@ rule("two", #{ output: "{x}.txt", PRIO_TWO shell: "echo two > {output}" });
 
 #[test]
 fn two_rules_making_one_file_is_an_error() {
-    let p = project(&TWO_MAKERS.replace("PRIO_ONE", "").replace("PRIO_TWO", ""));
+    let p = project(
+        r#"
+rule("all", #{ input: "a.txt" });
+rule("one", #{ output: "{y}.txt", shell: "echo one > {output}" });
+rule("two", #{ output: "{x}.txt", shell: "echo two > {output}" });
+"#,
+    );
     p.run(&["wf.rhai"])
         .workflow_error()
         .stderr_has("`a.txt` can be made by more than one rule: `one`, `two`")
-        .stderr_has("hint: give the preferred rule a higher `priority`");
+        .stderr_has(
+            "hint: say which wins with `rule_order([\"one\", \"two\"])` (most preferred first) or a higher `priority`",
+        );
+}
+
+#[test]
+fn a_rule_without_wildcards_wins_over_a_pattern_as_in_snakemake() {
+    let p = project(&TWO_MAKERS.replace("PRIO_ONE", "").replace("PRIO_TWO", ""));
+    let run = p.run(&["wf.rhai", "-j", "1"]).code(0);
+    assert_eq!(run.ran(), ["one", "all"]);
+    assert_eq!(p.read("a.txt"), "one\n");
 }
 
 #[test]

@@ -77,6 +77,7 @@ const CHECKED: &[&str] = &[
     "docs/cli.md",
     "docs/language.md",
     "docs/staleness.md",
+    "docs/snakemake.md",
 ];
 
 #[test]
@@ -97,6 +98,11 @@ fn language_examples_print_what_they_say() {
 #[test]
 fn staleness_examples_print_what_they_say() {
     check("docs/staleness.md");
+}
+
+#[test]
+fn snakemake_examples_print_what_they_say() {
+    check("docs/snakemake.md");
 }
 
 /// A page with a `console` block or a directive that no test above checks is an error.

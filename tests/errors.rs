@@ -219,7 +219,6 @@ fn bad_placeholders_are_reported() {
         ("echo {", "unclosed `{` in the command; write `{{` for a literal brace"),
         ("echo }", "stray `}` in the command; write `}}` for a literal brace"),
         ("cat {input[5]}", "`{input[5]}`: index 5 is out of range; the rule has 1 such file(s)"),
-        ("echo {wildcards}", "`{wildcards}` needs a name, like `{wildcards.x}`"),
         ("echo {params}", "`{params}` needs a name"),
         ("echo {zzzz}", "unknown placeholder `{zzzz}`; placeholders are input, output, log, params, wildcards, threads, resources"),
     ];

@@ -3,7 +3,7 @@
 //! groups it learned about).
 
 mod common;
-use common::{live_in_group, wait_until, within, Project};
+use common::{assert_group_gone, live_in_group, wait_until, within, Project};
 use nix::sys::signal::Signal;
 use std::time::Duration;
 
@@ -218,19 +218,6 @@ fn wait_recorded(p: &Project, output: &str) {
             Ok(())
         } else {
             Err(format!("{output} was never recorded"))
-        }
-    })
-}
-
-fn assert_group_gone(pgid: i32) {
-    wait_until(Duration::from_secs(3), Duration::from_millis(20), || {
-        let live = live_in_group(pgid);
-        if live.is_empty() {
-            Ok(())
-        } else {
-            Err(format!(
-                "processes of the job's group {pgid} survived: {live:?}"
-            ))
         }
     })
 }

@@ -12,7 +12,7 @@
 //! lists what these tests observe.
 
 mod common;
-use common::{Project, Run};
+use common::{snakemake, Project, Run};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -160,23 +160,6 @@ fn every_job() -> BTreeSet<String> {
     all.extend(sort_and_after());
     all.insert("legend".to_string());
     all
-}
-
-/// The Snakemake of `target/pyenv`, or `None` (and a loud message) when it is not installed.
-fn snakemake() -> Option<PathBuf> {
-    let bin = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/target/pyenv/bin/snakemake"
-    ));
-    if bin.exists() {
-        Some(bin)
-    } else {
-        eprintln!(
-            "!!! SKIPPING the Snakemake twin comparison: {} is missing; run `bash scripts/setup-tests.sh`",
-            bin.display()
-        );
-        None
-    }
 }
 
 /// The jobs one Snakemake run executed, parsed from its log: each job is a block that starts

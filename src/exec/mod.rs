@@ -17,9 +17,10 @@ pub mod worker;
 
 pub use shell::{ChildRegistry, GroupRecord, Shell};
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -29,7 +30,7 @@ use crate::graph::dag::{Job, JobFile};
 use crate::rules::decl::{Model, ModelKind};
 use crate::rules::registry::{Rule, Work};
 use crate::rules::template::Values;
-use crate::script::{JobSpec, NamedPaths, Runtime};
+use crate::script::{CommandRunner, JobSpec, NamedPaths, Runtime};
 
 /// How a job's work ended.
 #[derive(Debug)]
@@ -69,6 +70,8 @@ pub struct JobContext<'a> {
     /// `Some` when the scheduler left the content hash of the job's first input to the job
     /// ([`hashed_while_read`]); the job puts the hash of the whole file there if it read it.
     pub input_hash: Option<Mutex<Option<u128>>>,
+    /// Which attempt of the job runs: 1, then one more per retry (`job.attempt`).
+    pub attempt: u32,
 }
 
 /// The input whose content hash a job computes as it reads it (the first input of a `chunked`
@@ -102,16 +105,55 @@ impl JobContext<'_> {
             ModelKind::Mpi => format!("{} ", self.shell.mpi.prefix(self.model.ranks.max(1))),
             _ => String::new(),
         };
-        let command = t.render(&Values {
+        let command = t.render(&self.values(&self.params()));
+        Some(prefix + command.as_str())
+    }
+
+    /// The job's values for a template.
+    fn values<'v>(&'v self, params: &'v serde_json::Map<String, serde_json::Value>) -> Values<'v> {
+        Values {
+            rule: &self.rule.name,
             input: borrowed(&self.job.inputs),
             output: borrowed(&self.job.outputs),
             log: borrowed(&self.job.logs),
-            params: &self.rule.params,
+            params,
             wildcards: &self.job.wildcards,
             threads: self.model.threads,
             resources: &self.rule.resources,
-        });
-        Some(prefix + command.as_str())
+        }
+    }
+
+    /// The rule's `message` for this job, filled in.
+    pub fn message(&self) -> Option<String> {
+        let t = self.rule.message.as_ref()?;
+        Some(t.render(&self.values(&self.params())))
+    }
+
+    /// The rule's params with this job's wildcards in their strings (`"{dir}/x"`), as
+    /// Snakemake formats them. What the store records stays the rule's params as declared,
+    /// so this never makes a job rerun.
+    fn params(&self) -> Cow<'_, serde_json::Map<String, serde_json::Value>> {
+        fn fill(value: &mut serde_json::Value, w: &crate::rules::pattern::Wildcards) {
+            match value {
+                serde_json::Value::String(s) => {
+                    if let Cow::Owned(filled) = w.substitute(s) {
+                        *s = filled;
+                    }
+                }
+                serde_json::Value::Array(items) => items.iter_mut().for_each(|v| fill(v, w)),
+                serde_json::Value::Object(map) => map.values_mut().for_each(|v| fill(v, w)),
+                _ => {}
+            }
+        }
+        let params = &self.rule.params;
+        if self.job.wildcards.is_empty() || params.is_empty() {
+            return Cow::Borrowed(params);
+        }
+        let mut filled = params.clone();
+        filled
+            .values_mut()
+            .for_each(|v| fill(v, &self.job.wildcards));
+        Cow::Owned(filled)
     }
 
     /// The job as the script runtime (and worker processes) see it.
@@ -122,9 +164,10 @@ impl JobContext<'_> {
             output: owned(&self.job.outputs),
             log: owned(&self.job.logs),
             wildcards: self.job.wildcards.clone(),
-            params: self.rule.params.clone(),
+            params: self.params().into_owned(),
             threads: self.model.threads,
             resources: self.rule.resources.clone(),
+            attempt: self.attempt,
         }
     }
 
@@ -164,8 +207,28 @@ impl JobContext<'_> {
         }
     }
 
-    /// Runs the work once.
+    /// How `shell()` in this job's `run` closure runs a command: as a shell rule's command
+    /// runs, under the job's key (so Ctrl-C and `timeout` reach it), output to its first log.
+    fn command_runner(&self, key: &str) -> CommandRunner {
+        let shell = self.shell.clone();
+        let key = key.to_string();
+        let log = self.job.logs.first().map(|l| l.path.clone());
+        let (threads, verbose) = (self.model.threads, self.verbose);
+        Arc::new(move |cmd: &str| {
+            if verbose {
+                eprintln!("    {cmd}");
+            }
+            shell
+                .run(&key, cmd, log.as_deref(), threads, &[])
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    /// Runs the work once (after printing the rule's `message`, if any).
     pub fn execute(&self, key: &str) -> Result<(), Failure> {
+        if let Some(message) = self.message() {
+            eprintln!("{message}");
+        }
         match &self.rule.work {
             Work::Nothing => Ok(()),
             Work::Shell(_) => {
@@ -182,7 +245,7 @@ impl JobContext<'_> {
             }
             Work::Run(closure) => self
                 .runtime
-                .call_run(*closure, &self.spec())
+                .call_run(*closure, &self.spec(), self.command_runner(key))
                 .map_err(Failure::Script),
             Work::MapReduce(mr) => mapreduce::run(self, key, mr),
         }

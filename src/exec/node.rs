@@ -44,6 +44,8 @@ pub struct NodeJob {
     pub launcher_args: Vec<String>,
     /// Seconds work stopped by a rule's `timeout` gets between SIGTERM and SIGKILL.
     pub grace: f64,
+    /// Which attempt of the job this is (`job.attempt`): 1, then one more per retry.
+    pub attempt: u32,
 }
 
 /// How the job ended, as the job itself saw it.
@@ -149,6 +151,7 @@ fn run(spec: &NodeJob) -> Result<(), (u8, String)> {
         shell: &shell,
         verbose: false,
         input_hash: None,
+        attempt: spec.attempt,
     };
     let grace = Duration::from_secs_f64(spec.grace.max(0.0));
     ctx.execute_within(&spec.label, grace).map_err(|f| {

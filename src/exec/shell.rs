@@ -132,6 +132,7 @@ pub(crate) fn die_with_parent(command: &mut Command, signal: Signal) {
 }
 
 /// How shell commands are started.
+#[derive(Clone)]
 pub struct Shell {
     pub registry: ChildRegistry,
     /// Where long commands are written.

@@ -22,6 +22,8 @@ use crate::rules::decl::FileKind;
 use crate::rules::pattern::Wildcards;
 use crate::rules::registry::{File, Rule, RuleId, Rules};
 
+mod choose;
+
 /// Index of a job in the graph (equal to its node index).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct JobId(pub u32);
@@ -38,6 +40,8 @@ pub struct JobFile {
     pub name: Option<String>,
     pub path: String,
     pub kind: FileKind,
+    /// `rules("b").output` as an input: the rule that must make it.
+    pub from_rule: Option<RuleId>,
 }
 
 /// A rule bound to wildcard values.
@@ -120,9 +124,13 @@ fn bind(files: &[File], w: &Wildcards) -> Vec<JobFile> {
                 .format(w)
                 .unwrap_or_else(|_| f.pattern.as_str().to_string()),
             kind: f.kind,
+            from_rule: f.from_rule,
         })
         .collect()
 }
+
+/// An input of a job: (job, index among its inputs).
+type InputAt = (JobId, usize);
 
 struct Builder<'a> {
     rules: &'a Rules,
@@ -135,6 +143,8 @@ struct Builder<'a> {
     sources: Vec<(JobId, usize)>,
     queue: VecDeque<JobId>,
     errors: Vec<Diagnostic>,
+    /// What the look-ahead of [`choose`] learnt: whether a rule bound to wildcards can run.
+    feasible: HashMap<(RuleId, Wildcards), bool>,
 }
 
 fn key_hash(rule: RuleId, w: &Wildcards) -> u64 {
@@ -168,7 +178,8 @@ impl Builder<'_> {
             let j = &jobs[id.0 as usize];
             key_hash(j.rule, &j.wildcards)
         });
-        for o in &self.jobs[id.0 as usize].outputs {
+        let job = &self.jobs[id.0 as usize];
+        for o in job.outputs.iter().chain(&job.logs) {
             self.producer.insert(o.path.clone(), Some(id));
         }
         self.check_paths(id, depth);
@@ -204,31 +215,47 @@ impl Builder<'_> {
         }
     }
 
-    /// The job that makes `path`, if a rule can; an error if several rules tie.
-    fn producer_of(&mut self, path: &str, depth: usize) -> Result<Option<JobId>, Diagnostic> {
+    /// The job that makes `path`, if a rule can (only rule `from_rule`, when given); an error
+    /// if several rules tie. `requester` is the job that needs it.
+    fn producer_of(
+        &mut self,
+        path: &str,
+        depth: usize,
+        from_rule: Option<RuleId>,
+        requester: Option<JobId>,
+    ) -> Result<Option<JobId>, Diagnostic> {
         if let Some(p) = self.producer.get(path) {
             return Ok(*p);
         }
-        let mut candidates = self.rules.producers(path);
+        let mut candidates = match requester {
+            Some(id) => self
+                .rules
+                .producers_for(path, &self.jobs[id.0 as usize].wildcards),
+            None => self.rules.producers(path),
+        };
+        if let Some(from) = from_rule {
+            candidates.retain(|(id, _)| *id == from);
+            if candidates.is_empty() {
+                let rule = self.rules.get(from);
+                return Err(Diagnostic::new(format!(
+                    "`{path}` is taken from `rules(\"{}\").output`, but rule `{}` does not make it",
+                    rule.name, rule.name
+                ))
+                .at(rule.origin.clone()));
+            }
+        }
         if candidates.is_empty() {
             self.producer.insert(path.to_string(), None);
             return Ok(None);
         }
-        let top = candidates
-            .iter()
-            .map(|(id, _)| self.rules.get(*id).priority)
-            .max();
-        candidates.retain(|(id, _)| Some(self.rules.get(*id).priority) == top);
         if candidates.len() > 1 {
-            let names: Vec<String> = candidates
-                .iter()
-                .map(|(id, _)| format!("`{}`", self.rules.get(*id).name))
-                .collect();
-            return Err(Diagnostic::new(format!(
-                "`{path}` can be made by more than one rule: {}",
-                names.join(", ")
-            ))
-            .hint("give the preferred rule a higher `priority`, or narrow the patterns with `wildcard_constraints`"));
+            match self.choose(path, candidates, requester)? {
+                choose::Choice::Source => {
+                    self.producer.insert(path.to_string(), None);
+                    return Ok(None);
+                }
+                choose::Choice::Rule(rule, w) => candidates = vec![(rule, w)],
+            }
         }
         if crate::rules::pattern::outside_workdir(path).is_some() {
             // Only rules that say so write outside the working directory; an existing file
@@ -297,7 +324,7 @@ impl Builder<'_> {
             let mut deps = Vec::new();
             let mut seen = HashSet::default();
             for (i, f) in inputs.iter().enumerate() {
-                match self.producer_of(&f.path, depth) {
+                match self.producer_of(&f.path, depth, f.from_rule, Some(id)) {
                     Ok(Some(p)) => {
                         if seen.insert(p) {
                             deps.push(p);
@@ -313,11 +340,11 @@ impl Builder<'_> {
         }
     }
 
-    /// Stats the sources and reports those that do not exist. There is one per input of a
-    /// large fan-out, so they are looked up on every core at once, and reported in the order
-    /// they were met. The stats found are kept for the planner, which would otherwise stat
-    /// every source a second time.
-    fn check_sources(&mut self) -> Vec<(JobId, usize, Stat)> {
+    /// Stats the sources: those found, with their stats, and those that do not exist. There
+    /// is one per input of a large fan-out, so they are looked up on every core at once, and
+    /// kept in the order they were met. The stats found are kept for the planner, which would
+    /// otherwise stat every source a second time.
+    fn check_sources(&self) -> (Vec<(JobId, usize, Stat)>, Vec<InputAt>) {
         let jobs = &self.jobs;
         let found: Vec<Option<Stat>> = self
             .sources
@@ -325,24 +352,73 @@ impl Builder<'_> {
             .map(|&(id, i)| filestate::stat(Path::new(&jobs[id.0 as usize].inputs[i].path)))
             .collect();
         let mut stats = Vec::with_capacity(found.len());
+        let mut missing = Vec::new();
         for (&(id, i), st) in self.sources.iter().zip(found) {
             match st {
                 Some(st) => stats.push((id, i, st)),
-                None => {
-                    let job = &self.jobs[id.0 as usize];
-                    let rule = self.rules.get(job.rule);
-                    self.errors.push(
-                        Diagnostic::new(format!(
-                            "missing input `{}`, needed by {}, and no rule makes it",
-                            job.inputs[i].path,
-                            JobLabel(rule, job)
-                        ))
-                        .at(rule.origin.clone()),
-                    );
-                }
+                None => missing.push((id, i)),
             }
         }
-        stats
+        (stats, missing)
+    }
+
+    /// Reports inputs that do not exist and that no rule makes.
+    fn report_missing(&mut self, missing: &[(JobId, usize)]) {
+        for &(id, i) in missing {
+            let job = &self.jobs[id.0 as usize];
+            let rule = self.rules.get(job.rule);
+            self.errors.push(
+                Diagnostic::new(format!(
+                    "missing input `{}`, needed by {}, and no rule makes it",
+                    job.inputs[i].path,
+                    JobLabel(rule, job)
+                ))
+                .at(rule.origin.clone()),
+            );
+        }
+    }
+}
+
+/// The graph of jobs, an edge from each job to the jobs using its outputs.
+fn job_graph(jobs: &[Job]) -> DiGraph<(), ()> {
+    let mut graph = DiGraph::with_capacity(jobs.len(), jobs.len());
+    for _ in jobs {
+        graph.add_node(());
+    }
+    for (i, job) in jobs.iter().enumerate() {
+        for d in &job.deps {
+            graph.add_edge(d.node(), JobId(i as u32).node(), ());
+        }
+    }
+    graph
+}
+
+/// Kahn's algorithm with the smallest job id first among ready jobs: the same order on every
+/// run. On a cycle, returns the jobs that could not be ordered.
+fn topological(jobs: &[Job], graph: &DiGraph<(), ()>) -> Result<Vec<JobId>, Vec<JobId>> {
+    let n = jobs.len();
+    let mut indegree: Vec<usize> = jobs.iter().map(|j| j.deps.len()).collect();
+    let mut ready: BinaryHeap<Reverse<JobId>> = (0..n)
+        .filter(|&i| indegree[i] == 0)
+        .map(|i| Reverse(JobId(i as u32)))
+        .collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(Reverse(id)) = ready.pop() {
+        order.push(id);
+        for next in graph.neighbors(id.node()) {
+            indegree[next.index()] -= 1;
+            if indegree[next.index()] == 0 {
+                ready.push(Reverse(JobId(next.index() as u32)));
+            }
+        }
+    }
+    if order.len() == n {
+        Ok(order)
+    } else {
+        Err((0..n)
+            .filter(|&i| indegree[i] > 0)
+            .map(|i| JobId(i as u32))
+            .collect())
     }
 }
 
@@ -358,6 +434,7 @@ impl Dag {
             sources: Vec::new(),
             queue: VecDeque::new(),
             errors: Vec::new(),
+            feasible: HashMap::default(),
         };
         let mut target_ids = Vec::new();
         for target in targets {
@@ -377,7 +454,7 @@ impl Dag {
                     }
                     target_ids.push(b.job(rule.id, Wildcards::new(), 0));
                 }
-                Target::File(path) => match b.producer_of(path, 0) {
+                Target::File(path) => match b.producer_of(path, 0, None, None) {
                     Ok(Some(id)) => target_ids.push(id),
                     Ok(None) if Path::new(path).exists() => {}
                     Ok(None) => {
@@ -395,90 +472,37 @@ impl Dag {
             }
             b.run();
         }
-        let sources = b.check_sources();
-        if !b.errors.is_empty() {
-            return Err(b.errors);
-        }
-        let mut graph = DiGraph::with_capacity(b.jobs.len(), b.jobs.len());
-        for _ in &b.jobs {
-            graph.add_node(());
-        }
-        for (i, job) in b.jobs.iter().enumerate() {
-            for d in &job.deps {
-                graph.add_edge(d.node(), JobId(i as u32).node(), ());
+        // Jobs that miss an input or sit in a cycle give way to the existing files they were
+        // asked to make (see `choose`); then what is left is checked again.
+        let (sources, graph, order) = loop {
+            let (sources, missing) = b.check_sources();
+            let graph = job_graph(&b.jobs);
+            let order = topological(&b.jobs, &graph);
+            let stuck = order.as_ref().err().map_or(&[][..], Vec::as_slice);
+            let broken = !missing.is_empty() || !stuck.is_empty();
+            if broken && b.repair(&missing, stuck, &mut target_ids) {
+                continue;
             }
-        }
-        let mut dag = Dag {
+            b.report_missing(&missing);
+            if !b.errors.is_empty() {
+                return Err(b.errors);
+            }
+            match order {
+                Ok(order) => break (sources, graph, order),
+                Err(stuck) => {
+                    let cycle = choose::cycle_in(&b.jobs, &stuck).unwrap_or(stuck);
+                    return Err(vec![choose::cycle_error(&b, &cycle)]);
+                }
+            }
+        };
+        Ok(Dag {
             jobs: b.jobs,
             graph,
             targets: target_ids,
             producer: b.producer,
-            order: Vec::new(),
+            order,
             sources,
-        };
-        dag.order = dag
-            .topological()
-            .map_err(|cycle| vec![dag.cycle_error(rules, &cycle)])?;
-        Ok(dag)
-    }
-
-    /// Kahn's algorithm with the smallest job id first among ready jobs: the same order on
-    /// every run. On a cycle, returns the jobs that could not be ordered.
-    fn topological(&self) -> Result<Vec<JobId>, Vec<JobId>> {
-        let n = self.jobs.len();
-        let mut indegree: Vec<usize> = self.jobs.iter().map(|j| j.deps.len()).collect();
-        let mut ready: BinaryHeap<Reverse<JobId>> = (0..n)
-            .filter(|&i| indegree[i] == 0)
-            .map(|i| Reverse(JobId(i as u32)))
-            .collect();
-        let mut order = Vec::with_capacity(n);
-        while let Some(Reverse(id)) = ready.pop() {
-            order.push(id);
-            for next in self.graph.neighbors(id.node()) {
-                indegree[next.index()] -= 1;
-                if indegree[next.index()] == 0 {
-                    ready.push(Reverse(JobId(next.index() as u32)));
-                }
-            }
-        }
-        if order.len() == n {
-            Ok(order)
-        } else {
-            Err((0..n)
-                .filter(|&i| indegree[i] > 0)
-                .map(|i| JobId(i as u32))
-                .collect())
-        }
-    }
-
-    fn cycle_error(&self, rules: &Rules, stuck: &[JobId]) -> Diagnostic {
-        // Walk dependencies inside the stuck set until a job repeats: that loop is a cycle.
-        let stuck_set: HashSet<JobId> = stuck.iter().copied().collect();
-        let mut path = vec![stuck[0]];
-        loop {
-            let last = *path.last().unwrap_or(&stuck[0]);
-            let Some(next) = self.jobs[last.0 as usize]
-                .deps
-                .iter()
-                .find(|d| stuck_set.contains(d))
-                .copied()
-            else {
-                break;
-            };
-            if let Some(start) = path.iter().position(|p| *p == next) {
-                path.drain(..start);
-                path.push(next);
-                break;
-            }
-            path.push(next);
-        }
-        path.reverse();
-        let chain: Vec<String> = path
-            .iter()
-            .map(|id| self.label(rules, *id).to_string())
-            .collect();
-        Diagnostic::new(format!("the rules form a cycle: {}", chain.join(" -> ")))
-            .hint("each job in the chain makes an input of the next; break the loop")
+        })
     }
 
     /// Jobs in a dependency-respecting, reproducible order.

@@ -428,9 +428,17 @@ impl<'a> Checker<'a> {
                 reasons.push(Reason::InputSetChanged { added, removed });
             }
         }
+        let ancient = |p: &str| {
+            job.inputs
+                .iter()
+                .any(|f| f.path == p && f.kind == FileKind::Ancient)
+        };
         if self.triggers.content {
             let mut touched = false;
             for (path, sig) in &record.inputs {
+                if ancient(path) {
+                    continue;
+                }
                 let Some(st) = self.stat(path) else {
                     continue; // made by an upstream job (which decides), or a deleted temp file
                 };
@@ -475,6 +483,7 @@ impl<'a> Checker<'a> {
         let job = self.dag.job(id);
         job.inputs
             .iter()
+            .filter(|f| f.kind != FileKind::Ancient)
             .filter_map(|f| self.stat(&f.path).map(|s| (s.mtime_ns, &f.path)))
             .filter(|(t, _)| *t > time)
             .max()

@@ -14,6 +14,11 @@ pub enum FileKind {
     Temp,
     /// `protected(path)`: made read-only after it is written.
     Protected,
+    /// `touch(path)`, an output: flowrun creates it (or updates its time) when the job
+    /// succeeds; the work need not write it.
+    Touch,
+    /// `ancient(path)`, an input: a change to it never makes the job rerun.
+    Ancient,
 }
 
 /// One declared input, output or log path.
@@ -24,6 +29,8 @@ pub struct FileDecl {
     /// The path pattern as written.
     pub path: String,
     pub kind: FileKind,
+    /// `rules("b").output`: the rule promised to make this input.
+    pub from_rule: Option<String>,
 }
 
 /// Index of a stored closure inside the script runtime.
@@ -154,6 +161,12 @@ pub struct RuleDecl {
     /// `cache`: jobs are restored from and published to the result cache (`--cache-dir`).
     pub cache: bool,
     pub wildcard_constraints: BTreeMap<String, String>,
+    /// `message`: a template printed when a job of the rule starts.
+    pub message: Option<String>,
+    /// `default_target: true`: the rule flowrun makes when no target is named.
+    pub default_target: bool,
+    /// Declared in an imported rule file rather than the workflow file itself.
+    pub imported: bool,
     /// Where `rule(...)` was called.
     pub origin: Option<Origin>,
 }

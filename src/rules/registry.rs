@@ -24,6 +24,8 @@ pub struct File {
     pub name: Option<String>,
     pub pattern: Pattern,
     pub kind: FileKind,
+    /// `rules("b").output` as an input: only rule `b` may make it.
+    pub from_rule: Option<RuleId>,
 }
 
 /// What a rule's jobs run.
@@ -58,12 +60,23 @@ pub struct Rule {
     pub timeout: Option<std::time::Duration>,
     /// `allow_outside`: outputs and logs may lie outside the working directory.
     pub allow_outside: bool,
+    /// `message`: printed when a job starts, with the job's placeholders filled in.
+    pub message: Option<Template>,
+    /// `default_target: true`.
+    pub default_target: bool,
+    /// Declared in an imported rule file: never the default target by position.
+    pub imported: bool,
     /// `cache`: jobs go through the result cache when one is given (`--cache-dir`).
     pub cache: bool,
     pub origin: Option<Origin>,
 }
 
 impl Rule {
+    /// What a job of the rule makes: its outputs, then its logs.
+    pub fn products(&self) -> impl Iterator<Item = &File> {
+        self.outputs.iter().chain(&self.logs)
+    }
+
     /// Whether any output has wildcards (such a rule cannot be a target by name).
     pub fn has_wildcards(&self) -> bool {
         self.outputs.iter().any(|o| o.pattern.has_wildcards())
@@ -77,6 +90,8 @@ pub struct Rules {
     by_name: HashMap<String, RuleId>,
     literal_outputs: HashMap<String, Vec<RuleId>>,
     pattern_outputs: Vec<(RuleId, usize)>,
+    /// `rule_order` clauses, each from most to least preferred; later clauses win.
+    order: Vec<Vec<RuleId>>,
 }
 
 fn compile_files(
@@ -84,6 +99,7 @@ fn compile_files(
     what: &str,
     decls: &[FileDecl],
     constraints: &BTreeMap<String, String>,
+    by_name: &HashMap<String, RuleId>,
     errors: &mut Vec<Diagnostic>,
 ) -> Vec<File> {
     decls
@@ -93,6 +109,8 @@ fn compile_files(
                 name: d.name.clone(),
                 pattern,
                 kind: d.kind,
+                // `rules(name)` only sees rules declared (and so validated) before.
+                from_rule: d.from_rule.as_ref().and_then(|r| by_name.get(r).copied()),
             }),
             Err(e) => {
                 errors.push(
@@ -113,6 +131,7 @@ fn compile_rule(
     id: RuleId,
     decl: RuleDecl,
     global: &BTreeMap<String, String>,
+    by_name: &HashMap<String, RuleId>,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<Rule> {
     let before = errors.len();
@@ -121,9 +140,16 @@ fn compile_rule(
     };
     let mut constraints = global.clone();
     constraints.extend(decl.wildcard_constraints.clone());
-    let inputs = compile_files(&decl, "input", &decl.inputs, &constraints, errors);
-    let outputs = compile_files(&decl, "output", &decl.outputs, &constraints, errors);
-    let logs = compile_files(&decl, "log", &decl.logs, &constraints, errors);
+    let inputs = compile_files(&decl, "input", &decl.inputs, &constraints, by_name, errors);
+    let outputs = compile_files(
+        &decl,
+        "output",
+        &decl.outputs,
+        &constraints,
+        by_name,
+        errors,
+    );
+    let logs = compile_files(&decl, "log", &decl.logs, &constraints, by_name, errors);
 
     let wildcards: Vec<&str> = outputs
         .first()
@@ -164,6 +190,28 @@ fn compile_rule(
             }
         }
     }
+    let misplaced = |f: &File, what: &str| match (f.kind, what) {
+        (FileKind::Touch, "input" | "log") => Some("`touch()` marks outputs"),
+        (FileKind::Ancient, "output" | "log") => Some("`ancient()` marks inputs"),
+        _ => None,
+    };
+    for (what, files) in [("input", &inputs), ("output", &outputs), ("log", &logs)] {
+        for f in files {
+            if let Some(why) = misplaced(f, what) {
+                errors.push(err(format!("{what} `{}`: {why}", f.pattern)));
+            }
+        }
+    }
+    let mut made: Vec<&str> = Vec::new();
+    for f in outputs.iter().chain(&logs) {
+        let path = f.pattern.as_str();
+        if made.contains(&path) {
+            errors.push(err(format!(
+                "`{path}` is listed twice among the outputs and logs; a rule makes each file once"
+            )));
+        }
+        made.push(path);
+    }
     for f in inputs.iter().chain(&outputs).chain(&logs) {
         if let Some(msg) = crate::rules::pattern::path_too_long(f.pattern.as_str()) {
             errors.push(err(msg));
@@ -201,30 +249,29 @@ fn compile_rule(
             "the `chunked` model reads its first input in chunks, but the rule has no input".into(),
         ));
     }
+    let names = Names {
+        input: file_names(&inputs),
+        output: file_names(&outputs),
+        log: file_names(&logs),
+        params: decl.params.keys().map(String::as_str).collect(),
+        wildcards: wildcards.clone(),
+        resources: decl.resources.keys().map(String::as_str).collect(),
+    };
+    let mut template = |what: &str, text: &str| match Template::parse(text)
+        .and_then(|t| t.check(&names).map(|()| t))
+    {
+        Ok(t) => Some(t),
+        Err(e) => {
+            errors.push(err(format!("{what}: {e}")));
+            None
+        }
+    };
+    let message = decl.message.as_deref().and_then(|m| template("message", m));
     let work = match &decl.work {
         WorkDecl::Nothing => Work::Nothing,
         WorkDecl::Run(c) => Work::Run(*c),
         WorkDecl::MapReduce(mr) => Work::MapReduce(mr.clone()),
-        WorkDecl::Shell(text) => match Template::parse(text) {
-            Ok(t) => {
-                let names = Names {
-                    input: file_names(&inputs),
-                    output: file_names(&outputs),
-                    log: file_names(&logs),
-                    params: decl.params.keys().map(String::as_str).collect(),
-                    wildcards: wildcards.clone(),
-                    resources: decl.resources.keys().map(String::as_str).collect(),
-                };
-                if let Err(e) = t.check(&names) {
-                    errors.push(err(format!("shell: {e}")));
-                }
-                Work::Shell(t)
-            }
-            Err(e) => {
-                errors.push(err(format!("shell: {e}")));
-                Work::Nothing
-            }
-        },
+        WorkDecl::Shell(text) => template("shell", text).map_or(Work::Nothing, Work::Shell),
     };
     if errors.len() > before {
         return None;
@@ -246,6 +293,9 @@ fn compile_rule(
         retries: decl.retries,
         timeout: decl.timeout.map(std::time::Duration::from_secs_f64),
         allow_outside: decl.allow_outside,
+        message,
+        default_target: decl.default_target,
+        imported: decl.imported,
         cache: decl.cache,
         origin: decl.origin,
     })
@@ -276,10 +326,20 @@ impl Rules {
                 continue;
             }
             let id = RuleId(rules.len() as u32);
-            if let Some(rule) = compile_rule(id, decl, global, &mut errors) {
+            if let Some(rule) = compile_rule(id, decl, global, &by_name, &mut errors) {
                 by_name.insert(rule.name.clone(), id);
                 rules.push(rule);
             }
+        }
+        let defaults: Vec<&Rule> = rules.iter().filter(|r| r.default_target).collect();
+        if let [first, second, ..] = defaults[..] {
+            errors.push(
+                Diagnostic::new(format!(
+                    "rules `{}` and `{}` both say `default_target: true`; only one rule can be the default target",
+                    first.name, second.name
+                ))
+                .at(second.origin.clone()),
+            );
         }
         if !errors.is_empty() {
             return Err(errors);
@@ -287,7 +347,7 @@ impl Rules {
         let mut literal_outputs: HashMap<String, Vec<RuleId>> = HashMap::default();
         let mut pattern_outputs = Vec::new();
         for rule in &rules {
-            for (i, out) in rule.outputs.iter().enumerate() {
+            for (i, out) in rule.products().enumerate() {
                 if out.pattern.has_wildcards() {
                     pattern_outputs.push((rule.id, i));
                 } else {
@@ -301,7 +361,58 @@ impl Rules {
             by_name,
             literal_outputs,
             pattern_outputs,
+            order: Vec::new(),
         })
+    }
+
+    /// Adds the workflow's `rule_order` clauses (each from most to least preferred), checking
+    /// that every name is a rule.
+    pub fn with_order(mut self, clauses: &[Vec<String>]) -> Result<Self, Vec<Diagnostic>> {
+        let mut errors = Vec::new();
+        for clause in clauses {
+            let mut ids = Vec::with_capacity(clause.len());
+            for name in clause {
+                match self.by_name.get(name) {
+                    Some(id) => ids.push(*id),
+                    None => {
+                        let mut d =
+                            Diagnostic::new(format!("rule_order: there is no rule `{name}`"));
+                        if let Some(h) = did_you_mean(name, self.by_name.keys().map(String::as_str))
+                        {
+                            d = d.hint(h);
+                        }
+                        errors.push(d);
+                    }
+                }
+            }
+            self.order.push(ids);
+        }
+        if errors.is_empty() {
+            Ok(self)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Which of two rules that can both make a file is preferred (`Greater`: `a`), as
+    /// Snakemake decides: the last `rule_order` clause naming both, else the higher
+    /// `priority`, else the rule without wildcards in its outputs. `Equal` is a tie.
+    pub fn preference(&self, a: RuleId, b: RuleId) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        if a == b {
+            return Ordering::Equal;
+        }
+        for clause in self.order.iter().rev() {
+            let i = clause.iter().position(|r| *r == a);
+            let j = clause.iter().position(|r| *r == b);
+            if let (Some(i), Some(j)) = (i, j) {
+                return j.cmp(&i);
+            }
+        }
+        let (ra, rb) = (self.get(a), self.get(b));
+        ra.priority
+            .cmp(&rb.priority)
+            .then_with(|| rb.has_wildcards().cmp(&ra.has_wildcards()))
     }
 
     /// Every rule, in declaration order.
@@ -319,12 +430,21 @@ impl Rules {
         self.by_name.get(name).map(|id| self.get(*id))
     }
 
-    /// The default target: rule `all` if present, else the first rule.
+    /// The default target: the rule marked `default_target: true`, else rule `all`, else the
+    /// first rule the workflow file itself declares (an imported rule file never decides it,
+    /// as Snakemake's `include:` never does), else the first rule.
     pub fn default_target(&self) -> Option<&Rule> {
-        self.by_name("all").or_else(|| self.rules.first())
+        self.rules
+            .iter()
+            .find(|r| r.default_target)
+            .or_else(|| self.by_name("all"))
+            .or_else(|| self.rules.iter().find(|r| !r.imported))
+            .or_else(|| self.rules.first())
     }
 
-    /// Rules that can make `path`, with the wildcards each would bind, in declaration order.
+    /// Rules that can make `path` (as an output or a log, which Snakemake also lets other
+    /// rules and the command line ask for), with the wildcards each would bind, in
+    /// declaration order.
     pub fn producers(&self, path: &str) -> Vec<(RuleId, Wildcards)> {
         let mut found: Vec<(RuleId, Wildcards)> = Vec::new();
         if let Some(ids) = self.literal_outputs.get(path) {
@@ -334,11 +454,55 @@ impl Rules {
             if found.iter().any(|(f, _)| f == id) {
                 continue;
             }
-            if let Some(w) = self.get(*id).outputs[*i].pattern.matches(path) {
+            let made = self.get(*id).products().nth(*i);
+            if let Some(w) = made.and_then(|f| f.pattern.matches(path)) {
                 found.push((*id, w));
             }
         }
         found.sort_by_key(|(id, _)| *id);
+        found
+    }
+
+    /// [`Rules::producers`] for an input of a job with wildcards `asking`: as Snakemake does,
+    /// a rule whose wildcards the asking job also binds takes those values when they give
+    /// back `path` exactly, rather than the split a regex would choose (`foo.{s}{r}.fq` asked
+    /// for by `s=a, r=r1` binds `s=a`, not `s=ar`).
+    pub fn producers_for(&self, path: &str, asking: &Wildcards) -> Vec<(RuleId, Wildcards)> {
+        let mut found = self.producers(path);
+        if asking.is_empty() {
+            return found;
+        }
+        for (id, w) in &mut found {
+            let rule = self.get(*id);
+            let Some(first) = rule.outputs.first() else {
+                continue;
+            };
+            let names = first.pattern.wildcard_names();
+            // The common case, checked without a copy: the match bound the asking values.
+            if names
+                .iter()
+                .all(|n| asking.get(n).is_none_or(|v| w.get(n) == Some(v)))
+            {
+                continue;
+            }
+            let given: Option<Wildcards> = names
+                .into_iter()
+                .map(|name| Some((name.to_string(), asking.get(name)?.clone())))
+                .try_fold(Wildcards::new(), |mut acc, pair| {
+                    let (k, v) = pair?;
+                    acc.insert(k, v);
+                    Some(acc)
+                });
+            let Some(given) = given.filter(|g| g != w) else {
+                continue;
+            };
+            let gives_path = rule
+                .products()
+                .any(|f| f.pattern.format(&given).is_ok_and(|p| p == path));
+            if gives_path {
+                *w = given;
+            }
+        }
         found
     }
 

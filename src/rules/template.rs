@@ -19,9 +19,10 @@ pub enum Section {
     Wildcards,
     Threads,
     Resources,
+    Rule,
 }
 
-const SECTIONS: [(&str, Section); 7] = [
+const SECTIONS: [(&str, Section); 8] = [
     ("input", Section::Input),
     ("output", Section::Output),
     ("log", Section::Log),
@@ -29,6 +30,7 @@ const SECTIONS: [(&str, Section); 7] = [
     ("wildcards", Section::Wildcards),
     ("threads", Section::Threads),
     ("resources", Section::Resources),
+    ("rule", Section::Rule),
 ];
 
 /// The part after the section: `.name` or `[index]`.
@@ -67,6 +69,7 @@ pub struct Names<'a> {
 
 /// The values of one job, for rendering.
 pub struct Values<'a> {
+    pub rule: &'a str,
     pub input: Vec<(Option<&'a str>, &'a str)>,
     pub output: Vec<(Option<&'a str>, &'a str)>,
     pub log: Vec<(Option<&'a str>, &'a str)>,
@@ -90,7 +93,7 @@ fn parse_field(text: &str) -> Result<(Section, Key), String> {
             if let Some(h) = did_you_mean(head, SECTIONS.iter().map(|(n, _)| *n)) {
                 msg.push_str(&format!("; {h}"));
             } else {
-                msg.push_str("; placeholders are input, output, log, params, wildcards, threads, resources, and `{{`/`}}` for literal braces");
+                msg.push_str("; placeholders are input, output, log, params, wildcards, threads, resources, rule, and `{{`/`}}` for literal braces");
             }
             msg
         })?;
@@ -176,10 +179,17 @@ impl Template {
                 Section::Params => (names.params.clone(), "param"),
                 Section::Wildcards => (names.wildcards.clone(), "wildcard"),
                 Section::Resources => (names.resources.clone(), "resource"),
-                Section::Threads => continue,
+                Section::Threads | Section::Rule if *key == Key::All => continue,
+                Section::Threads | Section::Rule => {
+                    return Err(format!("`{{{text}}}` takes no name or index"))
+                }
             };
             match key {
-                Key::All if matches!(section, Section::Input | Section::Output | Section::Log) => {}
+                Key::All
+                    if matches!(
+                        section,
+                        Section::Input | Section::Output | Section::Log | Section::Wildcards
+                    ) => {}
                 Key::All => return Err(format!("`{{{text}}}` needs a name, like `{{{text}.x}}`")),
                 Key::Index(_) => return Err(format!("`{{{text}}}` cannot be indexed")),
                 Key::Name(name) => {
@@ -220,12 +230,24 @@ impl Template {
                             render_json(&mut out, value.unwrap_or(&serde_json::Value::Null));
                         }
                     }
-                    Section::Wildcards => {
-                        if let Key::Name(name) = key {
+                    Section::Wildcards => match key {
+                        Key::Name(name) => {
                             out.push_str(v.wildcards.get(name).map_or("", String::as_str));
                         }
-                    }
+                        // `name=value` pairs by name, as Snakemake formats `{wildcards}`.
+                        _ => {
+                            for (i, (name, value)) in v.wildcards.iter().enumerate() {
+                                if i > 0 {
+                                    out.push(',');
+                                }
+                                out.push_str(name);
+                                out.push('=');
+                                out.push_str(value);
+                            }
+                        }
+                    },
                     Section::Threads => out.push_str(&v.threads.to_string()),
+                    Section::Rule => out.push_str(v.rule),
                     Section::Resources => {
                         if let Key::Name(name) = key {
                             out.push_str(&v.resources.get(name).copied().unwrap_or(0).to_string());
@@ -314,6 +336,7 @@ mod tests {
         w.insert("s".into(), "a".into());
         let res = BTreeMap::from([("mem_mb".to_string(), 100)]);
         let v = Values {
+            rule: "map",
             input: vec![(Some("reads"), "data/my file.txt"), (None, "b.txt")],
             output: vec![(None, "out/a.txt")],
             log: vec![],
@@ -350,11 +373,15 @@ mod tests {
         assert!(err.contains("index 5 is out of range"), "{err}");
         let err = Template::parse("echo {").unwrap_err();
         assert!(err.contains("unclosed `{`"), "{err}");
-        let err = Template::parse("{wildcards}")
+        let err = Template::parse("{params}")
             .unwrap()
             .check(&names())
             .unwrap_err();
         assert!(err.contains("needs a name"), "{err}");
+        assert!(Template::parse("{wildcards} {rule}")
+            .unwrap()
+            .check(&names())
+            .is_ok());
     }
 
     #[test]

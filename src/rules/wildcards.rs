@@ -41,6 +41,41 @@ impl Wildcards {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// `text` with each `{name}` of a bound wildcard replaced by its value, as Snakemake
+    /// formats `params` strings. Anything else stays as written: doubled braces (`{{x}}`),
+    /// names that are not wildcards (an `awk '{print $1}'` program in a param keeps working).
+    pub fn substitute<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        if self.is_empty() || !text.contains('{') {
+            return text.into();
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(i) = rest.find('{') {
+            out.push_str(&rest[..i]);
+            let tail = &rest[i..];
+            if let Some(escaped) = tail.strip_prefix("{{") {
+                out.push_str("{{");
+                rest = escaped;
+                continue;
+            }
+            let value = tail
+                .find('}')
+                .and_then(|end| Some((end, self.get(tail[1..end].trim())?)));
+            match value {
+                Some((end, v)) => {
+                    out.push_str(v);
+                    rest = &tail[end + 1..];
+                }
+                None => {
+                    out.push('{');
+                    rest = &tail[1..];
+                }
+            }
+        }
+        out.push_str(rest);
+        out.into()
+    }
 }
 
 #[cfg(test)]
@@ -60,6 +95,25 @@ mod tests {
         assert_eq!((pairs[1].0.as_str(), pairs[1].1.as_str()), ("s", "c"));
         assert_eq!(w.get("s").map(String::as_str), Some("c"));
         assert_eq!(w.get("none"), None);
+    }
+
+    #[test]
+    fn substitutes_bound_names_only() {
+        let mut w = Wildcards::new();
+        w.insert("dir".into(), "out".into());
+        w.insert("n".into(), "7".into());
+        assert_eq!(w.substitute("{dir}/x{n}.txt"), "out/x7.txt");
+        assert_eq!(w.substitute("{ dir }"), "out");
+        assert_eq!(
+            w.substitute("awk '{print $1}' {{dir}} {other}"),
+            "awk '{print $1}' {{dir}} {other}"
+        );
+        assert_eq!(w.substitute("{dir"), "{dir");
+        assert!(matches!(
+            w.substitute("plain"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(Wildcards::new().substitute("{dir}"), "{dir}");
     }
 
     #[test]

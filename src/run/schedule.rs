@@ -331,6 +331,10 @@ impl<'a> Scheduler<'a, '_, '_> {
             }
         }
         let job = self.dag.job(id);
+        for o in job.outputs.iter().filter(|o| o.kind == FileKind::Touch) {
+            touch(&o.path)
+                .map_err(|e| Failure::Setup(format!("cannot touch output `{}`: {e}", o.path)))?;
+        }
         let mut records = Vec::new();
         for o in &job.outputs {
             self.checker.invalidate(&o.path);
@@ -491,10 +495,20 @@ pub fn run(
             }
         }
     }
+    // What the user asked for: a target job's outputs, or, for a target without outputs (an
+    // `all`), its inputs, which Snakemake too keeps even when they are `temp()`.
     let targets = dag
         .targets
         .iter()
-        .flat_map(|t| dag.job(*t).outputs.iter().map(|o| o.path.clone()))
+        .flat_map(|t| {
+            let job = dag.job(*t);
+            let asked = if job.outputs.is_empty() {
+                &job.inputs
+            } else {
+                &job.outputs
+            };
+            asked.iter().map(|f| f.path.clone())
+        })
         .collect();
     let mut s = Scheduler {
         rules,
@@ -609,7 +623,7 @@ pub fn run(
                 let input_hash = s.hashed_by_job.contains_key(&id).then(|| Mutex::new(None));
                 let tx = tx.clone();
                 scope.spawn(move || {
-                    let ctx = JobContext {
+                    let mut ctx = JobContext {
                         rule,
                         job,
                         model,
@@ -617,6 +631,7 @@ pub fn run(
                         shell,
                         verbose,
                         input_hash,
+                        attempt: 1,
                     };
                     let start = Instant::now();
                     let mut attempt = 0;
@@ -626,6 +641,7 @@ pub fn run(
                                 if attempt < rule.retries && !crate::interrupt::requested() =>
                             {
                                 attempt += 1;
+                                ctx.attempt = attempt + 1;
                                 let _ = tx.send(Message::Retrying {
                                     id,
                                     attempt,
@@ -720,4 +736,18 @@ pub fn run(
         }
     });
     s.outcome
+}
+
+/// Creates `path` (and its directory) or sets its modification time to now: a `touch()`
+/// output after its job succeeded.
+fn touch(path: &str) -> std::io::Result<()> {
+    let p = std::path::Path::new(path);
+    if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)?
+        .set_modified(std::time::SystemTime::now())
 }

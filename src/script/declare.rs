@@ -18,7 +18,7 @@ use crate::rules::decl::{
 };
 
 /// Every key a rule spec may hold.
-pub const RULE_KEYS: [&str; 25] = [
+pub const RULE_KEYS: [&str; 27] = [
     "input",
     "output",
     "log",
@@ -42,6 +42,8 @@ pub const RULE_KEYS: [&str; 25] = [
     "timeout",
     "allow_outside",
     "wildcard_constraints",
+    "default_target",
+    "message",
     "cache",
     "local",
 ];
@@ -118,10 +120,10 @@ impl Spec<'_> {
             }
             return Ok(());
         }
-        let (path, kind) = if value.is_string() {
-            (value.to_string(), FileKind::Plain)
+        let (path, kind, from_rule) = if value.is_string() {
+            (value.to_string(), FileKind::Plain, None)
         } else if let Some(m) = value.clone().try_cast::<Marked>() {
-            (m.path, m.kind)
+            (m.path, m.kind, m.rule)
         } else {
             return self.err(
                 key,
@@ -138,6 +140,7 @@ impl Spec<'_> {
             name: name.map(str::to_string),
             path,
             kind,
+            from_rule,
         });
         Ok(())
     }
@@ -362,9 +365,13 @@ pub fn declare(
     for key in spec.keys() {
         if !RULE_KEYS.contains(&key.as_str()) {
             let mut msg = format!("rule `{name}`: unknown key `{key}`");
-            match did_you_mean(key, RULE_KEYS) {
-                Some(h) => msg.push_str(&format!("; {h}")),
-                None => msg.push_str(&format!("; the keys are {}", RULE_KEYS.join(", "))),
+            match (
+                super::snakemake::rule_key(key),
+                did_you_mean(key, RULE_KEYS),
+            ) {
+                (Some(why), _) => msg.push_str(&format!("; {why}")),
+                (None, Some(h)) => msg.push_str(&format!("; {h}")),
+                (None, None) => msg.push_str(&format!("; the keys are {}", RULE_KEYS.join(", "))),
             }
             return fail(&ctx, msg);
         }
@@ -383,6 +390,17 @@ pub fn declare(
     let retries = s.int("retries", 0, 0)?;
     let timeout = s.seconds("timeout")?;
     let allow_outside = s.boolean("allow_outside")?;
+    let default_target = s.boolean("default_target")?;
+    let message = match s.take("message") {
+        Some(m) if m.is_string() => Some(m.to_string()),
+        Some(m) => {
+            return s.err(
+                "message",
+                format!("must be a string, not {}", type_name(&m)),
+            )
+        }
+        None => None,
+    };
     let cache = s.boolean("cache")?;
     let (resources, cluster) = s.resources()?;
     let local = s.boolean("local")?;
@@ -489,11 +507,13 @@ pub fn declare(
     };
     let code = code.join("\n");
     let pos = ctx.call_position();
+    let file: std::path::PathBuf = ctx
+        .call_source()
+        .map(Into::into)
+        .unwrap_or_else(|| st.main_file.clone());
+    let imported = file != st.main_file;
     let origin = pos.line().map(|line| Origin {
-        file: ctx
-            .call_source()
-            .map(Into::into)
-            .unwrap_or_else(|| st.main_file.clone()),
+        file,
         line,
         column: pos.position().unwrap_or(1),
     });
@@ -515,6 +535,9 @@ pub fn declare(
         allow_outside,
         cache,
         wildcard_constraints,
+        message,
+        default_target,
+        imported,
         origin,
     });
     Ok(())

@@ -1,5 +1,5 @@
 //! Definition-time helpers: `expand`, `glob_wildcards`, `config`, `temp`, `protected`,
-//! `wildcard_constraints`.
+//! `touch`, `ancient`, `multiext`, `wildcard_constraints`.
 
 use std::collections::BTreeMap;
 
@@ -21,11 +21,14 @@ fn runtime(msg: impl Into<String>) -> Box<EvalAltResult> {
     ))
 }
 
-/// A path marked `temp(...)` or `protected(...)`.
+/// A path marked `temp(...)` or `protected(...)`, or taken from `rules("b").output`.
 #[derive(Debug, Clone)]
 pub struct Marked {
     pub path: String,
     pub kind: FileKind,
+    /// The rule whose output this is (`rules("b").output`): as an input, a promise that rule
+    /// `b` makes it.
+    pub rule: Option<String>,
 }
 
 fn expand_one(pattern: &str, values: &Map, out: &mut Array) -> Res<()> {
@@ -165,6 +168,9 @@ fn mark(value: Dynamic, kind: FileKind, f: &str) -> Res<Dynamic> {
             .collect();
         return Ok(Dynamic::from(marked?));
     }
+    if let Some(m) = value.clone().try_cast::<Marked>() {
+        return Ok(Dynamic::from(Marked { kind, ..m }));
+    }
     if !value.is_string() {
         return Err(runtime(format!(
             "{f}() takes a path string or an array of them"
@@ -173,7 +179,53 @@ fn mark(value: Dynamic, kind: FileKind, f: &str) -> Res<Dynamic> {
     Ok(Dynamic::from(Marked {
         path: value.to_string(),
         kind,
+        rule: None,
     }))
+}
+
+/// `multiext(prefix, ext, ...)`: the prefix with each extension, as Snakemake's `multiext`.
+fn multiext(prefix: &str, exts: &[Dynamic]) -> Res<Array> {
+    exts.iter()
+        .map(|e| {
+            if e.is_string() {
+                Ok(Dynamic::from(format!("{prefix}{e}")))
+            } else {
+                Err(runtime(
+                    "multiext: the extensions must be strings, like `\".bam\"`",
+                ))
+            }
+        })
+        .collect()
+}
+
+/// Registers `multiext` with one to eight extensions (Rhai functions have a fixed arity).
+fn register_multiext(engine: &mut Engine) {
+    type D = Dynamic;
+    engine
+        .register_fn("multiext", |p: &str, a: D| multiext(p, &[a]))
+        .register_fn("multiext", |p: &str, a: D, b: D| multiext(p, &[a, b]))
+        .register_fn("multiext", |p: &str, a: D, b: D, c: D| {
+            multiext(p, &[a, b, c])
+        })
+        .register_fn("multiext", |p: &str, a: D, b: D, c: D, d: D| {
+            multiext(p, &[a, b, c, d])
+        })
+        .register_fn("multiext", |p: &str, a: D, b: D, c: D, d: D, e: D| {
+            multiext(p, &[a, b, c, d, e])
+        })
+        .register_fn("multiext", |p: &str, a: D, b: D, c: D, d: D, e: D, f: D| {
+            multiext(p, &[a, b, c, d, e, f])
+        })
+        .register_fn(
+            "multiext",
+            |p: &str, a: D, b: D, c: D, d: D, e: D, f: D, g: D| multiext(p, &[a, b, c, d, e, f, g]),
+        )
+        .register_fn(
+            "multiext",
+            |p: &str, a: D, b: D, c: D, d: D, e: D, f: D, g: D, h: D| {
+                multiext(p, &[a, b, c, d, e, f, g, h])
+            },
+        );
 }
 
 /// Registers the helpers; `state` receives constraints and provides the user's config.
@@ -191,7 +243,12 @@ pub fn register(engine: &mut Engine, state: &SharedState) {
         .register_fn("temp", |v: Dynamic| mark(v, FileKind::Temp, "temp"))
         .register_fn("protected", |v: Dynamic| {
             mark(v, FileKind::Protected, "protected")
+        })
+        .register_fn("touch", |v: Dynamic| mark(v, FileKind::Touch, "touch"))
+        .register_fn("ancient", |v: Dynamic| {
+            mark(v, FileKind::Ancient, "ancient")
         });
+    register_multiext(engine);
     let st = state.clone();
     engine.register_fn("config", move |defaults: Map| -> Res<Dynamic> {
         let mut merged: serde_json::Value = rhai::serde::from_dynamic(&Dynamic::from(defaults))

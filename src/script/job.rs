@@ -1,6 +1,6 @@
 //! The `job` object a rule closure receives: `job.input`, `job.output`, `job.log` (indexable by
 //! position and by name: `job.input[0]`, `job.input.reads`), `job.wildcards`, `job.params`,
-//! `job.threads`, `job.resources`, `job.rule`.
+//! `job.threads`, `job.resources`, `job.rule`, `job.attempt`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,6 +24,13 @@ pub struct JobSpec {
     pub params: serde_json::Map<String, serde_json::Value>,
     pub threads: u32,
     pub resources: BTreeMap<String, u64>,
+    /// Which attempt this is: 1, then 2 for the first retry, and so on.
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
+}
+
+fn first_attempt() -> u32 {
+    1
 }
 
 /// A list of paths, some of them named. Scripts cannot change one, so copies share the lists:
@@ -131,5 +138,6 @@ pub fn job_map(job: &JobSpec) -> Result<Map, Box<EvalAltResult>> {
         .map(|(k, v)| (k.as_str().into(), Dynamic::from(*v as i64)))
         .collect();
     map.insert("resources".into(), resources.into());
+    map.insert("attempt".into(), Dynamic::from(i64::from(job.attempt)));
     Ok(map)
 }

@@ -6,6 +6,7 @@
 
 mod callees;
 mod closure;
+mod command;
 pub(crate) mod config;
 mod declare;
 mod errors;
@@ -13,6 +14,7 @@ mod helpers;
 mod job;
 mod mapreduce;
 mod resolver;
+mod snakemake;
 
 pub mod wire;
 
@@ -22,9 +24,11 @@ use std::sync::{Arc, Mutex};
 
 use rhai::{Dynamic, Engine};
 
+pub use command::CommandRunner;
 pub use declare::RULE_KEYS;
 pub use job::{JobSpec, NamedPaths};
 pub use mapreduce::{Folder, Value};
+pub use snakemake::Handler;
 
 use crate::diagnostic::Diagnostic;
 use crate::rules::decl::{ClosureId, RuleDecl};
@@ -39,6 +43,10 @@ pub(crate) struct State {
     closures: Vec<StoredClosure>,
     values: Vec<Dynamic>,
     constraints: BTreeMap<String, String>,
+    /// `rule_order([...])` clauses, in the order given.
+    rule_order: Vec<Vec<String>>,
+    /// `onstart`/`onsuccess`/`onerror` closures, in the order given.
+    handlers: Vec<(Handler, ClosureId)>,
     globbed: Vec<PathBuf>,
     /// What closures' code fingerprints are made from.
     code_sources: CodeSources,
@@ -58,6 +66,8 @@ pub struct LoadOptions {
 pub struct Workflow {
     pub rules: Vec<RuleDecl>,
     pub constraints: BTreeMap<String, String>,
+    /// `rule_order` clauses, each from most to least preferred.
+    pub rule_order: Vec<Vec<String>>,
     /// Every file the definition depends on: the workflow, imported rule files, config files.
     pub sources: Vec<PathBuf>,
     /// Directories `glob_wildcards` walked: a file appearing there changes the workflow.
@@ -67,6 +77,7 @@ pub struct Workflow {
 
 /// Calls rule closures at run time.
 pub struct Runtime {
+    handlers: Vec<(Handler, ClosureId)>,
     engine: Engine,
     options: LoadOptions,
     closures: Vec<StoredClosure>,
@@ -119,7 +130,9 @@ fn new_engine(state: &SharedState) -> Engine {
     });
     crate::native::register(&mut engine);
     helpers::register(&mut engine, state);
+    snakemake::register(&mut engine, state);
     job::register(&mut engine);
+    command::register(&mut engine);
     let st = state.clone();
     engine.register_fn(
         "rule",
@@ -150,6 +163,8 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
         closures: Vec::new(),
         values: Vec::new(),
         constraints: BTreeMap::new(),
+        rule_order: Vec::new(),
+        handlers: Vec::new(),
         globbed: Vec::new(),
         code_sources,
     }));
@@ -172,11 +187,14 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
     let closures = std::mem::take(&mut st.closures);
     let values = std::mem::take(&mut st.values);
     let constraints = std::mem::take(&mut st.constraints);
+    let rule_order = std::mem::take(&mut st.rule_order);
+    let handlers = std::mem::take(&mut st.handlers);
     let globbed = std::mem::take(&mut st.globbed);
     drop(st);
     Ok(Workflow {
         rules,
         constraints,
+        rule_order,
         sources,
         globbed,
         runtime: Runtime {
@@ -184,15 +202,41 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
             options: opts.clone(),
             closures,
             values,
+            handlers,
         },
     })
 }
 
 impl Runtime {
-    /// Calls a `run` closure for one job.
-    pub fn call_run(&self, id: ClosureId, job: &JobSpec) -> Result<(), Diagnostic> {
+    /// Calls a `run` closure for one job; `shell()` inside it runs commands with `runner`.
+    pub fn call_run(
+        &self,
+        id: ClosureId,
+        job: &JobSpec,
+        runner: CommandRunner,
+    ) -> Result<(), Diagnostic> {
         let map = job::job_map(job).map_err(|e| errors::diagnose(&e, &self.options.file))?;
-        self.call(id, (map,)).map(|_| ())
+        command::with_job(job, runner, || self.call(id, (map,)).map(|_| ()))
+    }
+
+    /// Calls the workflow's `kind` handlers (`onstart(|| ...)` and the like) in the order they
+    /// were given, stopping at the first that fails; `shell()` inside them runs with `runner`.
+    pub fn call_handlers(&self, kind: Handler, runner: &CommandRunner) -> Result<(), Diagnostic> {
+        let job = JobSpec {
+            rule: kind.name().to_string(),
+            input: Vec::new(),
+            output: Vec::new(),
+            log: Vec::new(),
+            wildcards: Default::default(),
+            params: Default::default(),
+            threads: 1,
+            resources: BTreeMap::new(),
+            attempt: 1,
+        };
+        for (_, id) in self.handlers.iter().filter(|(k, _)| *k == kind) {
+            command::with_job(&job, runner.clone(), || self.call(*id, ()).map(|_| ()))?;
+        }
+        Ok(())
     }
 
     /// How this workflow was loaded (worker processes load it the same way).

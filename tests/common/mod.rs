@@ -408,3 +408,53 @@ pub fn live_stats_in_group(pgid: i32) -> Vec<(i32, String)> {
     }
     found
 }
+
+/// The Snakemake of `target/pyenv` (made by `scripts/setup-tests.sh`), or `None` (and a loud
+/// message) when it is not installed: twin tests then check flowrun alone.
+pub fn snakemake() -> Option<PathBuf> {
+    let bin = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/target/pyenv/bin/snakemake"
+    ));
+    if bin.exists() {
+        Some(bin)
+    } else {
+        eprintln!(
+            "!!! SKIPPING the Snakemake twin comparison: {} is missing; run `bash scripts/setup-tests.sh`",
+            bin.display()
+        );
+        None
+    }
+}
+
+/// Runs Snakemake on `Snakefile` in `dir` with `args` (one core, killed after 120 s), or
+/// `None` when it is not installed.
+pub fn run_snakemake(dir: &Path, args: &[&str]) -> Option<Run> {
+    let mut cmd = Command::new(snakemake()?);
+    cmd.current_dir(dir)
+        .args(["-c1", "--nocolor"])
+        .args(args)
+        .env("NO_COLOR", "1");
+    Some(run_bounded(cmd))
+}
+
+/// Waits up to 3 s for every process of group `pgid` to be gone (a job's command, stopped).
+pub fn assert_group_gone(pgid: i32) {
+    wait_until(Duration::from_secs(3), Duration::from_millis(20), || {
+        let live = live_in_group(pgid);
+        if live.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "processes of the job's group {pgid} survived: {live:?}"
+            ))
+        }
+    })
+}
+
+/// A project holding the workflow `wf.rhai` with the text `wf`.
+pub fn workflow(wf: &str) -> Project {
+    let p = Project::new();
+    p.file("wf.rhai", wf);
+    p
+}

@@ -266,6 +266,7 @@ impl<'a> Slurm<'a> {
             launcher: self.options.launcher.program.clone(),
             launcher_args: self.options.launcher.args.clone(),
             grace: self.options.grace,
+            attempt: ctx.attempt,
         };
         let spec_path = dir.join("job.json");
         let script_path = dir.join("job.sh");

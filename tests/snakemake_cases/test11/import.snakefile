@@ -1,0 +1,5 @@
+rule:
+	input: 'test.in'
+	output: 'test.inter'
+	shell: 
+		'cp {input} {output}'

@@ -1,0 +1,3 @@
+rule test_rule: 
+    output: 'test1.txt'
+    shell: 'touch {output}'
