@@ -32,6 +32,7 @@ const LEAVES: &[&str] = &[
     "interrupt",
     "sandbox",
     "memory",
+    "usage",
     "STATE_DIR",
 ];
 

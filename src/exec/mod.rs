@@ -29,6 +29,7 @@ use crate::rules::decl::{Model, ModelKind};
 use crate::rules::registry::{Rule, Work};
 use crate::rules::template::Values;
 use crate::script::{JobSpec, NamedPaths, Runtime};
+use crate::usage::{Meter, ThreadMark};
 
 /// How a job's work ended.
 #[derive(Debug)]
@@ -68,6 +69,9 @@ pub struct JobContext<'a> {
     /// `Some` when the scheduler left the content hash of the job's first input to the job
     /// ([`hashed_while_read`]); the job puts the hash of the whole file there if it read it.
     pub input_hash: Option<Mutex<Option<u128>>>,
+    /// What the current attempt cost so far ([`crate::usage`]): every process and thread that
+    /// does the job's work adds to it.
+    pub usage: Meter,
 }
 
 /// The input whose content hash a job computes as it reads it (the first input of a `chunked`
@@ -163,8 +167,18 @@ impl JobContext<'_> {
         }
     }
 
-    /// Runs the work once.
+    /// Runs the work once, measuring it into [`Self::usage`] afresh.
     pub fn execute(&self, key: &str) -> Result<(), Failure> {
+        self.usage.reset();
+        // Work done on this thread (closures, the fold, an async job's event loop) counts;
+        // processes and pool threads add their own figures.
+        let mark = ThreadMark::now();
+        let result = self.work(key);
+        self.usage.add(mark.elapsed());
+        result
+    }
+
+    fn work(&self, key: &str) -> Result<(), Failure> {
         match &self.rule.work {
             Work::Nothing => Ok(()),
             Work::Shell(_) => {
@@ -177,7 +191,8 @@ impl JobContext<'_> {
                     ModelKind::Mpi => self.shell.mpi.env(),
                     _ => Vec::new(),
                 };
-                self.shell.run(key, &cmd, log, self.model.threads, &env)
+                self.shell
+                    .run(key, &cmd, log, self.model.threads, &env, &self.usage)
             }
             Work::Run(closure) => self
                 .runtime

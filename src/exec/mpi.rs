@@ -443,8 +443,11 @@ fn launch(
     let mut interrupted: Option<Instant> = None;
     let mut lingered = false;
     let exit = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Ok(status),
+        match crate::usage::try_reap(Pid::from_raw(pid)) {
+            Ok(Some((status, cost))) => {
+                ctx.usage.add(cost);
+                break Ok(status);
+            }
             Ok(None) => {}
             Err(e) => break Err(e),
         }

@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
-use super::spawn::{self, Output, Spawn};
+use super::spawn::{Output, Spawn};
 use super::Failure;
+use crate::usage::Meter;
 
 /// The longest command passed as an argument; longer ones go through a script file.
 const MAX_INLINE: usize = 100 * 1024;
@@ -274,7 +275,7 @@ impl Shell {
     }
 
     /// Runs `cmd` for job `key`, output to `log` if given (else to flowrun's stderr), with
-    /// extra environment variables `env`.
+    /// extra environment variables `env`; what the command cost is added to `usage`.
     pub fn run(
         &self,
         key: &str,
@@ -282,6 +283,7 @@ impl Shell {
         log: Option<&str>,
         threads: u32,
         env: &[(&str, &str)],
+        usage: &Meter,
     ) -> Result<(), Failure> {
         let bash = std::path::Path::new("/bin/bash").exists();
         let shell = if bash { "/bin/bash" } else { "/bin/sh" };
@@ -337,9 +339,11 @@ impl Shell {
         if crate::interrupt::requested() {
             let _ = killpg(pid, Signal::SIGTERM);
         }
-        let status = spawn::wait(pid);
+        let reaped = crate::usage::reap(pid);
         self.registry.remove(key);
-        let status = status.map_err(|e| Failure::Setup(format!("waiting for the command: {e}")))?;
+        let (status, cost) =
+            reaped.map_err(|e| Failure::Setup(format!("waiting for the command: {e}")))?;
+        usage.add(cost);
         if status.success() {
             Ok(())
         } else {

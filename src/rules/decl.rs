@@ -134,6 +134,8 @@ pub struct RuleDecl {
     pub inputs: Vec<FileDecl>,
     pub outputs: Vec<FileDecl>,
     pub logs: Vec<FileDecl>,
+    /// `benchmark`: at most one file, where a job's resource figures are written as TSV.
+    pub benchmark: Vec<FileDecl>,
     /// Parameters as canonical JSON (object keys sorted).
     pub params: serde_json::Map<String, serde_json::Value>,
     pub work: WorkDecl,

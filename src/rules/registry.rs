@@ -43,6 +43,8 @@ pub struct Rule {
     pub inputs: Vec<File>,
     pub outputs: Vec<File>,
     pub logs: Vec<File>,
+    /// `benchmark`: at most one file for the job's resource figures.
+    pub benchmark: Vec<File>,
     pub params: serde_json::Map<String, serde_json::Value>,
     pub work: Work,
     pub code: String,
@@ -118,6 +120,7 @@ fn compile_rule(
     let inputs = compile_files(&decl, "input", &decl.inputs, &constraints, errors);
     let outputs = compile_files(&decl, "output", &decl.outputs, &constraints, errors);
     let logs = compile_files(&decl, "log", &decl.logs, &constraints, errors);
+    let benchmark = compile_files(&decl, "benchmark", &decl.benchmark, &constraints, errors);
 
     let wildcards: Vec<&str> = outputs
         .first()
@@ -138,7 +141,11 @@ fn compile_rule(
             )));
         }
     }
-    for (what, files) in [("input", &inputs), ("log", &logs)] {
+    for (what, files) in [
+        ("input", &inputs),
+        ("log", &logs),
+        ("benchmark", &benchmark),
+    ] {
         for f in files {
             for name in f.pattern.wildcard_names() {
                 if !wildcards.contains(&name) {
@@ -158,13 +165,17 @@ fn compile_rule(
             }
         }
     }
-    for f in inputs.iter().chain(&outputs).chain(&logs) {
+    for f in inputs.iter().chain(&outputs).chain(&logs).chain(&benchmark) {
         if let Some(msg) = crate::rules::pattern::path_too_long(f.pattern.as_str()) {
             errors.push(err(msg));
         }
     }
     if !decl.allow_outside {
-        for (what, files) in [("output", &outputs), ("log", &logs)] {
+        for (what, files) in [
+            ("output", &outputs),
+            ("log", &logs),
+            ("benchmark", &benchmark),
+        ] {
             for f in files {
                 if let Some(how) = crate::rules::pattern::outside_workdir(f.pattern.as_str()) {
                     errors.push(
@@ -229,6 +240,7 @@ fn compile_rule(
         inputs,
         outputs,
         logs,
+        benchmark,
         params: decl.params,
         work,
         code: decl.code,

@@ -27,6 +27,7 @@ use crate::rules::decl::{FileKind, Model};
 use crate::rules::registry::{Rules, Work};
 use crate::run::place::Place;
 use crate::script::Runtime;
+use crate::usage::{Meter, Usage};
 use rustc_hash::FxHashMap;
 
 /// How to run.
@@ -103,6 +104,8 @@ enum Message {
         id: JobId,
         result: Result<(), Failure>,
         took: Duration,
+        /// What the last attempt cost.
+        usage: Usage,
         /// The first input's hash, when the job was left to compute it and did.
         input_hash: Option<u128>,
     },
@@ -140,6 +143,8 @@ struct Scheduler<'a, 'c, 'r> {
     targets: BTreeSet<String>,
     outcome: Outcome,
     stopping: bool,
+    /// What each job that ran cost, until its end is reported.
+    usages: HashMap<JobId, Usage>,
 }
 
 fn remove_file(path: &str) {
@@ -166,7 +171,13 @@ impl<'a> Scheduler<'a, '_, '_> {
 
     fn emit_end(&mut self, id: JobId, end: End<'_>, took: Duration) {
         let job = self.job_ref(id);
-        self.events.emit(&Event::JobEnd { job, end, took });
+        let usage = self.usages.remove(&id);
+        self.events.emit(&Event::JobEnd {
+            job,
+            end,
+            took,
+            usage: usage.as_ref(),
+        });
     }
 
     /// The job's model with threads scaled down to the budget, as Snakemake scales threads.
@@ -236,7 +247,7 @@ impl<'a> Scheduler<'a, '_, '_> {
         }
         // Stale outputs go, and so do old logs: a log tells about this run only (retries
         // append to it).
-        for o in job.outputs.iter().chain(&job.logs) {
+        for o in job.outputs.iter().chain(&job.logs).chain(&job.benchmark) {
             remove_file(&o.path);
             if let Some(parent) = Path::new(&o.path)
                 .parent()
@@ -328,6 +339,11 @@ impl<'a> Scheduler<'a, '_, '_> {
                 )));
             };
             records.push((o.path.clone(), rec));
+        }
+        if let (Some(file), Some(usage)) = (job.benchmark.first(), self.usages.get(&id)) {
+            crate::report::benchmark::write(Path::new(&file.path), took, usage).map_err(|e| {
+                Failure::Setup(format!("cannot write benchmark `{}`: {e}", file.path))
+            })?;
         }
         self.store
             .record(records.iter().map(|(p, r)| (p.as_str(), r)))
@@ -491,6 +507,7 @@ pub fn run(
         targets,
         outcome: Outcome::default(),
         stopping: false,
+        usages: HashMap::new(),
     };
     for (i, d) in plan.decisions.into_iter().enumerate() {
         if let Decision::Run(r) = d {
@@ -574,6 +591,7 @@ pub fn run(
                         id,
                         result: Ok(()),
                         took: Duration::ZERO,
+                        usage: Usage::default(),
                         input_hash: None,
                     });
                     continue;
@@ -592,6 +610,7 @@ pub fn run(
                         shell,
                         verbose,
                         input_hash,
+                        usage: Meter::default(),
                     };
                     let start = Instant::now();
                     let mut attempt = 0;
@@ -620,6 +639,7 @@ pub fn run(
                         id,
                         result,
                         took: start.elapsed(),
+                        usage: ctx.usage.total(),
                         input_hash,
                     });
                 });
@@ -647,9 +667,13 @@ pub fn run(
                     id,
                     result,
                     took,
+                    usage,
                     input_hash,
                 }) => {
                     running -= 1;
+                    if !matches!(rules.get(dag.job(id).rule).work, Work::Nothing) {
+                        s.usages.insert(id, usage);
+                    }
                     s.release(id);
                     let result = result.and_then(|()| {
                         if crate::interrupt::requested() {
@@ -683,8 +707,11 @@ pub fn run(
             place.stop_all(opts.grace);
             while running > 0 {
                 match rx.recv() {
-                    Ok(Message::Done { id, took, .. }) => {
+                    Ok(Message::Done {
+                        id, took, usage, ..
+                    }) => {
                         running -= 1;
+                        s.usages.insert(id, usage);
                         s.clean_failed(id);
                         s.emit_end(id, End::Interrupted, took);
                     }

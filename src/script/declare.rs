@@ -18,7 +18,7 @@ use crate::rules::decl::{
 };
 
 /// Every key a rule spec may hold.
-pub const RULE_KEYS: [&str; 23] = [
+pub const RULE_KEYS: [&str; 24] = [
     "input",
     "output",
     "log",
@@ -42,6 +42,7 @@ pub const RULE_KEYS: [&str; 23] = [
     "timeout",
     "allow_outside",
     "wildcard_constraints",
+    "benchmark",
 ];
 
 /// Default settings of the execution models.
@@ -363,6 +364,13 @@ pub fn declare(
     let inputs = s.files("input")?;
     let outputs = s.files("output")?;
     let logs = s.files("log")?;
+    let benchmark = s.files("benchmark")?;
+    if benchmark.len() > 1 {
+        return s.err(
+            "benchmark",
+            "takes one file, where the job's resource figures go",
+        );
+    }
     let params = s.params()?;
     let threads = s.int("threads", 1, 1)?;
     let priority = s.int("priority", 0, i64::MIN)?;
@@ -486,6 +494,7 @@ pub fn declare(
         inputs,
         outputs,
         logs,
+        benchmark,
         params,
         work,
         code,
