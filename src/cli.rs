@@ -81,6 +81,11 @@ pub struct Args {
     #[arg(long)]
     pub summary: bool,
 
+    /// Print the environment that runs the script of job LABEL by hand (an IDE, a debugger):
+    /// `eval "$(flowrun --job-env 'plot[sample=a]' wf.rhai)"`, then the printed command
+    #[arg(long, value_name = "LABEL")]
+    pub job_env: Option<String>,
+
     /// Run in DIR (relative paths in the workflow and `.flowrun/` live there)
     #[arg(short = 'd', long, value_name = "DIR")]
     pub directory: Option<PathBuf>,

@@ -18,7 +18,7 @@ use crate::graph::plan::{self, Checker, PlanOptions, Triggers};
 use crate::graph::store::{Snapshot, Store, StoreError};
 use crate::report::events::{Event, Events, Outcome, Record};
 use crate::report::progress::{self, Progress, Verbosity};
-use crate::rules::registry::Rules;
+use crate::rules::registry::{Rules, Work};
 use crate::run::lock::{Lock, LockError};
 use crate::run::place::Local;
 use crate::run::schedule::{self, RunContext, RunOptions};
@@ -281,6 +281,68 @@ impl<'a> Session<'a> {
         )?)
     }
 
+    /// `--job-env LABEL`: the variables that run one job's script by hand, as shell `export`s,
+    /// and the command that runs it. Writes the job file under `.flowrun/jobs/` and makes the
+    /// folders of the job's outputs and logs, as a run would; runs nothing.
+    pub fn job_env(&self, label: &str) -> Result<String, Stop> {
+        let (loaded, dag) = self.load_and_resolve()?;
+        let labels: Vec<String> = dag
+            .order()
+            .iter()
+            .map(|id| dag.label(&loaded.rules, *id).to_string())
+            .collect();
+        let Some(at) = labels.iter().position(|l| l == label) else {
+            let mut d = Diagnostic::new(format!("no job `{label}` in the graph of the targets"));
+            d = match crate::diagnostic::did_you_mean(label, labels.iter().map(String::as_str)) {
+                Some(hint) => d.hint(hint),
+                None => d.hint("`flowrun --dry-run` lists the jobs; name the target that needs the job after the workflow"),
+            };
+            return Err(Stop::Errors(vec![d]));
+        };
+        let id = dag.order()[at];
+        let job = dag.job(id);
+        let rule = loaded.rules.get(job.rule);
+        let Work::Script(script) = &rule.work else {
+            return Err(Stop::Errors(vec![Diagnostic::new(format!(
+                "job `{label}` runs no script: its rule `{}` has no `script` key",
+                rule.name
+            ))]));
+        };
+        for f in job.outputs.iter().chain(&job.logs) {
+            if let Some(dir) = Path::new(&f.path).parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+        }
+        let threads = rule.model.threads.clamp(1, self.cores());
+        let spec = crate::exec::job_spec(rule, job, threads);
+        let env = crate::exec::script::environment(&spec, label, script.language).map_err(|e| {
+            Stop::Errors(vec![Diagnostic::new(format!(
+                "cannot write the job file for `{label}`: {e}"
+            ))])
+        })?;
+        let mut out = String::new();
+        for (k, v) in env {
+            out.push_str(&format!("export {k}={}\n", shell_words::quote(&v)));
+        }
+        let run = match script.language.interpreter() {
+            Some(program) => format!("{program} {}", shell_words::quote(&script.path)),
+            None => format!(
+                "nothing by hand: a Rhai script such as `{}` runs inside flowrun",
+                script.path
+            ),
+        };
+        out.push_str(&format!("# then: {run}\n"));
+        Ok(out)
+    }
+
+    /// The core budget: `-j`, else the machine's cores.
+    pub fn cores(&self) -> u32 {
+        self.args
+            .cores
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
+            .max(1)
+    }
+
     pub(crate) fn plan_options(&self) -> PlanOptions {
         PlanOptions {
             triggers: self.triggers,
@@ -303,11 +365,7 @@ impl<'a> Session<'a> {
     ) -> Result<Option<Outcome>, Stop> {
         sandbox::set_phase(sandbox::Phase::Definition);
         let plan = plan::check(&loaded.rules, dag, snapshot, &self.plan_options())?;
-        let cores = self
-            .args
-            .cores
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
-            .max(1);
+        let cores = self.cores();
         let planned = schedule::planned(&loaded.rules, dag, &plan, cores, &snapshot.history);
         let nothing = planned.is_empty();
         let display = Progress::new(self.job_verbosity(), self.live && !nothing, cores);

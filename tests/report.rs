@@ -162,7 +162,11 @@ rule("fails", #{ output: "x.txt", shell: "echo '<oops>' >&2; exit 1" });
     assert!(html.contains("<svg class=\"timeline\""));
     let timeline = html.split("<svg class=\"timeline\"").nth(1).unwrap();
     let timeline = timeline.split("</svg>").next().unwrap();
-    assert_eq!(timeline.matches("<rect").count(), 2, "one bar per job that ran");
+    assert_eq!(
+        timeline.matches("<rect").count(),
+        2,
+        "one bar per job that ran"
+    );
     // Below it, the chart of what each rule cost.
     assert!(html.contains("<svg class=\"costs\""));
     assert!(html.contains("1 failed, 1 not run because a job they need failed"));

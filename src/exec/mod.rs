@@ -9,8 +9,10 @@ pub mod mpi;
 #[cfg(feature = "mpi")]
 pub mod mpi_rank;
 mod process;
+pub mod script;
 mod shell;
 mod spawn;
+mod tee;
 mod thread;
 pub mod worker;
 
@@ -82,6 +84,20 @@ pub fn hashed_while_read<'j>(rule: &Rule, job: &'j Job) -> Option<&'j str> {
     (chunked && chunked::hashes_while_reading(rule, path)).then_some(path)
 }
 
+/// `job` of `rule` as scripts and closures see it, running on `threads` threads.
+pub fn job_spec(rule: &Rule, job: &Job, threads: u32) -> JobSpec {
+    JobSpec {
+        rule: rule.name.clone(),
+        input: owned(&job.inputs),
+        output: owned(&job.outputs),
+        log: owned(&job.logs),
+        wildcards: job.wildcards.clone(),
+        params: rule.params.clone(),
+        threads,
+        resources: rule.resources.clone(),
+    }
+}
+
 fn borrowed(list: &[JobFile]) -> Vec<(Option<&str>, &str)> {
     list.iter()
         .map(|f| (f.name.as_deref(), f.path.as_str()))
@@ -119,16 +135,7 @@ impl JobContext<'_> {
 
     /// The job as the script runtime (and worker processes) see it.
     pub fn spec(&self) -> JobSpec {
-        JobSpec {
-            rule: self.rule.name.clone(),
-            input: owned(&self.job.inputs),
-            output: owned(&self.job.outputs),
-            log: owned(&self.job.logs),
-            wildcards: self.job.wildcards.clone(),
-            params: self.rule.params.clone(),
-            threads: self.model.threads,
-            resources: self.rule.resources.clone(),
-        }
+        job_spec(self.rule, self.job, self.model.threads)
     }
 
     /// Runs the work once, within the rule's `timeout` if it has one: past it, the job's
@@ -199,6 +206,7 @@ impl JobContext<'_> {
                 .call_run(*closure, &self.spec())
                 .map_err(Failure::Script),
             Work::MapReduce(mr) => mapreduce::run(self, key, mr),
+            Work::Script(s) => script::run(self, key, s),
         }
     }
 }

@@ -274,6 +274,26 @@ impl Shell {
         Ok(Output::File(file.into()))
     }
 
+    /// Waits for the started process `pid` of job `key` (its group reachable by an interrupt
+    /// meanwhile), reaps it and adds its cost to `usage`.
+    pub(crate) fn supervise(
+        &self,
+        key: &str,
+        pid: Pid,
+        usage: &Meter,
+    ) -> Result<std::process::ExitStatus, Failure> {
+        self.registry.add(key, pid.as_raw());
+        if crate::interrupt::requested() {
+            let _ = killpg(pid, Signal::SIGTERM);
+        }
+        let reaped = crate::usage::reap(pid);
+        self.registry.remove(key);
+        let (status, cost) =
+            reaped.map_err(|e| Failure::Setup(format!("waiting for the process: {e}")))?;
+        usage.add(cost);
+        Ok(status)
+    }
+
     /// Runs `cmd` for job `key`, output to `log` if given (else to flowrun's stderr), with
     /// extra environment variables `env`; what the command cost is added to `usage`.
     pub fn run(
@@ -335,15 +355,7 @@ impl Shell {
                     .map_err(|e| Failure::Setup(format!("cannot start `{shell}`: {e}")))?
             }
         };
-        self.registry.add(key, pid.as_raw());
-        if crate::interrupt::requested() {
-            let _ = killpg(pid, Signal::SIGTERM);
-        }
-        let reaped = crate::usage::reap(pid);
-        self.registry.remove(key);
-        let (status, cost) =
-            reaped.map_err(|e| Failure::Setup(format!("waiting for the command: {e}")))?;
-        usage.add(cost);
+        let status = self.supervise(key, pid, usage)?;
         if status.success() {
             Ok(())
         } else {

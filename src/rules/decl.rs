@@ -125,6 +125,8 @@ pub enum WorkDecl {
     Run(ClosureId),
     /// Items mapped in parallel under the rule's model, reduced in item order.
     MapReduce(MapReduceDecl),
+    /// A script file run for each job.
+    Script(crate::rules::script::ScriptDecl),
 }
 
 /// A rule exactly as the workflow declared it.

@@ -4,5 +4,6 @@
 pub mod decl;
 pub mod pattern;
 pub mod registry;
+pub mod script;
 pub mod template;
 pub mod wildcards;

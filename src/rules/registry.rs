@@ -12,6 +12,7 @@ use crate::rules::decl::{
     ClosureId, FileDecl, FileKind, MapReduceDecl, Model, ModelKind, RuleDecl, WorkDecl,
 };
 use crate::rules::pattern::{Pattern, Wildcards};
+use crate::rules::script::ScriptDecl;
 use crate::rules::template::{Names, Template};
 
 /// Index of a rule in declaration order.
@@ -33,6 +34,7 @@ pub enum Work {
     Shell(Template),
     Run(ClosureId),
     MapReduce(MapReduceDecl),
+    Script(ScriptDecl),
 }
 
 /// A validated rule.
@@ -193,7 +195,7 @@ fn compile_rule(
     let model_fits = match &decl.work {
         WorkDecl::MapReduce(_) => true,
         WorkDecl::Shell(_) => matches!(kind, ModelKind::Thread | ModelKind::Mpi),
-        WorkDecl::Run(_) | WorkDecl::Nothing => kind == ModelKind::Thread,
+        WorkDecl::Run(_) | WorkDecl::Nothing | WorkDecl::Script(_) => kind == ModelKind::Thread,
     };
     if !model_fits {
         errors.push(err(format!(
@@ -210,6 +212,7 @@ fn compile_rule(
         WorkDecl::Nothing => Work::Nothing,
         WorkDecl::Run(c) => Work::Run(*c),
         WorkDecl::MapReduce(mr) => Work::MapReduce(mr.clone()),
+        WorkDecl::Script(s) => Work::Script(s.clone()),
         WorkDecl::Shell(text) => match Template::parse(text) {
             Ok(t) => {
                 let names = Names {

@@ -5,6 +5,8 @@
 
 #![allow(deprecated)] // Rhai marks the internals API volatile, not deprecated.
 
+mod script;
+
 use std::collections::BTreeMap;
 
 use rhai::{Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext};
@@ -18,7 +20,7 @@ use crate::rules::decl::{
 };
 
 /// Every key a rule spec may hold.
-pub const RULE_KEYS: [&str; 24] = [
+pub const RULE_KEYS: [&str; 25] = [
     "input",
     "output",
     "log",
@@ -43,6 +45,7 @@ pub const RULE_KEYS: [&str; 24] = [
     "allow_outside",
     "wildcard_constraints",
     "benchmark",
+    "script",
 ];
 
 /// Default settings of the execution models.
@@ -391,9 +394,25 @@ pub fn declare(
     let shell = s.take("shell");
     let has_run = s.map.contains_key("run");
     let has_map = s.map.contains_key("map") || s.map.contains_key("finish");
+    let script = s.take("script");
     let mut st = state.lock().map_err(|_| "workflow state poisoned")?;
+    let declared_in = ctx
+        .call_source()
+        .map(Into::into)
+        .unwrap_or_else(|| st.main_file.clone());
     let mut code = Vec::new();
     let work = match (shell, has_run, has_map) {
+        (shell, run, map) if script.is_some() && (shell.is_some() || run || map) => {
+            return s.err(
+                "script",
+                "cannot be combined with `shell`, `run` or `map`: a rule does one kind of work",
+            )
+        }
+        _ if script.is_some() => {
+            let (decl, text) = s.script(script.unwrap_or_default(), &declared_in)?;
+            code.push(text);
+            WorkDecl::Script(decl)
+        }
         (Some(_), true, _) => return s.err("shell", "and `run` cannot both be given; pick one"),
         (Some(_), _, true) | (None, true, true) => {
             return s.err(
@@ -482,10 +501,7 @@ pub fn declare(
     let code = code.join("\n");
     let pos = ctx.call_position();
     let origin = pos.line().map(|line| Origin {
-        file: ctx
-            .call_source()
-            .map(Into::into)
-            .unwrap_or_else(|| st.main_file.clone()),
+        file: declared_in,
         line,
         column: pos.position().unwrap_or(1),
     });
