@@ -17,6 +17,13 @@
 //!   which Snakemake reports as `io_in`/`io_out`). `rusage`'s `inblock`/`oublock` count the
 //!   latter in 512-byte blocks only, so `/proc` is the better source.
 //!
+//! **A floor under peak RSS.** A child starts sharing flowrun's memory (`clone(CLONE_VM)` for
+//! commands, `fork` for workers), and at `execve` the kernel folds the memory it shared into the
+//! new program's `ru_maxrss`. So a child's figure is at least flowrun's own peak at that moment.
+//! A figure above flowrun's peak (read when the child is reaped: it only grows) is the
+//! program's own, exact; one at or below it only bounds the program's peak, and is reported as
+//! that bound (`max_rss` none, `rss_at_most` set), never as an exact figure.
+//!
 //! Several processes of one job (the workers of the `process` and `hybrid` models) add up:
 //! their CPU, bytes, and peak RSS (workers run side by side, so the sum bounds their joint peak).
 //!
@@ -100,6 +107,9 @@ pub struct Usage {
     /// Peak resident set size in bytes; `None` for work inside flowrun, which has none of its
     /// own.
     pub max_rss: Option<u64>,
+    /// When the peak RSS of a process is not known exactly (it stayed under flowrun's own, see
+    /// the module docs): at most this many bytes.
+    pub rss_at_most: Option<u64>,
     /// Bytes moved; `None` where the kernel does not say (no `/proc`).
     pub io: Option<Io>,
     /// How many processes were measured (0 for work inside flowrun).
@@ -118,10 +128,17 @@ impl Usage {
             (Some(a), Some(b)) => Some(a + b),
             (a, b) => a.or(b),
         };
+        // Exact only if every part that says anything is exact.
+        let bounded = self.rss_at_most.is_some() || other.rss_at_most.is_some();
+        let known = add(
+            self.max_rss.or(self.rss_at_most),
+            other.max_rss.or(other.rss_at_most),
+        );
         Usage {
             user: self.user + other.user,
             system: self.system + other.system,
-            max_rss: add(self.max_rss, other.max_rss),
+            max_rss: known.filter(|_| !bounded),
+            rss_at_most: known.filter(|_| bounded),
             io: match (self.io, other.io) {
                 (Some(a), Some(b)) => Some(a + b),
                 (a, b) => a.or(b),
@@ -130,20 +147,34 @@ impl Usage {
         }
     }
 
-    fn from_rusage(ru: &libc::rusage, io: Option<Io>) -> Usage {
-        let time = |t: libc::timeval| {
-            Duration::from_secs(t.tv_sec.max(0) as u64)
-                + Duration::from_micros(t.tv_usec.max(0) as u64)
-        };
+    /// The usage `ru` of a reaped child, whose peak RSS is exact above `floor`.
+    fn from_rusage(ru: &libc::rusage, io: Option<Io>, floor: u64) -> Usage {
+        let rss = max_rss(ru);
         Usage {
-            user: time(ru.ru_utime),
-            system: time(ru.ru_stime),
-            // Linux gives kilobytes.
-            max_rss: Some(ru.ru_maxrss.max(0) as u64 * 1024),
+            user: seconds(ru.ru_utime),
+            system: seconds(ru.ru_stime),
+            max_rss: Some(rss).filter(|r| *r > floor),
+            rss_at_most: Some(rss).filter(|r| *r <= floor),
             io,
             processes: 1,
         }
     }
+}
+
+fn seconds(t: libc::timeval) -> Duration {
+    Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+}
+
+/// Linux gives kilobytes.
+fn max_rss(ru: &libc::rusage) -> u64 {
+    ru.ru_maxrss.max(0) as u64 * 1024
+}
+
+fn rusage(who: libc::c_int) -> libc::rusage {
+    // SAFETY: getrusage writes into a zeroed local.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(who, &mut ru) };
+    ru
 }
 
 /// `n` bytes for people: `512 B`, `1.5 KiB`, `200.0 MiB`, `4.30 GiB`.
@@ -175,6 +206,8 @@ impl std::fmt::Display for Usage {
         )?;
         if let Some(rss) = self.max_rss {
             write!(f, ", peak RSS {}", bytes(rss))?;
+        } else if let Some(rss) = self.rss_at_most {
+            write!(f, ", peak RSS at most {}", bytes(rss))?;
         }
         if let Some(io) = self.io {
             write!(f, ", read {}, wrote {}", bytes(io.read), bytes(io.written))?;
@@ -242,7 +275,11 @@ fn reap_exited(pid: Pid) -> std::io::Result<(ExitStatus, Usage)> {
     // SAFETY: wait4 writes into locals.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     retrying(|| unsafe { libc::wait4(pid.as_raw(), &mut status, 0, &mut ru) })?;
-    Ok((ExitStatus::from_raw(status), Usage::from_rusage(&ru, io)))
+    let floor = max_rss(&rusage(libc::RUSAGE_SELF));
+    Ok((
+        ExitStatus::from_raw(status),
+        Usage::from_rusage(&ru, io, floor),
+    ))
 }
 
 /// Waits for child `pid` to end and reaps it: how it ended and what it cost.
@@ -271,14 +308,11 @@ pub struct ThreadMark {
 impl ThreadMark {
     /// The calling thread's CPU time and bytes so far.
     pub fn now() -> ThreadMark {
-        // SAFETY: getrusage writes into a zeroed local.
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
-        let u = Usage::from_rusage(&ru, Io::read("/proc/thread-self/io"));
+        let ru = rusage(libc::RUSAGE_THREAD);
         ThreadMark {
-            user: u.user,
-            system: u.system,
-            io: u.io,
+            user: seconds(ru.ru_utime),
+            system: seconds(ru.ru_stime),
+            io: Io::read("/proc/thread-self/io"),
         }
     }
 
@@ -289,6 +323,7 @@ impl ThreadMark {
             user: now.user.saturating_sub(self.user),
             system: now.system.saturating_sub(self.system),
             max_rss: None,
+            rss_at_most: None,
             io: now.io.zip(self.io).map(|(now, then)| now.since(then)),
             processes: 0,
         }
@@ -346,7 +381,11 @@ mod tests {
         let (status, usage) = reap(Pid::from_raw(pid as i32)).unwrap();
         assert!(status.success());
         assert!(usage.cpu() > Duration::ZERO, "{usage:?}");
-        assert!(usage.max_rss.unwrap() > 100 * 1024, "{usage:?}");
+        // `sh` stays under flowrun's (the test binary's) own peak: a bound, not a figure.
+        assert!(
+            usage.max_rss.or(usage.rss_at_most).unwrap() > 100 * 1024,
+            "{usage:?}"
+        );
         let io = usage.io.unwrap();
         assert!(io.written >= 1_048_576, "{io:?}");
         assert_eq!(usage.processes, 1);
@@ -406,10 +445,11 @@ mod tests {
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(1536), "1.50 KiB");
         assert_eq!(bytes(200 * 1024 * 1024), "200.0 MiB");
-        let u = Usage {
+        let mut u = Usage {
             user: Duration::from_millis(1100),
             system: Duration::from_millis(100),
             max_rss: Some(3 << 20),
+            rss_at_most: None,
             io: None,
             processes: 1,
         };
@@ -417,6 +457,8 @@ mod tests {
             u.to_string(),
             "cpu 1.20 s (user 1.10 s, system 0.10 s), peak RSS 3.00 MiB"
         );
+        (u.max_rss, u.rss_at_most) = (None, Some(3 << 20));
+        assert!(u.to_string().ends_with("peak RSS at most 3.00 MiB"));
     }
 
     #[test]
@@ -425,6 +467,7 @@ mod tests {
             user: Duration::from_secs(1),
             system: Duration::from_secs(2),
             max_rss: Some(10),
+            rss_at_most: None,
             io: None,
             processes: 1,
         };
@@ -441,5 +484,13 @@ mod tests {
         assert_eq!(sum.max_rss, Some(15));
         assert_eq!(sum.io.unwrap().read, 1);
         assert_eq!(sum.processes, 2);
+        // One bounded part makes the sum a bound; work inside flowrun adds nothing.
+        let bounded = Usage {
+            max_rss: None,
+            rss_at_most: Some(7),
+            ..a
+        };
+        let sum = a.plus(bounded).plus(Usage::default());
+        assert_eq!((sum.max_rss, sum.rss_at_most), (None, Some(17)));
     }
 }

@@ -75,6 +75,7 @@ mod tests {
             user: Duration::from_millis(1500),
             system: Duration::from_millis(500),
             max_rss: Some(200 * 1024 * 1024),
+            rss_at_most: None,
             io: Some(Io {
                 disk_written: 3 * 1024 * 1024,
                 ..Io::default()

@@ -238,6 +238,8 @@ struct RuleSum<'t> {
     measured: usize,
     cpu: f64,
     max_rss: Option<u64>,
+    /// Whether `max_rss` is only a bound for some job (see [`crate::usage`]).
+    rss_bounded: bool,
     read: Option<u64>,
     written: Option<u64>,
 }
@@ -252,7 +254,8 @@ fn rule_sums(t: &Timeline) -> BTreeMap<&str, RuleSum<'_>> {
         if let Some(u) = &r.usage {
             e.measured += 1;
             e.cpu += u.cpu().as_secs_f64();
-            e.max_rss = e.max_rss.max(u.max_rss);
+            e.max_rss = e.max_rss.max(u.max_rss.or(u.rss_at_most));
+            e.rss_bounded |= u.max_rss.is_none() && u.rss_at_most.is_some();
             if let Some(io) = u.io {
                 e.read = Some(e.read.unwrap_or(0) + io.read);
                 e.written = Some(e.written.unwrap_or(0) + io.written);
@@ -264,6 +267,14 @@ fn rule_sums(t: &Timeline) -> BTreeMap<&str, RuleSum<'_>> {
 
 fn figure(bytes: Option<u64>) -> String {
     bytes.map(crate::usage::bytes).unwrap_or_default()
+}
+
+/// A rule's peak RSS, `≤` marking a bound.
+fn rss(sum: &RuleSum<'_>) -> String {
+    let at_most = if sum.rss_bounded { "≤ " } else { "" };
+    sum.max_rss
+        .map(|b| format!("{at_most}{}", crate::usage::bytes(b)))
+        .unwrap_or_default()
 }
 
 fn rule_table(out: &mut String, by_rule: &BTreeMap<&str, RuleSum<'_>>) {
@@ -293,7 +304,7 @@ fn rule_table(out: &mut String, by_rule: &BTreeMap<&str, RuleSum<'_>>) {
             statuses.join(", "),
             brief(sum.secs),
             brief(sum.secs / sum.jobs as f64),
-            figure(sum.max_rss),
+            rss(sum),
             figure(sum.read),
             figure(sum.written),
         );
@@ -350,7 +361,7 @@ fn cost_svg(out: &mut String, by_rule: &BTreeMap<&str, RuleSum<'_>>) {
             (
                 NAME,
                 sum.max_rss.map(|b| b as f64 / top_rss),
-                figure(sum.max_rss),
+                rss(sum),
                 "#5c6bc0",
             ),
             (

@@ -80,6 +80,7 @@ fn usage_json(u: &Usage) -> Value {
         "cpu_user": secs(u.user),
         "cpu_system": secs(u.system),
         "max_rss": u.max_rss,
+        "rss_at_most": u.rss_at_most,
         "read": u.io.map(|io| io.read),
         "written": u.io.map(|io| io.written),
         "disk_read": u.io.map(|io| io.disk_read),
