@@ -20,7 +20,7 @@ use crate::rules::decl::{
 };
 
 /// Every key a rule spec may hold.
-pub const RULE_KEYS: [&str; 25] = [
+pub const RULE_KEYS: [&str; 26] = [
     "input",
     "output",
     "log",
@@ -44,6 +44,7 @@ pub const RULE_KEYS: [&str; 25] = [
     "timeout",
     "allow_outside",
     "wildcard_constraints",
+    "cache",
     "benchmark",
     "script",
 ];
@@ -380,6 +381,7 @@ pub fn declare(
     let retries = s.int("retries", 0, 0)?;
     let timeout = s.seconds("timeout")?;
     let allow_outside = s.boolean("allow_outside")?;
+    let cache = s.boolean("cache")?;
     let resources = s.resources()?;
     let wildcard_constraints = s.string_map("wildcard_constraints")?;
     let kind = s.model()?;
@@ -520,6 +522,7 @@ pub fn declare(
         retries: retries as u32,
         timeout,
         allow_outside,
+        cache,
         wildcard_constraints,
         origin,
     });
