@@ -76,6 +76,7 @@ const CHECKED: &[&str] = &[
     "docs/cli.md",
     "docs/language.md",
     "docs/staleness.md",
+    "docs/scripts.md",
 ];
 
 #[test]
@@ -96,6 +97,11 @@ fn language_examples_print_what_they_say() {
 #[test]
 fn staleness_examples_print_what_they_say() {
     check("docs/staleness.md");
+}
+
+#[test]
+fn scripts_examples_print_what_they_say() {
+    check("docs/scripts.md");
 }
 
 /// A page with a `console` block or a directive that no test above checks is an error.
