@@ -50,6 +50,10 @@ fn run_inner(args: &Args) -> Result<u8, Stop> {
     if let Some(label) = &args.job_env {
         return job_env(&session, label);
     }
+    if args.create_envs {
+        print!("{}", session.create_envs()?);
+        return Ok(exit::SUCCESS);
+    }
     if args.list || args.rulegraph {
         let loaded = session.load()?;
         if args.list {

@@ -86,6 +86,11 @@ pub struct Args {
     #[arg(long, value_name = "LABEL")]
     pub job_env: Option<String>,
 
+    /// Create the software environments (`software: #{ python: ... }`) of the targets' rules,
+    /// in the cache shared by every workflow, and run nothing
+    #[arg(long)]
+    pub create_envs: bool,
+
     /// Record the existing outputs of the targets' jobs as up to date under the current code,
     /// params and inputs, running nothing (with -n: only say what would be accepted)
     #[arg(long)]

@@ -347,7 +347,8 @@ impl<'a> Session<'a> {
         }
         let threads = rule.model.threads.clamp(1, self.cores());
         let spec = crate::exec::job_spec(rule, job, threads);
-        let env = crate::exec::script::environment(&spec, label, script.language).map_err(|e| {
+        let env = crate::exec::script::environment(&spec, label, script.language, &rule.software)
+            .map_err(|e| {
             Stop::Errors(vec![Diagnostic::new(format!(
                 "cannot write the job file for `{label}`: {e}"
             ))])
@@ -364,6 +365,27 @@ impl<'a> Session<'a> {
             ),
         };
         out.push_str(&format!("# then: {run}\n"));
+        Ok(out)
+    }
+
+    /// `--create-envs`: makes the software environments of every rule in the graph of the
+    /// targets (those that exist are left as they are), and says where they are.
+    pub fn create_envs(&self) -> Result<String, Stop> {
+        let (loaded, dag) = self.load_and_resolve()?;
+        let rules = dag
+            .order()
+            .iter()
+            .map(|id| loaded.rules.get(dag.job(*id).rule));
+        let made = create_envs(rules)?;
+        let mut out = String::new();
+        for env in made {
+            out.push_str(&format!(
+                "{} ({}) is ready in {}\n",
+                env.name(),
+                env.file,
+                crate::exec::software::envs_dir().join(env.name()).display()
+            ));
+        }
         Ok(out)
     }
 
@@ -399,6 +421,8 @@ impl<'a> Session<'a> {
         let plan = plan::check(&loaded.rules, dag, snapshot, &self.plan_options())?;
         let cores = self.cores();
         let planned = schedule::planned(&loaded.rules, dag, &plan, cores, &snapshot.history);
+        // Before the first job starts, never per job.
+        create_envs(planned.iter().map(|p| p.job.rule))?;
         let nothing = planned.is_empty();
         let display = Progress::new(self.job_verbosity(), self.live && !nothing, cores);
         let mut events = Events::new(Box::new(display), record);
@@ -521,4 +545,20 @@ pub(crate) fn outcome_parts(outcome: &Outcome) -> Vec<String> {
         ));
     }
     parts
+}
+
+/// Makes the Python environments `rules` need that do not exist yet, each once; returns every
+/// environment they need, in a stable order.
+fn create_envs<'a>(
+    rules: impl Iterator<Item = &'a crate::rules::registry::Rule>,
+) -> Result<Vec<crate::rules::software::PythonEnv>, Stop> {
+    let mut envs: Vec<crate::rules::software::PythonEnv> =
+        rules.filter_map(|r| r.software.python.clone()).collect();
+    envs.sort_by_key(|e| e.hash);
+    envs.dedup_by_key(|e| e.hash);
+    for env in &envs {
+        crate::exec::software::create(env)
+            .map_err(|e| Stop::Errors(vec![Diagnostic::new(e.to_string())]))?;
+    }
+    Ok(envs)
 }

@@ -11,6 +11,7 @@ pub mod mpi_rank;
 mod process;
 pub mod script;
 mod shell;
+pub mod software;
 mod spawn;
 mod tee;
 mod thread;
@@ -194,10 +195,12 @@ impl JobContext<'_> {
                     eprintln!("    {cmd}");
                 }
                 let log = self.job.logs.first().map(|l| l.path.as_str());
-                let env = match self.model.kind {
+                let software = software::job_vars(&self.rule.software);
+                let mut env = match self.model.kind {
                     ModelKind::Mpi => self.shell.mpi.env(),
                     _ => Vec::new(),
                 };
+                env.extend(software.iter().map(|(k, v)| (k.as_str(), v.as_str())));
                 self.shell
                     .run(key, &cmd, log, self.model.threads, &env, &self.usage)
             }

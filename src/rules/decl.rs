@@ -154,6 +154,8 @@ pub struct RuleDecl {
     /// `cache`: jobs are restored from and published to the result cache (`--cache-dir`).
     pub cache: bool,
     pub wildcard_constraints: BTreeMap<String, String>,
+    /// `env` and `software`: what the jobs run with.
+    pub software: crate::rules::software::Software,
     /// Where `rule(...)` was called.
     pub origin: Option<Origin>,
 }

@@ -5,5 +5,6 @@ pub mod decl;
 pub mod pattern;
 pub mod registry;
 pub mod script;
+pub mod software;
 pub mod template;
 pub mod wildcards;

@@ -13,6 +13,7 @@ use crate::rules::decl::{
 };
 use crate::rules::pattern::{Pattern, Wildcards};
 use crate::rules::script::ScriptDecl;
+use crate::rules::software::Software;
 use crate::rules::template::{Names, Template};
 
 /// Index of a rule in declaration order.
@@ -60,6 +61,8 @@ pub struct Rule {
     pub allow_outside: bool,
     /// `cache`: jobs go through the result cache when one is given (`--cache-dir`).
     pub cache: bool,
+    /// `env` and `software`: what the jobs run with.
+    pub software: Software,
     pub origin: Option<Origin>,
 }
 
@@ -193,6 +196,12 @@ fn compile_rule(
             }
         }
     }
+    let in_process = !matches!(decl.work, WorkDecl::Shell(_) | WorkDecl::Script(_));
+    if !decl.software.is_empty() && in_process {
+        errors.push(err(
+            "`env` and `software` apply to the commands and scripts a job starts: give them to a `shell` or `script` rule".into(),
+        ));
+    }
     let kind = decl.model.kind;
     let model_fits = match &decl.work {
         WorkDecl::MapReduce(_) => true,
@@ -256,6 +265,7 @@ fn compile_rule(
         timeout: decl.timeout.map(std::time::Duration::from_secs_f64),
         allow_outside: decl.allow_outside,
         cache: decl.cache,
+        software: decl.software,
         origin: decl.origin,
     })
 }

@@ -6,6 +6,7 @@
 #![allow(deprecated)] // Rhai marks the internals API volatile, not deprecated.
 
 mod script;
+mod software;
 
 use std::collections::BTreeMap;
 
@@ -20,7 +21,7 @@ use crate::rules::decl::{
 };
 
 /// Every key a rule spec may hold.
-pub const RULE_KEYS: [&str; 26] = [
+pub const RULE_KEYS: [&str; 28] = [
     "input",
     "output",
     "log",
@@ -47,6 +48,8 @@ pub const RULE_KEYS: [&str; 26] = [
     "cache",
     "benchmark",
     "script",
+    "env",
+    "software",
 ];
 
 /// Default settings of the execution models.
@@ -402,6 +405,7 @@ pub fn declare(
         .call_source()
         .map(Into::into)
         .unwrap_or_else(|| st.main_file.clone());
+    let software = s.software(&declared_in)?;
     let mut code = Vec::new();
     let work = match (shell, has_run, has_map) {
         (shell, run, map) if script.is_some() && (shell.is_some() || run || map) => {
@@ -500,6 +504,12 @@ pub fn declare(
             WorkDecl::Nothing
         }
     };
+    // Only a rule with software has an identity to add: every other rule's code stays as it
+    // was, and so do the records made under it.
+    let identity = software.identity();
+    if !identity.is_empty() {
+        code.push(identity);
+    }
     let code = code.join("\n");
     let pos = ctx.call_position();
     let origin = pos.line().map(|line| Origin {
@@ -524,6 +534,7 @@ pub fn declare(
         allow_outside,
         cache,
         wildcard_constraints,
+        software,
         origin,
     });
     Ok(())

@@ -22,6 +22,7 @@ use super::spawn::{Output, Spawn};
 use super::tee::Tee;
 use super::{Failure, JobContext};
 use crate::rules::script::{Language, ScriptDecl};
+use crate::rules::software::Software;
 use crate::script::{JobSpec, NamedPaths};
 
 /// The environment variable naming the job file.
@@ -97,6 +98,7 @@ pub fn environment(
     spec: &JobSpec,
     label: &str,
     language: Language,
+    software: &Software,
 ) -> std::io::Result<Vec<(String, String)>> {
     let state = state_dir();
     let job_file = state.join("jobs").join(format!(
@@ -135,6 +137,7 @@ pub fn environment(
         }
         Language::Bash | Language::Rhai => {}
     }
+    env.extend(super::software::job_vars(software));
     Ok(env)
 }
 
@@ -147,7 +150,7 @@ pub fn run(ctx: &JobContext<'_>, key: &str, script: &ScriptDecl) -> Result<(), F
             .run_script(Path::new(&script.path), &spec)
             .map_err(Failure::Script);
     };
-    let env = environment(&spec, key, script.language)
+    let env = environment(&spec, key, script.language, &ctx.rule.software)
         .map_err(|e| Failure::Setup(format!("cannot write the job file for `{key}`: {e}")))?;
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     if ctx.verbose {

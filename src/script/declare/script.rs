@@ -91,7 +91,7 @@ impl Spec<'_> {
 
 /// `path` as seen from the folder of `declared_in`, relative to the working directory when it
 /// lies inside it (as messages show it).
-fn resolve(declared_in: &Path, path: &str) -> PathBuf {
+pub(super) fn resolve(declared_in: &Path, path: &str) -> PathBuf {
     let full = match declared_in.parent() {
         Some(dir) if Path::new(path).is_relative() => dir.join(path),
         _ => PathBuf::from(path),
