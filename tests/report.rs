@@ -344,3 +344,24 @@ fn start_slow_job(p: &Project, args: &[&str]) -> Background {
     }
     bg
 }
+
+#[test]
+fn a_sub_second_run_has_a_readable_time_axis() {
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"rule("a", #{ output: "a.txt", shell: "sleep 0.2; touch a.txt" });"#,
+    );
+    p.run(&["wf.rhai", "--report", "r.html"]).code(0);
+    let html = p.read("r.html");
+    let ticks: Vec<&str> = html
+        .split("class=\"tick\">")
+        .skip(1)
+        .filter_map(|t| t.split("</text>").next())
+        .collect();
+    assert!(ticks.len() >= 3, "{ticks:?}");
+    let mut distinct = ticks.clone();
+    distinct.dedup();
+    assert_eq!(distinct, ticks, "every tick reads apart");
+    assert_eq!(ticks[0], "0.00s", "{ticks:?}");
+}

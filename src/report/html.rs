@@ -116,6 +116,16 @@ fn tick_step(span: f64) -> f64 {
         .unwrap_or(10.0 * magnitude)
 }
 
+/// A tick's label: as many decimals as the spacing `step` needs (`0.05s`, `0.10s` for a
+/// sub-second run, where one decimal would read `0.0s` at every tick), else [`brief`].
+fn tick_label(secs: f64, step: f64) -> String {
+    if step >= 0.1 {
+        return brief(secs);
+    }
+    let decimals = (-step.log10()).ceil().max(1.0) as usize;
+    format!("{secs:.decimals$}s")
+}
+
 /// The SVG Gantt chart: one lane per concurrently running job.
 fn timeline_svg(out: &mut String, t: &Timeline, wall: f64) {
     let span = wall.max(1e-3);
@@ -148,7 +158,7 @@ fn timeline_svg(out: &mut String, t: &Timeline, wall: f64) {
              <text x=\"{0:.1}\" y=\"{1}\" class=\"tick\">{2}</text>",
             x(tick),
             axis + 16.0,
-            brief(tick)
+            tick_label(tick, step)
         );
         tick += step;
     }
@@ -573,6 +583,18 @@ mod tests {
         assert!(html.matches("<rect").count() <= 2 * COLUMNS);
         assert!(html.contains("10000 jobs: listed are"));
         assert!(html.len() < 200_000, "{} bytes", html.len());
+    }
+
+    #[test]
+    fn sub_second_ticks_read_apart() {
+        let step = tick_step(0.3);
+        let labels: Vec<String> = (0..7).map(|i| tick_label(i as f64 * step, step)).collect();
+        assert_eq!(labels[..3], ["0.00s", "0.05s", "0.10s"]);
+        let mut unique = labels.clone();
+        unique.dedup();
+        assert_eq!(unique, labels, "every tick has its own label");
+        assert_eq!(tick_label(2.0, 1.0), "2.0s");
+        assert_eq!(tick_label(0.004, 0.001), "0.004s");
     }
 
     #[test]
