@@ -39,12 +39,12 @@ pub struct Args {
     #[arg(long, value_name = "RULE|FILE")]
     pub until: Vec<String>,
 
-    /// Which changes make a job rerun: mtime, content, code, params, input
+    /// Which changes make a job rerun: mtime, content, code, params, input, software
     #[arg(
         long,
         value_delimiter = ',',
         value_name = "TRIGGER,...",
-        default_value = "content,code,params,input"
+        default_value = "content,code,params,input,software"
     )]
     pub rerun_triggers: Vec<String>,
 

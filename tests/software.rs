@@ -1,6 +1,6 @@
 //! Software environments: `env`, `software: #{ python: FILE, path: [...] }`, made once into a
 //! shared cache (`FLOWRUN_ENVS`) before the first job or by `--create-envs`, used offline once
-//! made, part of the rule's code.
+//! made; changing them reruns their jobs ("the software environment changed").
 //!
 //! The Python package installed is a tiny wheel the test writes itself, so no test needs the
 //! network. Environments are made with `uv` from `target/pyenv` (scripts/setup-tests.sh
@@ -111,11 +111,34 @@ fn changing_the_requirements_reruns_exactly_the_jobs_that_use_them() {
     p.file("envs/tiny.txt", "./tinypkg-2.0-py3-none-any.whl\n");
     let dry = run(&p, &["wf.rhai", "-n"]).code(0);
     assert_eq!(dry.planned(), ["a", "all"]);
-    assert_eq!(dry.reasons("a"), ["the rule's code changed"]);
+    assert_eq!(dry.reasons("a"), ["the software environment changed"]);
+    // The trigger can be turned off: then only the other triggers count.
+    run(
+        &p,
+        &[
+            "wf.rhai",
+            "-n",
+            "--rerun-triggers",
+            "content,code,params,input",
+        ],
+    )
+    .code(0)
+    .stdout_has("nothing to be done: every output is up to date");
     run(&p, &["wf.rhai"])
         .code(0)
         .stderr_has("Creating software environment python-");
     assert_eq!(p.read("out/a.txt"), "tiny 2.0 hello 3\ntool-ran\n");
+    // A variable is part of the identity too.
+    p.file(
+        "wf.rhai",
+        &p.read("wf.rhai")
+            .replace("GREETING: \"hello\"", "GREETING: \"hi\""),
+    );
+    let dry = run(&p, &["wf.rhai", "-n"]).code(0);
+    assert_eq!(dry.planned(), ["a", "all"]);
+    assert_eq!(dry.reasons("a"), ["the software environment changed"]);
+    run(&p, &["wf.rhai"]).code(0);
+    assert_eq!(p.read("out/a.txt"), "tiny 2.0 hi 3\ntool-ran\n");
     // Touching the file, or rewriting it unchanged, changes nothing.
     p.file("envs/tiny.txt", "./tinypkg-2.0-py3-none-any.whl\n");
     run(&p, &["wf.rhai", "-n"])

@@ -504,12 +504,6 @@ pub fn declare(
             WorkDecl::Nothing
         }
     };
-    // Only a rule with software has an identity to add: every other rule's code stays as it
-    // was, and so do the records made under it.
-    let identity = software.identity();
-    if !identity.is_empty() {
-        code.push(identity);
-    }
     let code = code.join("\n");
     let pos = ctx.call_position();
     let origin = pos.line().map(|line| Origin {

@@ -9,7 +9,8 @@
 //! | version | released with | what changed |
 //! |---|---|---|
 //! | 1 | the first flowrun | `records` (postcard [`super::Record`] per output), `incomplete` |
-//! | 2 | this release | `history`: each job's last duration, for the ETA and `--summary` |
+//! | 2 | the cache release | `history`: each job's last duration, for the ETA and `--summary` |
+//! | 3 | this release | `software`: the software identity an output was made with, beside its record |
 //!
 //! Changing the format, step by step:
 //! 1. bump [`FORMAT_VERSION`], add a row above and a function to [`STEPS`];
@@ -25,12 +26,12 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, Transaction};
 
 /// The format this flowrun writes.
-pub const FORMAT_VERSION: i64 = 2;
+pub const FORMAT_VERSION: i64 = 3;
 
 /// One step forward: the function that brings version `n` to `n + 1` is `STEPS[n - 1]`.
 type Step = fn(&Transaction<'_>) -> rusqlite::Result<()>;
 
-const STEPS: &[Step] = &[v1_to_v2];
+const STEPS: &[Step] = &[v1_to_v2, v2_to_v3];
 
 /// The tables of a new store, at the current version.
 pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
@@ -40,6 +41,7 @@ pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
     )?;
     let tx = conn.unchecked_transaction()?;
     v1_to_v2(&tx)?;
+    v2_to_v3(&tx)?;
     tx.commit()?;
     conn.pragma_update(None, "user_version", FORMAT_VERSION)
 }
@@ -61,6 +63,15 @@ pub(super) fn backup(conn: &Connection, path: &Path, version: i64) -> std::io::R
     let copy = path.with_extension(format!("db.v{version}.bak"));
     std::fs::copy(path, &copy)?;
     Ok(copy)
+}
+
+/// Version 3: the software identity (`env`, `software`) an output's job ran with, one row per
+/// output that had one; an output without a row was made without any, as every output of an
+/// older store was, so nothing reruns.
+fn v2_to_v3(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS software (path TEXT PRIMARY KEY, identity TEXT NOT NULL);",
+    )
 }
 
 /// Version 2 keeps each job's last duration.
