@@ -10,9 +10,9 @@ Every job is a trivial `cp`. Each repetition of a clone-based phase uses a fresh
 directory with the inputs and no `.flowrun/`), so what is timed is what a teammate pulling the
 repository would see. Prints a markdown table of medians.
 
-The previous-format store (format 1) is made from a current one: format 2 only added the
-`history` table, so dropping it and setting `user_version = 1` gives exactly what the previous
-release wrote. Opening it runs the migration (a table created in one transaction, a backup copy
+The oldest-format store (format 1) is made from a current one: formats 2 and 3 only added the
+`history` and `software` tables, so dropping them and setting `user_version = 1` gives exactly
+what the first release wrote. Opening it runs the migration (a table created in one transaction, a backup copy
 kept until it commits); the no-op after it is timed against a no-op on a store that is already
 current.
 """
@@ -25,6 +25,9 @@ import statistics
 import subprocess
 import sys
 import time
+
+# The store format today's flowrun writes (src/graph/store/migrate.rs, FORMAT_VERSION).
+CURRENT_FORMAT = 3
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -127,6 +130,7 @@ def main():
         shutil.copy(current, db)
         conn = sqlite3.connect(db)
         conn.execute("DROP TABLE IF EXISTS history")
+        conn.execute("DROP TABLE IF EXISTS software")
         conn.execute("PRAGMA user_version = 1")
         conn.commit()
         conn.close()
@@ -137,7 +141,7 @@ def main():
         conn = sqlite3.connect(db)
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         conn.close()
-        if version != 2:
+        if version != CURRENT_FORMAT:
             sys.exit(f"the store was not migrated (format {version})")
 
     rows = [

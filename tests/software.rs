@@ -218,3 +218,29 @@ fn bad_env_and_software_keys_are_errors() {
         "rule `s`: `env` and `software` apply to the commands and scripts a job starts: give them to a `shell` or `script` rule",
     );
 }
+
+#[test]
+fn a_cached_result_is_restored_only_into_the_same_software() {
+    let cache = tempfile::tempdir().unwrap();
+    let cache_arg = cache.path().to_str().unwrap();
+    let wf = |value: &str| {
+        format!(
+            r#"rule("v", #{{ output: "v.txt", cache: true, env: #{{ V: "{value}" }}, shell: "echo $V > {{output}}" }});"#
+        )
+    };
+    let first = Project::new();
+    first.file("wf.rhai", &wf("1"));
+    first.run(&["--cache-dir", cache_arg, "wf.rhai"]).code(0);
+    let same = Project::new();
+    same.file("wf.rhai", &wf("1"));
+    same.run(&["-v", "--cache-dir", cache_arg, "wf.rhai"])
+        .code(0)
+        .stderr_has("Restored v from the cache");
+    let other = Project::new();
+    other.file("wf.rhai", &wf("2"));
+    other
+        .run(&["-v", "--cache-dir", cache_arg, "wf.rhai"])
+        .code(0)
+        .stderr_lacks("Restored v from the cache");
+    assert_eq!(other.read("v.txt"), "2\n");
+}
