@@ -1,7 +1,5 @@
 //! The `flowrun` binary: parse arguments, run, exit with a published code.
 
-use clap::Parser;
-
 #[global_allocator]
 static ALLOCATOR: flowrun::memory::Counting = flowrun::memory::Counting;
 
@@ -19,6 +17,12 @@ fn main() -> std::process::ExitCode {
     {
         return std::process::ExitCode::from(flowrun::exec::mpi::rank_main());
     }
-    let args = flowrun::cli::Args::parse();
-    std::process::ExitCode::from(flowrun::app::run(args))
+    if first
+        .as_ref()
+        .is_some_and(|a| a == flowrun::exec::node::NODE_ARG)
+    {
+        return std::process::ExitCode::from(flowrun::exec::node::main());
+    }
+    flowrun::app::complete_if_asked();
+    std::process::ExitCode::from(flowrun::app::main(std::env::args_os().collect()))
 }

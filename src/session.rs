@@ -9,6 +9,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::cli::workflow::Workflow;
 use crate::cli::{Args, ProgressMode};
 use crate::diagnostic::{warn, Diagnostic};
 use crate::exec::mpi::Launcher;
@@ -23,6 +24,7 @@ use crate::run::cache::{self, Cache, Cached};
 use crate::run::lock::{Lock, LockError};
 use crate::run::place::{Local, Place};
 use crate::run::schedule::{self, RunContext, RunOptions};
+use crate::run::slurm::{Slurm, SlurmOptions};
 use crate::sandbox;
 use crate::script::{self, LoadOptions};
 use crate::{exit, STATE_DIR};
@@ -179,10 +181,50 @@ impl State {
     }
 }
 
+/// Where jobs run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Executor {
+    Local,
+    Slurm,
+}
+
+/// The environment variable that picks the executor when `--executor` does not.
+pub const EXECUTOR_ENV: &str = "FLOWRUN_EXECUTOR";
+
+/// Jobs submitted at once under `--executor slurm` when `-j` does not say.
+const DEFAULT_SLURM_JOBS: u32 = 100;
+
+impl Executor {
+    /// `--executor`, else `FLOWRUN_EXECUTOR`, else `local`.
+    fn configure(arg: Option<&str>) -> Result<Self, Diagnostic> {
+        let env = std::env::var(EXECUTOR_ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty());
+        let (name, from) = match (arg, env) {
+            (Some(a), _) => (a.to_string(), "--executor"),
+            (None, Some(e)) => (e, EXECUTOR_ENV),
+            (None, None) => return Ok(Self::Local),
+        };
+        match name.trim() {
+            "local" => Ok(Self::Local),
+            "slurm" => Ok(Self::Slurm),
+            other => Err(
+                Diagnostic::new(format!("{from} `{other}` is not an executor"))
+                    .hint("the executors are `local` (the default) and `slurm`"),
+            ),
+        }
+    }
+}
+
 /// Settings taken from the arguments once, shared by every pass of a run (or of watch mode).
 pub(crate) struct Session<'a> {
     pub args: &'a Args,
+    /// The workflow file, absolute.
     pub file: PathBuf,
+    /// The workflow file as the user knows it.
+    shown: PathBuf,
+    /// The targets named on the command line.
+    targets: Vec<String>,
     pub config_files: Vec<PathBuf>,
     triggers: Triggers,
     resources: BTreeMap<String, u64>,
@@ -194,6 +236,45 @@ pub(crate) struct Session<'a> {
     mpi: Launcher,
     /// The result cache (`--cache-dir`).
     pub cache: Option<Cache>,
+    executor: Executor,
+}
+
+/// The words a shell may complete as targets of `workflow`, each with a description: its rule
+/// names (in declaration order), then every file the graph of its default target makes
+/// (sorted). Empty when the workflow does not load or plan: completing must never fail loudly.
+pub(crate) fn target_candidates(workflow: &Path) -> Vec<(String, String)> {
+    let Ok(mut loaded) = script::load(&LoadOptions {
+        file: workflow.to_path_buf(),
+        config_files: Vec::new(),
+        config_overrides: Vec::new(),
+    }) else {
+        return Vec::new();
+    };
+    let decls = std::mem::take(&mut loaded.rules);
+    let Ok(rules) = Rules::build(decls, &loaded.constraints) else {
+        return Vec::new();
+    };
+    let mut words: Vec<(String, String)> = rules
+        .iter()
+        .map(|r| (r.name.clone(), "rule".to_string()))
+        .collect();
+    let default = rules
+        .default_target()
+        .map(|r| Target::parse(&r.name, &rules));
+    if let Ok(dag) = Dag::resolve(&rules, &Vec::from_iter(default)) {
+        let files: BTreeMap<&str, &str> = dag
+            .jobs
+            .iter()
+            .flat_map(|j| j.outputs.iter().map(|o| (o.path.as_str(), j.rule)))
+            .map(|(path, rule)| (path, rules.get(rule).name.as_str()))
+            .collect();
+        words.extend(
+            files
+                .into_iter()
+                .map(|(path, rule)| (path.to_string(), format!("made by {rule}"))),
+        );
+    }
+    words
 }
 
 /// A loaded, validated workflow.
@@ -203,7 +284,7 @@ pub(crate) struct Loaded {
 }
 
 impl<'a> Session<'a> {
-    pub(crate) fn new(args: &'a Args) -> Result<Self, Stop> {
+    pub(crate) fn new(args: &'a Args, workflow: &Workflow) -> Result<Self, Stop> {
         let verbosity = if args.quiet {
             Verbosity::Quiet
         } else if args.verbose {
@@ -225,7 +306,7 @@ impl<'a> Session<'a> {
                 ProgressMode::Bar => true,
                 ProgressMode::Lines => false,
             };
-        let file = absolute(&args.file);
+        let file = absolute(&workflow.path);
         let cache = cache_of(args)?;
         let trace = args.trace.as_deref().map(absolute);
         let report = args.report.as_deref().map(absolute);
@@ -241,6 +322,8 @@ impl<'a> Session<'a> {
         Ok(Self {
             args,
             file,
+            shown: workflow.shown.clone(),
+            targets: args.targets(),
             config_files,
             triggers: Triggers::parse(&args.rerun_triggers)?,
             resources: parse_resources(&args.resources)?,
@@ -251,6 +334,7 @@ impl<'a> Session<'a> {
             mpi: Launcher::configure(args.mpi_launcher.as_deref(), args.mpi_args.as_deref())
                 .map_err(Diagnostic::new)?,
             cache,
+            executor: Executor::configure(args.executor.as_deref())?,
         })
     }
 
@@ -264,12 +348,13 @@ impl<'a> Session<'a> {
         let decls = std::mem::take(&mut workflow.rules);
         let rules = Rules::build(decls, &workflow.constraints)?;
         if rules.is_empty() && !self.args.list {
-            return Err(Diagnostic::new(format!(
-                "`{}` declares no rules",
-                self.args.file.display()
-            ))
-            .hint("declare one with `rule(\"name\", #{ output: \"...\", shell: \"...\" });`")
-            .into());
+            return Err(
+                Diagnostic::new(format!("`{}` declares no rules", self.shown.display()))
+                    .hint(
+                        "declare one with `rule(\"name\", #{ output: \"...\", shell: \"...\" });`",
+                    )
+                    .into(),
+            );
         }
         Ok(Loaded { workflow, rules })
     }
@@ -283,14 +368,14 @@ impl<'a> Session<'a> {
 
     /// The targets as asked for: the command line's, else the default rule's name.
     pub(crate) fn target_words(&self, rules: &Rules) -> Vec<String> {
-        if self.args.targets.is_empty() {
+        if self.targets.is_empty() {
             rules
                 .default_target()
                 .map(|r| r.name.clone())
                 .into_iter()
                 .collect()
         } else {
-            self.args.targets.clone()
+            self.targets.clone()
         }
     }
 
@@ -389,11 +474,16 @@ impl<'a> Session<'a> {
         Ok(out)
     }
 
-    /// The core budget: `-j`, else the machine's cores.
+    /// The core budget: `-j`, else the machine's cores (a default number of jobs on SLURM).
     pub fn cores(&self) -> u32 {
         self.args
             .cores
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
+            .unwrap_or_else(|| match self.executor {
+                Executor::Slurm => DEFAULT_SLURM_JOBS,
+                Executor::Local => {
+                    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+                }
+            })
             .max(1)
     }
 
@@ -451,15 +541,23 @@ impl<'a> Session<'a> {
             verbosity: self.job_verbosity(),
             grace: Duration::from_secs_f64(self.args.grace.max(0.0)),
         };
+        let slurm = match self.executor {
+            Executor::Slurm => Some(self.slurm(shell, &loaded.rules)?),
+            Executor::Local => None,
+        };
         let local = Local(shell);
+        let base: &dyn Place = match &slurm {
+            Some(s) => s,
+            None => &local,
+        };
         let cached = self.cache.as_ref().map(|cache| Cached {
-            inner: &local,
+            inner: base,
             cache,
             all: self.args.cache_all,
         });
         let place: &dyn Place = match &cached {
             Some(c) => c,
-            None => &local,
+            None => base,
         };
         let outcome = schedule::run(
             RunContext {
@@ -475,6 +573,9 @@ impl<'a> Session<'a> {
             &run_opts,
             &mut events,
         );
+        if let Some(slurm) = slurm.filter(|_| self.verbosity == Verbosity::Verbose) {
+            eprintln!("{}", slurm.load());
+        }
         events.emit(&Event::RunEnd {
             exit_code: outcome.exit_code(),
             outcome: &outcome,
@@ -486,6 +587,48 @@ impl<'a> Session<'a> {
             }
         }
         Ok(Some(outcome))
+    }
+
+    /// The SLURM executor for one pass, with the notes of what it found (jobs a killed flowrun
+    /// left, followed again) told.
+    fn slurm<'s>(&self, shell: &'s Shell, rules: &Rules) -> Result<Slurm<'s>, Stop> {
+        // Inside the allocation, MPI ranks are started with `srun --mpi=pmix` (what Open MPI
+        // and recent MPICH speak) unless a launcher or its arguments were asked for.
+        let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+        let launcher = if self.args.mpi_launcher.is_some() || set(crate::exec::mpi::LAUNCHER_ENV) {
+            self.mpi.clone()
+        } else if self.args.mpi_args.is_some() || set(crate::exec::mpi::ARGS_ENV) {
+            Launcher {
+                program: "srun".into(),
+                args: self.mpi.args.clone(),
+            }
+        } else {
+            Launcher {
+                program: "srun".into(),
+                args: vec!["--mpi=pmix".into()],
+            }
+        };
+        let exe = std::env::current_exe()
+            .map_err(|e| Diagnostic::new(format!("cannot find flowrun's own binary: {e}")))?;
+        let options = SlurmOptions {
+            exe,
+            load: LoadOptions {
+                file: self.file.clone(),
+                config_files: self.config_files.clone(),
+                config_overrides: self.args.config.clone(),
+            },
+            poll: Duration::from_secs_f64(self.args.poll_interval.max(0.1)),
+            latency_wait: Duration::from_secs_f64(self.args.latency_wait.max(0.0)),
+            submit_rate: self.args.submit_rate,
+            launcher,
+            grace: self.args.grace,
+        };
+        let (slurm, notes) =
+            Slurm::new(Local(shell), options, rules).map_err(|e| Diagnostic::new(e.to_string()))?;
+        for note in notes {
+            eprintln!("note: {note}");
+        }
+        Ok(slurm)
     }
 
     /// Per-job lines: watch mode keeps to one line per pass unless `-v`.

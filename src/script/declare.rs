@@ -17,11 +17,11 @@ use super::helpers::Marked;
 use crate::diagnostic::{did_you_mean, Origin};
 use crate::rules::decl::{
     normalize_code, ClosureId, FileDecl, FileKind, Items, MapReduceDecl, Model, ModelKind,
-    RuleDecl, ValueId, WorkDecl,
+    RuleDecl, ValueId, WorkDecl, CLUSTER_TEXT,
 };
 
 /// Every key a rule spec may hold.
-pub const RULE_KEYS: [&str; 28] = [
+pub const RULE_KEYS: [&str; 29] = [
     "input",
     "output",
     "log",
@@ -46,6 +46,7 @@ pub const RULE_KEYS: [&str; 28] = [
     "allow_outside",
     "wildcard_constraints",
     "cache",
+    "local",
     "benchmark",
     "script",
     "env",
@@ -218,8 +219,10 @@ impl Spec<'_> {
         Ok(out)
     }
 
-    fn resources(&mut self) -> Res<BTreeMap<String, u64>> {
+    /// `resources`: numbers, and the cluster settings of [`CLUSTER_TEXT`] as text.
+    fn resources(&mut self) -> Res<(BTreeMap<String, u64>, BTreeMap<String, String>)> {
         let mut out = BTreeMap::new();
+        let mut text = BTreeMap::new();
         if let Some(v) = self.take("resources") {
             let Some(map) = v.clone().try_cast::<Map>() else {
                 return self.err(
@@ -228,6 +231,16 @@ impl Spec<'_> {
                 );
             };
             for (k, v) in map {
+                if CLUSTER_TEXT.contains(&k.as_str()) {
+                    if !v.is_string() {
+                        return self.err(
+                            "resources",
+                            format!("`{k}` must be a string, not {}", type_name(&v)),
+                        );
+                    }
+                    text.insert(k.to_string(), v.to_string());
+                    continue;
+                }
                 match v.as_int() {
                     Ok(n) if n >= 0 => {
                         out.insert(k.to_string(), n as u64);
@@ -244,7 +257,7 @@ impl Spec<'_> {
                 }
             }
         }
-        Ok(out)
+        Ok((out, text))
     }
 
     fn closure(
@@ -385,7 +398,8 @@ pub fn declare(
     let timeout = s.seconds("timeout")?;
     let allow_outside = s.boolean("allow_outside")?;
     let cache = s.boolean("cache")?;
-    let resources = s.resources()?;
+    let (resources, cluster) = s.resources()?;
+    let local = s.boolean("local")?;
     let wildcard_constraints = s.string_map("wildcard_constraints")?;
     let kind = s.model()?;
     let model = Model {
@@ -523,6 +537,8 @@ pub fn declare(
         model,
         priority,
         resources,
+        cluster,
+        local,
         retries: retries as u32,
         timeout,
         allow_outside,

@@ -9,8 +9,9 @@
 //! | version | released with | what changed |
 //! |---|---|---|
 //! | 1 | the first flowrun | `records` (postcard [`super::Record`] per output), `incomplete` |
-//! | 2 | the cache release | `history`: each job's last duration, for the ETA and `--summary` |
-//! | 3 | this release | `software`: the software identity an output was made with, beside its record |
+//! | 2 | the first with migrations | `history`: each job's last duration, for the ETA and `--summary` |
+//! | 3 | the cluster release | `submissions`: the cluster job id of each job submitted and not yet settled |
+//! | 4 | this release | `software`: the software identity an output was made with, beside its record |
 //!
 //! Changing the format, step by step:
 //! 1. bump [`FORMAT_VERSION`], add a row above and a function to [`STEPS`];
@@ -26,12 +27,12 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, Transaction};
 
 /// The format this flowrun writes.
-pub const FORMAT_VERSION: i64 = 3;
+pub const FORMAT_VERSION: i64 = 4;
 
 /// One step forward: the function that brings version `n` to `n + 1` is `STEPS[n - 1]`.
 type Step = fn(&Transaction<'_>) -> rusqlite::Result<()>;
 
-const STEPS: &[Step] = &[v1_to_v2, v2_to_v3];
+const STEPS: &[Step] = &[v1_to_v2, v2_to_v3, v3_to_v4];
 
 /// The tables of a new store, at the current version.
 pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
@@ -40,8 +41,9 @@ pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
          CREATE TABLE IF NOT EXISTS incomplete (path TEXT PRIMARY KEY);",
     )?;
     let tx = conn.unchecked_transaction()?;
-    v1_to_v2(&tx)?;
-    v2_to_v3(&tx)?;
+    for step in STEPS {
+        step(&tx)?;
+    }
     tx.commit()?;
     conn.pragma_update(None, "user_version", FORMAT_VERSION)
 }
@@ -65,15 +67,6 @@ pub(super) fn backup(conn: &Connection, path: &Path, version: i64) -> std::io::R
     Ok(copy)
 }
 
-/// Version 3: the software identity (`env`, `software`) an output's job ran with, one row per
-/// output that had one; an output without a row was made without any, as every output of an
-/// older store was, so nothing reruns.
-fn v2_to_v3(tx: &Transaction<'_>) -> rusqlite::Result<()> {
-    tx.execute_batch(
-        "CREATE TABLE IF NOT EXISTS software (path TEXT PRIMARY KEY, identity TEXT NOT NULL);",
-    )
-}
-
 /// Version 2 keeps each job's last duration.
 fn v1_to_v2(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     tx.execute_batch(
@@ -83,6 +76,28 @@ fn v1_to_v2(tx: &Transaction<'_>) -> rusqlite::Result<()> {
              finished INTEGER NOT NULL,
              seconds REAL NOT NULL
          );",
+    )
+}
+
+/// Version 3 keeps the cluster job id of every submitted job until its end is settled, so that
+/// a flowrun that was killed can follow its jobs again instead of submitting them twice.
+fn v2_to_v3(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS submissions (
+             label TEXT PRIMARY KEY,
+             job_id TEXT NOT NULL,
+             run TEXT NOT NULL,
+             dir TEXT NOT NULL
+         );",
+    )
+}
+
+/// Version 4: the software identity (`env`, `software`) an output's job ran with, one row per
+/// output that had one; an output without a row was made without any, as every output of an
+/// older store was, so nothing reruns.
+fn v3_to_v4(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS software (path TEXT PRIMARY KEY, identity TEXT NOT NULL);",
     )
 }
 
