@@ -5,6 +5,8 @@
 #   - zsh and fish (tests/completions.rs sources flowrun's completion scripts into them);
 #   - a venv at target/pyenv with NumPy (tests/models.rs's oracle), Snakemake (the twin that
 #     tests/snakemake_twin.rs compares reruns with) and uvloop (the async benchmark's server);
+#   - R (`r-base-core`, without recommends) for tests/scripts.rs's R script rule;
+#   - uv in target/pyenv, which builds the software environments of tests/software.rs;
 #   - SLURM from Debian's packages (munge, slurmctld, slurmd, slurm-client) for the single-node
 #     test cluster that scripts/slurm.sh starts; installed without recommends and without
 #     starting any service.
@@ -21,6 +23,7 @@ extra=(make zsh fish)
 command -v python3 >/dev/null || extra+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || extra+=(python3-venv)
 apt_install -- "${extra[@]}"
+apt_install --no-install-recommends -- r-base-core
 
 if ! target/pyenv/bin/python -c 'import numpy' >/dev/null 2>&1; then
   echo "setup: creating target/pyenv with numpy" >&2
@@ -40,6 +43,12 @@ fi
 if ! target/pyenv/bin/python -c 'import uvloop' >/dev/null 2>&1; then
   echo "setup: installing uvloop into target/pyenv" >&2
   target/pyenv/bin/pip install -q --disable-pip-version-check uvloop
+fi
+
+# Software environments (`software: #{ python: ... }`) are made with uv.
+if [ ! -x target/pyenv/bin/uv ]; then
+  echo "setup: installing uv into target/pyenv" >&2
+  target/pyenv/bin/pip install -q --disable-pip-version-check uv
 fi
 
 # --- SLURM ---------------------------------------------------------------------------------------

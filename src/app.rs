@@ -104,6 +104,13 @@ fn run_inner(invocation: &Invocation) -> Result<u8, Stop> {
     if args.watch && !inspecting {
         return watch_mode(&session);
     }
+    if let Some(label) = &args.job_env {
+        return job_env(&session, label);
+    }
+    if args.create_envs {
+        print!("{}", session.create_envs()?);
+        return Ok(exit::SUCCESS);
+    }
     if args.list || args.rulegraph {
         let loaded = session.load()?;
         if args.list {
@@ -142,6 +149,12 @@ fn inspect(session: &Session<'_>) -> Result<u8, Stop> {
     };
     print!("{text}");
     leave_at_exit((dag, snapshot, plan, loaded.rules, text));
+    Ok(exit::SUCCESS)
+}
+
+/// `--job-env LABEL`: prints what [`Session::job_env`] says.
+fn job_env(session: &Session<'_>, label: &str) -> Result<u8, Stop> {
+    print!("{}", session.job_env(label)?);
     Ok(exit::SUCCESS)
 }
 

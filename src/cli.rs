@@ -116,12 +116,12 @@ pub struct Args {
     #[arg(long, value_name = "RULE|FILE")]
     pub until: Vec<String>,
 
-    /// Which changes make a job rerun: mtime, content, code, params, input
+    /// Which changes make a job rerun: mtime, content, code, params, input, software
     #[arg(
         long,
         value_delimiter = ',',
         value_name = "TRIGGER,...",
-        default_value = "content,code,params,input"
+        default_value = "content,code,params,input,software"
     )]
     pub rerun_triggers: Vec<String>,
 
@@ -157,6 +157,16 @@ pub struct Args {
     /// -v, also when its job last finished and how long it took
     #[arg(long)]
     pub summary: bool,
+
+    /// Print the environment that runs the script of job LABEL by hand (an IDE, a debugger):
+    /// `eval "$(flowrun --job-env 'plot[sample=a]' wf.rhai)"`, then the printed command
+    #[arg(long, value_name = "LABEL")]
+    pub job_env: Option<String>,
+
+    /// Create the software environments (`software: #{ python: ... }`) of the targets' rules,
+    /// in the cache shared by every workflow, and run nothing
+    #[arg(long)]
+    pub create_envs: bool,
 
     /// Record the existing outputs of the targets' jobs as up to date under the current code,
     /// params and inputs, running nothing (with -n: only say what would be accepted)

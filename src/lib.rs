@@ -7,8 +7,8 @@
 //! At the top, [`app`] turns arguments into one invocation and [`watch`] loops over passes;
 //! both drive a [`session::Session`]. Below them, imports only go down the pipeline; the
 //! leaves every phase may use sit at the root: [`diagnostic`] (errors pointing at the source),
-//! [`exit`] (published exit codes), [`interrupt`] (the Ctrl-C flag) and [`memory`] (the
-//! definition-time allocation bound). `docs/architecture.md` tells the same story at length.
+//! [`exit`] (published exit codes), [`interrupt`] (the Ctrl-C flag), [`memory`] (the
+//! definition-time allocation bound) and [`usage`] (what a job cost). `docs/architecture.md` tells the same story at length.
 
 pub mod app;
 pub mod cli;
@@ -25,6 +25,7 @@ pub mod run;
 pub mod sandbox;
 pub mod script;
 pub mod session;
+pub mod usage;
 pub mod watch;
 
 /// Where flowrun keeps its state (store, lock, scripts), inside the working directory.

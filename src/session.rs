@@ -19,7 +19,7 @@ use crate::graph::plan::{self, Checker, PlanOptions, Triggers};
 use crate::graph::store::{Snapshot, Store, StoreError};
 use crate::report::events::{Event, Events, Outcome, Record};
 use crate::report::progress::{self, Progress, Verbosity};
-use crate::rules::registry::Rules;
+use crate::rules::registry::{Rules, Work};
 use crate::run::cache::{self, Cache, Cached};
 use crate::run::lock::{Lock, LockError};
 use crate::run::place::{Local, Place};
@@ -398,6 +398,95 @@ impl<'a> Session<'a> {
         )?)
     }
 
+    /// `--job-env LABEL`: the variables that run one job's script by hand, as shell `export`s,
+    /// and the command that runs it. Writes the job file under `.flowrun/jobs/` and makes the
+    /// folders of the job's outputs and logs, as a run would; runs nothing.
+    pub fn job_env(&self, label: &str) -> Result<String, Stop> {
+        let (loaded, dag) = self.load_and_resolve()?;
+        let labels: Vec<String> = dag
+            .order()
+            .iter()
+            .map(|id| dag.label(&loaded.rules, *id).to_string())
+            .collect();
+        let Some(at) = labels.iter().position(|l| l == label) else {
+            let mut d = Diagnostic::new(format!("no job `{label}` in the graph of the targets"));
+            d = match crate::diagnostic::did_you_mean(label, labels.iter().map(String::as_str)) {
+                Some(hint) => d.hint(hint),
+                None => d.hint("`flowrun --dry-run` lists the jobs; name the target that needs the job after the workflow"),
+            };
+            return Err(Stop::Errors(vec![d]));
+        };
+        let id = dag.order()[at];
+        let job = dag.job(id);
+        let rule = loaded.rules.get(job.rule);
+        let Work::Script(script) = &rule.work else {
+            return Err(Stop::Errors(vec![Diagnostic::new(format!(
+                "job `{label}` runs no script: its rule `{}` has no `script` key",
+                rule.name
+            ))]));
+        };
+        for f in job.outputs.iter().chain(&job.logs) {
+            if let Some(dir) = Path::new(&f.path).parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+        }
+        let threads = rule.model.threads.clamp(1, self.cores());
+        let spec = crate::exec::job_spec(rule, job, threads, 1);
+        let env = crate::exec::script::environment(&spec, label, script.language, &rule.software)
+            .map_err(|e| {
+            Stop::Errors(vec![Diagnostic::new(format!(
+                "cannot write the job file for `{label}`: {e}"
+            ))])
+        })?;
+        let mut out = String::new();
+        for (k, v) in env {
+            out.push_str(&format!("export {k}={}\n", shell_words::quote(&v)));
+        }
+        let run = match script.language.interpreter() {
+            Some(program) => format!("{program} {}", shell_words::quote(&script.path)),
+            None => format!(
+                "nothing by hand: a Rhai script such as `{}` runs inside flowrun",
+                script.path
+            ),
+        };
+        out.push_str(&format!("# then: {run}\n"));
+        Ok(out)
+    }
+
+    /// `--create-envs`: makes the software environments of every rule in the graph of the
+    /// targets (those that exist are left as they are), and says where they are.
+    pub fn create_envs(&self) -> Result<String, Stop> {
+        let (loaded, dag) = self.load_and_resolve()?;
+        let rules = dag
+            .order()
+            .iter()
+            .map(|id| loaded.rules.get(dag.job(*id).rule));
+        let made = create_envs(rules)?;
+        let mut out = String::new();
+        for env in made {
+            out.push_str(&format!(
+                "{} ({}) is ready in {}\n",
+                env.name(),
+                env.file,
+                crate::exec::software::envs_dir().join(env.name()).display()
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The core budget: `-j`, else the machine's cores (a default number of jobs on SLURM).
+    pub fn cores(&self) -> u32 {
+        self.args
+            .cores
+            .unwrap_or_else(|| match self.executor {
+                Executor::Slurm => DEFAULT_SLURM_JOBS,
+                Executor::Local => {
+                    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+                }
+            })
+            .max(1)
+    }
+
     pub(crate) fn plan_options(&self) -> PlanOptions {
         PlanOptions {
             triggers: self.triggers,
@@ -420,17 +509,10 @@ impl<'a> Session<'a> {
     ) -> Result<Option<Outcome>, Stop> {
         sandbox::set_phase(sandbox::Phase::Definition);
         let plan = plan::check(&loaded.rules, dag, snapshot, &self.plan_options())?;
-        let cores = self
-            .args
-            .cores
-            .unwrap_or_else(|| match self.executor {
-                Executor::Slurm => DEFAULT_SLURM_JOBS,
-                Executor::Local => {
-                    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
-                }
-            })
-            .max(1);
+        let cores = self.cores();
         let planned = schedule::planned(&loaded.rules, dag, &plan, cores, &snapshot.history);
+        // Before the first job starts, never per job.
+        create_envs(planned.iter().map(|p| p.job.rule))?;
         let nothing = planned.is_empty();
         let display = Progress::new(self.job_verbosity(), self.live && !nothing, cores);
         let mut events = Events::new(Box::new(display), record);
@@ -609,7 +691,7 @@ fn handler_runner(shell: &Shell) -> CommandRunner {
     let shell = shell.clone();
     std::sync::Arc::new(move |cmd: &str| {
         shell
-            .run("handler", cmd, None, 1, &[])
+            .run("handler", cmd, None, 1, &[], &Default::default())
             .map_err(|e| e.to_string())
     })
 }
@@ -633,4 +715,20 @@ pub(crate) fn outcome_parts(outcome: &Outcome) -> Vec<String> {
         ));
     }
     parts
+}
+
+/// Makes the Python environments `rules` need that do not exist yet, each once; returns every
+/// environment they need, in a stable order.
+fn create_envs<'a>(
+    rules: impl Iterator<Item = &'a crate::rules::registry::Rule>,
+) -> Result<Vec<crate::rules::software::PythonEnv>, Stop> {
+    let mut envs: Vec<crate::rules::software::PythonEnv> =
+        rules.filter_map(|r| r.software.python.clone()).collect();
+    envs.sort_by_key(|e| e.hash);
+    envs.dedup_by_key(|e| e.hash);
+    for env in &envs {
+        crate::exec::software::create(env)
+            .map_err(|e| Stop::Errors(vec![Diagnostic::new(e.to_string())]))?;
+    }
+    Ok(envs)
 }

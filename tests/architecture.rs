@@ -38,6 +38,7 @@ const LEAVES: &[&str] = &[
     "interrupt",
     "sandbox",
     "memory",
+    "usage",
     "STATE_DIR",
 ];
 

@@ -3,7 +3,8 @@
 //! slices (when target/pyenv has Snakemake); `bench/interleave.py` on a tiny fan-out;
 //! `bench/noop_interleave.py` on a tiny built tree;
 //! `bench/data_steps.py --only async` with a few requests against its own server;
-//! `bench/store_cache.py --quick` (cache restores, a migrated store). Bounded in
+//! `bench/store_cache.py --quick` (cache restores, a migrated store); `bench/cost.py --quick`
+//! (one short job under flowrun and Snakemake). Bounded in
 //! time, never timed. Skipped (loudly) without `python3` or `make`.
 
 use std::ffi::OsStr;
@@ -139,6 +140,24 @@ fn data_steps_async_smoke_works() {
     ] {
         assert!(table.contains(variant), "no row {variant}:\n{table}");
     }
+}
+
+#[test]
+fn cost_comparison_smoke_works() {
+    let Some(table) = run_bench(
+        "cost_comparison_smoke_works",
+        &["python3"],
+        "cost.py",
+        &["--quick"],
+    ) else {
+        return;
+    };
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("| short: 200 MiB, exits at once | flowrun | 1 |"))
+        .unwrap_or_else(|| panic!("no flowrun row:\n{table}"));
+    // flowrun's peak RSS is within a percent of the truth the job reports.
+    assert!(row.contains("(-0%)") || row.contains("(+0%)"), "{row}");
 }
 
 /// Asserts that `table` has a row for every scenario and phase, and that each run finished

@@ -78,6 +78,7 @@ const CHECKED: &[&str] = &[
     "docs/language.md",
     "docs/staleness.md",
     "docs/snakemake.md",
+    "docs/scripts.md",
 ];
 
 #[test]
@@ -103,6 +104,11 @@ fn staleness_examples_print_what_they_say() {
 #[test]
 fn snakemake_examples_print_what_they_say() {
     check("docs/snakemake.md");
+}
+
+#[test]
+fn scripts_examples_print_what_they_say() {
+    check("docs/scripts.md");
 }
 
 /// A page with a `console` block or a directive that no test above checks is an error.

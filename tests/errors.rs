@@ -328,7 +328,7 @@ fn unknown_rerun_trigger_is_an_error() {
         .stderr_has("hint: did you mean `mtime`?");
     bad(OK_RULE, &["--rerun-triggers", "content,bogus"])
         .stderr_has("unknown rerun trigger `bogus`")
-        .stderr_has("the triggers are mtime, content, code, params, input");
+        .stderr_has("the triggers are mtime, content, code, params, input, software");
 }
 
 #[test]

@@ -17,13 +17,6 @@ rule("make", #{
 });
 "#;
 
-fn events(p: &Project, rel: &str) -> Vec<Value> {
-    p.read(rel)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
-
 fn kind(e: &Value) -> &str {
     e["event"].as_str().unwrap_or_default()
 }
@@ -42,7 +35,7 @@ fn trace_of_a_keep_going_run_with_a_failure() {
     p.file("wf.rhai", FAILING);
     p.run(&["wf.rhai", "-k", "-j1", "--trace", "trace.jsonl"])
         .code(1);
-    let ev = events(&p, "trace.jsonl");
+    let ev = p.events("trace.jsonl");
     let kinds: Vec<&str> = ev.iter().map(kind).collect();
     assert_eq!(kinds.first(), Some(&"run_start"));
     assert_eq!(kinds.last(), Some(&"run_end"));
@@ -128,14 +121,14 @@ fn sigterm_leaves_a_trace_that_ends_with_the_interruption() {
         }
     });
     // What a killed run leaves: every event so far, each on a whole line.
-    let prefix = events(&p, "t.jsonl");
+    let prefix = p.events("t.jsonl");
     assert_eq!(
         prefix.iter().map(kind).collect::<Vec<_>>(),
         ["run_start", "job_start"]
     );
     bg.signal(nix::sys::signal::Signal::SIGTERM);
     bg.finish(Duration::from_secs(20)).code(130);
-    let ev = events(&p, "t.jsonl");
+    let ev = p.events("t.jsonl");
     let kinds: Vec<&str> = ev.iter().map(kind).collect();
     assert_eq!(
         kinds,
@@ -167,7 +160,15 @@ rule("fails", #{ output: "x.txt", shell: "echo '<oops>' >&2; exit 1" });
     assert!(html.contains("<td>all</td>"));
     assert!(html.contains("output `out/&lt;b&gt;&amp;.txt` is missing"));
     assert!(html.contains("<svg class=\"timeline\""));
-    assert_eq!(html.matches("<rect").count(), 2, "one bar per job that ran");
+    let timeline = html.split("<svg class=\"timeline\"").nth(1).unwrap();
+    let timeline = timeline.split("</svg>").next().unwrap();
+    assert_eq!(
+        timeline.matches("<rect").count(),
+        2,
+        "one bar per job that ran"
+    );
+    // Below it, the chart of what each rule cost.
+    assert!(html.contains("<svg class=\"costs\""));
     assert!(html.contains("1 failed, 1 not run because a job they need failed"));
     // Self-contained: nothing fetched from anywhere.
     assert!(!html.contains("http://") || !html.contains("src="));
@@ -267,7 +268,7 @@ fn watch_mode_writes_one_trace_with_a_pass_number_on_every_event() {
     // 0 when Ctrl-C finds watch mode idle, 130 if a late edit had started a third pass.
     let code = bg.finish(Duration::from_secs(20)).code;
     assert!(code == 0 || code == 130, "exit code {code}");
-    let ev = events(&p, "t.jsonl");
+    let ev = p.events("t.jsonl");
     let passes: Vec<(&str, u64)> = ev
         .iter()
         .map(|e| (kind(e), e["pass"].as_u64().unwrap()))
@@ -321,7 +322,7 @@ fn a_run_refused_by_the_lock_leaves_the_running_ones_trace_alone() {
     p.run(&["wf.rhai", "--trace", "t.jsonl", "--report", "r.html"])
         .code(3);
     assert!(!p.exists("r.html"));
-    let ev = events(&p, "t.jsonl");
+    let ev = p.events("t.jsonl");
     assert_eq!(kind(&ev[0]), "run_start", "{ev:?}");
     bg.signal(nix::sys::signal::Signal::SIGTERM);
     bg.finish(Duration::from_secs(20)).code(130);
@@ -342,4 +343,25 @@ fn start_slow_job(p: &Project, args: &[&str]) -> Background {
         bg.groups.push(pid);
     }
     bg
+}
+
+#[test]
+fn a_sub_second_run_has_a_readable_time_axis() {
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"rule("a", #{ output: "a.txt", shell: "sleep 0.2; touch a.txt" });"#,
+    );
+    p.run(&["wf.rhai", "--report", "r.html"]).code(0);
+    let html = p.read("r.html");
+    let ticks: Vec<&str> = html
+        .split("class=\"tick\">")
+        .skip(1)
+        .filter_map(|t| t.split("</text>").next())
+        .collect();
+    assert!(ticks.len() >= 3, "{ticks:?}");
+    let mut distinct = ticks.clone();
+    distinct.dedup();
+    assert_eq!(distinct, ticks, "every tick reads apart");
+    assert_eq!(ticks[0], "0.00s", "{ticks:?}");
 }

@@ -43,6 +43,11 @@ fn a_version_2_store_is_migrated_and_nothing_reruns() {
     upgrade_reruns_nothing(2);
 }
 
+#[test]
+fn a_version_3_store_is_migrated_and_nothing_reruns() {
+    upgrade_reruns_nothing(3);
+}
+
 /// The fixture of store format `version` is upgraded in place; nothing reruns until an input
 /// changes, and then exactly its chain does.
 fn upgrade_reruns_nothing(version: i64) {

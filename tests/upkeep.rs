@@ -107,7 +107,7 @@ fn list_changes_prints_outputs_whose_record_disagrees() {
     p.run(&["--list-changes", "cod", "wf.rhai"])
         .workflow_error()
         .stderr_has("invalid value 'cod' for '--list-changes <KIND>'")
-        .stderr_has("[possible values: code, params, input, content]");
+        .stderr_has("[possible values: code, params, input, content, software]");
 }
 
 #[test]

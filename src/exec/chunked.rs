@@ -39,6 +39,7 @@ use crate::native::rows::{RowFormat, RowReader};
 use crate::rules::decl::MapReduceDecl;
 use crate::rules::registry::Rule;
 use crate::script::{Folder, Value};
+use crate::usage::ThreadMark;
 
 fn format_of(rule: &Rule, path: &str) -> Result<RowFormat, String> {
     let cols = rule.params.get("cols").and_then(serde_json::Value::as_u64);
@@ -89,7 +90,7 @@ pub fn map(
     let (result_tx, result_rx) = mpsc::channel::<(usize, Result<Value, Failure>)>();
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        let (stop, blocks, token_rx) = (&stop, &blocks, &token_rx);
+        let (stop, blocks, token_rx, usage) = (&stop, &blocks, &token_rx, &ctx.usage);
         let deadline = crate::interrupt::deadline();
         for _ in 0..threads {
             let tx = result_tx.clone();
@@ -123,6 +124,8 @@ pub fn map(
                         break;
                     }
                 }
+                // Started for this job: all this thread did is its work.
+                usage.add(ThreadMark::whole_thread());
             });
         }
         drop(result_tx);

@@ -16,7 +16,15 @@ pub fn run(ctx: &JobContext<'_>, key: &str, mr: &MapReduceDecl) -> Result<(), Fa
         ModelKind::Mpi => return mpi::run(ctx, key),
         ModelKind::Thread => {
             let items = runtime.items(mr, &job)?;
-            thread::map(runtime, mr, &job, items, ctx.model.threads, &mut folder)?;
+            thread::map(
+                runtime,
+                mr,
+                &job,
+                items,
+                ctx.model.threads,
+                &mut folder,
+                &ctx.usage,
+            )?;
         }
         ModelKind::Process | ModelKind::Hybrid => {
             let items = runtime.items(mr, &job)?;

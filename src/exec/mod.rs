@@ -10,8 +10,11 @@ pub mod mpi;
 pub mod mpi_rank;
 pub mod node;
 mod process;
+pub mod script;
 mod shell;
+pub mod software;
 mod spawn;
+mod tee;
 mod thread;
 pub mod worker;
 
@@ -31,6 +34,7 @@ use crate::rules::decl::{Model, ModelKind};
 use crate::rules::registry::{Rule, Work};
 use crate::rules::template::Values;
 use crate::script::{CommandRunner, JobSpec, NamedPaths, Runtime};
+use crate::usage::{Meter, ThreadMark};
 
 /// How a job's work ended.
 #[derive(Debug)]
@@ -72,6 +76,9 @@ pub struct JobContext<'a> {
     pub input_hash: Option<Mutex<Option<u128>>>,
     /// Which attempt of the job runs: 1, then one more per retry (`job.attempt`).
     pub attempt: u32,
+    /// What the current attempt cost so far ([`crate::usage`]): every process and thread that
+    /// does the job's work adds to it.
+    pub usage: Arc<Meter>,
 }
 
 /// The input whose content hash a job computes as it reads it (the first input of a `chunked`
@@ -80,6 +87,49 @@ pub fn hashed_while_read<'j>(rule: &Rule, job: &'j Job) -> Option<&'j str> {
     let path = job.inputs.first()?.path.as_str();
     let chunked = matches!(rule.work, Work::MapReduce(_)) && rule.model.kind == ModelKind::Chunked;
     (chunked && chunked::hashes_while_reading(rule, path)).then_some(path)
+}
+
+/// A rule's params with a job's wildcards in their strings (`"{dir}/x"`), as Snakemake formats
+/// them. What the store records stays the rule's params as declared, so this never reruns a job.
+pub fn job_params<'r>(
+    rule: &'r Rule,
+    job: &Job,
+) -> Cow<'r, serde_json::Map<String, serde_json::Value>> {
+    fn fill(value: &mut serde_json::Value, w: &crate::rules::pattern::Wildcards) {
+        match value {
+            serde_json::Value::String(s) => {
+                if let Cow::Owned(filled) = w.substitute(s) {
+                    *s = filled;
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| fill(v, w)),
+            serde_json::Value::Object(map) => map.values_mut().for_each(|v| fill(v, w)),
+            _ => {}
+        }
+    }
+    let params = &rule.params;
+    if job.wildcards.is_empty() || params.is_empty() {
+        return Cow::Borrowed(params);
+    }
+    let mut filled = params.clone();
+    filled.values_mut().for_each(|v| fill(v, &job.wildcards));
+    Cow::Owned(filled)
+}
+
+/// `job` of `rule` as scripts, closures, worker processes and `--job-env` see it, running on
+/// `threads` threads, in its `attempt`.
+pub fn job_spec(rule: &Rule, job: &Job, threads: u32, attempt: u32) -> JobSpec {
+    JobSpec {
+        rule: rule.name.clone(),
+        input: owned(&job.inputs),
+        output: owned(&job.outputs),
+        log: owned(&job.logs),
+        wildcards: job.wildcards.clone(),
+        params: job_params(rule, job).into_owned(),
+        threads,
+        resources: rule.resources.clone(),
+        attempt,
+    }
 }
 
 fn borrowed(list: &[JobFile]) -> Vec<(Option<&str>, &str)> {
@@ -129,46 +179,14 @@ impl JobContext<'_> {
         Some(t.render(&self.values(&self.params())))
     }
 
-    /// The rule's params with this job's wildcards in their strings (`"{dir}/x"`), as
-    /// Snakemake formats them. What the store records stays the rule's params as declared,
-    /// so this never makes a job rerun.
+    /// The rule's params with this job's wildcards filled in ([`job_params`]).
     fn params(&self) -> Cow<'_, serde_json::Map<String, serde_json::Value>> {
-        fn fill(value: &mut serde_json::Value, w: &crate::rules::pattern::Wildcards) {
-            match value {
-                serde_json::Value::String(s) => {
-                    if let Cow::Owned(filled) = w.substitute(s) {
-                        *s = filled;
-                    }
-                }
-                serde_json::Value::Array(items) => items.iter_mut().for_each(|v| fill(v, w)),
-                serde_json::Value::Object(map) => map.values_mut().for_each(|v| fill(v, w)),
-                _ => {}
-            }
-        }
-        let params = &self.rule.params;
-        if self.job.wildcards.is_empty() || params.is_empty() {
-            return Cow::Borrowed(params);
-        }
-        let mut filled = params.clone();
-        filled
-            .values_mut()
-            .for_each(|v| fill(v, &self.job.wildcards));
-        Cow::Owned(filled)
+        job_params(self.rule, self.job)
     }
 
     /// The job as the script runtime (and worker processes) see it.
     pub fn spec(&self) -> JobSpec {
-        JobSpec {
-            rule: self.rule.name.clone(),
-            input: owned(&self.job.inputs),
-            output: owned(&self.job.outputs),
-            log: owned(&self.job.logs),
-            wildcards: self.job.wildcards.clone(),
-            params: self.params().into_owned(),
-            threads: self.model.threads,
-            resources: self.rule.resources.clone(),
-            attempt: self.attempt,
-        }
+        job_spec(self.rule, self.job, self.model.threads, self.attempt)
     }
 
     /// Runs the work once, within the rule's `timeout` if it has one: past it, the job's
@@ -214,18 +232,33 @@ impl JobContext<'_> {
         let key = key.to_string();
         let log = self.job.logs.first().map(|l| l.path.clone());
         let (threads, verbose) = (self.model.threads, self.verbose);
+        let usage = Arc::clone(&self.usage);
+        let env: Vec<(String, String)> = software::job_vars(&self.rule.software);
         Arc::new(move |cmd: &str| {
             if verbose {
                 eprintln!("    {cmd}");
             }
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             shell
-                .run(&key, cmd, log.as_deref(), threads, &[])
+                .run(&key, cmd, log.as_deref(), threads, &env, &usage)
                 .map_err(|e| e.to_string())
         })
     }
 
-    /// Runs the work once (after printing the rule's `message`, if any).
+    /// Runs the work once, measuring it into [`Self::usage`] afresh.
     pub fn execute(&self, key: &str) -> Result<(), Failure> {
+        self.usage.reset();
+        // Work done on this thread (closures, the fold, an async job's event loop) counts;
+        // processes and pool threads add their own figures.
+        let mark = ThreadMark::now();
+        let result = self.work(key);
+        self.usage.add(mark.elapsed());
+        result
+    }
+
+    /// The work itself, after printing the rule's `message`, if any.
+    fn work(&self, key: &str) -> Result<(), Failure> {
         if let Some(message) = self.message() {
             eprintln!("{message}");
         }
@@ -237,17 +270,21 @@ impl JobContext<'_> {
                     eprintln!("    {cmd}");
                 }
                 let log = self.job.logs.first().map(|l| l.path.as_str());
-                let env = match self.model.kind {
+                let software = software::job_vars(&self.rule.software);
+                let mut env = match self.model.kind {
                     ModelKind::Mpi => self.shell.mpi.env(),
                     _ => Vec::new(),
                 };
-                self.shell.run(key, &cmd, log, self.model.threads, &env)
+                env.extend(software.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                self.shell
+                    .run(key, &cmd, log, self.model.threads, &env, &self.usage)
             }
             Work::Run(closure) => self
                 .runtime
                 .call_run(*closure, &self.spec(), self.command_runner(key))
                 .map_err(Failure::Script),
             Work::MapReduce(mr) => mapreduce::run(self, key, mr),
+            Work::Script(s) => script::run(self, key, s),
         }
     }
 }

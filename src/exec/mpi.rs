@@ -13,18 +13,17 @@
 //! into the job's run directory).
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::ops::Range;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
+use super::tee::Tee;
 use super::worker::Hello;
 use super::{Failure, JobContext};
 use crate::native::atomic::write_atomic;
@@ -44,9 +43,6 @@ const LINGER: Duration = Duration::from_secs(15);
 
 /// How long interrupted ranks get between SIGTERM and SIGKILL.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(5);
-
-/// Launcher output lines kept for error messages.
-const TAIL_LINES: usize = 200;
 
 /// What to tell users whose flowrun was built without MPI.
 pub const NOT_BUILT: &str = "this flowrun was built without MPI support, so the `mpi` model \
@@ -188,47 +184,6 @@ pub fn status_path(run_dir: &Path) -> PathBuf {
 
 pub fn pid_path(run_dir: &Path, rank: i32) -> PathBuf {
     run_dir.join(format!("rank-{rank}.pid"))
-}
-
-/// Where launcher output goes: the job's log, else flowrun's stderr.
-#[derive(Clone)]
-struct Sink {
-    log: Option<Arc<Mutex<std::fs::File>>>,
-    tail: Arc<Mutex<VecDeque<String>>>,
-}
-
-impl Sink {
-    fn line(&self, line: &str) {
-        match &self.log {
-            Some(f) => {
-                if let Ok(mut f) = f.lock() {
-                    let _ = writeln!(f, "{line}");
-                }
-            }
-            None => eprintln!("{line}"),
-        }
-        if let Ok(mut t) = self.tail.lock() {
-            if t.len() == TAIL_LINES {
-                t.pop_front();
-            }
-            t.push_back(line.to_string());
-        }
-    }
-}
-
-fn forward(pipe: impl Read + Send + 'static, sink: Sink, done: mpsc::Sender<()>) {
-    std::thread::spawn(move || {
-        let mut r = BufReader::new(pipe);
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            match r.read_until(b'\n', &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => sink.line(String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r'])),
-            }
-        }
-        let _ = done.send(());
-    });
 }
 
 /// Kills the ranks that wrote pid files and are still running (a launcher that died may
@@ -406,36 +361,14 @@ fn launch(
     let pid = child.id() as i32;
     ctx.shell.registry.add(key, pid);
 
-    let log = match ctx.job.logs.first() {
-        Some(l) => {
-            let p = Path::new(&l.path);
-            if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                let _ = std::fs::create_dir_all(parent);
-            }
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .ok()
-                .map(|f| Arc::new(Mutex::new(f)))
-        }
-        None => None,
-    };
-    let sink = Sink {
-        log,
-        tail: Arc::new(Mutex::new(VecDeque::new())),
-    };
-    let (done_tx, done_rx) = mpsc::channel();
-    let mut streams = 0;
+    let (tee, mut ends) = Tee::new(ctx.job.logs.first().map(|l| l.path.as_str()));
     if let Some(out) = child.stdout.take() {
-        forward(out, sink.clone(), done_tx.clone());
-        streams += 1;
+        tee.forward(out, &mut ends);
     }
     if let Some(err) = child.stderr.take() {
-        forward(err, sink.clone(), done_tx.clone());
-        streams += 1;
+        tee.forward(err, &mut ends);
     }
-    drop(done_tx);
+    drop(tee);
 
     let status_file = status_path(run_dir);
     let group = Pid::from_raw(pid);
@@ -443,8 +376,11 @@ fn launch(
     let mut interrupted: Option<Instant> = None;
     let mut lingered = false;
     let exit = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Ok(status),
+        match crate::usage::try_reap(Pid::from_raw(pid)) {
+            Ok(Some((status, cost))) => {
+                ctx.usage.add(cost);
+                break Ok(status);
+            }
             Ok(None) => {}
             Err(e) => break Err(e),
         }
@@ -476,11 +412,7 @@ fn launch(
     let _ = killpg(group, Signal::SIGKILL);
     kill_leftover_ranks(run_dir);
     ctx.shell.registry.remove(key);
-    for _ in 0..streams {
-        if done_rx.recv_timeout(Duration::from_secs(2)).is_err() {
-            break;
-        }
-    }
+    let tail = ends.finish(Duration::from_secs(2));
     if interrupted.is_some() {
         return Err(Failure::Setup("interrupted".into()));
     }
@@ -492,11 +424,7 @@ fn launch(
         Some(s) if !s.ok => Err(Failure::Setup(s.message)),
         Some(_) if exit.success() || lingered => Ok(()),
         status => {
-            let (tail, dead) = sink
-                .tail
-                .lock()
-                .map(|t| (telling_lines(&t), dead_rank(&t)))
-                .unwrap_or_default();
+            let (tail, dead) = (telling_lines(&tail), dead_rank(&tail));
             let mut msg = if status.is_some() {
                 format!("rank 0 finished, but `{shown}` {}", ended(exit))
             } else if exit.success() && dead.is_none() {

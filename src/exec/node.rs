@@ -152,6 +152,8 @@ fn run(spec: &NodeJob) -> Result<(), (u8, String)> {
         verbose: false,
         input_hash: None,
         attempt: spec.attempt,
+        // Measured here, on the node; not sent back to the flowrun that submitted the job yet.
+        usage: Default::default(),
     };
     let grace = Duration::from_secs_f64(spec.grace.max(0.0));
     ctx.execute_within(&spec.label, grace).map_err(|f| {

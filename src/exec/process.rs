@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 use std::io::{BufReader, BufWriter, Write};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,8 @@ use super::worker::{self, Hello};
 use super::{Failure, JobContext};
 use crate::rules::decl::ModelKind;
 use crate::script::{Folder, JobSpec, Value};
+use crate::usage::Meter;
+use nix::unistd::Pid;
 
 /// Batches each worker has queued at most.
 const IN_FLIGHT: usize = 2;
@@ -88,44 +90,69 @@ enum Msg {
     Gone,
 }
 
-struct Pool {
+struct Pool<'m> {
     children: Vec<Child>,
+    /// Workers already reaped: their pids may be reused, so they are never signalled again.
+    reaped: Vec<bool>,
     stdins: Vec<Option<BufWriter<ChildStdin>>>,
     key: String,
     registry: super::ChildRegistry,
+    /// The job's meter, which every reaped worker adds its cost to.
+    usage: &'m Meter,
 }
 
-impl Pool {
+impl Pool<'_> {
     /// Kills every worker with its process group (and so the subprocesses it started).
     fn kill(&mut self) {
-        for c in &mut self.children {
-            kill_group(c);
+        for (c, reaped) in self.children.iter_mut().zip(&self.reaped) {
+            if !reaped {
+                kill_group(c);
+            }
         }
+    }
+
+    fn pid(&self, w: usize) -> Pid {
+        Pid::from_raw(self.children[w].id() as i32)
+    }
+
+    /// Reaps worker `w` once it has ended (with `wait`, waiting for it), adding its cost.
+    fn reap(&mut self, w: usize, wait: bool) -> Option<ExitStatus> {
+        let pid = self.pid(w);
+        let ended = if wait {
+            crate::usage::reap(pid).ok()
+        } else {
+            crate::usage::try_reap(pid).ok().flatten()
+        };
+        let (status, cost) = ended?;
+        self.reaped[w] = true;
+        self.usage.add(cost);
+        Some(status)
     }
 
     fn died(&mut self, w: usize) -> Failure {
         // Before reaping the dead worker (its pid stays reserved until then), so what it
         // started dies with it.
         self.kill();
-        let status = self.children[w].wait().ok();
-        let pid = self.children[w].id();
+        let status = self.reap(w, true);
+        let pid = self.pid(w);
         let how = status.map_or_else(|| "ended".to_string(), super::shell::describe_status);
         Failure::Setup(format!("worker process {w} (pid {pid}) died: {how}"))
     }
 }
 
-impl Drop for Pool {
+impl Drop for Pool<'_> {
     fn drop(&mut self) {
+        // Workers end when their input closes; one that does not at once is killed.
         self.stdins.clear();
-        for (i, c) in self.children.iter_mut().enumerate() {
-            if c.try_wait().ok().flatten().is_none() {
+        for w in 0..self.children.len() {
+            if !self.reaped[w] && self.reap(w, false).is_none() {
                 std::thread::sleep(Duration::from_millis(1));
-                if c.try_wait().ok().flatten().is_none() {
-                    kill_group(c);
+                if self.reap(w, false).is_none() {
+                    kill_group(&mut self.children[w]);
+                    self.reap(w, true);
                 }
             }
-            let _ = c.wait();
-            self.registry.remove(&format!("{}#{i}", self.key));
+            self.registry.remove(&format!("{}#{w}", self.key));
         }
     }
 }
@@ -140,13 +167,13 @@ fn kill_group(c: &mut Child) {
     let _ = c.kill();
 }
 
-fn spawn(
-    ctx: &JobContext<'_>,
+fn spawn<'m>(
+    ctx: &'m JobContext<'_>,
     key: &str,
     spec: &JobSpec,
     count: usize,
     tx: &mpsc::Sender<(usize, Msg)>,
-) -> Result<Pool, Failure> {
+) -> Result<Pool<'m>, Failure> {
     let exe = std::env::current_exe()
         .map_err(|e| Failure::Setup(format!("cannot find the flowrun binary: {e}")))?;
     let threads = if ctx.model.kind == ModelKind::Hybrid {
@@ -163,9 +190,11 @@ fn spawn(
     .map_err(|e| Failure::Setup(e.to_string()))?;
     let mut pool = Pool {
         children: Vec::new(),
+        reaped: Vec::new(),
         stdins: Vec::new(),
         key: key.to_string(),
         registry: ctx.shell.registry.clone(),
+        usage: &ctx.usage,
     };
     for w in 0..count {
         let mut command = Command::new(&exe);
@@ -191,6 +220,7 @@ fn spawn(
             .take()
             .ok_or_else(|| Failure::Setup("no worker stdout".into()))?;
         pool.children.push(child);
+        pool.reaped.push(false);
         worker::write_frame(&mut stdin, worker::HELLO, &hello)
             .map_err(|e| Failure::Setup(format!("cannot talk to worker process: {e}")))?;
         pool.stdins.push(Some(stdin));

@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
-use super::spawn::{self, Output, Spawn};
+use super::spawn::{Output, Spawn};
 use super::Failure;
+use crate::usage::Meter;
 
 /// The longest command passed as an argument; longer ones go through a script file.
 const MAX_INLINE: usize = 100 * 1024;
@@ -274,8 +275,28 @@ impl Shell {
         Ok(Output::File(file.into()))
     }
 
+    /// Waits for the started process `pid` of job `key` (its group reachable by an interrupt
+    /// meanwhile), reaps it and adds its cost to `usage`.
+    pub(crate) fn supervise(
+        &self,
+        key: &str,
+        pid: Pid,
+        usage: &Meter,
+    ) -> Result<std::process::ExitStatus, Failure> {
+        self.registry.add(key, pid.as_raw());
+        if crate::interrupt::requested() {
+            let _ = killpg(pid, Signal::SIGTERM);
+        }
+        let reaped = crate::usage::reap(pid);
+        self.registry.remove(key);
+        let (status, cost) =
+            reaped.map_err(|e| Failure::Setup(format!("waiting for the process: {e}")))?;
+        usage.add(cost);
+        Ok(status)
+    }
+
     /// Runs `cmd` for job `key`, output to `log` if given (else to flowrun's stderr), with
-    /// extra environment variables `env`.
+    /// extra environment variables `env`; what the command cost is added to `usage`.
     pub fn run(
         &self,
         key: &str,
@@ -283,6 +304,7 @@ impl Shell {
         log: Option<&str>,
         threads: u32,
         env: &[(&str, &str)],
+        usage: &Meter,
     ) -> Result<(), Failure> {
         let bash = std::path::Path::new("/bin/bash").exists();
         let shell = if bash { "/bin/bash" } else { "/bin/sh" };
@@ -334,13 +356,7 @@ impl Shell {
                     .map_err(|e| Failure::Setup(format!("cannot start `{shell}`: {e}")))?
             }
         };
-        self.registry.add(key, pid.as_raw());
-        if crate::interrupt::requested() {
-            let _ = killpg(pid, Signal::SIGTERM);
-        }
-        let status = spawn::wait(pid);
-        self.registry.remove(key);
-        let status = status.map_err(|e| Failure::Setup(format!("waiting for the command: {e}")))?;
+        let status = self.supervise(key, pid, usage)?;
         if status.success() {
             Ok(())
         } else {

@@ -18,8 +18,6 @@
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::process::ExitStatusExt;
-use std::process::ExitStatus;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::libc;
@@ -168,24 +166,9 @@ impl Spawn {
             0 => Ok(pid),
             errno => {
                 // The child has already exited; reap it.
-                let _ = wait(pid);
+                let _ = crate::usage::reap(pid);
                 Err(std::io::Error::from_raw_os_error(errno))
             }
-        }
-    }
-}
-
-/// Waits for a started process and says how it ended.
-pub(crate) fn wait(pid: Pid) -> std::io::Result<ExitStatus> {
-    let mut status = 0;
-    loop {
-        // SAFETY: waitpid writes the status into a local.
-        if unsafe { libc::waitpid(pid.as_raw(), &mut status, 0) } >= 0 {
-            return Ok(ExitStatus::from_raw(status));
-        }
-        let err = std::io::Error::last_os_error();
-        if err.kind() != std::io::ErrorKind::Interrupted {
-            return Err(err);
         }
     }
 }
@@ -273,7 +256,9 @@ impl Child<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::usage::reap;
     use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::ExitStatusExt;
 
     fn start(program: &str, args: &[&str], output: Output) -> std::io::Result<Pid> {
         let vars = [("SPAWN_TEST", "yes")];
@@ -287,7 +272,7 @@ mod tests {
         let file = std::fs::File::create(&log).unwrap();
         let script = "echo out $SPAWN_TEST; echo err >&2; exit 3";
         let pid = start("sh", &["-c", script], Output::File(file.into())).unwrap();
-        assert_eq!(wait(pid).unwrap().code(), Some(3));
+        assert_eq!(reap(pid).unwrap().0.code(), Some(3));
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "out yes\nerr\n");
     }
 
@@ -297,7 +282,7 @@ mod tests {
         let group = nix::unistd::getpgid(Some(pid));
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
         let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
-        assert_eq!(wait(pid).unwrap().signal(), Some(libc::SIGKILL));
+        assert_eq!(reap(pid).unwrap().0.signal(), Some(libc::SIGKILL));
         assert_eq!(group, Ok(pid));
         let mask = |name: &str| {
             let line = status.lines().find(|l| l.starts_with(name)).unwrap();
@@ -314,7 +299,7 @@ mod tests {
         let pid = std::thread::spawn(|| start("sleep", &["30"], Output::Stderr).unwrap())
             .join()
             .unwrap();
-        assert_eq!(wait(pid).unwrap().signal(), Some(libc::SIGKILL));
+        assert_eq!(reap(pid).unwrap().0.signal(), Some(libc::SIGKILL));
     }
 
     #[test]

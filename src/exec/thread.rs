@@ -7,6 +7,7 @@ use rayon::prelude::*;
 use super::Failure;
 use crate::rules::decl::MapReduceDecl;
 use crate::script::{Folder, Runtime, Value};
+use crate::usage::{Meter, ThreadMark};
 
 /// Maps `items` on `threads` threads and folds the results in item order.
 pub fn map(
@@ -16,6 +17,7 @@ pub fn map(
     items: Vec<Value>,
     threads: u32,
     folder: &mut Folder<'_>,
+    usage: &Meter,
 ) -> Result<(), Failure> {
     // Pool threads stop at the job's `timeout` like the job's own thread.
     let deadline = crate::interrupt::deadline();
@@ -31,7 +33,12 @@ pub fn map(
             .num_threads(threads as usize)
             .build()
             .map_err(|e| Failure::Setup(format!("cannot start {threads} threads: {e}")))?;
-        pool.install(|| items.into_par_iter().enumerate().map(map_one).collect())
+        let results = pool.install(|| items.into_par_iter().enumerate().map(map_one).collect());
+        // The pool's threads were started for this job: all they did is its work.
+        for spent in pool.broadcast(|_| ThreadMark::whole_thread()) {
+            usage.add(spent);
+        }
+        results
     };
     for r in results? {
         folder.push(r)?;

@@ -21,10 +21,11 @@ const ALL: Triggers = Triggers {
     code: true,
     params: true,
     input: true,
+    software: true,
 };
 
 /// The kinds `--list-changes` accepts.
-pub const KINDS: [&str; 4] = ["code", "params", "input", "content"];
+pub const KINDS: [&str; 5] = ["code", "params", "input", "content", "software"];
 
 /// One job `--accept` looked at.
 #[derive(Debug)]

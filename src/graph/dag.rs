@@ -52,6 +52,8 @@ pub struct Job {
     pub inputs: Vec<JobFile>,
     pub outputs: Vec<JobFile>,
     pub logs: Vec<JobFile>,
+    /// The job's `benchmark` file, if its rule has one.
+    pub benchmark: Vec<JobFile>,
     /// Jobs making this job's inputs, without repeats, in input order.
     pub deps: Vec<JobId>,
 }
@@ -169,6 +171,7 @@ impl Builder<'_> {
             inputs: bind(&r.inputs, &w),
             outputs: bind(&r.outputs, &w),
             logs: bind(&r.logs, &w),
+            benchmark: bind(&r.benchmark, &w),
             wildcards: w,
             deps: Vec::new(),
         });
@@ -192,7 +195,7 @@ impl Builder<'_> {
     fn check_paths(&mut self, id: JobId, depth: usize) {
         let job = &self.jobs[id.0 as usize];
         let rule = self.rules.get(job.rule);
-        for f in job.outputs.iter().chain(&job.logs) {
+        for f in job.outputs.iter().chain(&job.logs).chain(&job.benchmark) {
             let label = JobLabel(rule, job);
             let problem = match crate::rules::pattern::outside_workdir(&f.path) {
                 Some(how) if !rule.allow_outside => Some(format!(

@@ -28,6 +28,8 @@ pub struct Triggers {
     pub code: bool,
     pub params: bool,
     pub input: bool,
+    /// The rule's `env` and `software` (their identity, beside the record).
+    pub software: bool,
 }
 
 impl Default for Triggers {
@@ -38,13 +40,15 @@ impl Default for Triggers {
             code: true,
             params: true,
             input: true,
+            software: true,
         }
     }
 }
 
 impl Triggers {
     /// The names accepted by `--rerun-triggers`.
-    pub const NAMES: [&'static str; 5] = ["mtime", "content", "code", "params", "input"];
+    pub const NAMES: [&'static str; 6] =
+        ["mtime", "content", "code", "params", "input", "software"];
 
     /// Parses a list such as `["mtime"]` or `["content", "code"]`.
     pub fn parse(names: &[String]) -> Result<Self, Diagnostic> {
@@ -54,6 +58,7 @@ impl Triggers {
             code: false,
             params: false,
             input: false,
+            software: false,
         };
         for name in names {
             match name.as_str() {
@@ -62,6 +67,7 @@ impl Triggers {
                 "code" => t.code = true,
                 "params" => t.params = true,
                 "input" => t.input = true,
+                "software" => t.software = true,
                 other => {
                     let mut d = Diagnostic::new(format!("unknown rerun trigger `{other}`"));
                     d =
@@ -317,6 +323,7 @@ impl<'a> Checker<'a> {
             params,
             inputs,
             output: self.sig(output)?,
+            software: rule.software.identity(),
         })
     }
 
@@ -409,6 +416,9 @@ impl<'a> Checker<'a> {
         }
         if self.triggers.params && record.params != params {
             reasons.push(Reason::ParamsChanged);
+        }
+        if self.triggers.software && record.software != rule.software.identity() {
+            reasons.push(Reason::SoftwareChanged);
         }
         let same_inputs = job.inputs.len() == record.inputs.len()
             && job

@@ -23,6 +23,8 @@ pub enum Reason {
     InputNewer { input: String, recorded: bool },
     /// The rule's code (command or closure) changed.
     CodeChanged,
+    /// The rule's software (`env`, `software`) is not what the outputs were made with.
+    SoftwareChanged,
     /// The rule's params changed.
     ParamsChanged,
     /// The outputs were last made by another rule.
@@ -48,6 +50,7 @@ impl Reason {
         match self {
             Reason::CodeChanged | Reason::RuleChanged(_) => Some("code"),
             Reason::ParamsChanged => Some("params"),
+            Reason::SoftwareChanged => Some("software"),
             Reason::InputSetChanged { .. } => Some("input"),
             Reason::InputChanged(_) => Some("content"),
             Reason::InputNewer { .. } => Some("mtime"),
@@ -112,6 +115,7 @@ impl fmt::Display for Reason {
                 )
             }
             Reason::CodeChanged => f.write_str("the rule's code changed"),
+            Reason::SoftwareChanged => f.write_str("the software environment changed"),
             Reason::ParamsChanged => f.write_str("the rule's params changed"),
             Reason::RuleChanged(old) => write!(f, "the output was made by rule `{old}` before"),
             Reason::InputSetChanged { added, removed } => {

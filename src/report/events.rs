@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::graph::dag::{Job, JobId, JobLabel};
 use crate::graph::reason::Reason;
 use crate::rules::registry::Rule;
+use crate::usage::Usage;
 
 /// A job as events name it.
 #[derive(Clone, Copy)]
@@ -85,6 +86,8 @@ pub enum Event<'a> {
         job: JobRef<'a>,
         end: End<'a>,
         took: Duration,
+        /// What the job cost ([`crate::usage`]); `None` if it did no work.
+        usage: Option<&'a Usage>,
     },
     /// A retry, or the scheduler stopping running jobs.
     Note {

@@ -79,6 +79,7 @@ pub fn list(rules: &Rules) -> String {
             Work::Shell(_) => " (shell)",
             Work::Run(_) => " (run)",
             Work::MapReduce(_) => " (map/reduce)",
+            Work::Script(_) => " (script)",
         };
         let _ = writeln!(out, "{}{kind}", rule.name);
         if !rule.inputs.is_empty() {

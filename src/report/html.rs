@@ -1,5 +1,6 @@
 //! `--report FILE.html`: one self-contained page (inline CSS and SVG; no scripts, fonts or
-//! anything else from the network) with a summary, a timeline and a table of jobs.
+//! anything else from the network) with a summary, a timeline, per-rule tables with a chart of
+//! what each rule cost (peak memory, CPU time) and a table of jobs.
 //!
 //! Every string a user controls (rule names, wildcards, paths in reasons, error messages) goes
 //! through [`escape`]. Large runs stay small: up to [`MAX_BARS`] jobs get one bar each in the
@@ -115,6 +116,16 @@ fn tick_step(span: f64) -> f64 {
         .unwrap_or(10.0 * magnitude)
 }
 
+/// A tick's label: as many decimals as the spacing `step` needs (`0.05s`, `0.10s` for a
+/// sub-second run, where one decimal would read `0.0s` at every tick), else [`brief`].
+fn tick_label(secs: f64, step: f64) -> String {
+    if step >= 0.1 {
+        return brief(secs);
+    }
+    let decimals = (-step.log10()).ceil().max(1.0) as usize;
+    format!("{secs:.decimals$}s")
+}
+
 /// The SVG Gantt chart: one lane per concurrently running job.
 fn timeline_svg(out: &mut String, t: &Timeline, wall: f64) {
     let span = wall.max(1e-3);
@@ -147,7 +158,7 @@ fn timeline_svg(out: &mut String, t: &Timeline, wall: f64) {
              <text x=\"{0:.1}\" y=\"{1}\" class=\"tick\">{2}</text>",
             x(tick),
             axis + 16.0,
-            brief(tick)
+            tick_label(tick, step)
         );
         tick += step;
     }
@@ -227,32 +238,165 @@ fn aggregated_bars(out: &mut String, rows: &[&Row], lanes: u32, span: f64) {
     }
 }
 
-fn rule_table(out: &mut String, t: &Timeline) {
-    // Per rule: jobs, jobs per status, total seconds.
-    let mut by_rule: BTreeMap<&str, (usize, BTreeMap<&str, usize>, f64)> = BTreeMap::new();
+/// Per rule: jobs, jobs per status, total seconds, and what its jobs cost.
+#[derive(Default)]
+struct RuleSum<'t> {
+    jobs: usize,
+    statuses: BTreeMap<&'t str, usize>,
+    secs: f64,
+    /// Jobs that reported a cost, and its sum (peak RSS: the largest job's).
+    measured: usize,
+    cpu: f64,
+    max_rss: Option<u64>,
+    /// Whether `max_rss` is only a bound for some job (see [`crate::usage`]).
+    rss_bounded: bool,
+    read: Option<u64>,
+    written: Option<u64>,
+}
+
+fn rule_sums(t: &Timeline) -> BTreeMap<&str, RuleSum<'_>> {
+    let mut by_rule: BTreeMap<&str, RuleSum<'_>> = BTreeMap::new();
     for r in &t.rows {
         let e = by_rule.entry(&r.rule).or_default();
-        e.0 += 1;
-        *e.1.entry(r.status).or_default() += 1;
-        e.2 += r.duration;
+        e.jobs += 1;
+        *e.statuses.entry(r.status).or_default() += 1;
+        e.secs += r.duration;
+        if let Some(u) = &r.usage {
+            e.measured += 1;
+            e.cpu += u.cpu().as_secs_f64();
+            e.max_rss = e.max_rss.max(u.max_rss.or(u.rss_at_most));
+            e.rss_bounded |= u.max_rss.is_none() && u.rss_at_most.is_some();
+            if let Some(io) = u.io {
+                e.read = Some(e.read.unwrap_or(0) + io.read);
+                e.written = Some(e.written.unwrap_or(0) + io.written);
+            }
+        }
     }
+    by_rule
+}
+
+fn figure(bytes: Option<u64>) -> String {
+    bytes.map(crate::usage::bytes).unwrap_or_default()
+}
+
+/// A rule's peak RSS, `≤` marking a bound.
+fn rss(sum: &RuleSum<'_>) -> String {
+    let at_most = if sum.rss_bounded { "≤ " } else { "" };
+    sum.max_rss
+        .map(|b| format!("{at_most}{}", crate::usage::bytes(b)))
+        .unwrap_or_default()
+}
+
+fn rule_table(out: &mut String, by_rule: &BTreeMap<&str, RuleSum<'_>>) {
     out.push_str(
         "<h2>Rules</h2>\n<table>\n<tr><th>rule</th><th>jobs</th><th>statuses</th>\
-         <th>total time</th><th>mean</th></tr>\n",
+         <th>total time</th><th>mean</th><th>CPU time</th><th>peak RSS (largest job)</th>\
+         <th>read</th><th>written</th></tr>\n",
     );
-    for (rule, (jobs, statuses, secs)) in by_rule {
-        let statuses: Vec<String> = statuses.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    for (rule, sum) in by_rule {
+        let statuses: Vec<String> = sum
+            .statuses
+            .iter()
+            .map(|(s, n)| format!("{n} {s}"))
+            .collect();
+        let cpu = if sum.measured > 0 {
+            brief(sum.cpu)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td class=\"num\">{jobs}</td><td>{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td></tr>",
+            "<tr><td>{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{cpu}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             escape(rule),
+            sum.jobs,
             statuses.join(", "),
-            brief(secs),
-            brief(secs / jobs as f64)
+            brief(sum.secs),
+            brief(sum.secs / sum.jobs as f64),
+            rss(sum),
+            figure(sum.read),
+            figure(sum.written),
         );
     }
     out.push_str("</table>\n");
+}
+
+/// Two bar charts side by side, one row per rule that reported costs: its largest job's peak
+/// RSS and its jobs' CPU time.
+fn cost_svg(out: &mut String, by_rule: &BTreeMap<&str, RuleSum<'_>>) {
+    let measured: Vec<(&str, &RuleSum<'_>)> = by_rule
+        .iter()
+        .filter(|(_, s)| s.measured > 0)
+        .map(|(r, s)| (*r, s))
+        .collect();
+    if measured.is_empty() {
+        return;
+    }
+    const NAME: f64 = 160.0;
+    const BAR: f64 = 300.0;
+    const GAP: f64 = 130.0;
+    let height = measured.len() as f64 * LANE_HEIGHT + 24.0;
+    let width = NAME + 2.0 * (BAR + GAP);
+    let _ = writeln!(
+        out,
+        "<h2>Cost per rule</h2>\n<svg class=\"costs\" xmlns=\"http://www.w3.org/2000/svg\" \
+         width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" role=\"img\" \
+         aria-label=\"peak memory and CPU time per rule\">\n\
+         <text x=\"{NAME}\" y=\"12\" class=\"head\">peak RSS (largest job)</text>\
+         <text x=\"{}\" y=\"12\" class=\"head\">CPU time (all jobs)</text>",
+        NAME + BAR + GAP
+    );
+    let top_rss = measured
+        .iter()
+        .filter_map(|(_, s)| s.max_rss)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let top_cpu = measured
+        .iter()
+        .map(|(_, s)| s.cpu)
+        .fold(0.0, f64::max)
+        .max(1e-6);
+    for (i, (rule, sum)) in measured.iter().enumerate() {
+        let y = 20.0 + i as f64 * LANE_HEIGHT;
+        let _ = writeln!(
+            out,
+            "<text x=\"{}\" y=\"{:.1}\" class=\"lane\">{}</text>",
+            NAME - 6.0,
+            y + LANE_HEIGHT * 0.7,
+            escape(rule)
+        );
+        let bars = [
+            (
+                NAME,
+                sum.max_rss.map(|b| b as f64 / top_rss),
+                rss(sum),
+                "#5c6bc0",
+            ),
+            (
+                NAME + BAR + GAP,
+                Some(sum.cpu / top_cpu),
+                brief(sum.cpu),
+                "#26a69a",
+            ),
+        ];
+        for (x, share, text, fill) in bars {
+            let Some(share) = share else { continue };
+            let w = (share * BAR).max(1.0);
+            let _ = writeln!(
+                out,
+                "<rect x=\"{x}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{:.1}\" fill=\"{fill}\">\
+                 <title>{}: {text}</title></rect><text x=\"{:.1}\" y=\"{:.1}\">{text}</text>",
+                y + 2.0,
+                LANE_HEIGHT - 4.0,
+                escape(rule),
+                x + w + 4.0,
+                y + LANE_HEIGHT * 0.7
+            );
+        }
+    }
+    out.push_str("</svg>\n");
 }
 
 fn job_table(out: &mut String, t: &Timeline) {
@@ -277,7 +421,7 @@ fn job_table(out: &mut String, t: &Timeline) {
     }
     out.push_str(
         "<table>\n<tr><th>job</th><th>rule</th><th>wildcards</th><th>status</th>\
-         <th>start</th><th>duration</th><th>reasons</th></tr>\n",
+         <th>start</th><th>duration</th><th>cost</th><th>reasons</th></tr>\n",
     );
     for r in rows {
         let reasons: Vec<String> = r.reasons.iter().map(|s| escape(s)).collect();
@@ -292,12 +436,13 @@ fn job_table(out: &mut String, t: &Timeline) {
         let _ = writeln!(
             out,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{status}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td>{}</td></tr>",
+             <td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
             escape(&r.label),
             escape(&r.rule),
             escape(&r.wildcards),
             r.start.map(brief).unwrap_or_default(),
             brief(r.duration),
+            r.usage.map(|u| u.to_string()).unwrap_or_default(),
             reasons.join("<br>")
         );
     }
@@ -308,8 +453,8 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ddd;padding:2px 8px;\
 text-align:left;vertical-align:top}th{background:#f5f5f5}.num{text-align:right}\
 pre{margin:0;white-space:pre-wrap}.dot{display:inline-block;width:.7em;height:.7em;\
-border:1px solid #999;border-radius:50%;margin-right:.4em}.timeline text{font-size:11px;\
-fill:#555}.lane{text-anchor:end}.tick{text-anchor:middle}.grid{stroke:#eee}\
+border:1px solid #999;border-radius:50%;margin-right:.4em}.timeline text,.costs text{font-size:11px;\
+fill:#555}.head{font-weight:bold}.lane{text-anchor:end}.tick{text-anchor:middle}.grid{stroke:#eee}\
 dl{display:grid;grid-template-columns:max-content auto;gap:2px 1em}dt{font-weight:bold}\
 dd{margin:0}.note{color:#555}";
 
@@ -367,7 +512,9 @@ pub fn render(t: &Timeline) -> String {
         );
     }
     out.push_str("(skipped and blocked jobs never start and have no bar)</p>\n");
-    rule_table(&mut out, t);
+    let sums = rule_sums(t);
+    rule_table(&mut out, &sums);
+    cost_svg(&mut out, &sums);
     job_table(&mut out, t);
     out.push_str("</body>\n</html>\n");
     out
@@ -397,6 +544,7 @@ mod tests {
             start: Some(start),
             duration: 1.0,
             lane: Some(lane),
+            usage: None,
         }
     }
 
@@ -435,6 +583,18 @@ mod tests {
         assert!(html.matches("<rect").count() <= 2 * COLUMNS);
         assert!(html.contains("10000 jobs: listed are"));
         assert!(html.len() < 200_000, "{} bytes", html.len());
+    }
+
+    #[test]
+    fn sub_second_ticks_read_apart() {
+        let step = tick_step(0.3);
+        let labels: Vec<String> = (0..7).map(|i| tick_label(i as f64 * step, step)).collect();
+        assert_eq!(labels[..3], ["0.00s", "0.05s", "0.10s"]);
+        let mut unique = labels.clone();
+        unique.dedup();
+        assert_eq!(unique, labels, "every tick has its own label");
+        assert_eq!(tick_label(2.0, 1.0), "2.0s");
+        assert_eq!(tick_label(0.004, 0.001), "0.004s");
     }
 
     #[test]

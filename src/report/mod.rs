@@ -1,6 +1,7 @@
 //! Telling the user about a run: the event stream and its sinks (the live status line with its
 //! ETA, the JSON Lines trace, the HTML report's timeline), and the explaining commands' text.
 
+pub mod benchmark;
 pub mod eta;
 pub mod events;
 pub mod explain;

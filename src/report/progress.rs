@@ -223,7 +223,12 @@ impl Display for Progress {
                     }
                 }
             }
-            Event::JobEnd { job, end, took } => {
+            Event::JobEnd {
+                job,
+                end,
+                took,
+                usage,
+            } => {
                 if let Some(s) = &mut self.status {
                     let ran = matches!(end, End::Ok | End::Failed(_)).then_some(*took);
                     s.eta.ended(job.id, job.rule.id, job.cores, ran);
@@ -237,6 +242,9 @@ impl Display for Progress {
                     End::Ok if loud => {
                         let rest = format!("{} {job} in {}", self.counter(), brief(*took));
                         self.say(GREEN, "Finished", &rest);
+                        if let Some(u) = usage.filter(|_| self.verbosity == Verbosity::Verbose) {
+                            self.say(DIM, "", &u.to_string());
+                        }
                     }
                     End::Skipped if loud => {
                         let rest = format!(

@@ -10,6 +10,7 @@ use rustc_hash::FxHashMap;
 
 use crate::graph::dag::JobId;
 use crate::report::events::{End, Event, Stamp};
+use crate::usage::Usage;
 
 /// One planned job.
 #[derive(Debug, Clone)]
@@ -25,6 +26,8 @@ pub struct Row {
     pub start: Option<f64>,
     pub duration: f64,
     pub lane: Option<u32>,
+    /// What the job cost, if it ran.
+    pub usage: Option<Usage>,
 }
 
 /// How the run ended.
@@ -99,6 +102,7 @@ impl Timeline {
                         start: None,
                         duration: 0.0,
                         lane: None,
+                        usage: None,
                     });
                 }
             }
@@ -118,10 +122,16 @@ impl Timeline {
                     row.lane = Some(lane as u32);
                 }
             }
-            Event::JobEnd { job, end, took } => {
+            Event::JobEnd {
+                job,
+                end,
+                took,
+                usage,
+            } => {
                 let now = self.since_start(stamp);
                 let Some(row) = self.row(job.id) else { return };
                 row.status = end.status();
+                row.usage = usage.copied();
                 if let End::Failed(message) = end {
                     row.message = Some(message.to_string());
                 }

@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 
 use crate::graph::reason::Reason;
 use crate::report::events::{End, Event, JobRef, Sink, Stamp};
+use crate::usage::Usage;
 
 /// Bumped when a field changes meaning or goes away.
 pub const TRACE_VERSION: u32 = 1;
@@ -73,6 +74,21 @@ fn job_fields(job: &JobRef<'_>) -> Map<String, Value> {
     m
 }
 
+/// A job's `usage` object: seconds, bytes; `null` for what was not measured.
+fn usage_json(u: &Usage) -> Value {
+    json!({
+        "cpu_user": secs(u.user),
+        "cpu_system": secs(u.system),
+        "max_rss": u.max_rss,
+        "rss_at_most": u.rss_at_most,
+        "read": u.io.map(|io| io.read),
+        "written": u.io.map(|io| io.written),
+        "disk_read": u.io.map(|io| io.disk_read),
+        "disk_written": u.io.map(|io| io.disk_written),
+        "processes": u.processes,
+    })
+}
+
 /// The JSON object for one event.
 pub fn to_json(event: &Event<'_>, stamp: Stamp, origin_utc: SystemTime) -> Value {
     let mut m = Map::new();
@@ -117,10 +133,18 @@ pub fn to_json(event: &Event<'_>, stamp: Stamp, origin_utc: SystemTime) -> Value
             m.insert("cores".into(), json!(job.cores));
             m.insert("reasons".into(), reasons(r));
         }
-        Event::JobEnd { job, end, took } => {
+        Event::JobEnd {
+            job,
+            end,
+            took,
+            usage,
+        } => {
             m.extend(job_fields(job));
             m.insert("status".into(), json!(end.status()));
             m.insert("duration".into(), json!(secs(*took)));
+            if let Some(u) = usage {
+                m.insert("usage".into(), usage_json(u));
+            }
             let outputs: Vec<&str> = job.job.outputs.iter().map(|o| o.path.as_str()).collect();
             m.insert("outputs".into(), json!(outputs));
             if let End::Failed(message) = end {

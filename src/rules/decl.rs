@@ -132,6 +132,8 @@ pub enum WorkDecl {
     Run(ClosureId),
     /// Items mapped in parallel under the rule's model, reduced in item order.
     MapReduce(MapReduceDecl),
+    /// A script file run for each job.
+    Script(crate::rules::script::ScriptDecl),
 }
 
 /// A rule exactly as the workflow declared it.
@@ -141,6 +143,8 @@ pub struct RuleDecl {
     pub inputs: Vec<FileDecl>,
     pub outputs: Vec<FileDecl>,
     pub logs: Vec<FileDecl>,
+    /// `benchmark`: at most one file, where a job's resource figures are written as TSV.
+    pub benchmark: Vec<FileDecl>,
     /// Parameters as canonical JSON (object keys sorted).
     pub params: serde_json::Map<String, serde_json::Value>,
     pub work: WorkDecl,
@@ -167,6 +171,8 @@ pub struct RuleDecl {
     pub default_target: bool,
     /// Declared in an imported rule file rather than the workflow file itself.
     pub imported: bool,
+    /// `env` and `software`: what the jobs run with.
+    pub software: crate::rules::software::Software,
     /// Where `rule(...)` was called.
     pub origin: Option<Origin>,
 }

@@ -4,5 +4,7 @@
 pub mod decl;
 pub mod pattern;
 pub mod registry;
+pub mod script;
+pub mod software;
 pub mod template;
 pub mod wildcards;

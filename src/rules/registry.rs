@@ -12,6 +12,8 @@ use crate::rules::decl::{
     ClosureId, FileDecl, FileKind, MapReduceDecl, Model, ModelKind, RuleDecl, WorkDecl,
 };
 use crate::rules::pattern::{Pattern, Wildcards};
+use crate::rules::script::ScriptDecl;
+use crate::rules::software::Software;
 use crate::rules::template::{Names, Template};
 
 /// Index of a rule in declaration order.
@@ -35,6 +37,7 @@ pub enum Work {
     Shell(Template),
     Run(ClosureId),
     MapReduce(MapReduceDecl),
+    Script(ScriptDecl),
 }
 
 /// A validated rule.
@@ -45,6 +48,8 @@ pub struct Rule {
     pub inputs: Vec<File>,
     pub outputs: Vec<File>,
     pub logs: Vec<File>,
+    /// `benchmark`: at most one file for the job's resource figures.
+    pub benchmark: Vec<File>,
     pub params: serde_json::Map<String, serde_json::Value>,
     pub work: Work,
     pub code: String,
@@ -68,6 +73,8 @@ pub struct Rule {
     pub imported: bool,
     /// `cache`: jobs go through the result cache when one is given (`--cache-dir`).
     pub cache: bool,
+    /// `env` and `software`: what the jobs run with.
+    pub software: Software,
     pub origin: Option<Origin>,
 }
 
@@ -150,6 +157,14 @@ fn compile_rule(
         errors,
     );
     let logs = compile_files(&decl, "log", &decl.logs, &constraints, by_name, errors);
+    let benchmark = compile_files(
+        &decl,
+        "benchmark",
+        &decl.benchmark,
+        &constraints,
+        by_name,
+        errors,
+    );
 
     let wildcards: Vec<&str> = outputs
         .first()
@@ -170,7 +185,11 @@ fn compile_rule(
             )));
         }
     }
-    for (what, files) in [("input", &inputs), ("log", &logs)] {
+    for (what, files) in [
+        ("input", &inputs),
+        ("log", &logs),
+        ("benchmark", &benchmark),
+    ] {
         for f in files {
             for name in f.pattern.wildcard_names() {
                 if !wildcards.contains(&name) {
@@ -212,13 +231,17 @@ fn compile_rule(
         }
         made.push(path);
     }
-    for f in inputs.iter().chain(&outputs).chain(&logs) {
+    for f in inputs.iter().chain(&outputs).chain(&logs).chain(&benchmark) {
         if let Some(msg) = crate::rules::pattern::path_too_long(f.pattern.as_str()) {
             errors.push(err(msg));
         }
     }
     if !decl.allow_outside {
-        for (what, files) in [("output", &outputs), ("log", &logs)] {
+        for (what, files) in [
+            ("output", &outputs),
+            ("log", &logs),
+            ("benchmark", &benchmark),
+        ] {
             for f in files {
                 if let Some(how) = crate::rules::pattern::outside_workdir(f.pattern.as_str()) {
                     errors.push(
@@ -232,11 +255,17 @@ fn compile_rule(
             }
         }
     }
+    let in_process = !matches!(decl.work, WorkDecl::Shell(_) | WorkDecl::Script(_));
+    if !decl.software.is_empty() && in_process {
+        errors.push(err(
+            "`env` and `software` apply to the commands and scripts a job starts: give them to a `shell` or `script` rule".into(),
+        ));
+    }
     let kind = decl.model.kind;
     let model_fits = match &decl.work {
         WorkDecl::MapReduce(_) => true,
         WorkDecl::Shell(_) => matches!(kind, ModelKind::Thread | ModelKind::Mpi),
-        WorkDecl::Run(_) | WorkDecl::Nothing => kind == ModelKind::Thread,
+        WorkDecl::Run(_) | WorkDecl::Nothing | WorkDecl::Script(_) => kind == ModelKind::Thread,
     };
     if !model_fits {
         errors.push(err(format!(
@@ -271,6 +300,7 @@ fn compile_rule(
         WorkDecl::Nothing => Work::Nothing,
         WorkDecl::Run(c) => Work::Run(*c),
         WorkDecl::MapReduce(mr) => Work::MapReduce(mr.clone()),
+        WorkDecl::Script(s) => Work::Script(s.clone()),
         WorkDecl::Shell(text) => template("shell", text).map_or(Work::Nothing, Work::Shell),
     };
     if errors.len() > before {
@@ -282,6 +312,7 @@ fn compile_rule(
         inputs,
         outputs,
         logs,
+        benchmark,
         params: decl.params,
         work,
         code: decl.code,
@@ -297,6 +328,7 @@ fn compile_rule(
         default_target: decl.default_target,
         imported: decl.imported,
         cache: decl.cache,
+        software: decl.software,
         origin: decl.origin,
     })
 }

@@ -54,9 +54,17 @@ impl KeyParts {
             let hash = filestate::hash(Path::new(&f.path)).ok()?;
             inputs.push((f.path.clone(), format!("{hash:032x}")));
         }
+        // A rule's software is part of what made its outputs; a rule without any keeps the key
+        // it always had.
+        let software = rule.software.identity();
+        let code = if software.is_empty() {
+            format!("{code:032x}")
+        } else {
+            format!("{code:032x} {software}")
+        };
         Some(Self {
             rule: rule.name.clone(),
-            code: format!("{code:032x}"),
+            code,
             params: format!("{params:032x}"),
             inputs,
             outputs: job.outputs.iter().map(|o| o.path.clone()).collect(),

@@ -27,6 +27,7 @@ use crate::rules::decl::{FileKind, Model};
 use crate::rules::registry::{Rules, Work};
 use crate::run::place::{Attempt, Place};
 use crate::script::Runtime;
+use crate::usage::Usage;
 use rustc_hash::FxHashMap;
 
 /// How to run.
@@ -103,6 +104,8 @@ enum Message {
         id: JobId,
         result: Result<Attempt, Failure>,
         took: Duration,
+        /// What the last attempt cost.
+        usage: Usage,
         /// The first input's hash, when the job was left to compute it and did.
         input_hash: Option<u128>,
     },
@@ -141,6 +144,8 @@ struct Scheduler<'a, 'c, 'r> {
     targets: BTreeSet<String>,
     outcome: Outcome,
     stopping: bool,
+    /// What each job that ran cost, until its end is reported.
+    usages: HashMap<JobId, Usage>,
 }
 
 fn remove_file(path: &str) {
@@ -170,7 +175,13 @@ impl<'a> Scheduler<'a, '_, '_> {
 
     fn emit_end(&mut self, id: JobId, end: End<'_>, took: Duration) {
         let job = self.job_ref(id);
-        self.events.emit(&Event::JobEnd { job, end, took });
+        let usage = self.usages.remove(&id);
+        self.events.emit(&Event::JobEnd {
+            job,
+            end,
+            took,
+            usage: usage.as_ref(),
+        });
     }
 
     /// The job's model with threads scaled down to the budget, as Snakemake scales threads.
@@ -245,7 +256,7 @@ impl<'a> Scheduler<'a, '_, '_> {
         // append to it). Not those of a job an earlier flowrun left at work elsewhere: it is
         // making them now.
         let resumed = self.place.resumes(&self.label(id));
-        for o in job.outputs.iter().chain(&job.logs) {
+        for o in job.outputs.iter().chain(&job.logs).chain(&job.benchmark) {
             if resumed {
                 continue;
             }
@@ -345,6 +356,11 @@ impl<'a> Scheduler<'a, '_, '_> {
                 )));
             };
             records.push((o.path.clone(), rec));
+        }
+        if let (Some(file), Some(usage)) = (job.benchmark.first(), self.usages.get(&id)) {
+            crate::report::benchmark::write(Path::new(&file.path), took, usage).map_err(|e| {
+                Failure::Setup(format!("cannot write benchmark `{}`: {e}", file.path))
+            })?;
         }
         self.store
             .record(records.iter().map(|(p, r)| (p.as_str(), r)))
@@ -530,6 +546,7 @@ pub fn run(
         targets,
         outcome: Outcome::default(),
         stopping: false,
+        usages: HashMap::new(),
     };
     for (i, d) in plan.decisions.into_iter().enumerate() {
         if let Decision::Run(r) = d {
@@ -613,6 +630,7 @@ pub fn run(
                         id,
                         result: Ok(Attempt::Ran),
                         took: Duration::ZERO,
+                        usage: Usage::default(),
                         input_hash: None,
                     });
                     continue;
@@ -632,6 +650,7 @@ pub fn run(
                         verbose,
                         input_hash,
                         attempt: 1,
+                        usage: Default::default(),
                     };
                     let start = Instant::now();
                     let mut attempt = 0;
@@ -661,6 +680,7 @@ pub fn run(
                         id,
                         result,
                         took: start.elapsed(),
+                        usage: ctx.usage.total(),
                         input_hash,
                     });
                 });
@@ -688,9 +708,13 @@ pub fn run(
                     id,
                     result,
                     took,
+                    usage,
                     input_hash,
                 }) => {
                     running -= 1;
+                    if !matches!(rules.get(dag.job(id).rule).work, Work::Nothing) {
+                        s.usages.insert(id, usage);
+                    }
                     s.release(id);
                     let result = result.and_then(|attempt| {
                         if crate::interrupt::requested() {
@@ -724,8 +748,11 @@ pub fn run(
             place.stop_all(opts.grace);
             while running > 0 {
                 match rx.recv() {
-                    Ok(Message::Done { id, took, .. }) => {
+                    Ok(Message::Done {
+                        id, took, usage, ..
+                    }) => {
                         running -= 1;
+                        s.usages.insert(id, usage);
                         s.clean_failed(id);
                         s.emit_end(id, End::Interrupted, took);
                     }

@@ -5,6 +5,9 @@
 
 #![allow(deprecated)] // Rhai marks the internals API volatile, not deprecated.
 
+mod script;
+mod software;
+
 use std::collections::BTreeMap;
 
 use rhai::{Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext};
@@ -18,7 +21,7 @@ use crate::rules::decl::{
 };
 
 /// Every key a rule spec may hold.
-pub const RULE_KEYS: [&str; 27] = [
+pub const RULE_KEYS: [&str; 31] = [
     "input",
     "output",
     "log",
@@ -46,6 +49,10 @@ pub const RULE_KEYS: [&str; 27] = [
     "message",
     "cache",
     "local",
+    "benchmark",
+    "script",
+    "env",
+    "software",
 ];
 
 /// Default settings of the execution models.
@@ -384,6 +391,13 @@ pub fn declare(
     let inputs = s.files("input")?;
     let outputs = s.files("output")?;
     let logs = s.files("log")?;
+    let benchmark = s.files("benchmark")?;
+    if benchmark.len() > 1 {
+        return s.err(
+            "benchmark",
+            "takes one file, where the job's resource figures go",
+        );
+    }
     let params = s.params()?;
     let threads = s.int("threads", 1, 1)?;
     let priority = s.int("priority", 0, i64::MIN)?;
@@ -417,9 +431,26 @@ pub fn declare(
     let shell = s.take("shell");
     let has_run = s.map.contains_key("run");
     let has_map = s.map.contains_key("map") || s.map.contains_key("finish");
+    let script = s.take("script");
     let mut st = state.lock().map_err(|_| "workflow state poisoned")?;
+    let declared_in = ctx
+        .call_source()
+        .map(Into::into)
+        .unwrap_or_else(|| st.main_file.clone());
+    let software = s.software(&declared_in)?;
     let mut code = Vec::new();
     let work = match (shell, has_run, has_map) {
+        (shell, run, map) if script.is_some() && (shell.is_some() || run || map) => {
+            return s.err(
+                "script",
+                "cannot be combined with `shell`, `run` or `map`: a rule does one kind of work",
+            )
+        }
+        _ if script.is_some() => {
+            let (decl, text) = s.script(script.unwrap_or_default(), &declared_in)?;
+            code.push(text);
+            WorkDecl::Script(decl)
+        }
         (Some(_), true, _) => return s.err("shell", "and `run` cannot both be given; pick one"),
         (Some(_), _, true) | (None, true, true) => {
             return s.err(
@@ -507,13 +538,9 @@ pub fn declare(
     };
     let code = code.join("\n");
     let pos = ctx.call_position();
-    let file: std::path::PathBuf = ctx
-        .call_source()
-        .map(Into::into)
-        .unwrap_or_else(|| st.main_file.clone());
-    let imported = file != st.main_file;
+    let imported = declared_in != st.main_file;
     let origin = pos.line().map(|line| Origin {
-        file,
+        file: declared_in,
         line,
         column: pos.position().unwrap_or(1),
     });
@@ -522,6 +549,7 @@ pub fn declare(
         inputs,
         outputs,
         logs,
+        benchmark,
         params,
         work,
         code,
@@ -538,6 +566,7 @@ pub fn declare(
         message,
         default_target,
         imported,
+        software,
         origin,
     });
     Ok(())

@@ -239,6 +239,20 @@ impl Runtime {
         Ok(())
     }
 
+    /// Runs the Rhai script file `path` (a rule's `script`) with `job` in scope.
+    pub fn run_script(&self, path: &std::path::Path, job: &JobSpec) -> Result<(), Diagnostic> {
+        let ast = self
+            .engine
+            .compile_file(path.to_path_buf())
+            .map_err(|e| errors::diagnose(&e, path))?;
+        let map = job::job_map(job).map_err(|e| errors::diagnose(&e, path))?;
+        let mut scope = rhai::Scope::new();
+        scope.push_constant("job", map);
+        self.engine
+            .run_ast_with_scope(&mut scope, &ast)
+            .map_err(|e| errors::diagnose(&e, path))
+    }
+
     /// How this workflow was loaded (worker processes load it the same way).
     pub fn options(&self) -> &LoadOptions {
         &self.options

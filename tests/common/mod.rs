@@ -158,6 +158,14 @@ impl Project {
         self
     }
 
+    /// The events of a JSON Lines trace (`--trace`) written at `rel`.
+    pub fn events(&self, rel: &str) -> Vec<serde_json::Value> {
+        self.read(rel)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
     pub fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.path().join(rel))
             .unwrap_or_else(|e| panic!("reading {rel}: {e}"))

@@ -10,7 +10,8 @@
 //! |---|---|---|
 //! | 1 | the first flowrun | `records` (postcard [`super::Record`] per output), `incomplete` |
 //! | 2 | the first with migrations | `history`: each job's last duration, for the ETA and `--summary` |
-//! | 3 | this release | `submissions`: the cluster job id of each job submitted and not yet settled |
+//! | 3 | the cluster release | `submissions`: the cluster job id of each job submitted and not yet settled |
+//! | 4 | this release | `software`: the software identity an output was made with, beside its record |
 //!
 //! Changing the format, step by step:
 //! 1. bump [`FORMAT_VERSION`], add a row above and a function to [`STEPS`];
@@ -26,12 +27,12 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, Transaction};
 
 /// The format this flowrun writes.
-pub const FORMAT_VERSION: i64 = 3;
+pub const FORMAT_VERSION: i64 = 4;
 
 /// One step forward: the function that brings version `n` to `n + 1` is `STEPS[n - 1]`.
 type Step = fn(&Transaction<'_>) -> rusqlite::Result<()>;
 
-const STEPS: &[Step] = &[v1_to_v2, v2_to_v3];
+const STEPS: &[Step] = &[v1_to_v2, v2_to_v3, v3_to_v4];
 
 /// The tables of a new store, at the current version.
 pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
@@ -88,6 +89,15 @@ fn v2_to_v3(tx: &Transaction<'_>) -> rusqlite::Result<()> {
              run TEXT NOT NULL,
              dir TEXT NOT NULL
          );",
+    )
+}
+
+/// Version 4: the software identity (`env`, `software`) an output's job ran with, one row per
+/// output that had one; an output without a row was made without any, as every output of an
+/// older store was, so nothing reruns.
+fn v3_to_v4(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS software (path TEXT PRIMARY KEY, identity TEXT NOT NULL);",
     )
 }
 

@@ -42,6 +42,11 @@ pub struct Record {
     /// Input paths (in the rule's order) with their signatures when the job ran.
     pub inputs: Vec<(String, FileSig)>,
     pub output: FileSig,
+    /// The software identity (`env`, `software`) the job ran with; empty for none. Kept in the
+    /// `software` table beside the record (store format 3), not in the record's encoding, which
+    /// stays as older stores wrote it.
+    #[serde(skip)]
+    pub software: String,
 }
 
 /// The last run of one job.
@@ -339,6 +344,7 @@ impl Store {
         paths: impl IntoIterator<Item = &'a str> + Clone,
     ) -> Result<(), StoreError> {
         self.each_path("DELETE FROM records WHERE path = ?1", paths.clone())?;
+        self.each_path("DELETE FROM software WHERE path = ?1", paths.clone())?;
         self.each_path("DELETE FROM incomplete WHERE path = ?1", paths)
     }
 
@@ -357,10 +363,21 @@ impl Store {
             let mut done = tx
                 .prepare_cached("DELETE FROM incomplete WHERE path = ?1")
                 .map_err(err)?;
+            let mut software = tx
+                .prepare_cached("INSERT OR REPLACE INTO software (path, identity) VALUES (?1, ?2)")
+                .map_err(err)?;
+            let mut no_software = tx
+                .prepare_cached("DELETE FROM software WHERE path = ?1")
+                .map_err(err)?;
             for (p, rec) in records {
                 let data = postcard::to_allocvec(rec).unwrap_or_default();
                 put.execute(params![p, data]).map_err(err)?;
                 done.execute(params![p]).map_err(err)?;
+                if rec.software.is_empty() {
+                    no_software.execute(params![p]).map_err(err)?;
+                } else {
+                    software.execute(params![p, rec.software]).map_err(err)?;
+                }
             }
         }
         tx.commit().map_err(err)
@@ -395,6 +412,14 @@ fn read_snapshot(conn: &Connection) -> rusqlite::Result<Snapshot> {
         let (path, data) = row?;
         if let Ok(rec) = postcard::from_bytes::<Record>(&data) {
             snap.records.insert(path, rec);
+        }
+    }
+    let mut stmt = conn.prepare("SELECT path, identity FROM software")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (path, identity) = row?;
+        if let Some(rec) = snap.records.get_mut(&path) {
+            rec.software = identity;
         }
     }
     let mut stmt = conn.prepare("SELECT path FROM incomplete")?;
@@ -435,6 +460,7 @@ mod tests {
             params: 5,
             inputs: vec![("in".into(), sig)],
             output: sig,
+            software: String::new(),
         }
     }
 
@@ -450,6 +476,27 @@ mod tests {
         let snap = store.snapshot().unwrap();
         assert_eq!(snap.records["a"], rec());
         assert_eq!(snap.incomplete, FxHashSet::from_iter(["b".to_string()]));
+    }
+
+    #[test]
+    fn a_software_identity_is_kept_beside_its_record_and_dropped_when_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = Store::open(dir.path()).unwrap();
+        let with = Record {
+            software: "software python=python-1".into(),
+            ..rec()
+        };
+        store.record([("a", &with), ("b", &rec())]).unwrap();
+        let snap = store.snapshot().unwrap();
+        assert_eq!(snap.records["a"], with);
+        assert_eq!(snap.records["b"].software, "");
+        // The record's own encoding is unchanged: older stores' records decode as before.
+        assert_eq!(
+            postcard::to_allocvec(&with).unwrap(),
+            postcard::to_allocvec(&rec()).unwrap()
+        );
+        store.record([("a", &rec())]).unwrap();
+        assert_eq!(store.snapshot().unwrap().records["a"].software, "");
     }
 
     #[test]
