@@ -253,7 +253,7 @@ impl<'a> Session<'a> {
             .iter()
             .map(|t| Target::parse(t, rules))
             .collect();
-        Ok(Dag::resolve(rules, &targets)?)
+        Ok(Dag::resolve(rules, &loaded.workflow.runtime, &targets)?)
     }
 
     /// Opens the trace and checks the report path, for the runs of this invocation.

@@ -105,10 +105,10 @@ impl JobContext<'_> {
             input: borrowed(&self.job.inputs),
             output: borrowed(&self.job.outputs),
             log: borrowed(&self.job.logs),
-            params: &self.rule.params,
+            params: self.job.params(self.rule),
             wildcards: &self.job.wildcards,
             threads: self.model.threads,
-            resources: &self.rule.resources,
+            resources: self.job.resources(self.rule),
         });
         Some(prefix + command.as_str())
     }
@@ -121,9 +121,9 @@ impl JobContext<'_> {
             output: owned(&self.job.outputs),
             log: owned(&self.job.logs),
             wildcards: self.job.wildcards.clone(),
-            params: self.rule.params.clone(),
+            params: self.job.params(self.rule).clone(),
             threads: self.model.threads,
-            resources: self.rule.resources.clone(),
+            resources: self.job.resources(self.rule).clone(),
         }
     }
 

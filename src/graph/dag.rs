@@ -6,6 +6,7 @@
 //! rules, so the graph (and everything printed from it) is the same on every run.
 
 use std::cmp::Reverse;
+use std::collections::BTreeMap;
 use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
 use std::path::Path;
@@ -18,7 +19,8 @@ use std::hash::BuildHasher;
 
 use crate::diagnostic::{did_you_mean, Diagnostic};
 use crate::graph::filestate::{self, Stat};
-use crate::rules::decl::FileKind;
+use crate::rules::decl::{FileDecl, FileKind, Model};
+use crate::rules::function::{Computed, Evaluate, Statics};
 use crate::rules::pattern::Wildcards;
 use crate::rules::registry::{File, Rule, RuleId, Rules};
 
@@ -50,6 +52,36 @@ pub struct Job {
     pub logs: Vec<JobFile>,
     /// Jobs making this job's inputs, without repeats, in input order.
     pub deps: Vec<JobId>,
+    /// What the rule's functions of the wildcards gave this job beyond its files (params,
+    /// threads, resources); `None` for the jobs of rules without such functions.
+    pub computed: Option<Box<Computed>>,
+}
+
+impl Job {
+    /// The job's params: its rule's, or what a params function gave.
+    pub fn params<'a>(&'a self, rule: &'a Rule) -> &'a serde_json::Map<String, serde_json::Value> {
+        self.computed
+            .as_ref()
+            .and_then(|c| c.params.as_ref())
+            .unwrap_or(&rule.params)
+    }
+
+    /// The job's declared resources.
+    pub fn resources<'a>(&'a self, rule: &'a Rule) -> &'a BTreeMap<String, u64> {
+        self.computed
+            .as_ref()
+            .and_then(|c| c.resources.as_ref())
+            .unwrap_or(&rule.resources)
+    }
+
+    /// The rule's model with the job's `threads`.
+    pub fn model(&self, rule: &Rule) -> Model {
+        let mut model = rule.model;
+        if let Some(threads) = self.computed.as_ref().and_then(|c| c.threads) {
+            model.threads = threads;
+        }
+        model
+    }
 }
 
 /// What the user asked for on the command line.
@@ -109,6 +141,28 @@ const MAX_DEPTH: usize = 10_000;
 /// hits this long before `MAX_DEPTH`, while memory and time are still small.
 const MAX_PATH_LEN: usize = 4096;
 
+fn job_files(decls: Vec<FileDecl>) -> Vec<JobFile> {
+    decls
+        .into_iter()
+        .map(|d| JobFile {
+            name: d.name,
+            path: d.path,
+            kind: d.kind,
+        })
+        .collect()
+}
+
+fn as_decls(files: Vec<JobFile>) -> Vec<FileDecl> {
+    files
+        .into_iter()
+        .map(|f| FileDecl {
+            name: f.name,
+            path: f.path,
+            kind: f.kind,
+        })
+        .collect()
+}
+
 fn bind(files: &[File], w: &Wildcards) -> Vec<JobFile> {
     files
         .iter()
@@ -126,6 +180,7 @@ fn bind(files: &[File], w: &Wildcards) -> Vec<JobFile> {
 
 struct Builder<'a> {
     rules: &'a Rules,
+    eval: &'a dyn Evaluate,
     jobs: Vec<Job>,
     depth: Vec<usize>,
     /// Jobs by (rule, wildcards), holding ids only: the key lives in the job itself.
@@ -154,14 +209,19 @@ impl Builder<'_> {
         }
         let r = self.rules.get(rule);
         let id = JobId(self.jobs.len() as u32);
-        self.jobs.push(Job {
+        let mut job = Job {
             rule,
             inputs: bind(&r.inputs, &w),
             outputs: bind(&r.outputs, &w),
             logs: bind(&r.logs, &w),
             wildcards: w,
             deps: Vec::new(),
-        });
+            computed: None,
+        };
+        if !r.functions.is_empty() {
+            self.call_functions(&mut job);
+        }
+        self.jobs.push(job);
         self.depth.push(depth);
         let jobs = &self.jobs;
         self.by_key.insert_unique(hash, id, |id| {
@@ -174,6 +234,38 @@ impl Builder<'_> {
         self.check_paths(id, depth);
         self.queue.push_back(id);
         id
+    }
+
+    /// Runs the job's functions of the wildcards, once: a job is bound once per graph. A failing
+    /// function is reported and leaves the job with its written files only.
+    fn call_functions(&mut self, job: &mut Job) {
+        let rule = self.rules.get(job.rule);
+        let label = JobLabel(rule, job).to_string();
+        let statics = Statics {
+            inputs: as_decls(std::mem::take(&mut job.inputs)),
+            logs: as_decls(std::mem::take(&mut job.logs)),
+            params: &rule.params,
+            resources: &rule.resources,
+        };
+        let (inputs, logs) = (statics.inputs.clone(), statics.logs.clone());
+        match rule
+            .functions
+            .bind(self.eval, (&rule.name, &label), &job.wildcards, statics)
+        {
+            Ok(bound) => {
+                job.inputs = job_files(bound.inputs.unwrap_or(inputs));
+                job.logs = job_files(bound.logs.unwrap_or(logs));
+                job.computed = bound.computed;
+            }
+            Err(mut d) => {
+                job.inputs = job_files(inputs);
+                job.logs = job_files(logs);
+                if d.origin.is_none() {
+                    d.origin = rule.origin.clone();
+                }
+                self.errors.push(d);
+            }
+        }
     }
 
     /// Refuses a job whose outputs or logs, with its wildcard values, would lie outside the
@@ -347,10 +439,16 @@ impl Builder<'_> {
 }
 
 impl Dag {
-    /// Resolves the targets into a graph of jobs.
-    pub fn resolve(rules: &Rules, targets: &[Target]) -> Result<Self, Vec<Diagnostic>> {
+    /// Resolves the targets into a graph of jobs, calling the rules' functions of the
+    /// wildcards through `eval`.
+    pub fn resolve(
+        rules: &Rules,
+        eval: &dyn Evaluate,
+        targets: &[Target],
+    ) -> Result<Self, Vec<Diagnostic>> {
         let mut b = Builder {
             rules,
+            eval,
             jobs: Vec::new(),
             depth: Vec::new(),
             by_key: HashTable::new(),

@@ -167,6 +167,17 @@ impl<'a> Checker<'a> {
             })
     }
 
+    /// The job's (code, params) hashes: its rule's, unless a params function gave the job
+    /// params of its own.
+    fn job_hash(&self, id: JobId) -> (u128, u128) {
+        let job = self.dag.job(id);
+        let (code, params) = self.rule_hash(job.rule);
+        match job.computed.as_ref().and_then(|c| c.params.as_ref()) {
+            Some(own) => (code, params_hash(own)),
+            None => (code, params),
+        }
+    }
+
     /// Takes stats made moments ago (the graph's check that its sources exist) as known.
     fn know(&mut self, stats: impl Iterator<Item = (&'a str, Stat)>) {
         self.stats.extend(stats.map(|(p, st)| (p, Some(st))));
@@ -311,7 +322,7 @@ impl<'a> Checker<'a> {
             let sig = self.sig(&f.path)?;
             inputs.push((f.path.clone(), sig));
         }
-        let (code, params) = self.rule_hash(job.rule);
+        let (code, params) = self.job_hash(id);
         Some(Record {
             rule: rule.name.clone(),
             code,
@@ -402,7 +413,7 @@ impl<'a> Checker<'a> {
             }
             return (reasons, refresh);
         };
-        let (code, params) = self.rule_hash(job.rule);
+        let (code, params) = self.job_hash(id);
         if record.rule != rule.name && self.triggers.code {
             reasons.push(Reason::RuleChanged(record.rule.clone()));
         } else if self.triggers.code && record.code != code {

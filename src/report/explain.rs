@@ -81,8 +81,18 @@ pub fn list(rules: &Rules) -> String {
             Work::MapReduce(_) => " (map/reduce)",
         };
         let _ = writeln!(out, "{}{kind}", rule.name);
-        if !rule.inputs.is_empty() {
-            let _ = writeln!(out, "    input:  {}", patterns(&rule.inputs));
+        let computed = match rule.functions.input.len() {
+            0 => String::new(),
+            1 => "a function of the wildcards".to_string(),
+            n => format!("{n} functions of the wildcards"),
+        };
+        let written = patterns(&rule.inputs);
+        let inputs: Vec<&str> = [written.as_str(), computed.as_str()]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect();
+        if !inputs.is_empty() {
+            let _ = writeln!(out, "    input:  {}", inputs.join(", "));
         }
         if !rule.outputs.is_empty() {
             let _ = writeln!(out, "    output: {}", patterns(&rule.outputs));

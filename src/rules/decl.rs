@@ -150,6 +150,8 @@ pub struct RuleDecl {
     pub wildcard_constraints: BTreeMap<String, String>,
     /// Where `rule(...)` was called.
     pub origin: Option<Origin>,
+    /// Keys given as functions of the wildcards, evaluated per job.
+    pub functions: crate::rules::function::RuleFunctions,
 }
 
 /// Collapses runs of whitespace so reformatting code does not count as a change, except inside

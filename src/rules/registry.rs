@@ -11,6 +11,7 @@ use crate::diagnostic::{did_you_mean, Diagnostic, Origin};
 use crate::rules::decl::{
     ClosureId, FileDecl, FileKind, MapReduceDecl, Model, ModelKind, RuleDecl, WorkDecl,
 };
+use crate::rules::function::RuleFunctions;
 use crate::rules::pattern::{Pattern, Wildcards};
 use crate::rules::template::{Names, Template};
 
@@ -55,6 +56,8 @@ pub struct Rule {
     /// `allow_outside`: outputs and logs may lie outside the working directory.
     pub allow_outside: bool,
     pub origin: Option<Origin>,
+    /// Keys given as functions of the wildcards.
+    pub functions: RuleFunctions,
 }
 
 impl Rule {
@@ -190,7 +193,7 @@ fn compile_rule(
             kind.name()
         )));
     }
-    if kind == ModelKind::Chunked && inputs.is_empty() {
+    if kind == ModelKind::Chunked && inputs.is_empty() && decl.functions.input.is_empty() {
         errors.push(err(
             "the `chunked` model reads its first input in chunks, but the rule has no input".into(),
         ));
@@ -201,13 +204,31 @@ fn compile_rule(
         WorkDecl::MapReduce(mr) => Work::MapReduce(mr.clone()),
         WorkDecl::Shell(text) => match Template::parse(text) {
             Ok(t) => {
+                let fns = &decl.functions;
                 let names = Names {
-                    input: file_names(&inputs),
+                    input: file_names(&inputs)
+                        .into_iter()
+                        .chain(fns.input.iter().map(|f| f.name.as_deref()))
+                        .collect(),
                     output: file_names(&outputs),
-                    log: file_names(&logs),
-                    params: decl.params.keys().map(String::as_str).collect(),
+                    log: file_names(&logs)
+                        .into_iter()
+                        .chain(fns.log.iter().map(|f| f.name.as_deref()))
+                        .collect(),
+                    params: decl
+                        .params
+                        .keys()
+                        .map(String::as_str)
+                        .chain(fns.params.entries.iter().map(|(k, _)| k.as_str()))
+                        .collect(),
                     wildcards: wildcards.clone(),
-                    resources: decl.resources.keys().map(String::as_str).collect(),
+                    resources: decl
+                        .resources
+                        .keys()
+                        .map(String::as_str)
+                        .chain(fns.resources.entries.iter().map(|(k, _)| k.as_str()))
+                        .collect(),
+                    per_job: fns.per_job_sections(),
                 };
                 if let Err(e) = t.check(&names) {
                     errors.push(err(format!("shell: {e}")));
@@ -239,6 +260,7 @@ fn compile_rule(
         timeout: decl.timeout.map(std::time::Duration::from_secs_f64),
         allow_outside: decl.allow_outside,
         origin: decl.origin,
+        functions: decl.functions,
     })
 }
 

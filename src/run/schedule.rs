@@ -42,9 +42,8 @@ pub struct RunOptions {
 
 /// Cores a job reserves: what its model uses, capped by the `-j` budget.
 fn cores_of(rules: &Rules, dag: &Dag, id: JobId, budget: u32) -> u32 {
-    rules
-        .get(dag.job(id).rule)
-        .model
+    let job = dag.job(id);
+    job.model(rules.get(job.rule))
         .cores()
         .clamp(1, budget.max(1))
 }
@@ -162,7 +161,8 @@ impl<'a> Scheduler<'a, '_, '_> {
 
     /// The job's model with threads scaled down to the budget, as Snakemake scales threads.
     fn model_of(&self, id: JobId) -> Model {
-        let mut model = self.rules.get(self.dag.job(id).rule).model;
+        let job = self.dag.job(id);
+        let mut model = job.model(self.rules.get(job.rule));
         model.threads = model.threads.clamp(1, self.opts.cores.max(1));
         model
     }
@@ -185,10 +185,10 @@ impl<'a> Scheduler<'a, '_, '_> {
             return None;
         }
         self.ready.iter().copied().find(|(_, _, id)| {
-            let rule = self.rules.get(self.dag.job(*id).rule);
+            let job = self.dag.job(*id);
             self.cores_of(*id) <= self.free_cores
-                && rule
-                    .resources
+                && job
+                    .resources(self.rules.get(job.rule))
                     .iter()
                     .all(|(k, v)| self.free_resources.get(k).is_none_or(|free| v <= free))
         })
@@ -254,8 +254,8 @@ impl<'a> Scheduler<'a, '_, '_> {
 
     fn release(&mut self, id: JobId) {
         self.free_cores += self.cores_of(id);
-        let rule = self.rules.get(self.dag.job(id).rule);
-        for (k, v) in &rule.resources {
+        let job = self.dag.job(id);
+        for (k, v) in job.resources(self.rules.get(job.rule)) {
             if let Some(free) = self.free_resources.get_mut(k) {
                 *free += v;
             }
@@ -264,8 +264,8 @@ impl<'a> Scheduler<'a, '_, '_> {
 
     fn reserve(&mut self, id: JobId) {
         self.free_cores -= self.cores_of(id);
-        let rule = self.rules.get(self.dag.job(id).rule);
-        for (k, v) in &rule.resources {
+        let job = self.dag.job(id);
+        for (k, v) in job.resources(self.rules.get(job.rule)) {
             if let Some(free) = self.free_resources.get_mut(k) {
                 *free -= v;
             }
@@ -497,15 +497,17 @@ pub fn run(
         .reasons
         .keys()
         .filter_map(|id| {
-            let rule = rules.get(dag.job(*id).rule);
-            rule.resources.iter().find_map(|(k, v)| {
-                opts.resources.get(k).filter(|cap| v > *cap).map(|cap| {
-                    (
-                        *id,
-                        format!("the job needs {k}={v}, more than --resources {k}={cap}"),
-                    )
+            let job = dag.job(*id);
+            job.resources(rules.get(job.rule))
+                .iter()
+                .find_map(|(k, v)| {
+                    opts.resources.get(k).filter(|cap| v > *cap).map(|cap| {
+                        (
+                            *id,
+                            format!("the job needs {k}={v}, more than --resources {k}={cap}"),
+                        )
+                    })
                 })
-            })
         })
         .collect();
     let mut too_big = too_big;

@@ -9,6 +9,7 @@ mod closure;
 pub(crate) mod config;
 mod declare;
 mod errors;
+mod evaluate;
 mod helpers;
 mod job;
 mod mapreduce;

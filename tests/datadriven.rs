@@ -1,0 +1,308 @@
+//! Data-driven workflows (DESIGN.md §8, issue 13), through the real binary: functions of the
+//! wildcards for `input`, `params`, `log`, `threads` and `resources`, what their results and
+//! their code do to reruns, and the errors they raise.
+
+mod common;
+use common::Project;
+
+// ---------------------------------------------------------------------------------------------
+// Functions of the wildcards
+
+/// Two samples whose FASTQ file and adapter come from a table, not from a pattern.
+fn sheet_project() -> Project {
+    let p = Project::new();
+    p.file("data/reads_a.fq", "a1\na2\n")
+        .file("data/reads_b.fq", "b1\n")
+        .file("data/extra_b.fq", "b2\n")
+        .file(
+            "wf.rhai",
+            r#"
+let sheet = #{
+    a: #{ fastq: ["data/reads_a.fq"], adapter: "AAA" },
+    b: #{ fastq: ["data/reads_b.fq", "data/extra_b.fq"], adapter: "CCC" },
+};
+rule("all", #{ input: expand("trimmed/{s}.fq", #{ s: sheet.keys() }) });
+rule("trim", #{
+    input: |w| sheet[w.s].fastq,
+    output: "trimmed/{s}.fq",
+    params: #{ adapter: |w| sheet[w.s].adapter, fixed: 1 },
+    shell: "echo {params.adapter} {params.fixed} > {output}; cat {input} >> {output}",
+});
+"#,
+        );
+    p
+}
+
+#[test]
+fn an_input_function_reads_a_sample_sheet_and_a_params_entry_is_computed_per_job() {
+    let p = sheet_project();
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("trimmed/a.fq"), "AAA 1\na1\na2\n");
+    assert_eq!(p.read("trimmed/b.fq"), "CCC 1\nb1\nb2\n");
+    let dry = p.run(&["wf.rhai", "-n"]).code(0);
+    assert!(dry.planned().is_empty(), "{}", dry.stdout);
+}
+
+#[test]
+fn a_function_result_that_changes_reruns_only_the_jobs_it_gives_something_new() {
+    let p = sheet_project();
+    p.run(&["wf.rhai"]).code(0);
+    // b's adapter changes: its params changed; a is untouched.
+    let wf = p.read("wf.rhai").replace("\"CCC\"", "\"GGG\"");
+    p.file("wf.rhai", &wf);
+    let dry = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(dry.planned(), ["trim[s=b]", "all"]);
+    assert_eq!(dry.reasons("trim[s=b]"), ["the rule's params changed"]);
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("trimmed/b.fq"), "GGG 1\nb1\nb2\n");
+    // a's files change: its set of inputs changed.
+    p.file("data/more_a.fq", "a3\n");
+    let wf = p.read("wf.rhai").replace(
+        "fastq: [\"data/reads_a.fq\"]",
+        "fastq: [\"data/reads_a.fq\", \"data/more_a.fq\"]",
+    );
+    p.file("wf.rhai", &wf);
+    let dry = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(dry.planned(), ["trim[s=a]", "all"]);
+    assert_eq!(
+        dry.reasons("trim[s=a]"),
+        ["the set of inputs changed (added `data/more_a.fq`)"]
+    );
+    // The content of an input a function gave is tracked like any input's.
+    p.run(&["wf.rhai"]).code(0);
+    p.file("data/extra_b.fq", "B2\n");
+    let dry = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(dry.planned(), ["trim[s=b]", "all"]);
+    assert_eq!(
+        dry.reasons("trim[s=b]"),
+        ["input `data/extra_b.fq` changed"]
+    );
+}
+
+#[test]
+fn adding_a_sample_to_the_sheet_a_function_captures_runs_the_new_job_only() {
+    let p = sheet_project();
+    p.run(&["wf.rhai"]).code(0);
+    p.file("data/reads_c.fq", "c1\n");
+    let wf = p.read("wf.rhai").replace(
+        "let sheet = #{",
+        "let sheet = #{\n    c: #{ fastq: [\"data/reads_c.fq\"], adapter: \"TTT\" },",
+    );
+    p.file("wf.rhai", &wf);
+    let dry = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(dry.planned(), ["trim[s=c]", "all"]);
+}
+
+#[test]
+fn editing_a_function_or_a_helper_it_calls_is_a_code_change_of_its_rule() {
+    let p = Project::new();
+    p.file("x.txt", "x\n").file(
+        "wf.rhai",
+        r#"
+fn source_of(s) { s + ".txt" }
+rule("all", #{ input: ["out/x.txt", "other.txt"] });
+rule("copy", #{ input: |w| source_of(w.s), output: "out/{s}.txt", shell: "cp {input} {output}" });
+rule("other", #{ output: "other.txt", shell: "echo o > {output}" });
+"#,
+    );
+    p.run(&["wf.rhai"]).code(0);
+    // Layout only: nothing reruns.
+    let wf = p
+        .read("wf.rhai")
+        .replace("|w| source_of(w.s)", "|w|\n     source_of(w.s)");
+    p.file("wf.rhai", &wf);
+    assert!(p.run(&["wf.rhai", "-n"]).code(0).planned().is_empty());
+    // The helper the function calls.
+    let wf = p
+        .read("wf.rhai")
+        .replace("s + \".txt\"", "\"\" + s + \".txt\"");
+    p.file("wf.rhai", &wf);
+    let dry = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(dry.planned(), ["copy[s=x]", "all"]);
+    assert_eq!(dry.reasons("copy[s=x]"), ["the rule's code changed"]);
+}
+
+#[test]
+fn functions_give_named_inputs_logs_threads_resources_and_whole_params() {
+    let p = Project::new();
+    p.file("r1.txt", "R1\n").file("r2.txt", "R2\n").file("ref.txt", "REF\n").file(
+        "wf.rhai",
+        r#"
+rule("all", #{ input: ["out/one.txt", "out/two.txt"] });
+rule("work", #{
+    input: #{ reads: |w| [#{ one: "r1.txt", two: "r2.txt" }[w.n]], reference: "ref.txt" },
+    output: "out/{n}.txt",
+    log: |w| "logs/" + w.n + ".log",
+    params: |w| #{ label: "n" + w.n },
+    threads: |w| if w.n == "one" { 1 } else { 2 },
+    resources: #{ mem_mb: |w| if w.n == "one" { 100 } else { 200 } },
+    wildcard_constraints: #{ n: "one|two" },
+    shell: "echo {params.label} {threads} {resources.mem_mb} {input.reads} {input.reference} > {output}; echo logged > {log}",
+});
+"#,
+    );
+    p.run(&["wf.rhai", "-j", "2"]).code(0);
+    assert_eq!(p.read("out/one.txt"), "none 1 100 r1.txt ref.txt\n");
+    assert_eq!(p.read("out/two.txt"), "ntwo 2 200 r2.txt ref.txt\n");
+    assert_eq!(p.read("logs/two.log"), "logged\n");
+}
+
+#[test]
+fn the_rule_list_says_an_input_is_a_function() {
+    let p = sheet_project();
+    p.run(&["wf.rhai", "--list"]).code(0).stdout_has(
+        "trim (shell)\n    input:  a function of the wildcards\n    output: trimmed/{s}.fq\n",
+    );
+}
+
+#[test]
+fn a_run_closure_sees_what_the_functions_gave_its_job() {
+    let p = Project::new();
+    p.file("in_a.txt", "A").file(
+        "wf.rhai",
+        r#"
+rule("r", #{
+    input: |w| "in_" + w.x + ".txt",
+    output: "out_{x}.txt",
+    params: #{ tag: |w| w.x.to_upper() },
+    threads: |w| 2,
+    run: |job| write_text(job.output[0], `${read_text(job.input[0])} ${job.params.tag} ${job.threads}`),
+});
+"#,
+    );
+    p.run(&["wf.rhai", "out_a.txt", "-j", "2"]).code(0);
+    assert_eq!(p.read("out_a.txt"), "A A 2");
+}
+
+#[test]
+fn each_function_runs_once_per_job_however_many_jobs_need_it() {
+    let p = Project::new();
+    p.file("src.txt", "s\n").file(
+        "wf.rhai",
+        r#"
+rule("all", #{ input: ["x1.txt", "x2.txt", "x3.txt"] });
+rule("fan", #{ input: "mid_a.txt", output: "x{i}.txt", shell: "cp {input} {output}" });
+rule("mid", #{
+    input: |w| { print(`called mid ${w.m}`); "src.txt" },
+    output: "mid_{m}.txt",
+    shell: "cp {input} {output}",
+});
+"#,
+    );
+    let dry = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(
+        dry.stderr.matches("called mid a").count(),
+        1,
+        "{}",
+        dry.stderr
+    );
+}
+
+#[test]
+fn a_function_in_an_imported_rule_file_can_call_that_file_s_functions() {
+    let p = Project::new();
+    p.file("in/q.txt", "Q\n")
+        .file(
+            "rules/lib.rhai",
+            r#"
+fn where_is(s) { "in/" + s + ".txt" }
+fn copy_rules(prefix) {
+    rule(prefix + "copy", #{ input: |w| where_is(w.s), output: "out/{s}.txt", shell: "cp {input} {output}" });
+}
+"#,
+        )
+        .file(
+            "workflows/wf.rhai",
+            "import \"../rules/lib\" as lib;\nlib::copy_rules(\"x_\");\n",
+        );
+    p.run(&["workflows/wf.rhai", "out/q.txt"]).code(0);
+    assert_eq!(p.read("out/q.txt"), "Q\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors in functions
+
+fn error_of(rule: &str) -> common::Run {
+    let p = Project::new();
+    p.file("a.txt", "a\n").file(
+        "wf.rhai",
+        &format!("rule(\"all\", #{{ input: \"out/a.txt\" }});\n{rule}\n"),
+    );
+    p.run(&["wf.rhai", "-n"]).workflow_error()
+}
+
+#[test]
+fn an_error_inside_a_function_names_rule_job_key_and_place() {
+    error_of(
+        "let sheet = #{ b: \"b.txt\" };\nrule(\"r\", #{\n    input: |w| sheet[w.s],\n    output: \"out/{s}.txt\",\n    shell: \"cp {input} {output}\",\n});",
+    )
+    .stderr_has("error: rule `r`, job r[s=a]: the `input` function failed: Property not found: a")
+    .stderr_has("--> wf.rhai:4:22");
+}
+
+#[test]
+fn a_function_giving_the_wrong_type_says_what_the_key_takes() {
+    error_of("rule(\"r\", #{ input: |w| 42, output: \"out/{s}.txt\", shell: \"x\" });")
+        .stderr_has("error: rule `r`, job r[s=a]: the `input` function must give a path, an array of paths or a map of named paths, not an integer")
+        .stderr_has("--> wf.rhai:2:1");
+    error_of(
+        "rule(\"r\", #{ input: #{ x: |w| #{ y: 1 } }, output: \"out/{s}.txt\", shell: \"x\" });",
+    )
+    .stderr_has("the `input` function must give a path, an array of paths, not a map");
+    error_of("rule(\"r\", #{ output: \"out/{s}.txt\", threads: |w| \"2\", shell: \"x\" });")
+        .stderr_has(
+        "error: rule `r`, job r[s=a]: the `threads` function must give an integer, not a string",
+    );
+    error_of("rule(\"r\", #{ output: \"out/{s}.txt\", threads: |w| 0, shell: \"x\" });")
+        .stderr_has("the `threads` function must give at least 1, not 0");
+    error_of("rule(\"r\", #{ output: \"out/{s}.txt\", params: |w| 3, shell: \"x\" });")
+        .stderr_has("the `params` function must give a map, not `3`");
+    error_of(
+        "rule(\"r\", #{ output: \"out/{s}.txt\", params: #{ f: |w| temp(\"x\") }, shell: \"x\" });",
+    )
+    .stderr_has("the `params.f` function cannot hold a marked path; params must be plain data");
+    error_of(
+        "rule(\"r\", #{ output: \"out/{s}.txt\", resources: #{ mem_mb: |w| -1 }, shell: \"x\" });",
+    )
+    .stderr_has("the `resources.mem_mb` function must give a non-negative integer, not an integer");
+    error_of("rule(\"r\", #{ output: \"out/{s}.txt\", resources: |w| [1], shell: \"x\" });")
+        .stderr_has("the `resources` function must give a map of integers, not an array");
+    error_of("rule(\"r\", #{ input: |w| \" \", output: \"out/{s}.txt\", shell: \"x\" });")
+        .stderr_has("the `input` function gave an empty path");
+}
+
+#[test]
+fn a_function_takes_the_wildcards_only() {
+    error_of("rule(\"r\", #{ output: \"out/{s}.txt\", threads: || 2, shell: \"x\" });").stderr_has(
+        "error: rule `r`: `threads` must be a function of one argument, the job's wildcards: `|w| ...`",
+    );
+    error_of("rule(\"r\", #{ input: #{ a: |w, x| 2 }, output: \"out/{s}.txt\", shell: \"x\" });")
+        .stderr_has("error: rule `r`: `input.a` must be a function of one argument");
+}
+
+#[test]
+fn an_output_cannot_be_a_function() {
+    error_of("rule(\"r\", #{ output: |w| \"out/a.txt\", shell: \"x\" });").stderr_has(
+        "error: rule `r`: `output` cannot be a function: outputs are patterns, so that flowrun can tell which rule makes a file",
+    );
+}
+
+#[test]
+fn a_function_may_read_but_not_write() {
+    error_of("rule(\"r\", #{ input: |w| { write_text(\"b.txt\", \"x\"); \"a.txt\" }, output: \"out/{s}.txt\", shell: \"x\" });")
+        .stderr_has("the `input` function failed: `write_text` is not allowed while the workflow is being defined")
+        .stderr_has("--> wf.rhai:2:27");
+    let p = Project::new();
+    p.file("list.txt", "a.txt\n").file("a.txt", "A\n").file(
+        "wf.rhai",
+        "rule(\"r\", #{ input: |w| read_lines(\"list.txt\"), output: \"out.txt\", shell: \"cat {input} > {output}\" });\n",
+    );
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("out.txt"), "A\n");
+}
+
+#[test]
+fn a_missing_file_a_function_names_is_reported_against_the_job() {
+    error_of("rule(\"r\", #{ input: |w| \"nope/\" + w.s + \".txt\", output: \"out/{s}.txt\", shell: \"x\" });")
+        .stderr_has("missing input `nope/a.txt`, needed by r[s=a], and no rule makes it");
+}
