@@ -306,3 +306,96 @@ fn a_missing_file_a_function_names_is_reported_against_the_job() {
     error_of("rule(\"r\", #{ input: |w| \"nope/\" + w.s + \".txt\", output: \"out/{s}.txt\", shell: \"x\" });")
         .stderr_has("missing input `nope/a.txt`, needed by r[s=a], and no rule makes it");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Sample sheets: read_table and lookup
+
+#[test]
+fn a_tsv_sample_sheet_drives_input_and_params_functions() {
+    let p = Project::new();
+    p.file(
+        "config/samples.tsv",
+        "# sample sheet\nsample\tfastq\tadapter\nA\tdata/A.fq\tAC GT\n\nB\tdata/B.fq\tTTT\n",
+    )
+    .file("data/A.fq", "a\n")
+    .file("data/B.fq", "b\n")
+    .file(
+        "wf.rhai",
+        r#"
+let samples = read_table("config/samples.tsv");
+rule("all", #{ input: expand("trimmed/{s}.fq", #{ s: samples.map(|r| r.sample) }) });
+rule("trim", #{
+    input: |w| samples.filter(|r| r.sample == w.s)[0].fastq,
+    output: "trimmed/{s}.fq",
+    params: #{ adapter: |w| lookup(samples, #{ sample: w.s }, "adapter") },
+    shell: "echo '{params.adapter}' | cat - {input} > {output}",
+});
+"#,
+    );
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("trimmed/A.fq"), "AC GT\na\n");
+    assert_eq!(p.read("trimmed/B.fq"), "TTT\nb\n");
+    // A new row runs the new sample's job, and nothing that was made before.
+    p.file("data/C.fq", "c\n");
+    let sheet = p.read("config/samples.tsv") + "C\tdata/C.fq\tGGG\n";
+    p.file("config/samples.tsv", &sheet);
+    let dry = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(dry.planned(), ["trim[s=C]", "all"]);
+}
+
+#[test]
+fn read_table_handles_quoted_csv_and_a_separator_option() {
+    let p = Project::new();
+    p.file("s.csv", "name,note\nx,\"a, \"\"quoted\"\" note\"\n")
+        .file("s.txt", "name;n\ny;2\n")
+        .file(
+            "wf.rhai",
+            r#"
+let a = read_table("s.csv");
+let b = read_table("s.txt", #{ sep: ";" });
+rule("r", #{ output: "out.txt", params: #{ note: a[0].note, n: b[0].n.parse_int() + 1 },
+    run: |job| write_text(job.output[0], `${job.params.note}|${job.params.n}`) });
+"#,
+        );
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("out.txt"), "a, \"quoted\" note|3");
+}
+
+fn table_error(sheet: &str, script: &str) -> common::Run {
+    let p = Project::new();
+    p.file("s.csv", sheet).file(
+        "wf.rhai",
+        &format!("let t = read_table(\"s.csv\");\n{script}\nrule(\"r\", #{{ output: \"o\", shell: \"touch {{output}}\" }});\n"),
+    );
+    p.run(&["wf.rhai", "-n"]).workflow_error()
+}
+
+#[test]
+fn read_table_errors_name_the_file_and_line() {
+    table_error("a,b\n1,2\n3\n", "")
+        .stderr_has("error: read_table: `s.csv` line 3 has 1 field(s), but the header has 2")
+        .stderr_has("--> wf.rhai:1:9");
+    table_error("# c\na,a\n", "")
+        .stderr_has("read_table: `s.csv` line 2: the header names column `a` twice");
+    table_error("", "").stderr_has("read_table: `s.csv` has no header row");
+    let p = Project::new();
+    p.file("wf.rhai", "let t = read_table(\"nope.tsv\");\n");
+    p.run(&["wf.rhai", "-n"])
+        .workflow_error()
+        .stderr_has("read_table: cannot read `nope.tsv`: No such file or directory");
+    table_error("a\n1\n", "let x = read_table(\"s.csv\", #{ sep: \"ab\" });")
+        .stderr_has("read_table: `sep` must be one ASCII character");
+    table_error("a\n1\n", "let x = read_table(\"s.csv\", #{ sap: \",\" });")
+        .stderr_has("read_table: unknown option `sap`; the option is `sep`");
+}
+
+#[test]
+fn lookup_errors_say_what_matched() {
+    table_error("s,f\na,1\na,2\n", "lookup(t, #{ s: \"b\" }, \"f\");")
+        .stderr_has("error: lookup: no row has s = b")
+        .stderr_has("--> wf.rhai:2:1");
+    table_error("s,f\na,1\na,2\n", "lookup(t, #{ s: \"a\" }, \"f\");")
+        .stderr_has("error: lookup: 2 rows have s = a; add a column to the query to pick one");
+    table_error("s,f\na,1\n", "lookup(t, #{ s: \"a\" }, \"g\");")
+        .stderr_has("error: lookup: the table has no column `g`; its columns are `f`, `s`");
+}

@@ -225,6 +225,29 @@ pub fn register(engine: &mut Engine, state: &SharedState) {
         Ok(found)
     });
     let st = state.clone();
+    let read = move |path: &str, sep: u8| -> Res<Array> {
+        let path = std::path::Path::new(path);
+        if let Ok(mut s) = st.lock() {
+            if !s.tables.iter().any(|t| t == path) {
+                s.tables.push(path.to_path_buf());
+            }
+        }
+        super::table::read(path, sep)
+    };
+    let read_default = read.clone();
+    engine
+        .register_fn("read_table", move |path: &str| {
+            read_default(
+                path,
+                crate::native::table::separator_for(std::path::Path::new(path)),
+            )
+        })
+        .register_fn("read_table", move |path: &str, options: Map| {
+            read(path, super::table::separator_option(path, &options)?)
+        })
+        .register_fn("lookup", super::table::lookup_row)
+        .register_fn("lookup", super::table::lookup_value);
+    let st = state.clone();
     engine.register_fn("wildcard_constraints", move |map: Map| -> Res<()> {
         let mut s = st.lock().map_err(|_| runtime("state poisoned"))?;
         for (k, v) in map {

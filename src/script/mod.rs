@@ -14,6 +14,7 @@ mod helpers;
 mod job;
 mod mapreduce;
 mod resolver;
+mod table;
 
 pub mod wire;
 
@@ -41,6 +42,8 @@ pub(crate) struct State {
     values: Vec<Dynamic>,
     constraints: BTreeMap<String, String>,
     globbed: Vec<PathBuf>,
+    /// Tables `read_table` read: a change to one changes the workflow.
+    tables: Vec<PathBuf>,
     /// What closures' code fingerprints are made from.
     code_sources: CodeSources,
 }
@@ -59,7 +62,8 @@ pub struct LoadOptions {
 pub struct Workflow {
     pub rules: Vec<RuleDecl>,
     pub constraints: BTreeMap<String, String>,
-    /// Every file the definition depends on: the workflow, imported rule files, config files.
+    /// Every file the definition depends on: the workflow, imported rule files, config files,
+    /// tables read with `read_table`.
     pub sources: Vec<PathBuf>,
     /// Directories `glob_wildcards` walked: a file appearing there changes the workflow.
     pub globbed: Vec<PathBuf>,
@@ -152,6 +156,7 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
         values: Vec::new(),
         constraints: BTreeMap::new(),
         globbed: Vec::new(),
+        tables: Vec::new(),
         code_sources,
     }));
     let mut engine = new_engine(&state);
@@ -169,6 +174,7 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
     let mut st = state
         .lock()
         .map_err(|_| Diagnostic::new("workflow state poisoned"))?;
+    sources.append(&mut st.tables);
     let rules = std::mem::take(&mut st.rules);
     let closures = std::mem::take(&mut st.closures);
     let values = std::mem::take(&mut st.values);
