@@ -399,3 +399,122 @@ fn lookup_errors_say_what_matched() {
     table_error("s,f\na,1\n", "lookup(t, #{ s: \"a\" }, \"g\");")
         .stderr_has("error: lookup: the table has no column `g`; its columns are `f`, `s`");
 }
+
+// ---------------------------------------------------------------------------------------------
+// directory() outputs
+
+fn directory_project(split: &str) -> Project {
+    let p = Project::new();
+    p.file("in.txt", "l1\nl2\nl3\nl4\nl5\n").file(
+        "wf.rhai",
+        &format!(
+            r#"
+rule("all", #{{ input: "count.txt" }});
+rule("split", #{{ input: "in.txt", output: {split}, shell: "mkdir -p {{output}}/sub && head -n 4 {{input}} | split -l 2 - {{output}}/sub/p_" }});
+rule("count", #{{ input: "parts", output: "count.txt", shell: "ls {{input}}/sub | wc -l > {{output}}; cat {{input}}/sub/* | wc -l >> {{output}}" }});
+"#
+        ),
+    );
+    p
+}
+
+#[test]
+fn a_change_inside_a_directory_reruns_its_consumers() {
+    let p = directory_project("directory(\"parts\")");
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("count.txt"), "2\n4\n");
+    assert!(p.run(&["wf.rhai", "-n"]).code(0).planned().is_empty());
+    // A file inside rewritten by hand: the consumer sees its input changed.
+    p.file("parts/sub/p_ab", "x\n");
+    let dry = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(dry.planned(), ["count", "all"]);
+    assert_eq!(dry.reasons("count"), ["input `parts` changed"]);
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("count.txt"), "2\n3\n");
+    // A file added inside.
+    p.file("parts/sub/p_zz", "y\n");
+    assert_eq!(
+        p.run(&["wf.rhai", "-n"]).code(0).planned(),
+        ["count", "all"]
+    );
+    p.run(&["wf.rhai"]).code(0);
+    // Touched without a change: nothing reruns.
+    p.touch("parts/sub/p_aa");
+    assert!(p.run(&["wf.rhai", "-n"]).code(0).planned().is_empty());
+}
+
+#[test]
+fn a_directory_remade_identical_cuts_its_consumers_off() {
+    let p = directory_project("directory(\"parts\")");
+    p.run(&["wf.rhai"]).code(0);
+    // Line 5 is not in the directory: split reruns, its directory comes out the same.
+    p.file("in.txt", "l1\nl2\nl3\nl4\nCHANGED\n");
+    let run = p.run(&["wf.rhai"]).code(0);
+    // As for files: `all` (no work) still passes, `count` is skipped.
+    assert_eq!(run.ran(), ["split", "all"]);
+    run.stderr_has("Skipped [2/3] count: its inputs were remade byte-identical")
+        .stderr_has("2 ran, 1 skipped (inputs unchanged)");
+    // A change that reaches the directory reruns the consumer.
+    p.file("in.txt", "l1\nCHANGED\nl3\nl4\n");
+    let run = p.run(&["wf.rhai"]).code(0);
+    assert_eq!(run.ran(), ["split", "count", "all"]);
+}
+
+#[test]
+fn a_plain_directory_output_keeps_hashing_as_nothing() {
+    // Without `directory()`, a directory is what it was before: a change inside is not seen
+    // (so upgrading flowrun reruns nothing for workflows that never declared one).
+    let p = directory_project("\"parts\"");
+    p.run(&["wf.rhai"]).code(0);
+    p.file("parts/sub/p_ab", "x\n");
+    assert!(p.run(&["wf.rhai", "-n"]).code(0).planned().is_empty());
+}
+
+#[test]
+fn a_failed_job_removes_its_whole_directory() {
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"rule("d", #{ output: directory("out"), shell: "mkdir -p {output}/deep && touch {output}/deep/f && exit 3" });"#,
+    );
+    p.run(&["wf.rhai"])
+        .code(1)
+        .stderr_has("its outputs were removed");
+    assert!(!p.exists("out"));
+    p.run(&["wf.rhai", "--keep-incomplete"]).code(1);
+    assert!(p.exists("out/deep/f"));
+}
+
+#[test]
+fn temp_and_protected_apply_to_directories() {
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"
+rule("all", #{ input: ["n.txt", "kept"] });
+rule("scratch", #{ output: temp(directory("scratch")), shell: "mkdir -p {output}/a && echo 1 > {output}/a/x" });
+rule("n", #{ input: "scratch", output: "n.txt", shell: "cat {input}/a/x > {output}" });
+rule("kept", #{ output: directory(protected("kept")), shell: "mkdir -p {output}/a && echo 2 > {output}/a/y" });
+"#,
+    );
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("n.txt"), "1\n");
+    assert!(
+        !p.exists("scratch"),
+        "a spent temporary directory is removed"
+    );
+    for inside in ["kept", "kept/a", "kept/a/y"] {
+        let meta = std::fs::metadata(p.path().join(inside)).unwrap();
+        assert!(meta.permissions().readonly(), "{inside} is not read-only");
+    }
+    // Nothing to do, and the deleted temp directory is not remade.
+    assert!(p.run(&["wf.rhai", "-n"]).code(0).planned().is_empty());
+    let run = p.run(&["wf.rhai", "-R", "kept"]).code(1);
+    run.stderr_has("output `kept` is protected");
+}
+
+#[test]
+fn directory_takes_paths_only() {
+    error_of("rule(\"r\", #{ output: directory(3), shell: \"x\" });")
+        .stderr_has("directory() takes a path string or an array of them");
+}

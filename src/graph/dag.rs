@@ -40,6 +40,8 @@ pub struct JobFile {
     pub name: Option<String>,
     pub path: String,
     pub kind: FileKind,
+    /// Declared with `directory()`: its signature is a manifest of what is inside.
+    pub directory: bool,
 }
 
 /// A rule bound to wildcard values.
@@ -148,6 +150,7 @@ fn job_files(decls: Vec<FileDecl>) -> Vec<JobFile> {
             name: d.name,
             path: d.path,
             kind: d.kind,
+            directory: d.directory,
         })
         .collect()
 }
@@ -159,6 +162,7 @@ fn as_decls(files: Vec<JobFile>) -> Vec<FileDecl> {
             name: f.name,
             path: f.path,
             kind: f.kind,
+            directory: f.directory,
         })
         .collect()
 }
@@ -174,6 +178,7 @@ fn bind(files: &[File], w: &Wildcards) -> Vec<JobFile> {
                 .format(w)
                 .unwrap_or_else(|_| f.pattern.as_str().to_string()),
             kind: f.kind,
+            directory: f.directory,
         })
         .collect()
 }

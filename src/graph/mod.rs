@@ -3,6 +3,7 @@
 
 pub mod dag;
 pub mod filestate;
+pub mod manifest;
 pub mod plan;
 pub mod reason;
 pub mod store;

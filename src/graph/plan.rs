@@ -133,6 +133,18 @@ pub struct Checker<'a> {
     hashes: HashMap<&'a str, u128>,
     /// Code and params hashes of each rule, by rule id: computed once, not once per job.
     rule_hashes: Vec<(u128, u128)>,
+    /// Paths declared with `directory()`, judged by a manifest of their tree
+    /// ([`crate::graph::manifest`]).
+    directories: HashSet<&'a str>,
+}
+
+/// A path's stat: over its whole tree for a `directory()`.
+fn stat_of(path: &str, directory: bool) -> Option<Stat> {
+    if directory {
+        crate::graph::manifest::stat(Path::new(path))
+    } else {
+        filestate::stat(Path::new(path))
+    }
 }
 
 fn params_hash(params: &serde_json::Map<String, serde_json::Value>) -> u128 {
@@ -153,6 +165,7 @@ impl<'a> Checker<'a> {
                 .iter()
                 .map(|r| (filestate::hash_str(&r.code), params_hash(&r.params)))
                 .collect(),
+            directories: directories(rules, dag),
         }
     }
 
@@ -180,7 +193,12 @@ impl<'a> Checker<'a> {
 
     /// Takes stats made moments ago (the graph's check that its sources exist) as known.
     fn know(&mut self, stats: impl Iterator<Item = (&'a str, Stat)>) {
-        self.stats.extend(stats.map(|(p, st)| (p, Some(st))));
+        let directories = &self.directories;
+        self.stats.extend(
+            stats
+                .filter(|(p, _)| !directories.contains(p))
+                .map(|(p, st)| (p, Some(st))),
+        );
     }
 
     /// Forgets what is known about `path` (a job just rewrote it).
@@ -190,10 +208,11 @@ impl<'a> Checker<'a> {
     }
 
     fn stat(&mut self, path: &'a str) -> Option<Stat> {
+        let directory = self.directories.contains(path);
         *self
             .stats
             .entry(path)
-            .or_insert_with(|| filestate::stat(Path::new(path)))
+            .or_insert_with(|| stat_of(path, directory))
     }
 
     /// Stats, on every core, the files that judging these jobs will look at first: their
@@ -222,9 +241,10 @@ impl<'a> Checker<'a> {
     fn stat_all(&mut self, mut paths: Vec<&'a str>) {
         use rayon::prelude::*;
         paths.retain(|p| !self.stats.contains_key(p));
+        let directories = &self.directories;
         let found: Vec<Option<Stat>> = paths
             .par_iter()
-            .map(|p| filestate::stat(Path::new(p)))
+            .map(|p| stat_of(p, directories.contains(p)))
             .collect();
         self.stats.extend(paths.into_iter().zip(found));
     }
@@ -243,7 +263,12 @@ impl<'a> Checker<'a> {
         let hash = match known {
             Some(h) => h,
             None => {
-                let h = filestate::hash(Path::new(path)).ok()?;
+                let h = if self.directories.contains(path) {
+                    crate::graph::manifest::hash(Path::new(path))
+                } else {
+                    filestate::hash(Path::new(path))
+                }
+                .ok()?;
                 self.hashes.insert(path, h);
                 h
             }
@@ -506,6 +531,23 @@ impl<'a> Checker<'a> {
             _ => false,
         }
     }
+}
+
+/// The paths of the graph declared with `directory()` (as outputs, or as inputs), found only
+/// when some rule declares one.
+fn directories<'a>(rules: &Rules, dag: &'a Dag) -> HashSet<&'a str> {
+    let declared = rules.iter().any(|r| {
+        r.inputs.iter().chain(&r.outputs).any(|f| f.directory) || !r.functions.input.is_empty()
+    });
+    if !declared {
+        return HashSet::default();
+    }
+    dag.jobs
+        .iter()
+        .flat_map(|j| j.inputs.iter().chain(&j.outputs))
+        .filter(|f| f.directory)
+        .map(|f| f.path.as_str())
+        .collect()
 }
 
 /// Notes that an upstream job runs: the first one is named, later ones only counted (so the

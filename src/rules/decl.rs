@@ -24,6 +24,8 @@ pub struct FileDecl {
     /// The path pattern as written.
     pub path: String,
     pub kind: FileKind,
+    /// `directory(path)`: a directory, fingerprinted by a manifest of everything inside it.
+    pub directory: bool,
 }
 
 /// Index of a stored closure inside the script runtime.

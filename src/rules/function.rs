@@ -28,8 +28,8 @@ pub enum FnValue {
     Int(i64),
     Float(f64),
     Str(String),
-    /// A path marked with `temp(...)` or `protected(...)`.
-    File(String, FileKind),
+    /// A path marked with `temp(...)`, `protected(...)` or `directory(...)` (the flag).
+    File(String, FileKind, bool),
     Array(Vec<FnValue>),
     Map(BTreeMap<String, FnValue>),
     /// Anything else (a function, a native object), by its type's name.
@@ -356,8 +356,8 @@ fn push_files(
     out: &mut Vec<FileDecl>,
 ) -> Result<(), String> {
     let (path, kind) = match value {
-        FnValue::Str(p) => (p, FileKind::Plain),
-        FnValue::File(p, kind) => (p, *kind),
+        FnValue::Str(p) => (p, (FileKind::Plain, false)),
+        FnValue::File(p, kind, dir) => (p, (*kind, *dir)),
         FnValue::Array(items) => {
             for item in items {
                 push_files(item, name, false, out)?;
@@ -388,7 +388,8 @@ fn push_files(
     out.push(FileDecl {
         name: name.map(str::to_string),
         path: crate::rules::pattern::normalize_path(path),
-        kind,
+        kind: kind.0,
+        directory: kind.1,
     });
     Ok(())
 }
@@ -411,6 +412,7 @@ mod tests {
             name: None,
             path: path.into(),
             kind: FileKind::Plain,
+            directory: false,
         }
     }
 
@@ -426,7 +428,7 @@ mod tests {
         };
         let eval = Fixed(vec![FnValue::Array(vec![
             FnValue::Str("./b".into()),
-            FnValue::File("c".into(), FileKind::Temp),
+            FnValue::File("c".into(), FileKind::Temp, false),
         ])]);
         let params = serde_json::Map::new();
         let resources = BTreeMap::new();

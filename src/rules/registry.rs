@@ -25,6 +25,8 @@ pub struct File {
     pub name: Option<String>,
     pub pattern: Pattern,
     pub kind: FileKind,
+    /// Declared with `directory()`.
+    pub directory: bool,
 }
 
 /// What a rule's jobs run.
@@ -90,6 +92,7 @@ fn compile_files(
                 name: d.name.clone(),
                 pattern,
                 kind: d.kind,
+                directory: d.directory,
             }),
             Err(e) => {
                 errors.push(

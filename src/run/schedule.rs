@@ -141,6 +141,22 @@ fn remove_file(path: &str) {
     }
 }
 
+/// Makes a protected output read-only: a file, or a directory with everything inside it
+/// (innermost first, so each entry can still be changed when its turn comes).
+fn protect(path: &Path) {
+    let inside = walkdir::WalkDir::new(path).contents_first(true);
+    for entry in inside.into_iter().flatten() {
+        if entry.path_is_symlink() {
+            continue;
+        }
+        if let Ok(meta) = entry.metadata() {
+            let mut perms = meta.permissions();
+            perms.set_readonly(true);
+            let _ = std::fs::set_permissions(entry.path(), perms);
+        }
+    }
+}
+
 impl<'a> Scheduler<'a, '_, '_> {
     fn label(&self, id: JobId) -> String {
         self.dag.label(self.rules, id).to_string()
@@ -323,14 +339,8 @@ impl<'a> Scheduler<'a, '_, '_> {
         self.store
             .record(records.iter().map(|(p, r)| (p.as_str(), r)))
             .map_err(|e| Failure::Setup(e.to_string()))?;
-        for o in &job.outputs {
-            if o.kind == FileKind::Protected {
-                if let Ok(meta) = std::fs::metadata(&o.path) {
-                    let mut perms = meta.permissions();
-                    perms.set_readonly(true);
-                    let _ = std::fs::set_permissions(&o.path, perms);
-                }
-            }
+        for o in job.outputs.iter().filter(|o| o.kind == FileKind::Protected) {
+            protect(Path::new(&o.path));
         }
         self.outcome.ran += 1;
         let label = self.label(id);

@@ -144,10 +144,10 @@ impl Spec<'_> {
             self.functions.push((slot, fp));
             return Ok(());
         }
-        let (path, kind) = if value.is_string() {
-            (value.to_string(), FileKind::Plain)
+        let (path, kind, directory) = if value.is_string() {
+            (value.to_string(), FileKind::Plain, false)
         } else if let Some(m) = value.clone().try_cast::<Marked>() {
-            (m.path, m.kind)
+            (m.path, m.kind, m.directory)
         } else {
             let function = if key == "output" {
                 ""
@@ -169,6 +169,7 @@ impl Spec<'_> {
             name: name.map(str::to_string),
             path,
             kind,
+            directory,
         });
         Ok(())
     }

@@ -54,7 +54,7 @@ fn plain(value: Dynamic) -> FnValue {
         );
     }
     match value.try_cast::<Marked>() {
-        Some(m) => FnValue::File(m.path, m.kind),
+        Some(m) => FnValue::File(m.path, m.kind, m.directory),
         None => FnValue::Other("a value of another type"),
     }
 }

@@ -26,6 +26,8 @@ fn runtime(msg: impl Into<String>) -> Box<EvalAltResult> {
 pub struct Marked {
     pub path: String,
     pub kind: FileKind,
+    /// Wrapped in `directory()`.
+    pub directory: bool,
 }
 
 fn expand_one(pattern: &str, values: &Map, out: &mut Array) -> Res<()> {
@@ -156,7 +158,7 @@ fn glob_wildcards(pattern: &str) -> Res<(std::path::PathBuf, Map)> {
     Ok((std::path::PathBuf::from(root), found))
 }
 
-fn mark(value: Dynamic, kind: FileKind, f: &str) -> Res<Dynamic> {
+fn mark(value: Dynamic, kind: Kind, f: &str) -> Res<Dynamic> {
     if value.is_array() {
         let marked: Res<Array> = value
             .cast::<Array>()
@@ -165,15 +167,37 @@ fn mark(value: Dynamic, kind: FileKind, f: &str) -> Res<Dynamic> {
             .collect();
         return Ok(Dynamic::from(marked?));
     }
-    if !value.is_string() {
-        return Err(runtime(format!(
-            "{f}() takes a path string or an array of them"
-        )));
-    }
-    Ok(Dynamic::from(Marked {
-        path: value.to_string(),
-        kind,
-    }))
+    // `temp(directory(p))` and `directory(temp(p))` both mark a temporary directory.
+    let marked = match value.clone().try_cast::<Marked>() {
+        Some(mut m) => {
+            match kind {
+                Kind::File(kind) => m.kind = kind,
+                Kind::Directory => m.directory = true,
+            }
+            m
+        }
+        None if value.is_string() => Marked {
+            path: value.to_string(),
+            kind: match kind {
+                Kind::File(kind) => kind,
+                Kind::Directory => FileKind::Plain,
+            },
+            directory: kind == Kind::Directory,
+        },
+        None => {
+            return Err(runtime(format!(
+                "{f}() takes a path string or an array of them"
+            )))
+        }
+    };
+    Ok(Dynamic::from(marked))
+}
+
+/// What a marking helper adds to a path.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    File(FileKind),
+    Directory,
 }
 
 /// Registers the helpers; `state` receives constraints and provides the user's config.
@@ -188,9 +212,14 @@ pub fn register(engine: &mut Engine, state: &SharedState) {
             r.map(Dynamic::from).collect::<Array>()
         })
         .register_fn("expand", expand)
-        .register_fn("temp", |v: Dynamic| mark(v, FileKind::Temp, "temp"))
+        .register_fn("temp", |v: Dynamic| {
+            mark(v, Kind::File(FileKind::Temp), "temp")
+        })
         .register_fn("protected", |v: Dynamic| {
-            mark(v, FileKind::Protected, "protected")
+            mark(v, Kind::File(FileKind::Protected), "protected")
+        })
+        .register_fn("directory", |v: Dynamic| {
+            mark(v, Kind::Directory, "directory")
         });
     let st = state.clone();
     engine.register_fn("config", move |defaults: Map| -> Res<Dynamic> {
