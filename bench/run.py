@@ -25,7 +25,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = ["flowrun", "snakemake", "make", "ninja"]
-# The version scripts/setup.sh puts into target/pyenv (which the twin tests use), so that a
+# The version scripts/setup-tests.sh puts into target/pyenv (which the twin tests use), so that a
 # venv this script has to create itself measures the same Snakemake.
 SNAKEMAKE_VERSION = "9.27.1"
 PHASES = ["dry", "full", "noop", "touch"]
@@ -592,7 +592,7 @@ def main():
                    help="the binary (default: $CARGO_TARGET_DIR or target/, release/flowrun)")
     p.add_argument("--venv", default=os.path.join(target, "pyenv"),
                    help="the venv with Snakemake (default: $CARGO_TARGET_DIR or target/, pyenv, "
-                        f"made by scripts/setup.sh; Snakemake {SNAKEMAKE_VERSION} is installed "
+                        f"made by scripts/setup-tests.sh; Snakemake {SNAKEMAKE_VERSION} is installed "
                         "into it when missing)")
     p.add_argument("--workdir", default=os.path.join(ROOT, "target", "bench"))
     p.add_argument("--out", help="also write the markdown table to this file")

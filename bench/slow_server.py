@@ -16,7 +16,7 @@ On a busy machine the server's own lateness would count against every client, so
 scheduling priority (nice -10) when it may (as root); the clients run at normal priority. The
 per-request log shows how late it answered.
 
-The event loop is uvloop's when it is installed (`scripts/setup.sh` puts it into `target/pyenv`,
+The event loop is uvloop's when it is installed (`scripts/setup-tests.sh` puts it into `target/pyenv`,
 whose Python the harness prefers): asyncio's own loop took ~8 ms to accept a burst of 100
 connections and read their requests, and answered up to 3 ms late, lag that counted against
 every client. The loop in use is printed with the port.

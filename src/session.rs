@@ -15,12 +15,13 @@ use crate::exec::mpi::Launcher;
 use crate::exec::{ChildRegistry, Shell};
 use crate::graph::dag::{Dag, Target};
 use crate::graph::plan::{self, Checker, PlanOptions, Triggers};
-use crate::graph::store::{Snapshot, Store};
+use crate::graph::store::{Snapshot, Store, StoreError};
 use crate::report::events::{Event, Events, Outcome, Record};
 use crate::report::progress::{self, Progress, Verbosity};
 use crate::rules::registry::Rules;
+use crate::run::cache::{self, Cache, Cached};
 use crate::run::lock::{Lock, LockError};
-use crate::run::place::Local;
+use crate::run::place::{Local, Place};
 use crate::run::schedule::{self, RunContext, RunOptions};
 use crate::sandbox;
 use crate::script::{self, LoadOptions};
@@ -69,6 +70,51 @@ fn peak_rss_mib() -> i64 {
     getrusage(UsageWho::RUSAGE_SELF).map_or(0, |u| u.max_rss() / 1024)
 }
 
+/// The result cache asked for by `--cache-dir` or `FLOWRUN_CACHE_DIR`, resolved against the
+/// directory flowrun was started in.
+fn cache_of(args: &Args) -> Result<Option<Cache>, Diagnostic> {
+    let dir = args.cache_dir.clone().or_else(|| {
+        std::env::var_os(CACHE_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    let max = args
+        .cache_max_size
+        .as_deref()
+        .map(cache::parse_size)
+        .transpose()
+        .map_err(|e| Diagnostic::new(format!("--cache-max-size {e}")))?;
+    match dir {
+        Some(dir) => Ok(Some(Cache::new(&absolute(&dir), max))),
+        None if args.cache_all || max.is_some() || args.explain_cache.is_some() => Err(
+            Diagnostic::new("--cache-all, --cache-max-size and --explain-cache need a cache")
+                .hint(format!("give one with `--cache-dir DIR` or `{CACHE_ENV}`")),
+        ),
+        None => Ok(None),
+    }
+}
+
+/// The environment variable that sets the cache directory.
+pub const CACHE_ENV: &str = "FLOWRUN_CACHE_DIR";
+
+/// A store flowrun must not use, with what the user can do about it.
+pub(crate) fn store_error(e: StoreError) -> Diagnostic {
+    let hint = match &e {
+        StoreError::Newer { .. } => Some(
+            "run the newer flowrun here, or move `.flowrun/` away to start afresh (every job then reruns)",
+        ),
+        StoreError::Migrate { .. } => {
+            Some("nothing was changed; please report this with the store attached")
+        }
+        _ => None,
+    };
+    let d = Diagnostic::new(e.to_string());
+    match hint {
+        Some(h) => d.hint(h),
+        None => d,
+    }
+}
+
 /// Everything recorded about the outputs.
 pub(crate) fn read_snapshot(store: &Store) -> Result<Snapshot, Stop> {
     store
@@ -90,8 +136,7 @@ impl State {
     /// Takes the run lock (killing what a killed run left running) and opens the store.
     pub(crate) fn open(state_dir: &Path) -> Result<Self, Stop> {
         let (lock, takeover) = Lock::acquire(state_dir).map_err(Stop::Locked)?;
-        let (store, rebuilt) =
-            Store::open(state_dir).map_err(|e| Diagnostic::new(e.to_string()))?;
+        let (store, rebuilt) = Store::open(state_dir).map_err(store_error)?;
         Ok(Self {
             lock,
             takeover,
@@ -147,6 +192,8 @@ pub(crate) struct Session<'a> {
     trace: Option<PathBuf>,
     report: Option<PathBuf>,
     mpi: Launcher,
+    /// The result cache (`--cache-dir`).
+    pub cache: Option<Cache>,
 }
 
 /// A loaded, validated workflow.
@@ -179,6 +226,7 @@ impl<'a> Session<'a> {
                 ProgressMode::Lines => false,
             };
         let file = absolute(&args.file);
+        let cache = cache_of(args)?;
         let trace = args.trace.as_deref().map(absolute);
         let report = args.report.as_deref().map(absolute);
         let config_files: Vec<PathBuf> = args.configfile.iter().map(|p| absolute(p)).collect();
@@ -202,6 +250,7 @@ impl<'a> Session<'a> {
             report,
             mpi: Launcher::configure(args.mpi_launcher.as_deref(), args.mpi_args.as_deref())
                 .map_err(Diagnostic::new)?,
+            cache,
         })
     }
 
@@ -291,7 +340,7 @@ impl<'a> Session<'a> {
             .cores
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
             .max(1);
-        let planned = schedule::planned(&loaded.rules, dag, &plan, cores);
+        let planned = schedule::planned(&loaded.rules, dag, &plan, cores, &snapshot.history);
         let nothing = planned.is_empty();
         let display = Progress::new(self.job_verbosity(), self.live && !nothing, cores);
         let mut events = Events::new(Box::new(display), record);
@@ -320,13 +369,23 @@ impl<'a> Session<'a> {
             verbosity: self.job_verbosity(),
             grace: Duration::from_secs_f64(self.args.grace.max(0.0)),
         };
+        let local = Local(shell);
+        let cached = self.cache.as_ref().map(|cache| Cached {
+            inner: &local,
+            cache,
+            all: self.args.cache_all,
+        });
+        let place: &dyn Place = match &cached {
+            Some(c) => c,
+            None => &local,
+        };
         let outcome = schedule::run(
             RunContext {
                 rules: &loaded.rules,
                 dag,
                 runtime: &loaded.workflow.runtime,
                 shell,
-                place: &Local(shell),
+                place,
                 store,
             },
             plan,
@@ -338,6 +397,12 @@ impl<'a> Session<'a> {
             exit_code: outcome.exit_code(),
             outcome: &outcome,
         });
+        if let Some(cache) = &self.cache {
+            let evicted = cache.evict();
+            if evicted > 0 && self.verbosity == Verbosity::Verbose {
+                eprintln!("evicted {evicted} least recently used cache entries (--cache-max-size)");
+            }
+        }
         Ok(Some(outcome))
     }
 
@@ -382,6 +447,9 @@ impl<'a> Session<'a> {
 /// The counts of an outcome, in words.
 pub(crate) fn outcome_parts(outcome: &Outcome) -> Vec<String> {
     let mut parts = vec![format!("{} ran", outcome.ran)];
+    if outcome.restored > 0 {
+        parts.push(format!("{} restored from the cache", outcome.restored));
+    }
     if outcome.cutoff > 0 {
         parts.push(format!("{} skipped (inputs unchanged)", outcome.cutoff));
     }

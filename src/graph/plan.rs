@@ -151,6 +151,22 @@ fn params_hash(params: &serde_json::Map<String, serde_json::Value>) -> u128 {
     filestate::hash_str(&serde_json::Value::Object(params.clone()).to_string())
 }
 
+/// A rule's (code, params) hashes, as the store records them.
+pub fn rule_hashes(rule: &crate::rules::registry::Rule) -> (u128, u128) {
+    (filestate::hash_str(&rule.code), params_hash(&rule.params))
+}
+
+/// A job's (code, params) hashes: its rule's, with the params a params function gave the job.
+pub fn job_hashes(
+    rule: &crate::rules::registry::Rule,
+    job: &crate::graph::dag::Job,
+) -> (u128, u128) {
+    match job.computed.as_ref().and_then(|c| c.params.as_ref()) {
+        Some(own) => (filestate::hash_str(&rule.code), params_hash(own)),
+        None => rule_hashes(rule),
+    }
+}
+
 impl<'a> Checker<'a> {
     /// A checker over a graph and a store snapshot.
     pub fn new(rules: &'a Rules, dag: &'a Dag, snapshot: &'a Snapshot, triggers: Triggers) -> Self {
@@ -161,10 +177,7 @@ impl<'a> Checker<'a> {
             triggers,
             stats: HashMap::default(),
             hashes: HashMap::default(),
-            rule_hashes: rules
-                .iter()
-                .map(|r| (filestate::hash_str(&r.code), params_hash(&r.params)))
-                .collect(),
+            rule_hashes: rules.iter().map(rule_hashes).collect(),
             directories: directories(rules, dag),
         }
     }
@@ -174,10 +187,7 @@ impl<'a> Checker<'a> {
         self.rule_hashes
             .get(rule.0 as usize)
             .copied()
-            .unwrap_or_else(|| {
-                let r = self.rules.get(rule);
-                (filestate::hash_str(&r.code), params_hash(&r.params))
-            })
+            .unwrap_or_else(|| rule_hashes(self.rules.get(rule)))
     }
 
     /// The job's (code, params) hashes: its rule's, unless a params function gave the job

@@ -1,12 +1,11 @@
 //! How long the rest of a run will take, for the live status line.
 //!
-//! The estimate uses this run only: each rule's mean job duration so far (a rule with no
-//! finished job yet borrows the mean of every finished job), times the cores each waiting job
-//! takes, divided by the `-j` budget; running jobs count for what is left of their rule's mean.
-//! Durations from earlier runs would give an estimate before the first job ends, but the store
-//! keeps one postcard-encoded record per output, and adding a field to it changes the format
-//! version, which moves every store aside and reruns every job once: too dear for a status
-//! line. Until the first job finishes there is no estimate.
+//! Each rule's mean job duration, times the cores each waiting job takes, divided by the `-j`
+//! budget; running jobs count for what is left of their rule's mean. The mean is this run's
+//! once a job of the rule finished; before that, the mean of the durations the store kept
+//! from earlier runs of the planned jobs (so a second run has an estimate from its first
+//! second); a rule with neither borrows the mean of every job finished in this run. With none
+//! of these there is no estimate.
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +20,9 @@ struct RuleStats {
     waiting_cores: u64,
     finished: u32,
     finished_secs: f64,
+    /// Earlier runs' durations of this run's planned jobs.
+    past: u32,
+    past_secs: f64,
 }
 
 /// The running estimate of what is left.
@@ -45,9 +47,15 @@ impl Eta {
         }
     }
 
-    /// A job of `rule` taking `cores` is planned.
-    pub fn planned(&mut self, rule: RuleId, cores: u32) {
-        self.rules.entry(rule).or_default().waiting_cores += u64::from(cores);
+    /// A job of `rule` taking `cores` is planned; `past` is how long it took last time, in
+    /// seconds, if the store remembers.
+    pub fn planned(&mut self, rule: RuleId, cores: u32, past: Option<f64>) {
+        let stats = self.rules.entry(rule).or_default();
+        stats.waiting_cores += u64::from(cores);
+        if let Some(secs) = past {
+            stats.past += 1;
+            stats.past_secs += secs;
+        }
     }
 
     /// A planned job starts.
@@ -77,18 +85,20 @@ impl Eta {
         }
     }
 
-    /// The mean duration of a job of `rule`, if anything finished yet.
+    /// The mean duration of a job of `rule`: this run's, else earlier runs', else this run's
+    /// over every rule.
     fn mean(&self, rule: RuleId) -> Option<f64> {
         match self.rules.get(&rule) {
             Some(s) if s.finished > 0 => Some(s.finished_secs / f64::from(s.finished)),
+            Some(s) if s.past > 0 => Some(s.past_secs / f64::from(s.past)),
             _ if self.finished > 0 => Some(self.finished_secs / f64::from(self.finished)),
             _ => None,
         }
     }
 
-    /// Time left at `now`, or `None` before any job has finished.
+    /// Time left at `now`, or `None` while some waiting or running job has no mean to go by.
     pub fn remaining(&self, now: Instant) -> Option<Duration> {
-        if self.finished == 0 {
+        if self.finished == 0 && self.rules.values().all(|s| s.past == 0) {
             return None;
         }
         let mut core_secs = 0.0;
@@ -120,11 +130,25 @@ mod tests {
     fn unknown_until_a_job_finishes() {
         let t0 = Instant::now();
         let mut eta = Eta::new(2);
-        eta.planned(A, 1);
-        eta.planned(A, 1);
+        eta.planned(A, 1, None);
+        eta.planned(A, 1, None);
         assert_eq!(eta.remaining(t0), None);
         eta.started(JobId(0), A, 1, t0);
         assert_eq!(eta.remaining(t0), None);
+    }
+
+    #[test]
+    fn earlier_runs_give_an_estimate_before_any_job_finishes() {
+        let t0 = Instant::now();
+        let mut eta = Eta::new(2);
+        eta.planned(A, 1, Some(3.0));
+        eta.planned(A, 1, Some(5.0));
+        // Two jobs of 4 s (their mean) on 2 cores.
+        assert_eq!(secs(eta.remaining(t0)), Some(4.0));
+        // Once one finishes, this run's mean wins.
+        eta.started(JobId(0), A, 1, t0);
+        eta.ended(JobId(0), A, 1, Some(Duration::from_secs(1)));
+        assert_eq!(secs(eta.remaining(t0)), Some(0.5));
     }
 
     #[test]
@@ -132,7 +156,7 @@ mod tests {
         let t0 = Instant::now();
         let mut eta = Eta::new(2);
         for _ in 0..5 {
-            eta.planned(A, 1);
+            eta.planned(A, 1, None);
         }
         eta.started(JobId(0), A, 1, t0);
         eta.ended(JobId(0), A, 1, Some(Duration::from_secs(4)));
@@ -144,9 +168,9 @@ mod tests {
     fn running_jobs_count_for_what_is_left_and_wide_jobs_take_more_cores() {
         let t0 = Instant::now();
         let mut eta = Eta::new(4);
-        eta.planned(A, 1);
-        eta.planned(A, 1);
-        eta.planned(B, 4);
+        eta.planned(A, 1, None);
+        eta.planned(A, 1, None);
+        eta.planned(B, 4, None);
         eta.started(JobId(0), A, 1, t0);
         eta.ended(JobId(0), A, 1, Some(Duration::from_secs(2)));
         eta.started(JobId(1), A, 1, t0);
@@ -161,9 +185,9 @@ mod tests {
     fn jobs_that_never_start_leave_the_plan() {
         let t0 = Instant::now();
         let mut eta = Eta::new(1);
-        eta.planned(A, 1);
-        eta.planned(A, 1);
-        eta.planned(A, 1);
+        eta.planned(A, 1, None);
+        eta.planned(A, 1, None);
+        eta.planned(A, 1, None);
         eta.started(JobId(0), A, 1, t0);
         eta.ended(JobId(0), A, 1, Some(Duration::from_secs(3)));
         // One is skipped by early cutoff, one blocked: nothing left.

@@ -65,6 +65,8 @@ impl End<'_> {
 pub struct Planned<'a> {
     pub job: JobRef<'a>,
     pub reasons: &'a [Reason],
+    /// How long the job took when it last ran, in seconds, if the store remembers.
+    pub past: Option<f64>,
 }
 
 /// Something that happened in a run.
@@ -100,6 +102,8 @@ pub enum Event<'a> {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub ran: usize,
+    /// Jobs whose outputs were restored from the result cache instead of running.
+    pub restored: usize,
     /// Labels of the jobs that ran, in the order they finished.
     pub ran_jobs: Vec<String>,
     pub cutoff: usize,

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-use crate::graph::dag::Dag;
+use crate::graph::dag::{Dag, JobLabel};
 use crate::graph::plan::{Decision, Plan};
 use crate::graph::store::Snapshot;
 use crate::rules::registry::{File, Rules, Work};
@@ -156,18 +156,32 @@ pub fn rule_dot(rules: &Rules, dag: &Dag) -> String {
     out
 }
 
-/// `--summary`: every output of the graph with its state and why.
-pub fn summary(rules: &Rules, dag: &Dag, plan: &Plan, snapshot: &Snapshot) -> String {
+/// `--summary`: every output of the graph with its state and why; with `when` (`-v`), also when
+/// its job last finished and how long it took.
+pub fn summary(rules: &Rules, dag: &Dag, plan: &Plan, snapshot: &Snapshot, when: bool) -> String {
     let mut rows = vec![[
         "output".to_string(),
         "state".into(),
         "rule".into(),
         "reason".into(),
     ]];
+    let mut made = vec![["made".to_string(), "took".to_string()]];
     for &id in dag.order() {
         let job = dag.job(id);
-        let rule = &rules.get(job.rule).name;
+        let rule = rules.get(job.rule);
+        let past = when
+            .then(|| snapshot.history.get(&JobLabel(rule, job).to_string()))
+            .flatten();
+        let rule = &rule.name;
         for o in &job.outputs {
+            made.push(past.map_or(["-".into(), "-".into()], |p| {
+                let at = std::time::UNIX_EPOCH
+                    + std::time::Duration::from_secs(p.finished.max(0) as u64);
+                [
+                    crate::report::trace::utc(at),
+                    crate::report::progress::brief(std::time::Duration::from_secs_f64(p.seconds)),
+                ]
+            }));
             let exists = std::path::Path::new(&o.path).exists();
             let (state, why) = match plan.decision(id) {
                 Decision::Run(reasons) => {
@@ -197,9 +211,15 @@ pub fn summary(rules: &Rules, dag: &Dag, plan: &Plan, snapshot: &Snapshot) -> St
     let w0 = rows.iter().map(|r| r[0].len()).max().unwrap_or(0);
     let w1 = rows.iter().map(|r| r[1].len()).max().unwrap_or(0);
     let w2 = rows.iter().map(|r| r[2].len()).max().unwrap_or(0);
+    let w3 = made.iter().map(|m| m[0].len()).max().unwrap_or(0);
+    let w4 = made.iter().map(|m| m[1].len()).max().unwrap_or(0);
     let mut out = String::new();
-    for r in rows {
-        let _ = writeln!(out, "{:w0$}  {:w1$}  {:w2$}  {}", r[0], r[1], r[2], r[3]);
+    for (r, m) in rows.into_iter().zip(made) {
+        let _ = write!(out, "{:w0$}  {:w1$}  {:w2$}  ", r[0], r[1], r[2]);
+        if when {
+            let _ = write!(out, "{:w3$}  {:>w4$}  ", m[0], m[1]);
+        }
+        let _ = writeln!(out, "{}", r[3]);
     }
     out
 }

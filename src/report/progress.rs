@@ -205,7 +205,7 @@ impl Display for Progress {
                 if let Some(s) = &mut self.status {
                     s.begun = now;
                     for p in *jobs {
-                        s.eta.planned(p.job.rule.id, p.job.cores);
+                        s.eta.planned(p.job.rule.id, p.job.cores, p.past);
                     }
                 }
             }

@@ -1,6 +1,8 @@
 //! Running a plan: the scheduler (the one owner of run state), the per-directory run lock, and
 //! [`place`], the seam that decides where a job's work runs.
 
+pub mod cache;
+pub mod clean;
 pub mod lock;
 pub mod place;
 pub mod schedule;

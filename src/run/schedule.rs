@@ -20,13 +20,14 @@ use crate::graph::dag::{Dag, JobId};
 use crate::graph::filestate::Stat;
 use crate::graph::plan::{Checker, Decision, Plan};
 use crate::graph::reason::Reason;
-use crate::graph::store::Store;
+use crate::graph::store::{Past, Store};
 use crate::report::events::{End, Event, Events, JobRef, Outcome, Planned};
 use crate::report::progress::Verbosity;
 use crate::rules::decl::{FileKind, Model};
 use crate::rules::registry::{Rules, Work};
-use crate::run::place::Place;
+use crate::run::place::{Attempt, Place};
 use crate::script::Runtime;
+use rustc_hash::FxHashMap;
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -59,14 +60,22 @@ fn job_ref<'a>(rules: &'a Rules, dag: &'a Dag, id: JobId, budget: u32) -> JobRef
     }
 }
 
-/// The jobs `plan` runs, in plan order, with their reasons, for a `-j` budget of `cores`.
-pub fn planned<'a>(rules: &'a Rules, dag: &'a Dag, plan: &'a Plan, cores: u32) -> Vec<Planned<'a>> {
+/// The jobs `plan` runs, in plan order, with their reasons and how long each took last time,
+/// for a `-j` budget of `cores`.
+pub fn planned<'a>(
+    rules: &'a Rules,
+    dag: &'a Dag,
+    plan: &'a Plan,
+    cores: u32,
+    history: &FxHashMap<String, Past>,
+) -> Vec<Planned<'a>> {
     plan.to_run(dag)
         .filter_map(|id| match plan.decision(id) {
-            Decision::Run(reasons) => Some(Planned {
-                job: job_ref(rules, dag, id, cores),
-                reasons,
-            }),
+            Decision::Run(reasons) => {
+                let job = job_ref(rules, dag, id, cores);
+                let past = history.get(&job.to_string()).map(|p| p.seconds);
+                Some(Planned { job, reasons, past })
+            }
             _ => None,
         })
         .collect()
@@ -91,7 +100,7 @@ enum Message {
     },
     Done {
         id: JobId,
-        result: Result<(), Failure>,
+        result: Result<Attempt, Failure>,
         took: Duration,
         /// The first input's hash, when the job was left to compute it and did.
         input_hash: Option<u128>,
@@ -317,6 +326,7 @@ impl<'a> Scheduler<'a, '_, '_> {
         id: JobId,
         took: Duration,
         input_hash: Option<u128>,
+        attempt: Attempt,
     ) -> Result<(), Failure> {
         if let Some((path, stat)) = self.hashed_by_job.remove(&id) {
             // Without the job's hash, `record_for` hashes the file now.
@@ -342,8 +352,28 @@ impl<'a> Scheduler<'a, '_, '_> {
         for o in job.outputs.iter().filter(|o| o.kind == FileKind::Protected) {
             protect(Path::new(&o.path));
         }
-        self.outcome.ran += 1;
         let label = self.label(id);
+        if attempt == Attempt::Restored {
+            self.outcome.restored += 1;
+            if self.opts.verbosity == Verbosity::Verbose {
+                self.events.emit(&Event::Note {
+                    verb: "Restored",
+                    job: Some(self.job_ref(id)),
+                    text: &format!("{label} from the cache"),
+                });
+            }
+        } else {
+            self.outcome.ran += 1;
+        }
+        let past = Past {
+            rule: self.rules.get(job.rule).name.clone(),
+            finished: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
+            seconds: took.as_secs_f64(),
+        };
+        // Durations only feed the ETA and `--summary -v`: losing one is no reason to fail.
+        let _ = self.store.remember(&label, &past);
         self.outcome.ran_jobs.push(label);
         self.emit_end(id, End::Ok, took);
         self.settle(id);
@@ -566,7 +596,7 @@ pub fn run(
                     // to start and wait for at the very end of most runs.
                     let _ = tx.send(Message::Done {
                         id,
-                        result: Ok(()),
+                        result: Ok(Attempt::Ran),
                         took: Duration::ZERO,
                         input_hash: None,
                     });
@@ -645,11 +675,11 @@ pub fn run(
                 }) => {
                     running -= 1;
                     s.release(id);
-                    let result = result.and_then(|()| {
+                    let result = result.and_then(|attempt| {
                         if crate::interrupt::requested() {
                             Err(Failure::Setup("interrupted".into()))
                         } else {
-                            s.succeed(id, took, input_hash)
+                            s.succeed(id, took, input_hash, attempt)
                         }
                     });
                     if let Err(f) = result {

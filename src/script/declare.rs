@@ -19,7 +19,7 @@ use crate::rules::decl::{
 use crate::rules::function::{FileFn, RuleFunctions};
 
 /// Every key a rule spec may hold.
-pub const RULE_KEYS: [&str; 23] = [
+pub const RULE_KEYS: [&str; 24] = [
     "input",
     "output",
     "log",
@@ -43,6 +43,7 @@ pub const RULE_KEYS: [&str; 23] = [
     "timeout",
     "allow_outside",
     "wildcard_constraints",
+    "cache",
 ];
 
 /// Default settings of the execution models.
@@ -509,6 +510,7 @@ pub fn declare(
     let retries = s.int("retries", 0, 0)?;
     let timeout = s.seconds("timeout")?;
     let allow_outside = s.boolean("allow_outside")?;
+    let cache = s.boolean("cache")?;
     let resources = s.resources()?;
     let wildcard_constraints = s.string_map("wildcard_constraints")?;
     let kind = s.model()?;
@@ -636,6 +638,7 @@ pub fn declare(
         retries: retries as u32,
         timeout,
         allow_outside,
+        cache,
         wildcard_constraints,
         origin,
         functions,
