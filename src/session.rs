@@ -302,7 +302,10 @@ impl<'a> Session<'a> {
             .iter()
             .map(|t| Target::parse(t, rules))
             .collect();
-        Ok(Dag::resolve(rules, &loaded.workflow.runtime, &targets)?)
+        // A checkpoint's output can be read once it exists; a checkpoint that is about to run
+        // again is found by the plan, which keeps its readers pending.
+        let exists = |path: &str| std::path::Path::new(path).exists();
+        Ok(Dag::resolve(rules, &loaded.workflow.runtime, &exists, &targets)?)
     }
 
     /// Opens the trace and checks the report path, for the runs of this invocation.
@@ -379,7 +382,12 @@ impl<'a> Session<'a> {
             Some(c) => c,
             None => &local,
         };
-        let outcome = schedule::run(
+        let pending = plan
+            .decisions
+            .iter()
+            .filter(|d| matches!(d, plan::Decision::Pending(_)))
+            .count();
+        let mut outcome = schedule::run(
             RunContext {
                 rules: &loaded.rules,
                 dag,
@@ -393,6 +401,7 @@ impl<'a> Session<'a> {
             &run_opts,
             &mut events,
         );
+        outcome.pending = pending;
         events.emit(&Event::RunEnd {
             exit_code: outcome.exit_code(),
             outcome: &outcome,
@@ -404,6 +413,31 @@ impl<'a> Session<'a> {
             }
         }
         Ok(Some(outcome))
+    }
+
+    /// Runs passes until no job waits for a checkpoint: each pass runs what is known, then the
+    /// graph is resolved again (functions see the checkpoints' outputs now) and planned against
+    /// the store as the pass left it. Without checkpoints, one pass.
+    pub fn execute_passes(
+        &self,
+        loaded: &Loaded,
+        dag: &Dag,
+        snapshot: &Snapshot,
+        store: &mut Store,
+        shell: &Shell,
+        record: &mut Record,
+    ) -> Result<Option<Outcome>, Stop> {
+        let mut total = self.execute(loaded, dag, snapshot, store, shell, record)?;
+        while let Some(so_far) = total.as_mut().filter(|o| o.wants_another_pass()) {
+            sandbox::set_phase(sandbox::Phase::Definition);
+            let dag = self.resolve(loaded)?;
+            let snapshot = read_snapshot(store)?;
+            match self.execute(loaded, &dag, &snapshot, store, shell, record)? {
+                Some(next) => so_far.absorb(next),
+                None => so_far.pending = 0,
+            }
+        }
+        Ok(total)
     }
 
     /// Per-job lines: watch mode keeps to one line per pass unless `-v`.
@@ -455,6 +489,12 @@ pub(crate) fn outcome_parts(outcome: &Outcome) -> Vec<String> {
     }
     if outcome.failed > 0 {
         parts.push(format!("{} failed", outcome.failed));
+    }
+    if outcome.pending > 0 {
+        parts.push(format!(
+            "{} pending (their checkpoints did not run)",
+            outcome.pending
+        ));
     }
     if outcome.blocked > 0 {
         parts.push(format!(

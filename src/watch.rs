@@ -303,7 +303,7 @@ pub(crate) fn run(
             interrupt::take_cancel();
             running.store(true, Ordering::SeqCst);
             let result = read_snapshot(store)
-                .and_then(|snapshot| session.execute(loaded, dag, &snapshot, store, shell, record));
+                .and_then(|snapshot| session.execute_passes(loaded, dag, &snapshot, store, shell, record));
             running.store(false, Ordering::SeqCst);
             let took = started.elapsed();
             let cancelled = interrupt::take_cancel();

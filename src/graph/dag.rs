@@ -20,7 +20,7 @@ use std::hash::BuildHasher;
 use crate::diagnostic::{did_you_mean, Diagnostic};
 use crate::graph::filestate::{self, Stat};
 use crate::rules::decl::{FileDecl, FileKind, Model};
-use crate::rules::function::{Computed, Evaluate, Statics};
+use crate::rules::function::{BindError, Computed, Evaluate, Statics};
 use crate::rules::pattern::Wildcards;
 use crate::rules::registry::{File, Rule, RuleId, Rules};
 
@@ -60,6 +60,16 @@ pub struct Job {
 }
 
 impl Job {
+    /// The checkpoint output this job waits for before its functions can tell its inputs.
+    pub fn awaits(&self) -> Option<&str> {
+        self.computed.as_ref().and_then(|c| c.awaits.as_deref())
+    }
+
+    /// The checkpoint outputs this job's functions read.
+    pub fn consulted(&self) -> &[String] {
+        self.computed.as_ref().map_or(&[], |c| &c.consulted)
+    }
+
     /// The job's params: its rule's, or what a params function gave.
     pub fn params<'a>(&'a self, rule: &'a Rule) -> &'a serde_json::Map<String, serde_json::Value> {
         self.computed
@@ -186,6 +196,10 @@ fn bind(files: &[File], w: &Wildcards) -> Vec<JobFile> {
 struct Builder<'a> {
     rules: &'a Rules,
     eval: &'a dyn Evaluate,
+    /// Whether a checkpoint output has been made (see [`Dag::resolve`]).
+    available: &'a dyn Fn(&str) -> bool,
+    /// Whether any rule has a `directory()` output.
+    directories: bool,
     jobs: Vec<Job>,
     depth: Vec<usize>,
     /// Jobs by (rule, wildcards), holding ids only: the key lives in the job itself.
@@ -251,6 +265,7 @@ impl Builder<'_> {
             logs: as_decls(std::mem::take(&mut job.logs)),
             params: &rule.params,
             resources: &rule.resources,
+            available: self.available,
         };
         let (inputs, logs) = (statics.inputs.clone(), statics.logs.clone());
         match rule
@@ -261,8 +276,26 @@ impl Builder<'_> {
                 job.inputs = job_files(bound.inputs.unwrap_or(inputs));
                 job.logs = job_files(bound.logs.unwrap_or(logs));
                 job.computed = bound.computed;
+                if !bound.consulted.is_empty() {
+                    job.computed.get_or_insert_with(Default::default).consulted = bound.consulted;
+                }
             }
-            Err(mut d) => {
+            Err(BindError::Pending(path)) => {
+                // It waits for the checkpoint job: that output is its input until then.
+                job.inputs = job_files(inputs);
+                job.inputs.push(JobFile {
+                    name: None,
+                    path: path.clone(),
+                    kind: FileKind::Plain,
+                    directory: false,
+                });
+                job.logs = job_files(logs);
+                job.computed = Some(Box::new(Computed {
+                    awaits: Some(path),
+                    ..Default::default()
+                }));
+            }
+            Err(BindError::Failed(mut d)) => {
                 job.inputs = job_files(inputs);
                 job.logs = job_files(logs);
                 if d.origin.is_none() {
@@ -301,10 +334,33 @@ impl Builder<'_> {
         }
     }
 
+    /// The job whose `directory()` output holds `path`, if the graph has one: a file inside a
+    /// directory is made by the directory's job.
+    fn inside_directory(&self, path: &str) -> Option<JobId> {
+        if !self.directories {
+            return None;
+        }
+        let mut at = Path::new(path).parent();
+        while let Some(dir) = at.filter(|d| !d.as_os_str().is_empty()) {
+            let key = dir.to_str()?;
+            if let Some(Some(id)) = self.producer.get(key) {
+                let job = &self.jobs[id.0 as usize];
+                if job.outputs.iter().any(|o| o.directory && o.path == key) {
+                    return Some(*id);
+                }
+            }
+            at = dir.parent();
+        }
+        None
+    }
+
     /// The job that makes `path`, if a rule can; an error if several rules tie.
     fn producer_of(&mut self, path: &str, depth: usize) -> Result<Option<JobId>, Diagnostic> {
         if let Some(p) = self.producer.get(path) {
             return Ok(*p);
+        }
+        if let Some(p) = self.inside_directory(path) {
+            return Ok(Some(p));
         }
         let mut candidates = self.rules.producers(path);
         if candidates.is_empty() {
@@ -393,6 +449,17 @@ impl Builder<'_> {
             let inputs = std::mem::take(&mut self.jobs[id.0 as usize].inputs);
             let mut deps = Vec::new();
             let mut seen = HashSet::default();
+            // The checkpoint outputs the job's functions read come first: their jobs are
+            // dependencies (not inputs), and the files inside them that the inputs name are
+            // found to be theirs.
+            let consulted = self.jobs[id.0 as usize].consulted().to_vec();
+            for path in consulted {
+                match self.producer_of(&path, depth) {
+                    Ok(Some(p)) if seen.insert(p) => deps.push(p),
+                    Ok(_) => {}
+                    Err(d) => self.errors.push(d),
+                }
+            }
             for (i, f) in inputs.iter().enumerate() {
                 match self.producer_of(&f.path, depth) {
                     Ok(Some(p)) => {
@@ -445,15 +512,19 @@ impl Builder<'_> {
 
 impl Dag {
     /// Resolves the targets into a graph of jobs, calling the rules' functions of the
-    /// wildcards through `eval`.
+    /// wildcards through `eval`. A function that asks for a checkpoint output that is not
+    /// `available` makes its job pending: the job then waits for the checkpoint's job.
     pub fn resolve(
         rules: &Rules,
         eval: &dyn Evaluate,
+        available: &dyn Fn(&str) -> bool,
         targets: &[Target],
     ) -> Result<Self, Vec<Diagnostic>> {
         let mut b = Builder {
             rules,
             eval,
+            available,
+            directories: rules.iter().any(|r| r.outputs.iter().any(|o| o.directory)),
             jobs: Vec::new(),
             depth: Vec::new(),
             by_key: HashTable::new(),

@@ -5,6 +5,7 @@ pub mod accept;
 pub mod dag;
 pub mod filestate;
 pub mod manifest;
+pub mod pending;
 pub mod plan;
 pub mod reason;
 pub mod store;

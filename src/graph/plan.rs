@@ -96,6 +96,8 @@ pub enum Decision {
     Excluded,
     /// Runs, for these reasons.
     Run(Vec<Reason>),
+    /// Waits for the checkpoint job of this label to run: planned in a later pass.
+    Pending(String),
 }
 
 /// The plan for a whole graph.
@@ -705,7 +707,7 @@ pub fn check(
             None => reasons[i].clear(),
         }
     }
-    let decisions = reasons
+    let mut decisions: Vec<Decision> = reasons
         .into_iter()
         .zip(allowed)
         .map(|(r, ok)| match (ok, r.is_empty()) {
@@ -714,5 +716,6 @@ pub fn check(
             (true, false) => Decision::Run(r),
         })
         .collect();
+    crate::graph::pending::hold(rules, dag, &mut decisions);
     Ok(Plan { decisions, refresh })
 }

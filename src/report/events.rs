@@ -111,6 +111,31 @@ pub struct Outcome {
     /// Jobs that could not run because something they need failed.
     pub blocked: usize,
     pub interrupted: bool,
+    /// Jobs left waiting for a checkpoint when the pass ended.
+    pub pending: usize,
+}
+
+impl Outcome {
+    /// Adds what a later pass of the same run did.
+    pub fn absorb(&mut self, next: Outcome) {
+        self.ran += next.ran;
+        self.restored += next.restored;
+        self.ran_jobs.extend(next.ran_jobs);
+        self.cutoff += next.cutoff;
+        self.failed += next.failed;
+        self.blocked += next.blocked;
+        self.interrupted |= next.interrupted;
+        self.pending = next.pending;
+    }
+
+    /// Whether another pass should plan the jobs that waited for checkpoints: some did, this
+    /// pass ran something (their checkpoints, it is hoped), and nothing failed.
+    pub fn wants_another_pass(&self) -> bool {
+        self.pending > 0
+            && self.failed == 0
+            && !self.interrupted
+            && self.ran + self.cutoff + self.restored > 0
+    }
 }
 
 impl Outcome {

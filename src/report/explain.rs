@@ -56,8 +56,17 @@ pub fn dry_run(rules: &Rules, dag: &Dag, plan: &Plan) -> String {
         }
         out.push('\n');
     }
+    let mut pending = 0;
+    for &id in dag.order() {
+        let Decision::Pending(checkpoint) = plan.decision(id) else {
+            continue;
+        };
+        pending += 1;
+        let _ = writeln!(out, "job {} (pending)", dag.label(rules, id));
+        let _ = writeln!(out, "    waits:  for checkpoint {checkpoint}\n");
+    }
     let total: usize = counts.values().sum();
-    if total == 0 {
+    if total == 0 && pending == 0 {
         out.push_str("nothing to be done: every output is up to date\n");
         return out;
     }
@@ -67,6 +76,12 @@ pub fn dry_run(rules: &Rules, dag: &Dag, plan: &Plan) -> String {
         let _ = writeln!(out, "{n:>width$}  {name}");
     }
     let _ = writeln!(out, "{total:>width$}  total");
+    if pending > 0 {
+        let _ = writeln!(
+            out,
+            "{pending:>width$}  pending: planned once their checkpoints have run, so more jobs may follow"
+        );
+    }
     out
 }
 
@@ -111,6 +126,7 @@ pub fn dag_dot(rules: &Rules, dag: &Dag, plan: &Plan) -> String {
     for &id in dag.order() {
         let style = match plan.decision(id) {
             Decision::Run(_) => "rounded",
+            Decision::Pending(_) => "rounded,dotted",
             _ => "rounded,dashed",
         };
         let _ = writeln!(
@@ -204,6 +220,7 @@ pub fn summary(rules: &Rules, dag: &Dag, plan: &Plan, snapshot: &Snapshot, when:
                 Decision::Fresh if exists => ("present", "up to date".to_string()),
                 Decision::Fresh => ("present", "temporary file, deleted after use".to_string()),
                 Decision::Excluded => ("excluded", "not needed for --until".to_string()),
+                Decision::Pending(cp) => ("pending", format!("waits for checkpoint {cp}")),
             };
             rows.push([o.path.clone(), state.into(), rule.clone(), why]);
         }

@@ -156,6 +156,8 @@ pub struct RuleDecl {
     pub origin: Option<Origin>,
     /// Keys given as functions of the wildcards, evaluated per job.
     pub functions: crate::rules::function::RuleFunctions,
+    /// `checkpoint: true`: the jobs after it are planned once it has run.
+    pub checkpoint: bool,
 }
 
 /// Collapses runs of whitespace so reformatting code does not count as a change, except inside

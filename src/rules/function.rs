@@ -82,20 +82,25 @@ impl FnValue {
     }
 }
 
-/// Calls the functions a workflow declared; implemented by the script runtime.
-pub trait Evaluate: Sync {
-    /// Calls function `f` with the job's wildcards map. An error names where in the script it
-    /// happened; the caller adds the rule, the key and the job.
-    fn call(&self, f: ClosureId, wildcards: &Wildcards) -> Result<FnValue, Diagnostic>;
+/// What calling a function gave: its value (or the error it raised, which names where in the
+/// script it happened), and the checkpoint outputs it asked for with `checkpoint_output`.
+pub struct Called {
+    pub result: Result<FnValue, Diagnostic>,
+    pub checkpoints: Vec<String>,
 }
 
-/// An evaluator for workflows without functions (tests, tools that never bind jobs).
-pub struct NoFunctions;
+/// Calls the functions a workflow declared; implemented by the script runtime.
+pub trait Evaluate {
+    /// Calls function `f` with the job's wildcards map.
+    fn call(&self, f: ClosureId, wildcards: &Wildcards) -> Called;
+}
 
-impl Evaluate for NoFunctions {
-    fn call(&self, _: ClosureId, _: &Wildcards) -> Result<FnValue, Diagnostic> {
-        Err(Diagnostic::new("this workflow declares no functions"))
-    }
+/// Why a job's functions gave no files and values.
+pub enum BindError {
+    /// A function failed, or gave what its key does not take.
+    Failed(Diagnostic),
+    /// A function asked for the output of a checkpoint that has not run: the job waits for it.
+    Pending(String),
 }
 
 /// A function giving files, standing at a place among a rule's inputs (or logs).
@@ -147,10 +152,17 @@ pub struct Computed {
     pub params: Option<serde_json::Map<String, serde_json::Value>>,
     pub threads: Option<u32>,
     pub resources: Option<BTreeMap<String, u64>>,
+    /// The checkpoint output a function asked for before it was made: the job is pending,
+    /// and its only input beyond the written ones is that output.
+    pub awaits: Option<String>,
+    /// The checkpoint outputs the functions read.
+    pub consulted: Vec<String>,
 }
 
 /// One job's files and values from its rule's functions.
 pub struct Bound {
+    /// The checkpoint outputs the functions read (all of them had run).
+    pub consulted: Vec<String>,
     /// The inputs in declared order, function results in place; `None` if no input is a function.
     pub inputs: Option<Vec<FileDecl>>,
     pub logs: Option<Vec<FileDecl>>,
@@ -163,6 +175,8 @@ struct Failed {
     error: Diagnostic,
     /// The function raised the error (else it returned a value that does not fit the key).
     raised: bool,
+    /// The function asked for this checkpoint output, which has not been made yet.
+    pending: Option<String>,
 }
 
 impl RuleFunctions {
@@ -215,15 +229,18 @@ impl RuleFunctions {
         (rule, label): (&str, &str),
         wildcards: &Wildcards,
         statics: Statics<'_>,
-    ) -> Result<Bound, Diagnostic> {
+    ) -> Result<Bound, BindError> {
         self.bind_inner(eval, wildcards, statics).map_err(|f| {
+            if let Some(path) = f.pending {
+                return BindError::Pending(path);
+            }
             let mut d = f.error;
             let how = if f.raised { "failed: " } else { "" };
             d.message = format!(
                 "rule `{rule}`, job {label}: the `{}` function {how}{}",
                 f.key, d.message
             );
-            d
+            BindError::Failed(d)
         })
     }
 
@@ -233,17 +250,38 @@ impl RuleFunctions {
         wildcards: &Wildcards,
         statics: Statics<'_>,
     ) -> Result<Bound, Failed> {
+        let consulted = std::cell::RefCell::new(Vec::new());
         let call = |key: &str, f: ClosureId| {
-            eval.call(f, wildcards).map_err(|error| Failed {
-                key: key.to_string(),
-                error,
-                raised: true,
-            })
+            let called = eval.call(f, wildcards);
+            let waiting = called
+                .checkpoints
+                .iter()
+                .find(|p| !(statics.available)(p))
+                .cloned();
+            consulted.borrow_mut().extend(called.checkpoints);
+            match (called.result, waiting) {
+                // What a function gave before its checkpoint ran is not used, nor its error
+                // (a directory not made yet cannot be listed).
+                (_, Some(path)) => Err(Failed {
+                    key: key.to_string(),
+                    error: Diagnostic::new("waits for a checkpoint"),
+                    raised: true,
+                    pending: Some(path),
+                }),
+                (Ok(value), None) => Ok(value),
+                (Err(error), None) => Err(Failed {
+                    key: key.to_string(),
+                    error,
+                    raised: true,
+                    pending: None,
+                }),
+            }
         };
         let plain = |key: &str, msg: String| Failed {
             key: key.to_string(),
             error: Diagnostic::new(msg),
             raised: false,
+            pending: None,
         };
         let files = |key: &str, fns: &[FileFn], written: Vec<FileDecl>| {
             if fns.is_empty() {
@@ -331,6 +369,7 @@ impl RuleFunctions {
         }
         let any = computed != Computed::default();
         Ok(Bound {
+            consulted: consulted.into_inner(),
             inputs,
             logs,
             computed: any.then(|| Box::new(computed)),
@@ -338,12 +377,15 @@ impl RuleFunctions {
     }
 }
 
-/// A rule's values as written, which its functions add to or replace for one job.
+/// A rule's values as written, which its functions add to or replace for one job, and what
+/// the functions may read.
 pub struct Statics<'a> {
     pub inputs: Vec<FileDecl>,
     pub logs: Vec<FileDecl>,
     pub params: &'a serde_json::Map<String, serde_json::Value>,
     pub resources: &'a BTreeMap<String, u64>,
+    /// Whether a checkpoint output has been made and may be read.
+    pub available: &'a dyn Fn(&str) -> bool,
 }
 
 /// Adds the files a function returned: a path, a marked path, an array of them, or (for a
@@ -402,8 +444,11 @@ mod tests {
     struct Fixed(Vec<FnValue>);
 
     impl Evaluate for Fixed {
-        fn call(&self, f: ClosureId, _: &Wildcards) -> Result<FnValue, Diagnostic> {
-            Ok(self.0[f.0].clone())
+        fn call(&self, f: ClosureId, _: &Wildcards) -> Called {
+            Called {
+                result: Ok(self.0[f.0].clone()),
+                checkpoints: Vec::new(),
+            }
         }
     }
 
@@ -442,9 +487,10 @@ mod tests {
                     logs: vec![],
                     params: &params,
                     resources: &resources,
+                    available: &|_| true,
                 },
             )
-            .unwrap();
+            .unwrap_or_else(|_| panic!("bound"));
         let paths: Vec<(String, FileKind)> = bound
             .inputs
             .unwrap()

@@ -62,6 +62,8 @@ pub struct Rule {
     pub origin: Option<Origin>,
     /// Keys given as functions of the wildcards.
     pub functions: RuleFunctions,
+    /// `checkpoint: true`: what it makes decides the jobs after it (`checkpoint_output`).
+    pub checkpoint: bool,
 }
 
 impl Rule {
@@ -124,7 +126,19 @@ fn compile_rule(
     let mut constraints = global.clone();
     constraints.extend(decl.wildcard_constraints.clone());
     let inputs = compile_files(&decl, "input", &decl.inputs, &constraints, errors);
-    let outputs = compile_files(&decl, "output", &decl.outputs, &constraints, errors);
+    // A wildcard of a `directory()` output stays within one path component unless constrained
+    // otherwise: `chunks/{s}` must not claim `chunks/A/part_1`, a file inside `chunks/A`.
+    let mut output_constraints = constraints.clone();
+    for d in decl.outputs.iter().filter(|d| d.directory) {
+        if let Ok(p) = Pattern::parse(&d.path, &constraints) {
+            for name in p.wildcard_names() {
+                output_constraints
+                    .entry(name.to_string())
+                    .or_insert_with(|| "[^/]+".to_string());
+            }
+        }
+    }
+    let outputs = compile_files(&decl, "output", &decl.outputs, &output_constraints, errors);
     let logs = compile_files(&decl, "log", &decl.logs, &constraints, errors);
 
     let wildcards: Vec<&str> = outputs
@@ -267,6 +281,7 @@ fn compile_rule(
         cache: decl.cache,
         origin: decl.origin,
         functions: decl.functions,
+        checkpoint: decl.checkpoint,
     })
 }
 

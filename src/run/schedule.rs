@@ -475,7 +475,12 @@ pub fn run(
         .map(|d| matches!(d, Decision::Run(_)))
         .collect();
     let mut temp_users: HashMap<String, usize> = HashMap::new();
-    for id in plan.to_run(dag) {
+    // Jobs waiting for a checkpoint count as users too: a temporary file they may need is
+    // kept for the pass that plans them.
+    let waiting = (0..dag.len() as u32)
+        .map(JobId)
+        .filter(|id| matches!(plan.decision(*id), Decision::Pending(_)));
+    for id in plan.to_run(dag).chain(waiting) {
         for f in &dag.job(id).inputs {
             let producer = dag.producer(&f.path);
             let is_temp = producer.is_some_and(|p| {

@@ -19,7 +19,7 @@ use crate::rules::decl::{
 use crate::rules::function::{FileFn, RuleFunctions};
 
 /// Every key a rule spec may hold.
-pub const RULE_KEYS: [&str; 24] = [
+pub const RULE_KEYS: [&str; 25] = [
     "input",
     "output",
     "log",
@@ -44,6 +44,7 @@ pub const RULE_KEYS: [&str; 24] = [
     "allow_outside",
     "wildcard_constraints",
     "cache",
+    "checkpoint",
 ];
 
 /// Default settings of the execution models.
@@ -510,6 +511,7 @@ pub fn declare(
     let retries = s.int("retries", 0, 0)?;
     let timeout = s.seconds("timeout")?;
     let allow_outside = s.boolean("allow_outside")?;
+    let checkpoint = s.boolean("checkpoint")?;
     let cache = s.boolean("cache")?;
     let resources = s.resources()?;
     let wildcard_constraints = s.string_map("wildcard_constraints")?;
@@ -642,6 +644,7 @@ pub fn declare(
         wildcard_constraints,
         origin,
         functions,
+        checkpoint,
     });
     Ok(())
 }

@@ -9,19 +9,29 @@ use rhai::{Array, Dynamic, Map};
 
 use super::helpers::Marked;
 use super::Runtime;
-use crate::diagnostic::Diagnostic;
 use crate::rules::decl::ClosureId;
-use crate::rules::function::{Evaluate, FnValue};
+use crate::rules::function::{Called, Evaluate, FnValue};
 use crate::rules::pattern::Wildcards;
 
 impl Evaluate for Runtime {
-    fn call(&self, f: ClosureId, wildcards: &Wildcards) -> Result<FnValue, Diagnostic> {
+    fn call(&self, f: ClosureId, wildcards: &Wildcards) -> Called {
         let map: Map = wildcards
             .iter()
             .map(|(k, v)| (k.as_str().into(), Dynamic::from(v.clone())))
             .collect();
-        let value = Runtime::call(self, f, (map,))?;
-        Ok(plain(value))
+        let checkpoints = |asked: Option<Vec<String>>| {
+            if let Ok(mut st) = self.state.lock() {
+                std::mem::replace(&mut st.checkpoints.asked, asked)
+            } else {
+                None
+            }
+        };
+        checkpoints(Some(Vec::new()));
+        let result = Runtime::call(self, f, (map,)).map(plain);
+        Called {
+            result,
+            checkpoints: checkpoints(None).unwrap_or_default(),
+        }
     }
 }
 

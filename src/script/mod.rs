@@ -5,6 +5,7 @@
 //! outside this module touches Rhai types.
 
 mod callees;
+mod checkpoint;
 mod closure;
 pub(crate) mod config;
 mod declare;
@@ -44,6 +45,8 @@ pub(crate) struct State {
     globbed: Vec<PathBuf>,
     /// Tables `read_table` read: a change to one changes the workflow.
     tables: Vec<PathBuf>,
+    /// What `checkpoint_output` needs and records.
+    checkpoints: checkpoint::Checkpoints,
     /// What closures' code fingerprints are made from.
     code_sources: CodeSources,
 }
@@ -73,6 +76,8 @@ pub struct Workflow {
 /// Calls rule closures at run time.
 pub struct Runtime {
     engine: Engine,
+    /// The workflow's state, which `checkpoint_output` reads and writes during a function.
+    state: SharedState,
     options: LoadOptions,
     closures: Vec<StoredClosure>,
     values: Vec<Dynamic>,
@@ -124,6 +129,7 @@ fn new_engine(state: &SharedState) -> Engine {
     });
     crate::native::register(&mut engine);
     helpers::register(&mut engine, state);
+    checkpoint::register(&mut engine, state);
     job::register(&mut engine);
     let st = state.clone();
     engine.register_fn(
@@ -157,6 +163,7 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
         constraints: BTreeMap::new(),
         globbed: Vec::new(),
         tables: Vec::new(),
+        checkpoints: checkpoint::Checkpoints::default(),
         code_sources,
     }));
     let mut engine = new_engine(&state);
@@ -175,6 +182,8 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
         .lock()
         .map_err(|_| Diagnostic::new("workflow state poisoned"))?;
     sources.append(&mut st.tables);
+    let held = &mut *st;
+    held.checkpoints.learn(&held.rules);
     let rules = std::mem::take(&mut st.rules);
     let closures = std::mem::take(&mut st.closures);
     let values = std::mem::take(&mut st.values);
@@ -188,6 +197,7 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
         globbed,
         runtime: Runtime {
             engine,
+            state: state.clone(),
             options: opts.clone(),
             closures,
             values,
