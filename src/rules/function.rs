@@ -172,7 +172,7 @@ pub struct Bound {
 /// What went wrong in one function: which key, and the error itself.
 struct Failed {
     key: String,
-    error: Diagnostic,
+    error: Box<Diagnostic>,
     /// The function raised the error (else it returned a value that does not fit the key).
     raised: bool,
     /// The function asked for this checkpoint output, which has not been made yet.
@@ -234,7 +234,7 @@ impl RuleFunctions {
             if let Some(path) = f.pending {
                 return BindError::Pending(path);
             }
-            let mut d = f.error;
+            let mut d = *f.error;
             let how = if f.raised { "failed: " } else { "" };
             d.message = format!(
                 "rule `{rule}`, job {label}: the `{}` function {how}{}",
@@ -264,14 +264,14 @@ impl RuleFunctions {
                 // (a directory not made yet cannot be listed).
                 (_, Some(path)) => Err(Failed {
                     key: key.to_string(),
-                    error: Diagnostic::new("waits for a checkpoint"),
+                    error: Box::new(Diagnostic::new("waits for a checkpoint")),
                     raised: true,
                     pending: Some(path),
                 }),
                 (Ok(value), None) => Ok(value),
                 (Err(error), None) => Err(Failed {
                     key: key.to_string(),
-                    error,
+                    error: Box::new(error),
                     raised: true,
                     pending: None,
                 }),
@@ -279,7 +279,7 @@ impl RuleFunctions {
         };
         let plain = |key: &str, msg: String| Failed {
             key: key.to_string(),
-            error: Diagnostic::new(msg),
+            error: Box::new(Diagnostic::new(msg)),
             raised: false,
             pending: None,
         };
