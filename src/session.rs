@@ -322,6 +322,7 @@ impl<'a> Session<'a> {
             force_all: self.args.force_all,
             force: self.args.force.clone(),
             until: self.args.until.clone(),
+            done: Default::default(),
         }
     }
 
@@ -330,14 +331,14 @@ impl<'a> Session<'a> {
     pub fn execute(
         &self,
         loaded: &Loaded,
-        dag: &Dag,
-        snapshot: &Snapshot,
+        (dag, snapshot): (&Dag, &Snapshot),
         store: &mut Store,
         shell: &Shell,
         record: &mut Record,
+        opts: &PlanOptions,
     ) -> Result<Option<Outcome>, Stop> {
         sandbox::set_phase(sandbox::Phase::Definition);
-        let plan = plan::check(&loaded.rules, dag, snapshot, &self.plan_options())?;
+        let plan = plan::check(&loaded.rules, dag, snapshot, opts)?;
         let cores = self
             .args
             .cores
@@ -427,14 +428,24 @@ impl<'a> Session<'a> {
         shell: &Shell,
         record: &mut Record,
     ) -> Result<Option<Outcome>, Stop> {
-        let mut total = self.execute(loaded, dag, snapshot, store, shell, record)?;
+        let mut opts = self.plan_options();
+        let mut total = self.execute(loaded, (dag, snapshot), store, shell, record, &opts)?;
         while let Some(so_far) = total.as_mut().filter(|o| o.wants_another_pass()) {
             sandbox::set_phase(sandbox::Phase::Definition);
             let dag = self.resolve(loaded)?;
             let snapshot = read_snapshot(store)?;
-            match self.execute(loaded, &dag, &snapshot, store, shell, record)? {
-                Some(next) => so_far.absorb(next),
-                None => so_far.pending = 0,
+            opts.done.extend(so_far.ran_jobs.iter().cloned());
+            let Some(next) = self.execute(loaded, (&dag, &snapshot), store, shell, record, &opts)?
+            else {
+                so_far.pending = 0;
+                break;
+            };
+            // A checkpoint that runs in every pass would never let its readers be planned.
+            let again = next.ran_jobs.iter().all(|j| opts.done.contains(j));
+            so_far.absorb(next);
+            if again && so_far.wants_another_pass() {
+                warn("the jobs that ran in this pass had all run before in this run, so the jobs waiting for their checkpoints are left pending");
+                break;
             }
         }
         Ok(total)

@@ -85,6 +85,9 @@ pub struct PlanOptions {
     pub force: Vec<String>,
     /// `--until`: run only these rules' jobs and what they depend on.
     pub until: Vec<String>,
+    /// Labels of the jobs an earlier pass of this run ran (a run with checkpoints plans again
+    /// after each): `-F` and `-R` do not force them a second time.
+    pub done: HashSet<String>,
 }
 
 /// The verdict for one job.
@@ -641,6 +644,9 @@ pub fn check(
     let mut reasons: Vec<Vec<Reason>> = vec![Vec::new(); n];
     let mut refresh = Vec::new();
     let mut temp_only = vec![false; n];
+    // Forced jobs an earlier pass of this run already ran: judged on their own now, but what
+    // is downstream of them is still forced.
+    let mut forced_before = vec![false; n];
     let mut judged = Vec::with_capacity(n);
     for &id in dag.order() {
         let i = id.0 as usize;
@@ -648,8 +654,11 @@ pub fn check(
             continue;
         }
         if opts.force_all || forced.contains(&id) {
-            reasons[i].push(Reason::Forced);
-            continue;
+            if opts.done.is_empty() || !opts.done.contains(&dag.label(rules, id).to_string()) {
+                reasons[i].push(Reason::Forced);
+                continue;
+            }
+            forced_before[i] = true;
         }
         judged.push(id);
     }
@@ -664,12 +673,13 @@ pub fn check(
     // Flow "upstream runs" down the graph (temp-only jobs wait to be asked for).
     for &id in dag.order() {
         let i = id.0 as usize;
-        if !allowed[i] || reasons[i].is_empty() || temp_only[i] {
+        if !allowed[i] || (reasons[i].is_empty() && !forced_before[i]) || temp_only[i] {
             continue;
         }
-        let forced_here = reasons[i]
-            .iter()
-            .any(|r| matches!(r, Reason::Forced | Reason::ForcedUpstream { .. }))
+        let forced_here = (forced_before[i]
+            || reasons[i]
+                .iter()
+                .any(|r| matches!(r, Reason::Forced | Reason::ForcedUpstream { .. })))
             && !opts.force_all;
         for c in dag.consumers(id) {
             let ci = c.0 as usize;
