@@ -305,7 +305,12 @@ impl<'a> Session<'a> {
         // A checkpoint's output can be read once it exists; a checkpoint that is about to run
         // again is found by the plan, which keeps its readers pending.
         let exists = |path: &str| std::path::Path::new(path).exists();
-        Ok(Dag::resolve(rules, &loaded.workflow.runtime, &exists, &targets)?)
+        Ok(Dag::resolve(
+            rules,
+            &loaded.workflow.runtime,
+            &exists,
+            &targets,
+        )?)
     }
 
     /// Opens the trace and checks the report path, for the runs of this invocation.
@@ -323,6 +328,7 @@ impl<'a> Session<'a> {
             force: self.args.force.clone(),
             until: self.args.until.clone(),
             done: Default::default(),
+            failed: Default::default(),
         }
     }
 
@@ -339,6 +345,11 @@ impl<'a> Session<'a> {
     ) -> Result<Option<Outcome>, Stop> {
         sandbox::set_phase(sandbox::Phase::Definition);
         let plan = plan::check(&loaded.rules, dag, snapshot, opts)?;
+        let pending = plan
+            .decisions
+            .iter()
+            .filter(|d| matches!(d, plan::Decision::Pending(_)))
+            .count();
         let cores = self
             .args
             .cores
@@ -357,11 +368,16 @@ impl<'a> Session<'a> {
         drop(planned);
         if nothing {
             let _ = store.record(plan.refresh.iter().map(|(p, r)| (p.as_str(), r)));
+            let outcome = Outcome {
+                pending,
+                ..Outcome::default()
+            };
             events.emit(&Event::RunEnd {
                 exit_code: exit::SUCCESS,
-                outcome: &Outcome::default(),
+                outcome: &outcome,
             });
-            return Ok(None);
+            // Jobs left waiting (their checkpoint failed before) are worth saying.
+            return Ok((pending > 0).then_some(outcome));
         }
         sandbox::set_phase(sandbox::Phase::Run);
         let checker = Checker::new(&loaded.rules, dag, snapshot, self.triggers);
@@ -383,11 +399,6 @@ impl<'a> Session<'a> {
             Some(c) => c,
             None => &local,
         };
-        let pending = plan
-            .decisions
-            .iter()
-            .filter(|d| matches!(d, plan::Decision::Pending(_)))
-            .count();
         let mut outcome = schedule::run(
             RunContext {
                 rules: &loaded.rules,
@@ -430,20 +441,29 @@ impl<'a> Session<'a> {
     ) -> Result<Option<Outcome>, Stop> {
         let mut opts = self.plan_options();
         let mut total = self.execute(loaded, (dag, snapshot), store, shell, record, &opts)?;
-        while let Some(so_far) = total.as_mut().filter(|o| o.wants_another_pass()) {
+        let keep_going = self.args.keep_going;
+        while let Some(so_far) = total.as_mut().filter(|o| o.wants_another_pass(keep_going)) {
             sandbox::set_phase(sandbox::Phase::Definition);
             let dag = self.resolve(loaded)?;
             let snapshot = read_snapshot(store)?;
             opts.done.extend(so_far.ran_jobs.iter().cloned());
-            let Some(next) = self.execute(loaded, (&dag, &snapshot), store, shell, record, &opts)?
+            opts.failed.extend(so_far.failed_jobs.iter().cloned());
+            let Some(next) =
+                self.execute(loaded, (&dag, &snapshot), store, shell, record, &opts)?
             else {
                 so_far.pending = 0;
                 break;
             };
-            // A checkpoint that runs in every pass would never let its readers be planned.
-            let again = next.ran_jobs.iter().all(|j| opts.done.contains(j));
+            // A pass that did nothing ends the passes; one that only ran again what had run
+            // (a checkpoint that is outdated in every pass) would never let its readers be
+            // planned.
+            let idle = next.ran + next.cutoff + next.restored == 0;
+            let again = !idle && next.ran_jobs.iter().all(|j| opts.done.contains(j));
             so_far.absorb(next);
-            if again && so_far.wants_another_pass() {
+            if idle {
+                break;
+            }
+            if again && so_far.wants_another_pass(keep_going) {
                 warn("the jobs that ran in this pass had all run before in this run, so the jobs waiting for their checkpoints are left pending");
                 break;
             }

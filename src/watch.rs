@@ -302,8 +302,9 @@ pub(crate) fn run(
             let started = Instant::now();
             interrupt::take_cancel();
             running.store(true, Ordering::SeqCst);
-            let result = read_snapshot(store)
-                .and_then(|snapshot| session.execute_passes(loaded, dag, &snapshot, store, shell, record));
+            let result = read_snapshot(store).and_then(|snapshot| {
+                session.execute_passes(loaded, dag, &snapshot, store, shell, record)
+            });
             running.store(false, Ordering::SeqCst);
             let took = started.elapsed();
             let cancelled = interrupt::take_cancel();

@@ -518,3 +518,245 @@ fn directory_takes_paths_only() {
     error_of("rule(\"r\", #{ output: directory(3), shell: \"x\" });")
         .stderr_has("directory() takes a path string or an array of them");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoints
+
+/// The issue's example: samples split into an unknown number of chunks, counted, gathered.
+const CHECKPOINT_WF: &str = r#"
+let samples = read_table("samples.tsv");
+rule("all", #{ input: expand("summary/{s}.txt", #{ s: samples.map(|r| r.sample) }) });
+rule("trim", #{
+    input: |w| lookup(samples, #{ sample: w.s }, "fastq"),
+    output: "trimmed/{s}.fq",
+    shell: "cp {input} {output}",
+});
+rule("split", #{
+    input: "trimmed/{s}.fq",
+    output: directory("chunks/{s}"),
+    checkpoint: true,
+    shell: "mkdir -p {output} && split -l 4 {input} {output}/part_",
+});
+rule("count", #{ input: "chunks/{s}/part_{i}", output: "counts/{s}/{i}.txt", shell: "wc -l < {input} > {output}" });
+rule("gather", #{
+    input: |w| {
+        let dir = checkpoint_output("split", w);
+        expand("counts/{s}/{i}.txt", #{ s: w.s, i: glob_wildcards(dir + "/part_{i}").i })
+    },
+    output: "summary/{s}.txt",
+    shell: "cat {input} > {output}",
+});
+"#;
+
+fn lines(n: usize) -> String {
+    (1..=n).map(|i| format!("{i}\n")).collect()
+}
+
+fn checkpoint_project() -> Project {
+    let p = Project::new();
+    p.file("samples.tsv", "sample\tfastq\nA\tdata/A.fq\nB\tdata/B.fq\n")
+        .file("data/A.fq", &lines(10))
+        .file("data/B.fq", &lines(5))
+        .file("wf.rhai", CHECKPOINT_WF);
+    p
+}
+
+#[test]
+fn a_dry_run_shows_the_jobs_after_a_checkpoint_as_pending_until_it_has_run() {
+    let p = checkpoint_project();
+    let dry = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(
+        dry.planned(),
+        [
+            "trim[s=A]",
+            "split[s=A]",
+            "trim[s=B]",
+            "split[s=B]",
+            "gather[s=A] (pending)",
+            "gather[s=B] (pending)",
+            "all (pending)"
+        ]
+    );
+    dry.stdout_has("job gather[s=A] (pending)\n    waits:  for checkpoint split[s=A]\n")
+        .stdout_has("    4  total\n    3  pending: planned once their checkpoints have run, so more jobs may follow\n");
+    p.run(&["wf.rhai", "--summary"])
+        .code(0)
+        .stdout_has("pending")
+        .stdout_has("waits for checkpoint split[s=B]");
+    p.run(&["wf.rhai", "--dag"])
+        .code(0)
+        .stdout_has("[label=\"gather[s=A]\", style=\"rounded,dotted\"]");
+}
+
+#[test]
+fn a_run_plans_the_jobs_after_a_checkpoint_once_it_has_run() {
+    let p = checkpoint_project();
+    let run = p.run(&["wf.rhai", "-j", "1"]).code(0);
+    run.stderr_has("done: 12 ran");
+    assert_eq!(p.read("summary/A.txt"), "4\n4\n2\n");
+    assert_eq!(p.read("summary/B.txt"), "4\n1\n");
+    // Once recorded, the whole plan is known: nothing to do, and no pending job.
+    let dry = p.run(&["wf.rhai", "-n"]).code(0);
+    dry.stdout_has("nothing to be done");
+    // A checkpoint whose outputs change runs exactly the new and changed jobs.
+    p.file("data/A.fq", &lines(13));
+    let dry = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(dry.planned()[..2], ["trim[s=A]", "split[s=A]"]);
+    assert!(dry
+        .planned()
+        .iter()
+        .skip(2)
+        .all(|j| j.ends_with("(pending)")));
+    let run = p.run(&["wf.rhai", "-j", "1"]).code(0);
+    assert_eq!(
+        run.ran(),
+        [
+            "trim[s=A]",
+            "split[s=A]",
+            "count[i=ac,s=A]",
+            "count[i=ad,s=A]",
+            "gather[s=A]",
+            "all"
+        ]
+    );
+    assert_eq!(p.read("summary/A.txt"), "4\n4\n4\n1\n");
+    // A checkpoint remade identical changes nothing downstream.
+    p.touch("data/B.fq");
+    let run = p.run(&["wf.rhai", "-R", "trim", "-j", "1"]).code(0);
+    assert!(
+        run.ran().contains(&"split[s=B]".to_string()),
+        "{}",
+        run.stderr
+    );
+    let again = p.run(&["wf.rhai", "-n"]).code(0);
+    again.stdout_has("nothing to be done");
+}
+
+#[test]
+fn forcing_reruns_a_checkpoint_and_everything_after_it_once() {
+    let p = checkpoint_project();
+    p.run(&["wf.rhai"]).code(0);
+    let run = p.run(&["wf.rhai", "-R", "split", "-j", "1"]).code(0);
+    let mut ran = run.ran_sorted();
+    ran.dedup();
+    assert_eq!(
+        ran.len(),
+        run.ran().len(),
+        "a job ran twice: {:?}",
+        run.ran()
+    );
+    assert_eq!(
+        run.ran_sorted(),
+        [
+            "all",
+            "count[i=aa,s=A]",
+            "count[i=aa,s=B]",
+            "count[i=ab,s=A]",
+            "count[i=ab,s=B]",
+            "count[i=ac,s=A]",
+            "gather[s=A]",
+            "gather[s=B]",
+            "split[s=A]",
+            "split[s=B]"
+        ]
+    );
+    let run = p.run(&["wf.rhai", "-F", "-j", "1"]).code(0);
+    run.stderr_has("done: 12 ran");
+}
+
+#[test]
+fn until_a_checkpoint_stops_before_what_waits_for_it() {
+    let p = checkpoint_project();
+    let run = p.run(&["wf.rhai", "--until", "split", "-j", "1"]).code(0);
+    assert_eq!(
+        run.ran_sorted(),
+        ["split[s=A]", "split[s=B]", "trim[s=A]", "trim[s=B]"]
+    );
+    assert!(!p.exists("counts"));
+    // Now that the checkpoints have run, a dry run knows every job.
+    let dry = p.run(&["wf.rhai", "-n"]).code(0);
+    assert!(
+        dry.planned().iter().all(|j| !j.contains("pending")),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(dry.planned().len(), 8);
+}
+
+#[test]
+fn a_failed_checkpoint_leaves_its_readers_pending_and_says_so() {
+    let p = checkpoint_project();
+    p.file("data/B.fq", "");
+    let wf = CHECKPOINT_WF.replace(
+        "mkdir -p {output} && split",
+        "test -s {input} && mkdir -p {output} && split",
+    );
+    p.file("wf.rhai", &wf);
+    let run = p.run(&["wf.rhai", "-k", "-j", "1"]).code(1);
+    run.stderr_has("Failed [4/4] split[s=B]")
+        .stderr_has("1 failed")
+        .stderr_has("pending (their checkpoints did not run)")
+        .stderr_lacks("warning");
+    assert_eq!(p.read("summary/A.txt"), "4\n4\n2\n");
+    assert!(!p.exists("summary/B.txt"));
+}
+
+/// Two checkpoints in a chain: parts of a file, then lines of each part.
+const CHAIN_WF: &str = r#"
+rule("all", #{ input: "total.txt" });
+rule("split", #{ input: "in.txt", output: directory("parts"), checkpoint: true,
+    shell: "mkdir -p {output} && split -l 3 {input} {output}/p_" });
+rule("explode", #{ input: "parts/p_{i}", output: directory("lines/{i}"), checkpoint: true,
+    shell: "mkdir -p {output} && split -l 1 {input} {output}/l_" });
+rule("square", #{ input: "lines/{i}/l_{j}", output: "sq/{i}/{j}.txt", shell: "awk '{{print $1*$1}}' {input} > {output}" });
+rule("per_part", #{
+    input: |w| {
+        let d = checkpoint_output("explode", w);
+        expand("sq/{i}/{j}.txt", #{ i: w.i, j: glob_wildcards(d + "/l_{j}").j })
+    },
+    output: "part_sum/{i}.txt",
+    shell: "cat /dev/null {input} | awk '{{s+=$1}} END {{print s+0}}' > {output}",
+});
+rule("total", #{
+    input: |w| {
+        let d = checkpoint_output("split", w);
+        expand("part_sum/{i}.txt", #{ i: glob_wildcards(d + "/p_{i}").i })
+    },
+    output: "total.txt",
+    shell: "cat /dev/null {input} | awk '{{s+=$1}} END {{print s+0}}' > {output}",
+});
+"#;
+
+#[test]
+fn a_chain_of_checkpoints_is_planned_pass_by_pass() {
+    let p = Project::new();
+    p.file("in.txt", &lines(6)).file("wf.rhai", CHAIN_WF);
+    let run = p.run(&["wf.rhai", "-j", "1"]).code(0);
+    run.stderr_has("done: 13 ran");
+    assert_eq!(p.read("total.txt"), "91\n");
+    assert!(p.run(&["wf.rhai", "-n"]).code(0).planned().is_empty());
+    // Zero chunks: the aggregate gathers nothing.
+    p.file("in.txt", "");
+    p.run(&["wf.rhai", "-j", "1"]).code(0);
+    assert_eq!(p.read("total.txt"), "0\n");
+    assert!(p.run(&["wf.rhai", "-n"]).code(0).planned().is_empty());
+}
+
+#[test]
+fn checkpoint_output_errors_say_what_is_wrong() {
+    let run = |script: &str| {
+        let p = Project::new();
+        p.file("wf.rhai", script);
+        p.run(&["wf.rhai", "-n"]).workflow_error()
+    };
+    run("rule(\"c\", #{ output: directory(\"d/{s}\"), checkpoint: true, shell: \"mkdir {output}\" });\nlet x = checkpoint_output(\"c\", #{ s: \"a\" });")
+        .stderr_has("error: checkpoint_output: call it inside a function of the wildcards");
+    run("rule(\"c\", #{ output: \"d/{s}\", shell: \"x\" });\nrule(\"r\", #{ input: |w| checkpoint_output(\"c\", w), output: \"o/{s}\", shell: \"x\" });\nrule(\"all\", #{ input: \"o/a\" });")
+        .stderr_has("error: rule `r`, job r[s=a]: the `input` function failed: checkpoint_output: rule `c` is not a checkpoint; give it `checkpoint: true`");
+    run("rule(\"c\", #{ output: \"d/{s}\", checkpoint: true, shell: \"x\" });\nrule(\"r\", #{ input: |w| checkpoint_output(\"cc\", w), output: \"o/{s}\", shell: \"x\" });\nrule(\"all\", #{ input: \"o/a\" });")
+        .stderr_has("checkpoint_output: no rule `cc`; did you mean `c`?");
+    run("rule(\"c\", #{ output: \"d/{t}\", checkpoint: true, shell: \"x\" });\nrule(\"r\", #{ input: |w| checkpoint_output(\"c\", w), output: \"o/{s}\", shell: \"x\" });\nrule(\"all\", #{ input: \"o/a\" });")
+        .stderr_has("checkpoint_output: the output `d/{t}` of rule `c` needs wildcard `t`, which the map given lacks");
+    run("rule(\"c\", #{ output: \"d\", checkpoint: 1, shell: \"x\" });")
+        .stderr_has("rule `c`: `checkpoint` must be `true` or `false`, not an integer");
+}

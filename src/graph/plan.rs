@@ -88,6 +88,8 @@ pub struct PlanOptions {
     /// Labels of the jobs an earlier pass of this run ran (a run with checkpoints plans again
     /// after each): `-F` and `-R` do not force them a second time.
     pub done: HashSet<String>,
+    /// Labels of the jobs that failed in an earlier pass of this run (`-k`): not tried again.
+    pub failed: HashSet<String>,
 }
 
 /// The verdict for one job.
@@ -639,6 +641,11 @@ pub fn check(
             }
         }
     }
+    if !opts.failed.is_empty() {
+        for (i, ok) in allowed.iter_mut().enumerate() {
+            *ok = *ok && !opts.failed.contains(&dag.label(rules, JobId(i as u32)).to_string());
+        }
+    }
     let mut checker = Checker::new(rules, dag, snapshot, opts.triggers);
     checker.know(dag.source_stats());
     let mut reasons: Vec<Vec<Reason>> = vec![Vec::new(); n];
@@ -673,7 +680,9 @@ pub fn check(
     // Flow "upstream runs" down the graph (temp-only jobs wait to be asked for).
     for &id in dag.order() {
         let i = id.0 as usize;
-        if !allowed[i] || (reasons[i].is_empty() && !forced_before[i]) || temp_only[i] {
+        // Under `-F` every job is forced on its own: one that already ran passes nothing on.
+        let passes_force = forced_before[i] && !opts.force_all;
+        if !allowed[i] || (reasons[i].is_empty() && !passes_force) || temp_only[i] {
             continue;
         }
         let forced_here = (forced_before[i]
@@ -684,6 +693,13 @@ pub fn check(
         for c in dag.consumers(id) {
             let ci = c.0 as usize;
             if !allowed[ci] {
+                continue;
+            }
+            // Forcing reruns a job once per run, not once per pass.
+            if forced_here
+                && !opts.done.is_empty()
+                && opts.done.contains(&dag.label(rules, c).to_string())
+            {
                 continue;
             }
             add_upstream(

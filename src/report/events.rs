@@ -108,6 +108,8 @@ pub struct Outcome {
     pub ran_jobs: Vec<String>,
     pub cutoff: usize,
     pub failed: usize,
+    /// Labels of the jobs that failed.
+    pub failed_jobs: Vec<String>,
     /// Jobs that could not run because something they need failed.
     pub blocked: usize,
     pub interrupted: bool,
@@ -123,16 +125,18 @@ impl Outcome {
         self.ran_jobs.extend(next.ran_jobs);
         self.cutoff += next.cutoff;
         self.failed += next.failed;
+        self.failed_jobs.extend(next.failed_jobs);
         self.blocked += next.blocked;
         self.interrupted |= next.interrupted;
         self.pending = next.pending;
     }
 
     /// Whether another pass should plan the jobs that waited for checkpoints: some did, this
-    /// pass ran something (their checkpoints, it is hoped), and nothing failed.
-    pub fn wants_another_pass(&self) -> bool {
+    /// pass ran something (their checkpoints, it is hoped), and nothing failed (or the run
+    /// keeps going after failures).
+    pub fn wants_another_pass(&self, keep_going: bool) -> bool {
         self.pending > 0
-            && self.failed == 0
+            && (self.failed == 0 || keep_going)
             && !self.interrupted
             && self.ran + self.cutoff + self.restored > 0
     }

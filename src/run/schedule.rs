@@ -406,6 +406,8 @@ impl<'a> Scheduler<'a, '_, '_> {
         }
         self.state[id.0 as usize] = Some(State::Failed);
         self.outcome.failed += 1;
+        let label = self.label(id);
+        self.outcome.failed_jobs.push(label);
         let job = self.dag.job(id);
         let mut message = failure.to_string();
         if let Some(log) = job.logs.first() {

@@ -55,7 +55,9 @@ impl Checkpoints {
             let hint = crate::diagnostic::did_you_mean(rule, known)
                 .map(|h| format!("; {h}"))
                 .unwrap_or_default();
-            return Err(runtime(format!("checkpoint_output: no rule `{rule}`{hint}")));
+            return Err(runtime(format!(
+                "checkpoint_output: no rule `{rule}`{hint}"
+            )));
         };
         if !checkpoint {
             return Err(runtime(format!(
