@@ -1,5 +1,6 @@
 //! Data-driven workflows against Snakemake twins (issue 13): the same input functions over a
-//! sample sheet, and the same `directory()` output, written once as a Snakefile and once as a
+//! sample sheet, the same `directory()` output, Snakemake's documented checkpoint example, a
+//! chain of two checkpoints and an aggregate over none, each written once as a Snakefile and once as a
 //! Rhai workflow, built, edited the same way and rebuilt with the real `snakemake` and the real
 //! `flowrun`. Each test asserts the same final files, and which outputs each tool remade
 //! (found from their modification times, so neither tool's log format matters); where the two
@@ -245,4 +246,188 @@ fn a_directory_output_reruns_its_consumer_like_snakemake_and_cuts_off_an_identic
         twin.build(),
         (set(&["parts", "count.txt"]), set(&["parts"]))
     );
+}
+
+/// Snakemake's documented checkpoint example (clustering, then an aggregate over the clusters),
+/// with the number of clusters taken from each sample's file, and the clusters gathered in
+/// sorted order (Snakemake's `glob_wildcards` lists in directory order).
+const CLUSTER_SNAKEFILE: &str = r#"import os
+
+rule all:
+    input: "aggregated/a.txt", "aggregated/b.txt"
+
+checkpoint clustering:
+    input: "samples/{sample}.txt"
+    output: clusters=directory("clustering/{sample}")
+    shell: "mkdir clustering/{wildcards.sample}; for i in $(cat {input}); do echo $i > clustering/{wildcards.sample}/$i.txt; done"
+
+rule intermediate:
+    input: "clustering/{sample}/{i}.txt"
+    output: "post/{sample}/{i}.txt"
+    shell: "cp {input} {output}"
+
+def aggregate_input(wildcards):
+    checkpoint_output = checkpoints.clustering.get(**wildcards).output[0]
+    # sorted(): Snakemake lists in directory order, flowrun's glob_wildcards sorts.
+    return expand("post/{sample}/{i}.txt", sample=wildcards.sample,
+                  i=sorted(glob_wildcards(os.path.join(checkpoint_output, "{i}.txt")).i))
+
+rule aggregate:
+    input: aggregate_input
+    output: "aggregated/{sample}.txt"
+    shell: "cat /dev/null {input} > {output}"
+"#;
+
+const CLUSTER_FLOWFILE: &str = r#"rule("all", #{ input: ["aggregated/a.txt", "aggregated/b.txt"] });
+rule("clustering", #{
+    input: "samples/{sample}.txt",
+    output: #{ clusters: directory("clustering/{sample}") },
+    checkpoint: true,
+    shell: "mkdir clustering/{wildcards.sample}; for i in $(cat {input}); do echo $i > clustering/{wildcards.sample}/$i.txt; done",
+});
+rule("intermediate", #{ input: "clustering/{sample}/{i}.txt", output: "post/{sample}/{i}.txt", shell: "cp {input} {output}" });
+rule("aggregate", #{
+    input: |w| {
+        let out = checkpoint_output("clustering", w);
+        expand("post/{sample}/{i}.txt", #{ sample: w.sample, i: glob_wildcards(out + "/{i}.txt").i })
+    },
+    output: "aggregated/{sample}.txt",
+    shell: "cat /dev/null {input} > {output}",
+});
+"#;
+
+#[test]
+fn snakemake_s_clustering_example_gives_the_same_files_and_reruns_the_same_jobs() {
+    let Some(twin) = Twin::new(
+        CLUSTER_SNAKEFILE,
+        CLUSTER_FLOWFILE,
+        &[("samples/a.txt", "1 2 3\n"), ("samples/b.txt", "\n")],
+        &[
+            "aggregated/a.txt",
+            "aggregated/b.txt",
+            "post/a/1.txt",
+            "post/a/2.txt",
+            "post/a/3.txt",
+            "post/a/4.txt",
+        ],
+    ) else {
+        return;
+    };
+    // Sample b has no cluster at all: its aggregate gathers nothing.
+    let first = set(&[
+        "aggregated/a.txt",
+        "aggregated/b.txt",
+        "post/a/1.txt",
+        "post/a/2.txt",
+        "post/a/3.txt",
+    ]);
+    assert_eq!(twin.build(), (first.clone(), first));
+    assert_eq!(twin.fr.read("aggregated/a.txt"), "1\n2\n3\n");
+    assert_eq!(twin.fr.read("aggregated/b.txt"), "");
+    // One cluster more: both make the new cluster's file and the aggregate; the others, remade
+    // identical by the checkpoint, are left alone by both.
+    twin.write("samples/a.txt", "1 2 3 4\n");
+    let new = set(&["aggregated/a.txt", "post/a/4.txt"]);
+    assert_eq!(twin.build(), (new.clone(), new));
+    assert_eq!(twin.fr.read("aggregated/a.txt"), "1\n2\n3\n4\n");
+    // One cluster fewer: both remake the aggregate only.
+    twin.write("samples/a.txt", "1 2 4\n");
+    let agg = set(&["aggregated/a.txt"]);
+    assert_eq!(twin.build(), (agg.clone(), agg));
+    // Nothing changed: neither tool does anything.
+    assert_eq!(twin.build(), (set(&[]), set(&[])));
+}
+
+const CHAIN_SNAKEFILE: &str = r#"rule all:
+    input: "total.txt"
+
+checkpoint split:
+    input: "in.txt"
+    output: directory("parts")
+    shell: "mkdir -p {output} && split -l 3 {input} {output}/p_"
+
+checkpoint explode:
+    input: "parts/p_{i}"
+    output: directory("lines/{i}")
+    shell: "mkdir -p {output} && split -l 1 {input} {output}/l_"
+
+rule square:
+    input: "lines/{i}/l_{j}"
+    output: "sq/{i}/{j}.txt"
+    shell: "awk '{{print $1*$1}}' {input} > {output}"
+
+def squares(w):
+    d = checkpoints.explode.get(i=w.i).output[0]
+    return expand("sq/{i}/{j}.txt", i=w.i, j=sorted(glob_wildcards(d + "/l_{j}").j))
+
+rule per_part:
+    input: squares
+    output: "part_sum/{i}.txt"
+    shell: "cat /dev/null {input} | awk '{{s+=$1}} END {{print s+0}}' > {output}"
+
+def parts(w):
+    d = checkpoints.split.get().output[0]
+    return expand("part_sum/{i}.txt", i=sorted(glob_wildcards(d + "/p_{i}").i))
+
+rule total:
+    input: parts
+    output: "total.txt"
+    shell: "cat /dev/null {input} | awk '{{s+=$1}} END {{print s+0}}' > {output}"
+"#;
+
+const CHAIN_FLOWFILE: &str = r#"rule("all", #{ input: "total.txt" });
+rule("split", #{ input: "in.txt", output: directory("parts"), checkpoint: true,
+    shell: "mkdir -p {output} && split -l 3 {input} {output}/p_" });
+rule("explode", #{ input: "parts/p_{i}", output: directory("lines/{i}"), checkpoint: true,
+    shell: "mkdir -p {output} && split -l 1 {input} {output}/l_" });
+rule("square", #{ input: "lines/{i}/l_{j}", output: "sq/{i}/{j}.txt", shell: "awk '{{print $1*$1}}' {input} > {output}" });
+rule("per_part", #{
+    input: |w| {
+        let d = checkpoint_output("explode", w);
+        expand("sq/{i}/{j}.txt", #{ i: w.i, j: glob_wildcards(d + "/l_{j}").j })
+    },
+    output: "part_sum/{i}.txt",
+    shell: "cat /dev/null {input} | awk '{{s+=$1}} END {{print s+0}}' > {output}",
+});
+rule("total", #{
+    input: |w| {
+        let d = checkpoint_output("split", w);
+        expand("part_sum/{i}.txt", #{ i: glob_wildcards(d + "/p_{i}").i })
+    },
+    output: "total.txt",
+    shell: "cat /dev/null {input} | awk '{{s+=$1}} END {{print s+0}}' > {output}",
+});
+"#;
+
+#[test]
+fn a_chain_of_two_checkpoints_and_an_aggregate_over_zero_files_match_snakemake() {
+    let numbers: String = (1..=7).map(|i| format!("{i}\n")).collect();
+    let Some(twin) = Twin::new(
+        CHAIN_SNAKEFILE,
+        CHAIN_FLOWFILE,
+        &[("in.txt", &numbers)],
+        &[
+            "total.txt",
+            "part_sum/aa.txt",
+            "part_sum/ab.txt",
+            "part_sum/ac.txt",
+            "sq/ac/aa.txt",
+        ],
+    ) else {
+        return;
+    };
+    let all = set(&[
+        "total.txt",
+        "part_sum/aa.txt",
+        "part_sum/ab.txt",
+        "part_sum/ac.txt",
+        "sq/ac/aa.txt",
+    ]);
+    assert_eq!(twin.build(), (all.clone(), all));
+    assert_eq!(twin.fr.read("total.txt"), "140\n");
+    // The input emptied: the first checkpoint makes no part, the total sums nothing.
+    twin.write("in.txt", "");
+    let total = set(&["total.txt"]);
+    assert_eq!(twin.build(), (total.clone(), total));
+    assert_eq!(twin.fr.read("total.txt"), "0\n");
 }

@@ -643,7 +643,10 @@ pub fn check(
     }
     if !opts.failed.is_empty() {
         for (i, ok) in allowed.iter_mut().enumerate() {
-            *ok = *ok && !opts.failed.contains(&dag.label(rules, JobId(i as u32)).to_string());
+            *ok = *ok
+                && !opts
+                    .failed
+                    .contains(&dag.label(rules, JobId(i as u32)).to_string());
         }
     }
     let mut checker = Checker::new(rules, dag, snapshot, opts.triggers);
