@@ -10,11 +10,11 @@ Every job is a trivial `cp`. Each repetition of a clone-based phase uses a fresh
 directory with the inputs and no `.flowrun/`), so what is timed is what a teammate pulling the
 repository would see. Prints a markdown table of medians.
 
-The previous-format store (format 1) is made from a current one: format 2 only added the
-`history` table, so dropping it and setting `user_version = 1` gives exactly what the previous
-release wrote. Opening it runs the migration (a table created in one transaction, a backup copy
-kept until it commits); the no-op after it is timed against a no-op on a store that is already
-current.
+The oldest-format store (format 1) is made from a current one: later formats only added
+tables, so dropping every table but `records` and `incomplete` and setting `user_version = 1`
+gives exactly what the first release wrote. Opening it runs every migration (in one
+transaction, a backup copy kept until it commits); the no-op after it is timed against a no-op
+on a store that is already current.
 """
 
 import argparse
@@ -117,6 +117,9 @@ def main():
     timed([exe, *j, "wf.rhai"], store_dir, args.cap)
     db = os.path.join(store_dir, ".flowrun", "store.db")
     current = shutil.copy(db, db + ".current")
+    conn = sqlite3.connect(current)
+    latest = conn.execute("PRAGMA user_version").fetchone()[0]
+    conn.close()
     migrated, fresh = [], []
     for _ in range(reps):
         shutil.copy(current, db)
@@ -126,7 +129,11 @@ def main():
         fresh.append(timed([exe, *j, "wf.rhai"], store_dir, args.cap)[0])
         shutil.copy(current, db)
         conn = sqlite3.connect(db)
-        conn.execute("DROP TABLE IF EXISTS history")
+        # Format 1 had these two tables only; later formats added others.
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for t in tables:
+            if t not in ("records", "incomplete"):
+                conn.execute(f"DROP TABLE {t}")
         conn.execute("PRAGMA user_version = 1")
         conn.commit()
         conn.close()
@@ -137,8 +144,8 @@ def main():
         conn = sqlite3.connect(db)
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         conn.close()
-        if version != 2:
-            sys.exit(f"the store was not migrated (format {version})")
+        if version != latest:
+            sys.exit(f"the store was not migrated (format {version}, expected {latest})")
 
     rows = [
         "| what | median | ratio |",

@@ -19,7 +19,8 @@ pub struct Args {
     #[arg(short = 'n', long)]
     pub dry_run: bool,
 
-    /// Use at most N cores at once [default: all cores]
+    /// Use at most N cores at once [default: all cores]; with `--executor slurm`, have at most
+    /// N jobs submitted at once [default: 100]
     #[arg(short = 'j', long = "cores", value_name = "N")]
     pub cores: Option<u32>,
 
@@ -135,6 +136,26 @@ pub struct Args {
     /// [env: FLOWRUN_MPI_ARGS]
     #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
     pub mpi_args: Option<String>,
+
+    /// Where jobs run: `local` (this machine) or `slurm` (each job not marked `local: true` is
+    /// submitted with sbatch and run on a node by flowrun itself; see docs/cluster.md)
+    /// [env: FLOWRUN_EXECUTOR; default: local]
+    #[arg(long, value_name = "EXECUTOR")]
+    pub executor: Option<String>,
+
+    /// SLURM: seconds a job's outputs may take to appear here after it ended (shared
+    /// filesystems show files late)
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub latency_wait: f64,
+
+    /// SLURM: the longest wait between two status queries (one `squeue` for the whole run);
+    /// after a job changes state they come ten times as often, then slow down
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub poll_interval: f64,
+
+    /// SLURM: submit at most N jobs a second
+    #[arg(long, value_name = "N", default_value_t = 10.0)]
+    pub submit_rate: f64,
 
     /// Run, then keep watching the workflow, its rule and config files and the source inputs,
     /// and rerun what each change made outdated (Ctrl-C ends)

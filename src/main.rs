@@ -19,6 +19,12 @@ fn main() -> std::process::ExitCode {
     {
         return std::process::ExitCode::from(flowrun::exec::mpi::rank_main());
     }
+    if first
+        .as_ref()
+        .is_some_and(|a| a == flowrun::exec::node::NODE_ARG)
+    {
+        return std::process::ExitCode::from(flowrun::exec::node::main());
+    }
     let args = flowrun::cli::Args::parse();
     std::process::ExitCode::from(flowrun::app::run(args))
 }

@@ -23,6 +23,7 @@ use crate::run::cache::{self, Cache, Cached};
 use crate::run::lock::{Lock, LockError};
 use crate::run::place::{Local, Place};
 use crate::run::schedule::{self, RunContext, RunOptions};
+use crate::run::slurm::{Slurm, SlurmOptions};
 use crate::sandbox;
 use crate::script::{self, LoadOptions};
 use crate::{exit, STATE_DIR};
@@ -179,6 +180,41 @@ impl State {
     }
 }
 
+/// Where jobs run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Executor {
+    Local,
+    Slurm,
+}
+
+/// The environment variable that picks the executor when `--executor` does not.
+pub const EXECUTOR_ENV: &str = "FLOWRUN_EXECUTOR";
+
+/// Jobs submitted at once under `--executor slurm` when `-j` does not say.
+const DEFAULT_SLURM_JOBS: u32 = 100;
+
+impl Executor {
+    /// `--executor`, else `FLOWRUN_EXECUTOR`, else `local`.
+    fn configure(arg: Option<&str>) -> Result<Self, Diagnostic> {
+        let env = std::env::var(EXECUTOR_ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty());
+        let (name, from) = match (arg, env) {
+            (Some(a), _) => (a.to_string(), "--executor"),
+            (None, Some(e)) => (e, EXECUTOR_ENV),
+            (None, None) => return Ok(Self::Local),
+        };
+        match name.trim() {
+            "local" => Ok(Self::Local),
+            "slurm" => Ok(Self::Slurm),
+            other => Err(
+                Diagnostic::new(format!("{from} `{other}` is not an executor"))
+                    .hint("the executors are `local` (the default) and `slurm`"),
+            ),
+        }
+    }
+}
+
 /// Settings taken from the arguments once, shared by every pass of a run (or of watch mode).
 pub(crate) struct Session<'a> {
     pub args: &'a Args,
@@ -194,6 +230,7 @@ pub(crate) struct Session<'a> {
     mpi: Launcher,
     /// The result cache (`--cache-dir`).
     pub cache: Option<Cache>,
+    executor: Executor,
 }
 
 /// A loaded, validated workflow.
@@ -251,6 +288,7 @@ impl<'a> Session<'a> {
             mpi: Launcher::configure(args.mpi_launcher.as_deref(), args.mpi_args.as_deref())
                 .map_err(Diagnostic::new)?,
             cache,
+            executor: Executor::configure(args.executor.as_deref())?,
         })
     }
 
@@ -353,7 +391,12 @@ impl<'a> Session<'a> {
         let cores = self
             .args
             .cores
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
+            .unwrap_or_else(|| match self.executor {
+                Executor::Slurm => DEFAULT_SLURM_JOBS,
+                Executor::Local => {
+                    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+                }
+            })
             .max(1);
         let planned = schedule::planned(&loaded.rules, dag, &plan, cores, &snapshot.history);
         let nothing = planned.is_empty();
@@ -389,15 +432,23 @@ impl<'a> Session<'a> {
             verbosity: self.job_verbosity(),
             grace: Duration::from_secs_f64(self.args.grace.max(0.0)),
         };
+        let slurm = match self.executor {
+            Executor::Slurm => Some(self.slurm(shell, &loaded.rules)?),
+            Executor::Local => None,
+        };
         let local = Local(shell);
+        let base: &dyn Place = match &slurm {
+            Some(s) => s,
+            None => &local,
+        };
         let cached = self.cache.as_ref().map(|cache| Cached {
-            inner: &local,
+            inner: base,
             cache,
             all: self.args.cache_all,
         });
         let place: &dyn Place = match &cached {
             Some(c) => c,
-            None => &local,
+            None => base,
         };
         let mut outcome = schedule::run(
             RunContext {
@@ -414,6 +465,9 @@ impl<'a> Session<'a> {
             &mut events,
         );
         outcome.pending = pending;
+        if let Some(slurm) = slurm.filter(|_| self.verbosity == Verbosity::Verbose) {
+            eprintln!("{}", slurm.load());
+        }
         events.emit(&Event::RunEnd {
             exit_code: outcome.exit_code(),
             outcome: &outcome,
@@ -469,6 +523,48 @@ impl<'a> Session<'a> {
             }
         }
         Ok(total)
+    }
+
+    /// The SLURM executor for one pass, with the notes of what it found (jobs a killed flowrun
+    /// left, followed again) told.
+    fn slurm<'s>(&self, shell: &'s Shell, rules: &Rules) -> Result<Slurm<'s>, Stop> {
+        // Inside the allocation, MPI ranks are started with `srun --mpi=pmix` (what Open MPI
+        // and recent MPICH speak) unless a launcher or its arguments were asked for.
+        let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+        let launcher = if self.args.mpi_launcher.is_some() || set(crate::exec::mpi::LAUNCHER_ENV) {
+            self.mpi.clone()
+        } else if self.args.mpi_args.is_some() || set(crate::exec::mpi::ARGS_ENV) {
+            Launcher {
+                program: "srun".into(),
+                args: self.mpi.args.clone(),
+            }
+        } else {
+            Launcher {
+                program: "srun".into(),
+                args: vec!["--mpi=pmix".into()],
+            }
+        };
+        let exe = std::env::current_exe()
+            .map_err(|e| Diagnostic::new(format!("cannot find flowrun's own binary: {e}")))?;
+        let options = SlurmOptions {
+            exe,
+            load: LoadOptions {
+                file: self.file.clone(),
+                config_files: self.config_files.clone(),
+                config_overrides: self.args.config.clone(),
+            },
+            poll: Duration::from_secs_f64(self.args.poll_interval.max(0.1)),
+            latency_wait: Duration::from_secs_f64(self.args.latency_wait.max(0.0)),
+            submit_rate: self.args.submit_rate,
+            launcher,
+            grace: self.args.grace,
+        };
+        let (slurm, notes) =
+            Slurm::new(Local(shell), options, rules).map_err(|e| Diagnostic::new(e.to_string()))?;
+        for note in notes {
+            eprintln!("note: {note}");
+        }
+        Ok(slurm)
     }
 
     /// Per-job lines: watch mode keeps to one line per pass unless `-v`.

@@ -35,15 +35,26 @@ fn user_version(p: &Project) -> i64 {
 
 #[test]
 fn a_version_1_store_is_migrated_and_nothing_reruns() {
-    let p = from_fixture("store-v1");
-    assert_eq!(user_version(&p), 1);
+    upgrade_reruns_nothing(1);
+}
+
+#[test]
+fn a_version_2_store_is_migrated_and_nothing_reruns() {
+    upgrade_reruns_nothing(2);
+}
+
+/// The fixture of store format `version` is upgraded in place; nothing reruns until an input
+/// changes, and then exactly its chain does.
+fn upgrade_reruns_nothing(version: i64) {
+    let p = from_fixture(&format!("store-v{version}"));
+    assert_eq!(user_version(&p), version);
     // A dry run reads the old store without changing it.
     let dry = p.run(&["-n", "Flowfile.rhai"]).code(0);
     assert_eq!(
         dry.stdout,
         "nothing to be done: every output is up to date\n"
     );
-    assert_eq!(user_version(&p), 1);
+    assert_eq!(user_version(&p), version);
     let total = p.read("total.txt");
     p.run(&["Flowfile.rhai"])
         .code(0)
@@ -51,7 +62,7 @@ fn a_version_1_store_is_migrated_and_nothing_reruns() {
     assert_eq!(user_version(&p), flowrun::graph::store::FORMAT_VERSION);
     assert_eq!(p.read("total.txt"), total);
     assert!(
-        !p.exists(".flowrun/store.db.v1.bak"),
+        !p.exists(&format!(".flowrun/store.db.v{version}.bak")),
         "the backup is removed"
     );
     // The records still judge: an input edit reruns exactly its chain (the protected total

@@ -8,6 +8,7 @@ mod mapreduce;
 pub mod mpi;
 #[cfg(feature = "mpi")]
 pub mod mpi_rank;
+pub mod node;
 mod process;
 mod shell;
 mod spawn;

@@ -144,6 +144,10 @@ pub struct RuleDecl {
     pub model: Model,
     pub priority: i64,
     pub resources: BTreeMap<String, u64>,
+    /// The `resources` given as text: cluster settings ([`CLUSTER_TEXT`]).
+    pub cluster: BTreeMap<String, String>,
+    /// `local: true`: jobs of the rule run on this machine even under a cluster executor.
+    pub local: bool,
     pub retries: u32,
     /// `timeout`: seconds a job may run before it is stopped and fails.
     pub timeout: Option<f64>,
@@ -159,6 +163,17 @@ pub struct RuleDecl {
     /// `checkpoint: true`: the jobs after it are planned once it has run.
     pub checkpoint: bool,
 }
+
+/// The `resources` keys whose values are text, not numbers: what a cluster executor passes to
+/// the cluster (a partition, an account, node features, generic resources, extra flags). They
+/// do not count against `--resources` caps.
+pub const CLUSTER_TEXT: [&str; 5] = [
+    "slurm_partition",
+    "slurm_account",
+    "constraint",
+    "gres",
+    "slurm_extra",
+];
 
 /// Collapses runs of whitespace so reformatting code does not count as a change, except inside
 /// quotes (`'…'`, `"…"`, `` `…` ``), where a space is data: `printf "a  b"` is not `printf "a b"`.

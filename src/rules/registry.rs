@@ -52,6 +52,10 @@ pub struct Rule {
     pub model: Model,
     pub priority: i64,
     pub resources: BTreeMap<String, u64>,
+    /// Cluster settings given as text in `resources` (partition, account...).
+    pub cluster: BTreeMap<String, String>,
+    /// `local: true`: runs on this machine even under a cluster executor.
+    pub local: bool,
     pub retries: u32,
     /// `timeout`: how long a job may run before it is stopped.
     pub timeout: Option<std::time::Duration>,
@@ -275,6 +279,8 @@ fn compile_rule(
         model: decl.model,
         priority: decl.priority,
         resources: decl.resources,
+        cluster: decl.cluster,
+        local: decl.local,
         retries: decl.retries,
         timeout: decl.timeout.map(std::time::Duration::from_secs_f64),
         allow_outside: decl.allow_outside,

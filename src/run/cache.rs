@@ -392,6 +392,18 @@ impl Place for Cached<'_> {
     fn stop_all(&self, grace: Duration) {
         self.inner.stop_all(grace);
     }
+
+    fn cost(&self, rule: &Rule, cores: u32) -> u32 {
+        self.inner.cost(rule, cores)
+    }
+
+    fn caps_threads(&self, rule: &Rule) -> bool {
+        self.inner.caps_threads(rule)
+    }
+
+    fn resumes(&self, label: &str) -> bool {
+        self.inner.resumes(label)
+    }
 }
 
 #[cfg(test)]

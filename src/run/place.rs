@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use crate::exec::{Failure, JobContext, Shell};
+use crate::rules::registry::Rule;
 
 /// How a successful attempt made the job's outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +34,25 @@ pub trait Place: Sync {
 
     /// After an interrupt: stops all work still running here, waiting at most `grace`.
     fn stop_all(&self, grace: Duration);
+
+    /// How much of the `-j` budget a job of `rule` takes when its model uses `cores` of it.
+    /// Here: its cores. A cluster counts jobs, whatever their size.
+    fn cost(&self, _rule: &Rule, cores: u32) -> u32 {
+        cores
+    }
+
+    /// Whether the `-j` budget also caps the threads of `rule`'s model (as Snakemake scales
+    /// threads down to `--cores`). A cluster job gets the cores it asks for from the cluster.
+    fn caps_threads(&self, _rule: &Rule) -> bool {
+        true
+    }
+
+    /// Whether job `label` is still at work from an earlier flowrun (which was killed), so
+    /// that its outputs must be left alone: the next attempt follows it instead of starting
+    /// it again.
+    fn resumes(&self, _label: &str) -> bool {
+        false
+    }
 }
 
 /// This machine.

@@ -120,6 +120,7 @@ pub struct RunContext<'a> {
 
 struct Scheduler<'a, 'c, 'r> {
     rules: &'a Rules,
+    place: &'a dyn Place,
     dag: &'a Dag,
     store: &'c mut Store,
     checker: Checker<'a>,
@@ -171,8 +172,11 @@ impl<'a> Scheduler<'a, '_, '_> {
         self.dag.label(self.rules, id).to_string()
     }
 
+    /// The part of the `-j` budget the job takes, as its place counts it.
     fn cores_of(&self, id: JobId) -> u32 {
-        cores_of(self.rules, self.dag, id, self.opts.cores)
+        let rule = self.rules.get(self.dag.job(id).rule);
+        let cores = cores_of(self.rules, self.dag, id, self.opts.cores);
+        self.place.cost(rule, cores)
     }
 
     fn job_ref(&self, id: JobId) -> JobRef<'a> {
@@ -187,8 +191,11 @@ impl<'a> Scheduler<'a, '_, '_> {
     /// The job's model with threads scaled down to the budget, as Snakemake scales threads.
     fn model_of(&self, id: JobId) -> Model {
         let job = self.dag.job(id);
-        let mut model = job.model(self.rules.get(job.rule));
-        model.threads = model.threads.clamp(1, self.opts.cores.max(1));
+        let rule = self.rules.get(job.rule);
+        let mut model = job.model(rule);
+        if self.place.caps_threads(rule) {
+            model.threads = model.threads.clamp(1, self.opts.cores.max(1));
+        }
         model
     }
 
@@ -251,8 +258,13 @@ impl<'a> Scheduler<'a, '_, '_> {
             }
         }
         // Stale outputs go, and so do old logs: a log tells about this run only (retries
-        // append to it).
+        // append to it). Not those of a job an earlier flowrun left at work elsewhere: it is
+        // making them now.
+        let resumed = self.place.resumes(&self.label(id));
         for o in job.outputs.iter().chain(&job.logs) {
+            if resumed {
+                continue;
+            }
             remove_file(&o.path);
             if let Some(parent) = Path::new(&o.path)
                 .parent()
@@ -503,6 +515,7 @@ pub fn run(
         .collect();
     let mut s = Scheduler {
         rules,
+        place,
         dag,
         store,
         checker,

@@ -14,12 +14,12 @@ use super::helpers::Marked;
 use crate::diagnostic::{did_you_mean, Origin};
 use crate::rules::decl::{
     normalize_code, ClosureId, FileDecl, FileKind, Items, MapReduceDecl, Model, ModelKind,
-    RuleDecl, ValueId, WorkDecl,
+    RuleDecl, ValueId, WorkDecl, CLUSTER_TEXT,
 };
 use crate::rules::function::{FileFn, RuleFunctions};
 
 /// Every key a rule spec may hold.
-pub const RULE_KEYS: [&str; 25] = [
+pub const RULE_KEYS: [&str; 26] = [
     "input",
     "output",
     "log",
@@ -44,6 +44,7 @@ pub const RULE_KEYS: [&str; 25] = [
     "allow_outside",
     "wildcard_constraints",
     "cache",
+    "local",
     "checkpoint",
 ];
 
@@ -246,10 +247,12 @@ impl Spec<'_> {
         Ok(out)
     }
 
-    fn resources(&mut self) -> Res<BTreeMap<String, u64>> {
+    /// `resources`: numbers, and the cluster settings of [`CLUSTER_TEXT`] as text.
+    fn resources(&mut self) -> Res<(BTreeMap<String, u64>, BTreeMap<String, String>)> {
         let mut out = BTreeMap::new();
+        let mut text = BTreeMap::new();
         if self.function("resources", Slot::Resources(None)) {
-            return Ok(out);
+            return Ok((out, text));
         }
         if let Some(v) = self.take("resources") {
             let Some(map) = v.clone().try_cast::<Map>() else {
@@ -262,6 +265,16 @@ impl Spec<'_> {
                 if let Some(fp) = v.clone().try_cast::<FnPtr>() {
                     self.functions
                         .push((Slot::Resources(Some(k.to_string())), fp));
+                    continue;
+                }
+                if CLUSTER_TEXT.contains(&k.as_str()) {
+                    if !v.is_string() {
+                        return self.err(
+                            "resources",
+                            format!("`{k}` must be a string, not {}", type_name(&v)),
+                        );
+                    }
+                    text.insert(k.to_string(), v.to_string());
                     continue;
                 }
                 match v.as_int() {
@@ -280,7 +293,7 @@ impl Spec<'_> {
                 }
             }
         }
-        Ok(out)
+        Ok((out, text))
     }
 
     /// Moves `key` to the rule's functions if it is a closure.
@@ -513,7 +526,8 @@ pub fn declare(
     let allow_outside = s.boolean("allow_outside")?;
     let checkpoint = s.boolean("checkpoint")?;
     let cache = s.boolean("cache")?;
-    let resources = s.resources()?;
+    let (resources, cluster) = s.resources()?;
+    let local = s.boolean("local")?;
     let wildcard_constraints = s.string_map("wildcard_constraints")?;
     let kind = s.model()?;
     let model = Model {
@@ -637,6 +651,8 @@ pub fn declare(
         model,
         priority,
         resources,
+        cluster,
+        local,
         retries: retries as u32,
         timeout,
         allow_outside,

@@ -9,7 +9,8 @@
 //! | version | released with | what changed |
 //! |---|---|---|
 //! | 1 | the first flowrun | `records` (postcard [`super::Record`] per output), `incomplete` |
-//! | 2 | this release | `history`: each job's last duration, for the ETA and `--summary` |
+//! | 2 | the first with migrations | `history`: each job's last duration, for the ETA and `--summary` |
+//! | 3 | this release | `submissions`: the cluster job id of each job submitted and not yet settled |
 //!
 //! Changing the format, step by step:
 //! 1. bump [`FORMAT_VERSION`], add a row above and a function to [`STEPS`];
@@ -25,12 +26,12 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, Transaction};
 
 /// The format this flowrun writes.
-pub const FORMAT_VERSION: i64 = 2;
+pub const FORMAT_VERSION: i64 = 3;
 
 /// One step forward: the function that brings version `n` to `n + 1` is `STEPS[n - 1]`.
 type Step = fn(&Transaction<'_>) -> rusqlite::Result<()>;
 
-const STEPS: &[Step] = &[v1_to_v2];
+const STEPS: &[Step] = &[v1_to_v2, v2_to_v3];
 
 /// The tables of a new store, at the current version.
 pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
@@ -39,7 +40,9 @@ pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
          CREATE TABLE IF NOT EXISTS incomplete (path TEXT PRIMARY KEY);",
     )?;
     let tx = conn.unchecked_transaction()?;
-    v1_to_v2(&tx)?;
+    for step in STEPS {
+        step(&tx)?;
+    }
     tx.commit()?;
     conn.pragma_update(None, "user_version", FORMAT_VERSION)
 }
@@ -71,6 +74,19 @@ fn v1_to_v2(tx: &Transaction<'_>) -> rusqlite::Result<()> {
              rule TEXT NOT NULL,
              finished INTEGER NOT NULL,
              seconds REAL NOT NULL
+         );",
+    )
+}
+
+/// Version 3 keeps the cluster job id of every submitted job until its end is settled, so that
+/// a flowrun that was killed can follow its jobs again instead of submitting them twice.
+fn v2_to_v3(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS submissions (
+             label TEXT PRIMARY KEY,
+             job_id TEXT NOT NULL,
+             run TEXT NOT NULL,
+             dir TEXT NOT NULL
          );",
     )
 }

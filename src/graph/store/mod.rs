@@ -16,6 +16,10 @@
 //! from the first second of a run, and `--summary` shows when and how long each output took.
 //! One row per job label, replaced each time the job runs, so it is bounded by the workflow's
 //! size like the records are.
+//!
+//! Under a cluster executor, the store also keeps the cluster job id of every job submitted and
+//! not yet settled ([`Submission`]): a flowrun that was killed leaves them there, and the next
+//! run follows those jobs instead of submitting them again.
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::path::{Path, PathBuf};
@@ -48,6 +52,20 @@ pub struct Past {
     pub finished: i64,
     /// How long it took, in seconds.
     pub seconds: f64,
+}
+
+/// A job handed to a cluster and not yet settled: what a later run needs to follow it again
+/// after flowrun itself was killed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    /// The job's label, e.g. `count[s=a]`.
+    pub label: String,
+    /// The cluster's id for it.
+    pub job_id: String,
+    /// The name of the run that submitted it (the cluster job's name).
+    pub run: String,
+    /// Where the job's log and exit-status file go.
+    pub dir: String,
 }
 
 /// Store errors that cannot be repaired by rebuilding.
@@ -242,6 +260,46 @@ impl Store {
         self.sql(r).map(drop)
     }
 
+    /// Remembers that a job was submitted to a cluster (replacing an earlier submission of it).
+    pub fn submitted(&mut self, s: &Submission) -> Result<(), StoreError> {
+        let r = self
+            .conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO submissions (label, job_id, run, dir) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut stmt| stmt.execute(params![s.label, s.job_id, s.run, s.dir]));
+        self.sql(r).map(drop)
+    }
+
+    /// Forgets the submission of job `label`, once its end has been taken in.
+    pub fn settled(&mut self, label: &str) -> Result<(), StoreError> {
+        let r = self
+            .conn
+            .prepare_cached("DELETE FROM submissions WHERE label = ?1")
+            .and_then(|mut stmt| stmt.execute(params![label]));
+        self.sql(r).map(drop)
+    }
+
+    /// Every submission not yet settled, by label.
+    pub fn submissions(&self) -> Result<FxHashMap<String, Submission>, StoreError> {
+        let read = || -> rusqlite::Result<FxHashMap<String, Submission>> {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT label, job_id, run, dir FROM submissions")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(Submission {
+                    label: r.get(0)?,
+                    job_id: r.get(1)?,
+                    run: r.get(2)?,
+                    dir: r.get(3)?,
+                })
+            })?;
+            rows.map(|row| row.map(|s| (s.label.clone(), s))).collect()
+        };
+        self.sql(read())
+    }
+
     fn each_path<'a>(
         &mut self,
         sql: &str,
@@ -433,6 +491,27 @@ mod tests {
         assert!(Store::peek(dir.path()).is_err());
         let after = std::fs::read(dir.path().join("store.db")).unwrap();
         assert!(after == before, "the store changed");
+    }
+
+    #[test]
+    fn submissions_round_trip_until_settled() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = Store::open(dir.path()).unwrap();
+        let sub = |id: &str| Submission {
+            label: "count[s=a]".into(),
+            job_id: id.into(),
+            run: "flowrun-1".into(),
+            dir: ".flowrun/slurm/count/s=a".into(),
+        };
+        store.submitted(&sub("7")).unwrap();
+        store.submitted(&sub("8")).unwrap();
+        drop(store);
+        let (mut store, _) = Store::open(dir.path()).unwrap();
+        let all = store.submissions().unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all["count[s=a]"], sub("8"));
+        store.settled("count[s=a]").unwrap();
+        assert!(store.submissions().unwrap().is_empty());
     }
 
     #[test]
