@@ -26,8 +26,9 @@ fn runtime(msg: impl Into<String>) -> Box<EvalAltResult> {
 /// The checkpoint rules' first outputs, and what the function being called asked for.
 #[derive(Default)]
 pub struct Checkpoints {
-    /// Rule name → (first output pattern, whether the rule is a checkpoint).
-    outputs: HashMap<String, (String, bool)>,
+    /// Rule name → first output pattern (parsed once, for checkpoints), whether the rule is a
+    /// checkpoint.
+    outputs: HashMap<String, (String, Option<Pattern>, bool)>,
     /// Set while a function of the wildcards runs: the checkpoint outputs it asked for.
     pub asked: Option<Vec<String>>,
 }
@@ -39,7 +40,11 @@ impl Checkpoints {
             .iter()
             .map(|r| {
                 let first = r.outputs.first().map_or(String::new(), |o| o.path.clone());
-                (r.name.clone(), (first, r.checkpoint))
+                let parsed = r
+                    .checkpoint
+                    .then(|| Pattern::parse(&first, &BTreeMap::new()).ok())
+                    .flatten();
+                (r.name.clone(), (first, parsed, r.checkpoint))
             })
             .collect();
     }
@@ -50,7 +55,7 @@ impl Checkpoints {
                 "checkpoint_output: call it inside a function of the wildcards (`input: |w| ...`), where the checkpoint's job is known to have run",
             ));
         };
-        let Some((pattern, checkpoint)) = self.outputs.get(rule) else {
+        let Some((pattern, parsed, checkpoint)) = self.outputs.get(rule) else {
             let known = self.outputs.keys().map(String::as_str);
             let hint = crate::diagnostic::did_you_mean(rule, known)
                 .map(|h| format!("; {h}"))
@@ -64,13 +69,11 @@ impl Checkpoints {
                 "checkpoint_output: rule `{rule}` is not a checkpoint; give it `checkpoint: true`"
             )));
         }
-        if pattern.is_empty() {
+        let Some(parsed) = parsed.as_ref().filter(|_| !pattern.is_empty()) else {
             return Err(runtime(format!(
                 "checkpoint_output: rule `{rule}` has no output"
             )));
-        }
-        let parsed = Pattern::parse(pattern, &BTreeMap::new())
-            .map_err(|e| runtime(format!("checkpoint_output: {e}")))?;
+        };
         let mut values = Wildcards::new();
         for name in parsed.wildcard_names() {
             let Some(v) = wildcards.get(name) else {

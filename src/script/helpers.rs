@@ -110,12 +110,10 @@ fn walk_root(pattern: &str) -> &str {
 }
 
 /// Walks the pattern's directory; returns that directory and the values found per wildcard.
-fn glob_wildcards(pattern: &str) -> Res<(std::path::PathBuf, Map)> {
-    let parsed = Pattern::parse(pattern, &BTreeMap::new())
-        .map_err(|e| runtime(format!("glob_wildcards: {e}")))?;
-    let names = parsed.wildcard_names();
-    let mut lists: Vec<Array> = vec![Array::new(); names.len()];
-    let root = walk_root(parsed.as_str());
+/// The files under `root`, as flowrun paths. A name that is not UTF-8 cannot be a flowrun path;
+/// if `would_match` says it would have matched, that is an error rather than a file silently
+/// left out.
+fn walked(root: &str, would_match: &dyn Fn(&str) -> bool) -> Res<Vec<String>> {
     let mut paths: Vec<String> = Vec::new();
     for e in walkdir::WalkDir::new(root)
         .follow_links(true)
@@ -126,14 +124,9 @@ fn glob_wildcards(pattern: &str) -> Res<(std::path::PathBuf, Map)> {
     {
         match e.path().to_str() {
             Some(p) => paths.push(crate::rules::pattern::normalize_path(p)),
-            // A name that is not UTF-8 cannot be a flowrun path; if it would have matched,
-            // say so rather than leave the file out silently.
             None => {
-                let lossy = e.path().to_string_lossy();
-                if parsed
-                    .matches(&crate::rules::pattern::normalize_path(lossy))
-                    .is_some()
-                {
+                let lossy = crate::rules::pattern::normalize_path(e.path().to_string_lossy());
+                if would_match(&lossy) {
                     return Err(runtime(format!(
                         "glob_wildcards: the file name `{}` is not valid UTF-8, and flowrun paths must be; rename the file (or narrow the pattern)",
                         e.path().display()
@@ -142,6 +135,51 @@ fn glob_wildcards(pattern: &str) -> Res<(std::path::PathBuf, Map)> {
             }
         }
     }
+    Ok(paths)
+}
+
+/// A pattern with one unconstrained wildcard and no braces besides, split around it:
+/// (before, name, after). Matching it needs no regular expression, whose compilation cost more
+/// than the walk when a checkpoint's reader globs one small directory per job.
+fn single_wildcard(pattern: &str) -> Option<(&str, &str, &str)> {
+    let open = pattern.find('{')?;
+    let close = open + pattern[open..].find('}')?;
+    let (before, name, after) = (
+        &pattern[..open],
+        &pattern[open + 1..close],
+        &pattern[close + 1..],
+    );
+    let plain = |s: &str| !s.contains(['{', '}']);
+    let word = !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+    (word && plain(before) && plain(after)).then_some((before, name, after))
+}
+
+fn glob_wildcards(pattern: &str) -> Res<(std::path::PathBuf, Map)> {
+    let pattern = crate::rules::pattern::normalize_path(pattern);
+    if let Some((before, name, after)) = single_wildcard(&pattern) {
+        let root = walk_root(&pattern);
+        let matched = |p: &str| {
+            p.strip_prefix(before)
+                .and_then(|r| r.strip_suffix(after))
+                .is_some_and(|v| !v.is_empty())
+        };
+        let mut paths = walked(root, &matched)?;
+        paths.sort();
+        let values: Array = paths
+            .iter()
+            .filter_map(|p| p.strip_prefix(before)?.strip_suffix(after))
+            .filter(|v| !v.is_empty())
+            .map(|v| Dynamic::from(v.to_string()))
+            .collect();
+        let found = std::iter::once((name.into(), Dynamic::from(values))).collect();
+        return Ok((std::path::PathBuf::from(root), found));
+    }
+    let parsed = Pattern::parse(&pattern, &BTreeMap::new())
+        .map_err(|e| runtime(format!("glob_wildcards: {e}")))?;
+    let names = parsed.wildcard_names();
+    let mut lists: Vec<Array> = vec![Array::new(); names.len()];
+    let root = walk_root(parsed.as_str());
+    let mut paths = walked(root, &|lossy| parsed.matches(lossy).is_some())?;
     paths.sort();
     for path in paths {
         if let Some(w) = parsed.matches(&path) {
@@ -246,8 +284,10 @@ pub fn register(engine: &mut Engine, state: &SharedState) {
     engine.register_fn("glob_wildcards", move |pattern: &str| -> Res<Map> {
         let (root, found) = glob_wildcards(pattern)?;
         // Watch mode watches the walked directory: a new matching file changes the workflow.
+        // Inside a function of the wildcards (a checkpoint's directory, once per job) the
+        // directory is an output of the graph, which watch mode sees anyway.
         if let Ok(mut s) = st.lock() {
-            if !s.globbed.contains(&root) {
+            if s.checkpoints.asked.is_none() && !s.globbed.contains(&root) {
                 s.globbed.push(root);
             }
         }
