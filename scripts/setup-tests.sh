@@ -2,6 +2,7 @@
 # Installs what the test suite needs on top of the main job's tools (scripts/setup.sh),
 # non-interactively, once:
 #   - Make and python3 (tests/bench_smoke.rs runs the benchmark harnesses with them);
+#   - zsh and fish (tests/completions.rs sources flowrun's completion scripts into them);
 #   - a venv at target/pyenv with NumPy (tests/models.rs's oracle), Snakemake (the twin that
 #     tests/snakemake_twin.rs compares reruns with) and uvloop (the async benchmark's server);
 #   - SLURM from Debian's packages (munge, slurmctld, slurmd, slurm-client) for the single-node
@@ -15,8 +16,8 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 
-# --- Make, Python --------------------------------------------------------------------------------
-extra=(make)
+# --- Make, shells, Python ------------------------------------------------------------------------
+extra=(make zsh fish)
 command -v python3 >/dev/null || extra+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || extra+=(python3-venv)
 apt_install -- "${extra[@]}"

@@ -2,10 +2,12 @@
 //! explaining command (`--dry-run`, `--dag`, `--summary`, `--list`, `--rulegraph`) or watch
 //! mode; each drives a [`Session`].
 
+use std::ffi::OsString;
 use std::path::Path;
 use std::time::Instant;
 
-use crate::cli::Args;
+use crate::cli::workflow::Found;
+use crate::cli::{Invocation, Request};
 use crate::diagnostic::{print_errors, warn, Diagnostic};
 use crate::graph::dag::JobId;
 use crate::graph::store::Store;
@@ -18,9 +20,63 @@ use crate::session::{read_snapshot, store_error, Session, State, Stop};
 use crate::{exit, STATE_DIR};
 use std::collections::BTreeMap;
 
-/// Runs flowrun with parsed arguments and returns the exit code.
-pub fn run(args: Args) -> u8 {
-    match run_inner(&args) {
+/// Runs flowrun with the command line `argv` (the program name first) and returns the exit
+/// code.
+pub fn main(argv: Vec<OsString>) -> u8 {
+    match crate::cli::parse(argv) {
+        Ok(Request::Run(invocation)) => {
+            tell(&invocation);
+            run(&invocation)
+        }
+        Ok(Request::Print(text)) => {
+            print!("{text}");
+            exit::SUCCESS
+        }
+        Err(error) => {
+            print_errors(&[error]);
+            exit::WORKFLOW_ERROR
+        }
+    }
+}
+
+/// When a shell asks for completions (see [`crate::cli::complete`]), answers and exits.
+pub fn complete_if_asked() {
+    crate::cli::complete::complete_if_asked(completion_candidates);
+}
+
+/// The targets of `workflow` for shell completion. What the workflow prints while it loads
+/// would land in the middle of the user's command line: stderr goes to `/dev/null` first (the
+/// process ends once the candidates are written).
+fn completion_candidates(workflow: &Path) -> Vec<(String, String)> {
+    if let Ok(null) = std::fs::File::create("/dev/null") {
+        let _ = nix::unistd::dup2_stderr(null);
+    }
+    crate::session::target_candidates(workflow)
+}
+
+/// Says which workflow was discovered (unless `-q`) and, with `-v`, what each profile added.
+fn tell(invocation: &Invocation) {
+    let args = &invocation.args;
+    if invocation.workflow.found == Found::Discovered && !args.quiet {
+        eprintln!("workflow: {}", invocation.workflow.shown.display());
+    }
+    if args.verbose {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        for applied in &invocation.profiles {
+            let path = applied.path.strip_prefix(&cwd).unwrap_or(&applied.path);
+            let options = if applied.options.is_empty() {
+                "nothing (the command line sets all it sets)".to_string()
+            } else {
+                applied.options.join(" ")
+            };
+            eprintln!("profile: {} adds {options}", path.display());
+        }
+    }
+}
+
+/// Runs one parsed invocation and returns the exit code.
+fn run(invocation: &Invocation) -> u8 {
+    match run_inner(invocation) {
         Ok(code) => code,
         Err(Stop::Errors(errors)) => {
             print_errors(&errors);
@@ -35,8 +91,9 @@ pub fn run(args: Args) -> u8 {
     }
 }
 
-fn run_inner(args: &Args) -> Result<u8, Stop> {
-    let session = Session::new(args)?;
+fn run_inner(invocation: &Invocation) -> Result<u8, Stop> {
+    let args = &invocation.args;
+    let session = Session::new(args, &invocation.workflow)?;
     if let Some(label) = &args.explain_cache {
         return explain_cache(&session, label);
     }

@@ -1,19 +1,94 @@
-//! Command-line arguments, as typed. Validation into run options happens in [`crate::session`].
+//! Command-line arguments, as typed, and the two things settled before a run can start: which
+//! workflow file it runs ([`workflow`]: named, or discovered as Snakemake finds its
+//! `Snakefile`) and which defaults a profile adds ([`profile`]). Also what the same definition
+//! prints without any workflow: shell completion ([`complete`]) and the man page ([`man`]).
+//! Validation into run options happens in [`crate::session`].
 
-use std::path::PathBuf;
+pub mod complete;
+pub mod man;
+pub mod profile;
+pub mod workflow;
 
-use clap::Parser;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use clap::{CommandFactory, FromArgMatches, Parser, ValueHint};
+
+use crate::diagnostic::Diagnostic;
+use profile::Applied;
+use workflow::Workflow;
+
+/// An invocation ready to run: the arguments with the profiles' settings, and the workflow.
+#[derive(Debug)]
+pub struct Invocation {
+    pub args: Args,
+    pub workflow: Workflow,
+    /// The profiles that applied, weakest first, with what each added.
+    pub profiles: Vec<Applied>,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Request {
+    /// Run (or explain, or watch) a workflow.
+    Run(Box<Invocation>),
+    /// Print this text (a completion script, the manual page) and stop: no workflow is
+    /// needed.
+    Print(String),
+}
+
+/// Parses the command line `argv` (with the program name first): locates the workflow, then
+/// parses again with the options its profiles add. `--help`, `--version` and a malformed
+/// command line end the process here, as clap does.
+pub fn parse(argv: Vec<OsString>) -> Result<Request, Diagnostic> {
+    let command = Args::command();
+    let given = command.clone().get_matches_from(&argv);
+    let args = Args::from_arg_matches(&given).unwrap_or_else(|e| e.exit());
+    if let Some(shell) = args.completions {
+        return Ok(Request::Print(complete::script(shell)));
+    }
+    if args.man {
+        return Ok(Request::Print(man::page()));
+    }
+    let cwd = std::env::current_dir()
+        .map_err(|e| Diagnostic::new(format!("cannot read the current directory: {e}")))?;
+    let workflow = Workflow::locate(&args, &cwd)?;
+    let found = profile::find(&workflow.path);
+    let (args, profiles) = if found.is_empty() {
+        (args, Vec::new())
+    } else {
+        let (argv, profiles) = profile::apply(&command, &given, &argv, &found)?;
+        let args = command
+            .try_get_matches_from(argv)
+            .and_then(|m| Args::from_arg_matches(&m))
+            .map_err(|e| profile::ProfileError::Together {
+                message: profile::clap_message(&e),
+            })?;
+        (args, profiles)
+    };
+    Ok(Request::Run(Box::new(Invocation {
+        args,
+        workflow,
+        profiles,
+    })))
+}
 
 /// flowrun runs reproducible data workflows written in Rhai: it builds the graph of jobs, reruns
 /// only what is outdated (and says why), and runs jobs in parallel in a deterministic order.
 #[derive(Debug, Parser)]
-#[command(name = "flowrun", version, about, after_help = EXIT_CODES)]
+#[command(name = "flowrun", version, about, after_help = AFTER_HELP)]
 pub struct Args {
-    /// The workflow file (Rhai)
-    pub file: PathBuf,
+    /// The workflow file, if this first argument ends in `.rhai` (else it is a target)
+    /// [default: Flowfile.rhai, else workflow/Flowfile.rhai]
+    #[arg(value_name = "FILE.rhai")]
+    pub file: Option<String>,
 
     /// Files or rule names to make [default: rule `all`, else the first rule]
     pub targets: Vec<String>,
+
+    /// The workflow file, whatever its name; every argument is then a target
+    #[arg(short = 's', long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub workflow: Option<PathBuf>,
 
     /// Show the jobs that would run and why, then stop
     #[arg(short = 'n', long)]
@@ -54,7 +129,7 @@ pub struct Args {
     pub config: Vec<String>,
 
     /// Read config from a JSON, TOML or YAML file; repeatable, later files win
-    #[arg(long = "configfile", value_name = "FILE")]
+    #[arg(long = "configfile", value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub configfile: Vec<PathBuf>,
 
     /// Cap a declared resource, e.g. `--resources mem_mb=4000`
@@ -120,7 +195,7 @@ pub struct Args {
     pub explain_cache: Option<String>,
 
     /// Run in DIR (relative paths in the workflow and `.flowrun/` live there)
-    #[arg(short = 'd', long, value_name = "DIR")]
+    #[arg(short = 'd', long, value_name = "DIR", value_hint = ValueHint::DirPath)]
     pub directory: Option<PathBuf>,
 
     /// Seconds interrupted commands get between SIGTERM and SIGKILL
@@ -176,12 +251,21 @@ pub struct Args {
     pub progress: ProgressMode,
 
     /// Write the run's events to FILE as JSON Lines, as they happen (see docs/report.md)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub trace: Option<PathBuf>,
 
     /// Write an HTML report with a timeline to FILE when the run ends, however it ends
-    #[arg(long, value_name = "FILE.html")]
+    #[arg(long, value_name = "FILE.html", value_hint = ValueHint::FilePath)]
     pub report: Option<PathBuf>,
+
+    /// Print a script that completes options, rule names and targets in SHELL, then stop;
+    /// e.g. in ~/.bashrc: `source <(flowrun --completions bash)`
+    #[arg(long, value_name = "SHELL", value_enum)]
+    pub completions: Option<complete::Shell>,
+
+    /// Print this manual as a man page (roff), then stop; read it with `flowrun --man | man -l -`
+    #[arg(long)]
+    pub man: bool,
 
     /// Print only errors
     #[arg(short = 'q', long, conflicts_with = "verbose")]
@@ -190,6 +274,28 @@ pub struct Args {
     /// Print each job's reasons and shell command
     #[arg(short = 'v', long)]
     pub verbose: bool,
+}
+
+impl Args {
+    /// The workflow named on the command line: `-s FILE`, else a first argument that ends in
+    /// `.rhai`. `None` when it is to be discovered.
+    pub fn named_workflow(&self) -> Option<&Path> {
+        self.workflow.as_deref().or_else(|| {
+            self.file
+                .as_deref()
+                .filter(|f| f.ends_with(".rhai"))
+                .map(Path::new)
+        })
+    }
+
+    /// The targets: every argument except a first one that names the workflow.
+    pub fn targets(&self) -> Vec<String> {
+        let first = self
+            .file
+            .as_ref()
+            .filter(|f| self.workflow.is_some() || !f.ends_with(".rhai"));
+        first.into_iter().chain(&self.targets).cloned().collect()
+    }
 }
 
 /// What a change during a watch pass does.
@@ -212,7 +318,12 @@ pub enum ProgressMode {
     Lines,
 }
 
-const EXIT_CODES: &str = "\
+const AFTER_HELP: &str = "\
+Profiles:
+  `flowrun.toml` beside the workflow, and the user's `~/.config/flowrun/flowrun.toml`, set
+  default options: `cores = 4`, `keep-going = true`, `resources = { mem_mb = 8000 }`. The
+  command line wins; -v says which profile applied (see docs/cli.md).
+
 Exit codes:
   0    success (or nothing to do; watch mode ended with Ctrl-C while idle)
   1    one or more jobs failed

@@ -1,7 +1,5 @@
 //! The `flowrun` binary: parse arguments, run, exit with a published code.
 
-use clap::Parser;
-
 #[global_allocator]
 static ALLOCATOR: flowrun::memory::Counting = flowrun::memory::Counting;
 
@@ -25,6 +23,6 @@ fn main() -> std::process::ExitCode {
     {
         return std::process::ExitCode::from(flowrun::exec::node::main());
     }
-    let args = flowrun::cli::Args::parse();
-    std::process::ExitCode::from(flowrun::app::run(args))
+    flowrun::app::complete_if_asked();
+    std::process::ExitCode::from(flowrun::app::main(std::env::args_os().collect()))
 }

@@ -9,6 +9,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::cli::workflow::Workflow;
 use crate::cli::{Args, ProgressMode};
 use crate::diagnostic::{warn, Diagnostic};
 use crate::exec::mpi::Launcher;
@@ -218,7 +219,12 @@ impl Executor {
 /// Settings taken from the arguments once, shared by every pass of a run (or of watch mode).
 pub(crate) struct Session<'a> {
     pub args: &'a Args,
+    /// The workflow file, absolute.
     pub file: PathBuf,
+    /// The workflow file as the user knows it.
+    shown: PathBuf,
+    /// The targets named on the command line.
+    targets: Vec<String>,
     pub config_files: Vec<PathBuf>,
     triggers: Triggers,
     resources: BTreeMap<String, u64>,
@@ -233,6 +239,46 @@ pub(crate) struct Session<'a> {
     executor: Executor,
 }
 
+/// The words a shell may complete as targets of `workflow`, each with a description: its rule
+/// names (in declaration order), then every file the graph of its default target makes
+/// (sorted). Empty when the workflow does not load or plan: completing must never fail loudly.
+pub(crate) fn target_candidates(workflow: &Path) -> Vec<(String, String)> {
+    let Ok(mut loaded) = script::load(&LoadOptions {
+        file: workflow.to_path_buf(),
+        config_files: Vec::new(),
+        config_overrides: Vec::new(),
+    }) else {
+        return Vec::new();
+    };
+    let decls = std::mem::take(&mut loaded.rules);
+    let Ok(rules) = Rules::build(decls, &loaded.constraints) else {
+        return Vec::new();
+    };
+    let mut words: Vec<(String, String)> = rules
+        .iter()
+        .map(|r| (r.name.clone(), "rule".to_string()))
+        .collect();
+    let default = rules
+        .default_target()
+        .map(|r| Target::parse(&r.name, &rules));
+    let exists = |path: &str| Path::new(path).exists();
+    let targets = Vec::from_iter(default);
+    if let Ok(dag) = Dag::resolve(&rules, &loaded.runtime, &exists, &targets) {
+        let files: BTreeMap<&str, &str> = dag
+            .jobs
+            .iter()
+            .flat_map(|j| j.outputs.iter().map(|o| (o.path.as_str(), j.rule)))
+            .map(|(path, rule)| (path, rules.get(rule).name.as_str()))
+            .collect();
+        words.extend(
+            files
+                .into_iter()
+                .map(|(path, rule)| (path.to_string(), format!("made by {rule}"))),
+        );
+    }
+    words
+}
+
 /// A loaded, validated workflow.
 pub(crate) struct Loaded {
     pub workflow: script::Workflow,
@@ -240,7 +286,7 @@ pub(crate) struct Loaded {
 }
 
 impl<'a> Session<'a> {
-    pub(crate) fn new(args: &'a Args) -> Result<Self, Stop> {
+    pub(crate) fn new(args: &'a Args, workflow: &Workflow) -> Result<Self, Stop> {
         let verbosity = if args.quiet {
             Verbosity::Quiet
         } else if args.verbose {
@@ -262,7 +308,7 @@ impl<'a> Session<'a> {
                 ProgressMode::Bar => true,
                 ProgressMode::Lines => false,
             };
-        let file = absolute(&args.file);
+        let file = absolute(&workflow.path);
         let cache = cache_of(args)?;
         let trace = args.trace.as_deref().map(absolute);
         let report = args.report.as_deref().map(absolute);
@@ -278,6 +324,8 @@ impl<'a> Session<'a> {
         Ok(Self {
             args,
             file,
+            shown: workflow.shown.clone(),
+            targets: args.targets(),
             config_files,
             triggers: Triggers::parse(&args.rerun_triggers)?,
             resources: parse_resources(&args.resources)?,
@@ -302,12 +350,13 @@ impl<'a> Session<'a> {
         let decls = std::mem::take(&mut workflow.rules);
         let rules = Rules::build(decls, &workflow.constraints)?;
         if rules.is_empty() && !self.args.list {
-            return Err(Diagnostic::new(format!(
-                "`{}` declares no rules",
-                self.args.file.display()
-            ))
-            .hint("declare one with `rule(\"name\", #{ output: \"...\", shell: \"...\" });`")
-            .into());
+            return Err(
+                Diagnostic::new(format!("`{}` declares no rules", self.shown.display()))
+                    .hint(
+                        "declare one with `rule(\"name\", #{ output: \"...\", shell: \"...\" });`",
+                    )
+                    .into(),
+            );
         }
         Ok(Loaded { workflow, rules })
     }
@@ -321,14 +370,14 @@ impl<'a> Session<'a> {
 
     /// The targets as asked for: the command line's, else the default rule's name.
     pub(crate) fn target_words(&self, rules: &Rules) -> Vec<String> {
-        if self.args.targets.is_empty() {
+        if self.targets.is_empty() {
             rules
                 .default_target()
                 .map(|r| r.name.clone())
                 .into_iter()
                 .collect()
         } else {
-            self.args.targets.clone()
+            self.targets.clone()
         }
     }
 

@@ -33,8 +33,9 @@
 //! interleaved as they were written. `flowrun` is the binary under test (its directory comes first
 //! on `PATH`); the environment is made deterministic: `NO_COLOR=1`, `COLUMNS=100` (without a
 //! terminal, clap wraps `--help` at `COLUMNS`, 100 if unset; on a terminal, at its width),
-//! `LC_ALL=C`, and no `FLOWRUN_*` variable (clap shows their values in `--help`) or
-//! `CLICOLOR_FORCE`. Neither stdin, stdout nor stderr is a terminal, so
+//! `LC_ALL=C`, no `FLOWRUN_*` variable (clap shows their values in `--help`) or
+//! `CLICOLOR_FORCE`, and `XDG_CONFIG_HOME` in a directory that does not exist (so no user
+//! profile applies). Neither stdin, stdout nor stderr is a terminal, so
 //! flowrun prints plain lines without the live status line. The exit status is not compared (an
 //! error's message is); it is shown when the output differs. A command that runs longer than
 //! [`TIMEOUT`] is killed with its process group and fails the test.
@@ -341,6 +342,7 @@ fn run(dir: &Path, command: &str) -> Result<Printed, String> {
         .env("COLUMNS", "100")
         .env("LC_ALL", "C")
         .env_remove("CLICOLOR_FORCE")
+        .env("XDG_CONFIG_HOME", dir.join(".no-user-config"))
         .stdin(Stdio::null())
         .stdout(writer.try_clone().map_err(|e| e.to_string())?)
         .stderr(writer)

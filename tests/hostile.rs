@@ -386,6 +386,7 @@ fn every_hostile_workflow_gets_its_message_and_exit_2() {
             .arg("wf.rhai")
             .args(&c.args)
             .env("NO_COLOR", "1")
+            .env("XDG_CONFIG_HOME", parent.path().join("no-user-config"))
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -3,6 +3,9 @@
 //!
 //! Override values are read as YAML scalars or flow collections, so `n=3` is a number,
 //! `fast=true` a boolean and `samples=[a,b]` a list; `a.b=1` sets a nested key.
+//!
+//! YAML is read with serde_norway, the maintained fork of serde_yaml 0.9 (deprecated upstream):
+//! the same parser and the same API, so config files and overrides mean what they meant.
 
 use std::path::Path;
 
@@ -28,7 +31,7 @@ pub fn read_file(path: &Path) -> Result<Value, Diagnostic> {
         "toml" => toml::from_str::<toml::Value>(&text)
             .map_err(|e| e.to_string())
             .and_then(|v| serde_json::to_value(v).map_err(|e| e.to_string())),
-        _ => serde_yaml::from_str(&text).map_err(|e| e.to_string()),
+        _ => serde_norway::from_str(&text).map_err(|e| e.to_string()),
     };
     let value = parsed.map_err(|e| {
         Diagnostic::new(format!(
@@ -61,7 +64,7 @@ pub fn parse_override(text: &str) -> Result<Value, Diagnostic> {
     let value: Value = if raw.trim().is_empty() {
         Value::String(String::new())
     } else {
-        serde_yaml::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()))
+        serde_norway::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()))
     };
     Ok(key.rsplit('.').fold(value, |inner, k| {
         Value::Object(Map::from_iter([(k.to_string(), inner)]))

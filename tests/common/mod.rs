@@ -132,6 +132,13 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_flowrun"))
 }
 
+/// `PATH` with the directory of the binary under test first, for shells that call `flowrun`.
+pub fn path_with_bin() -> std::ffi::OsString {
+    let dir = bin().parent().unwrap().to_path_buf();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(&path))).unwrap()
+}
+
 impl Project {
     pub fn new() -> Self {
         Self {
@@ -213,10 +220,15 @@ impl Project {
         })
     }
 
-    /// A command for flowrun in this directory.
+    /// A command for flowrun in this directory. The user's profile is looked for in a
+    /// directory that does not exist, so a developer's own `~/.config/flowrun` cannot change
+    /// what a test sees.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(bin());
-        c.current_dir(self.path()).args(args).env("NO_COLOR", "1");
+        c.current_dir(self.path())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("XDG_CONFIG_HOME", self.path().join(".no-user-config"));
         c
     }
 
