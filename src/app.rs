@@ -388,7 +388,8 @@ fn run_once(session: &Session<'_>) -> Result<u8, Stop> {
     // After the lock: a second flowrun refused by it must not truncate the first one's trace.
     let mut record = session.record()?;
     let started = Instant::now();
-    let outcome = session.execute(&loaded, &dag, &snapshot, &mut store, &shell, &mut record)?;
+    let outcome =
+        session.execute_passes(&loaded, &dag, &snapshot, &mut store, &shell, &mut record)?;
     let code = session.conclude(outcome.as_ref(), started);
     drop((store, shell, record));
     leave_at_exit((dag, snapshot, loaded.rules, outcome));

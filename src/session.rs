@@ -261,7 +261,9 @@ pub(crate) fn target_candidates(workflow: &Path) -> Vec<(String, String)> {
     let default = rules
         .default_target()
         .map(|r| Target::parse(&r.name, &rules));
-    if let Ok(dag) = Dag::resolve(&rules, &Vec::from_iter(default)) {
+    let exists = |path: &str| Path::new(path).exists();
+    let targets = Vec::from_iter(default);
+    if let Ok(dag) = Dag::resolve(&rules, &loaded.runtime, &exists, &targets) {
         let files: BTreeMap<&str, &str> = dag
             .jobs
             .iter()
@@ -387,7 +389,15 @@ impl<'a> Session<'a> {
             .iter()
             .map(|t| Target::parse(t, rules))
             .collect();
-        Ok(Dag::resolve(rules, &targets)?)
+        // A checkpoint's output can be read once it exists; a checkpoint that is about to run
+        // again is found by the plan, which keeps its readers pending.
+        let exists = |path: &str| std::path::Path::new(path).exists();
+        Ok(Dag::resolve(
+            rules,
+            &loaded.workflow.runtime,
+            &exists,
+            &targets,
+        )?)
     }
 
     /// Opens the trace and checks the report path, for the runs of this invocation.
@@ -493,6 +503,8 @@ impl<'a> Session<'a> {
             force_all: self.args.force_all,
             force: self.args.force.clone(),
             until: self.args.until.clone(),
+            done: Default::default(),
+            failed: Default::default(),
         }
     }
 
@@ -501,14 +513,19 @@ impl<'a> Session<'a> {
     pub fn execute(
         &self,
         loaded: &Loaded,
-        dag: &Dag,
-        snapshot: &Snapshot,
+        (dag, snapshot): (&Dag, &Snapshot),
         store: &mut Store,
         shell: &Shell,
         record: &mut Record,
+        opts: &PlanOptions,
     ) -> Result<Option<Outcome>, Stop> {
         sandbox::set_phase(sandbox::Phase::Definition);
-        let plan = plan::check(&loaded.rules, dag, snapshot, &self.plan_options())?;
+        let plan = plan::check(&loaded.rules, dag, snapshot, opts)?;
+        let pending = plan
+            .decisions
+            .iter()
+            .filter(|d| matches!(d, plan::Decision::Pending(_)))
+            .count();
         let cores = self.cores();
         let planned = schedule::planned(&loaded.rules, dag, &plan, cores, &snapshot.history);
         // Before the first job starts, never per job.
@@ -525,11 +542,16 @@ impl<'a> Session<'a> {
         drop(planned);
         if nothing {
             let _ = store.record(plan.refresh.iter().map(|(p, r)| (p.as_str(), r)));
+            let outcome = Outcome {
+                pending,
+                ..Outcome::default()
+            };
             events.emit(&Event::RunEnd {
                 exit_code: exit::SUCCESS,
-                outcome: &Outcome::default(),
+                outcome: &outcome,
             });
-            return Ok(None);
+            // Jobs left waiting (their checkpoint failed before) are worth saying.
+            return Ok((pending > 0).then_some(outcome));
         }
         sandbox::set_phase(sandbox::Phase::Run);
         let runtime = &loaded.workflow.runtime;
@@ -568,7 +590,7 @@ impl<'a> Session<'a> {
             Some(c) => c,
             None => base,
         };
-        let outcome = schedule::run(
+        let mut outcome = schedule::run(
             RunContext {
                 rules: &loaded.rules,
                 dag,
@@ -582,6 +604,7 @@ impl<'a> Session<'a> {
             &run_opts,
             &mut events,
         );
+        outcome.pending = pending;
         if let Some(slurm) = slurm.filter(|_| self.verbosity == Verbosity::Verbose) {
             eprintln!("{}", slurm.load());
         }
@@ -603,6 +626,50 @@ impl<'a> Session<'a> {
             }
         }
         Ok(Some(outcome))
+    }
+
+    /// Runs passes until no job waits for a checkpoint: each pass runs what is known, then the
+    /// graph is resolved again (functions see the checkpoints' outputs now) and planned against
+    /// the store as the pass left it. Without checkpoints, one pass.
+    pub fn execute_passes(
+        &self,
+        loaded: &Loaded,
+        dag: &Dag,
+        snapshot: &Snapshot,
+        store: &mut Store,
+        shell: &Shell,
+        record: &mut Record,
+    ) -> Result<Option<Outcome>, Stop> {
+        let mut opts = self.plan_options();
+        let mut total = self.execute(loaded, (dag, snapshot), store, shell, record, &opts)?;
+        let keep_going = self.args.keep_going;
+        while let Some(so_far) = total.as_mut().filter(|o| o.wants_another_pass(keep_going)) {
+            sandbox::set_phase(sandbox::Phase::Definition);
+            let dag = self.resolve(loaded)?;
+            let snapshot = read_snapshot(store)?;
+            opts.done.extend(so_far.ran_jobs.iter().cloned());
+            opts.failed.extend(so_far.failed_jobs.iter().cloned());
+            let Some(next) =
+                self.execute(loaded, (&dag, &snapshot), store, shell, record, &opts)?
+            else {
+                so_far.pending = 0;
+                break;
+            };
+            // A pass that did nothing ends the passes; one that only ran again what had run
+            // (a checkpoint that is outdated in every pass) would never let its readers be
+            // planned.
+            let idle = next.ran + next.cutoff + next.restored == 0;
+            let again = !idle && next.ran_jobs.iter().all(|j| opts.done.contains(j));
+            so_far.absorb(next);
+            if idle {
+                break;
+            }
+            if again && so_far.wants_another_pass(keep_going) {
+                warn("the jobs that ran in this pass had all run before in this run, so the jobs waiting for their checkpoints are left pending");
+                break;
+            }
+        }
+        Ok(total)
     }
 
     /// The SLURM executor for one pass, with the notes of what it found (jobs a killed flowrun
@@ -707,6 +774,12 @@ pub(crate) fn outcome_parts(outcome: &Outcome) -> Vec<String> {
     }
     if outcome.failed > 0 {
         parts.push(format!("{} failed", outcome.failed));
+    }
+    if outcome.pending > 0 {
+        parts.push(format!(
+            "{} pending (their checkpoints did not run)",
+            outcome.pending
+        ));
     }
     if outcome.blocked > 0 {
         parts.push(format!(

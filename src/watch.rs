@@ -41,8 +41,12 @@ struct WatchSet {
     sources: HashSet<PathBuf>,
     /// Directories `glob_wildcards` walked (recursively).
     globs: Vec<PathBuf>,
+    /// Source inputs declared with `directory()`: a change anywhere inside is a change.
+    input_trees: Vec<PathBuf>,
     /// Files flowrun writes.
     outputs: HashSet<PathBuf>,
+    /// `directory()` outputs: flowrun writes everything inside them.
+    output_trees: Vec<PathBuf>,
     state_dir: PathBuf,
 }
 
@@ -68,12 +72,18 @@ impl WatchSet {
         for job in &dag.jobs {
             for o in job.outputs.iter().chain(&job.logs) {
                 set.outputs.insert(abs(Path::new(&o.path)));
+                if o.directory {
+                    set.output_trees.push(abs(Path::new(&o.path)));
+                }
             }
         }
         for job in &dag.jobs {
             for i in &job.inputs {
                 if dag.producer(&i.path).is_none() {
                     set.inputs.insert(abs(Path::new(&i.path)));
+                    if i.directory {
+                        set.input_trees.push(abs(Path::new(&i.path)));
+                    }
                 }
             }
         }
@@ -107,10 +117,12 @@ impl WatchSet {
         if name.contains(".flowrun-tmp-")
             || path.starts_with(&self.state_dir)
             || self.outputs.contains(path)
+            || self.output_trees.iter().any(|t| path.starts_with(t))
         {
             return false;
         }
         self.inputs.contains(path)
+            || self.input_trees.iter().any(|t| path.starts_with(t))
             || self.sources.contains(path)
             || self.globs.iter().any(|g| path.starts_with(g))
             // A directory appearing on the way to a watched file.
@@ -138,7 +150,7 @@ impl WatchSet {
                 dirs.entry(d).or_insert(RecursiveMode::NonRecursive);
             }
         }
-        for g in &self.globs {
+        for g in self.globs.iter().chain(&self.input_trees) {
             if let Some(d) = existing(g) {
                 dirs.insert(d, RecursiveMode::Recursive);
             }
@@ -290,8 +302,9 @@ pub(crate) fn run(
             let started = Instant::now();
             interrupt::take_cancel();
             running.store(true, Ordering::SeqCst);
-            let result = read_snapshot(store)
-                .and_then(|snapshot| session.execute(loaded, dag, &snapshot, store, shell, record));
+            let result = read_snapshot(store).and_then(|snapshot| {
+                session.execute_passes(loaded, dag, &snapshot, store, shell, record)
+            });
             running.store(false, Ordering::SeqCst);
             let took = started.elapsed();
             let cancelled = interrupt::take_cancel();

@@ -142,8 +142,8 @@ fn unknown_rule_key_suggests_the_near_spelling() {
 fn wrong_value_types_name_the_rule_and_the_key() {
     let cases = [
         (r#"threads: "4""#, "rule `r`: `threads` must be an integer, not a string"),
-        ("input: 5", "rule `r`: `input` must be a path string, an array of paths or a map of named paths, not an integer"),
-        ("params: 3", "rule `r`: `params` must be a map, not an integer"),
+        ("input: 5", "rule `r`: `input` must be a path string, an array of paths or a map of named paths or a function of the wildcards, not an integer"),
+        ("params: 3", "rule `r`: `params` must be a map or a function of the wildcards, not an integer"),
         ("shell: 1", "rule `r`: `shell` must be a string, not an integer"),
         (r#"run: "x""#, "rule `r`: `run` must be a closure like `|job| { ... }`, not a string"),
         ("threads: 0", "rule `r`: `threads` must be at least 1, not 0"),
@@ -152,7 +152,8 @@ fn wrong_value_types_name_the_rule_and_the_key() {
         (r#"resources: #{ mem_mb: "x" }"#, "rule `r`: `resources` `mem_mb` must be a non-negative integer, not a string"),
         ("resources: 5", "rule `r`: `resources` must be a map of integers, not an integer"),
         (r#"log: #{ a: [1] }"#, "rule `r`: `log` must be a path string"),
-        ("params: #{ f: || 1 }", "rule `r`: `params` cannot hold a function; params must be plain data"),
+        ("params: #{ f: || 1 }", "rule `r`: `params.f` must be a function of one argument, the job's wildcards: `|w| ...`"),
+        ("params: #{ f: [|w| 1] }", "rule `r`: `params` cannot hold a function; params must be plain data"),
         (r#"wildcard_constraints: "x""#, "rule `r`: `wildcard_constraints` must be a map of strings, not a string"),
         (r#"input: """#, "rule `r`: `input` holds an empty path"),
     ];

@@ -80,7 +80,7 @@ fn corpus() -> Vec<Case> {
         case(
             "params is a number",
             r#"rule("a", #{ output: "a.txt", params: 3, shell: "touch {output}" });"#,
-            &["rule `a`: `params` must be a map, not an integer"],
+            &["rule `a`: `params` must be a map or a function of the wildcards, not an integer"],
         ),
         case(
             "negative retries",

@@ -281,3 +281,26 @@ fn ctrl_c_during_a_pass_exits_130_and_cleans_up() {
     assert_eq!(w.interrupt(), 130);
     assert!(!p.exists("out.txt"), "the partial output was removed");
 }
+
+#[test]
+fn a_change_inside_a_directory_input_starts_a_pass_and_writes_inside_an_output_do_not() {
+    let p = Project::new();
+    p.file("raw/x/a.txt", "a\n").file(
+        "wf.rhai",
+        r#"
+rule("all", #{ input: "copy" });
+rule("copy", #{ input: directory("raw"), output: directory("copy"), shell: "rm -rf {output}; cp -r {input} {output}" });
+"#,
+    );
+    let w = Watching::start(&p, &["wf.rhai"]);
+    assert_eq!(p.read("copy/x/a.txt"), "a\n");
+    let line = w.next_pass(|| {
+        p.file("raw/x/a.txt", "changed\n");
+    });
+    assert!(line.contains("2 ran (copy all)"), "{line}\n{}", w.text());
+    assert_eq!(p.read("copy/x/a.txt"), "changed\n");
+    // The pass's own writes inside `copy/` started no further pass.
+    std::thread::sleep(Duration::from_millis(500));
+    let passes = w.text().lines().filter(|l| l.contains(" ran (")).count();
+    assert_eq!(passes, 2, "{}", w.text());
+}

@@ -89,12 +89,13 @@ pub fn hashed_while_read<'j>(rule: &Rule, job: &'j Job) -> Option<&'j str> {
     (chunked && chunked::hashes_while_reading(rule, path)).then_some(path)
 }
 
-/// A rule's params with a job's wildcards in their strings (`"{dir}/x"`), as Snakemake formats
-/// them. What the store records stays the rule's params as declared, so this never reruns a job.
-pub fn job_params<'r>(
-    rule: &'r Rule,
-    job: &Job,
-) -> Cow<'r, serde_json::Map<String, serde_json::Value>> {
+/// A job's params (the rule's, or what its params functions gave) with its wildcards in their
+/// strings (`"{dir}/x"`), as Snakemake formats them. The substitution is not recorded (the
+/// store keeps the params before it), so it never makes a job rerun.
+pub fn job_params<'a>(
+    rule: &'a Rule,
+    job: &'a Job,
+) -> Cow<'a, serde_json::Map<String, serde_json::Value>> {
     fn fill(value: &mut serde_json::Value, w: &crate::rules::pattern::Wildcards) {
         match value {
             serde_json::Value::String(s) => {
@@ -107,7 +108,7 @@ pub fn job_params<'r>(
             _ => {}
         }
     }
-    let params = &rule.params;
+    let params = job.params(rule);
     if job.wildcards.is_empty() || params.is_empty() {
         return Cow::Borrowed(params);
     }
@@ -127,7 +128,7 @@ pub fn job_spec(rule: &Rule, job: &Job, threads: u32, attempt: u32) -> JobSpec {
         wildcards: job.wildcards.clone(),
         params: job_params(rule, job).into_owned(),
         threads,
-        resources: rule.resources.clone(),
+        resources: job.resources(rule).clone(),
         attempt,
     }
 }
@@ -169,7 +170,7 @@ impl JobContext<'_> {
             params,
             wildcards: &self.job.wildcards,
             threads: self.model.threads,
-            resources: &self.rule.resources,
+            resources: self.job.resources(self.rule),
         }
     }
 

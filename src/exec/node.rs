@@ -121,7 +121,10 @@ fn run(spec: &NodeJob) -> Result<(), (u8, String)> {
         broken(ds.iter().map(|d| d.render()).collect::<String>())
     };
     let rules = Rules::build(decls, &workflow.constraints).map_err(all)?;
-    let dag = Dag::resolve(&rules, &[Target::parse(&spec.target, &rules)]).map_err(all)?;
+    // The job's functions of the wildcards run here again; any checkpoint they read has run.
+    let exists = |path: &str| Path::new(path).exists();
+    let targets = [Target::parse(&spec.target, &rules)];
+    let dag = Dag::resolve(&rules, &workflow.runtime, &exists, &targets).map_err(all)?;
     let id = (0..dag.len() as u32)
         .map(JobId)
         .find(|id| dag.label(&rules, *id).to_string() == spec.label)
@@ -146,7 +149,7 @@ fn run(spec: &NodeJob) -> Result<(), (u8, String)> {
     let ctx = JobContext {
         rule,
         job,
-        model: rule.model,
+        model: job.model(rule),
         runtime: &workflow.runtime,
         shell: &shell,
         verbose: false,

@@ -6,6 +6,7 @@
 //! rules, so the graph (and everything printed from it) is the same on every run.
 
 use std::cmp::Reverse;
+use std::collections::BTreeMap;
 use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
 use std::path::Path;
@@ -18,7 +19,8 @@ use std::hash::BuildHasher;
 
 use crate::diagnostic::{did_you_mean, Diagnostic};
 use crate::graph::filestate::{self, Stat};
-use crate::rules::decl::FileKind;
+use crate::rules::decl::{FileDecl, FileKind, Model};
+use crate::rules::function::{BindError, Computed, Evaluate, Statics};
 use crate::rules::pattern::Wildcards;
 use crate::rules::registry::{File, Rule, RuleId, Rules};
 
@@ -42,6 +44,8 @@ pub struct JobFile {
     pub kind: FileKind,
     /// `rules("b").output` as an input: the rule that must make it.
     pub from_rule: Option<RuleId>,
+    /// Declared with `directory()`: its signature is a manifest of what is inside.
+    pub directory: bool,
 }
 
 /// A rule bound to wildcard values.
@@ -56,6 +60,46 @@ pub struct Job {
     pub benchmark: Vec<JobFile>,
     /// Jobs making this job's inputs, without repeats, in input order.
     pub deps: Vec<JobId>,
+    /// What the rule's functions of the wildcards gave this job beyond its files (params,
+    /// threads, resources); `None` for the jobs of rules without such functions.
+    pub computed: Option<Box<Computed>>,
+}
+
+impl Job {
+    /// The checkpoint output this job waits for before its functions can tell its inputs.
+    pub fn awaits(&self) -> Option<&str> {
+        self.computed.as_ref().and_then(|c| c.awaits.as_deref())
+    }
+
+    /// The checkpoint outputs this job's functions read.
+    pub fn consulted(&self) -> &[String] {
+        self.computed.as_ref().map_or(&[], |c| &c.consulted)
+    }
+
+    /// The job's params: its rule's, or what a params function gave.
+    pub fn params<'a>(&'a self, rule: &'a Rule) -> &'a serde_json::Map<String, serde_json::Value> {
+        self.computed
+            .as_ref()
+            .and_then(|c| c.params.as_ref())
+            .unwrap_or(&rule.params)
+    }
+
+    /// The job's declared resources.
+    pub fn resources<'a>(&'a self, rule: &'a Rule) -> &'a BTreeMap<String, u64> {
+        self.computed
+            .as_ref()
+            .and_then(|c| c.resources.as_ref())
+            .unwrap_or(&rule.resources)
+    }
+
+    /// The rule's model with the job's `threads`.
+    pub fn model(&self, rule: &Rule) -> Model {
+        let mut model = rule.model;
+        if let Some(threads) = self.computed.as_ref().and_then(|c| c.threads) {
+            model.threads = threads;
+        }
+        model
+    }
 }
 
 /// What the user asked for on the command line.
@@ -115,6 +159,33 @@ const MAX_DEPTH: usize = 10_000;
 /// hits this long before `MAX_DEPTH`, while memory and time are still small.
 const MAX_PATH_LEN: usize = 4096;
 
+fn job_files(decls: Vec<FileDecl>) -> Vec<JobFile> {
+    decls
+        .into_iter()
+        .map(|d| JobFile {
+            name: d.name,
+            path: d.path,
+            kind: d.kind,
+            directory: d.directory,
+            // A path a function gave: no `rules("b").output` promise travels with it.
+            from_rule: None,
+        })
+        .collect()
+}
+
+fn as_decls(files: Vec<JobFile>) -> Vec<FileDecl> {
+    files
+        .into_iter()
+        .map(|f| FileDecl {
+            name: f.name,
+            path: f.path,
+            kind: f.kind,
+            directory: f.directory,
+            from_rule: None,
+        })
+        .collect()
+}
+
 fn bind(files: &[File], w: &Wildcards) -> Vec<JobFile> {
     files
         .iter()
@@ -127,6 +198,7 @@ fn bind(files: &[File], w: &Wildcards) -> Vec<JobFile> {
                 .unwrap_or_else(|_| f.pattern.as_str().to_string()),
             kind: f.kind,
             from_rule: f.from_rule,
+            directory: f.directory,
         })
         .collect()
 }
@@ -136,6 +208,11 @@ type InputAt = (JobId, usize);
 
 struct Builder<'a> {
     rules: &'a Rules,
+    eval: &'a dyn Evaluate,
+    /// Whether a checkpoint output has been made (see [`Dag::resolve`]).
+    available: &'a dyn Fn(&str) -> bool,
+    /// Whether any rule has a `directory()` output.
+    directories: bool,
     jobs: Vec<Job>,
     depth: Vec<usize>,
     /// Jobs by (rule, wildcards), holding ids only: the key lives in the job itself.
@@ -166,7 +243,7 @@ impl Builder<'_> {
         }
         let r = self.rules.get(rule);
         let id = JobId(self.jobs.len() as u32);
-        self.jobs.push(Job {
+        let mut job = Job {
             rule,
             inputs: bind(&r.inputs, &w),
             outputs: bind(&r.outputs, &w),
@@ -174,7 +251,12 @@ impl Builder<'_> {
             benchmark: bind(&r.benchmark, &w),
             wildcards: w,
             deps: Vec::new(),
-        });
+            computed: None,
+        };
+        if !r.functions.is_empty() {
+            self.call_functions(&mut job);
+        }
+        self.jobs.push(job);
         self.depth.push(depth);
         let jobs = &self.jobs;
         self.by_key.insert_unique(hash, id, |id| {
@@ -188,6 +270,58 @@ impl Builder<'_> {
         self.check_paths(id, depth);
         self.queue.push_back(id);
         id
+    }
+
+    /// Runs the job's functions of the wildcards, once: a job is bound once per graph. A failing
+    /// function is reported and leaves the job with its written files only.
+    fn call_functions(&mut self, job: &mut Job) {
+        let rule = self.rules.get(job.rule);
+        let label = JobLabel(rule, job).to_string();
+        let statics = Statics {
+            inputs: as_decls(std::mem::take(&mut job.inputs)),
+            logs: as_decls(std::mem::take(&mut job.logs)),
+            params: &rule.params,
+            resources: &rule.resources,
+            available: self.available,
+        };
+        let (inputs, logs) = (statics.inputs.clone(), statics.logs.clone());
+        match rule
+            .functions
+            .bind(self.eval, (&rule.name, &label), &job.wildcards, statics)
+        {
+            Ok(bound) => {
+                job.inputs = job_files(bound.inputs.unwrap_or(inputs));
+                job.logs = job_files(bound.logs.unwrap_or(logs));
+                job.computed = bound.computed;
+                if !bound.consulted.is_empty() {
+                    job.computed.get_or_insert_with(Default::default).consulted = bound.consulted;
+                }
+            }
+            Err(BindError::Pending(path)) => {
+                // It waits for the checkpoint job: that output is its input until then.
+                job.inputs = job_files(inputs);
+                job.inputs.push(JobFile {
+                    name: None,
+                    path: path.clone(),
+                    kind: FileKind::Plain,
+                    directory: false,
+                    from_rule: None,
+                });
+                job.logs = job_files(logs);
+                job.computed = Some(Box::new(Computed {
+                    awaits: Some(path),
+                    ..Default::default()
+                }));
+            }
+            Err(BindError::Failed(mut d)) => {
+                job.inputs = job_files(inputs);
+                job.logs = job_files(logs);
+                if d.origin.is_none() {
+                    d.origin = rule.origin.clone();
+                }
+                self.errors.push(d);
+            }
+        }
     }
 
     /// Refuses a job whose outputs or logs, with its wildcard values, would lie outside the
@@ -218,6 +352,26 @@ impl Builder<'_> {
         }
     }
 
+    /// The job whose `directory()` output holds `path`, if the graph has one: a file inside a
+    /// directory is made by the directory's job.
+    fn inside_directory(&self, path: &str) -> Option<JobId> {
+        if !self.directories {
+            return None;
+        }
+        let mut at = Path::new(path).parent();
+        while let Some(dir) = at.filter(|d| !d.as_os_str().is_empty()) {
+            let key = dir.to_str()?;
+            if let Some(Some(id)) = self.producer.get(key) {
+                let job = &self.jobs[id.0 as usize];
+                if job.outputs.iter().any(|o| o.directory && o.path == key) {
+                    return Some(*id);
+                }
+            }
+            at = dir.parent();
+        }
+        None
+    }
+
     /// The job that makes `path`, if a rule can (only rule `from_rule`, when given); an error
     /// if several rules tie. `requester` is the job that needs it.
     fn producer_of(
@@ -229,6 +383,9 @@ impl Builder<'_> {
     ) -> Result<Option<JobId>, Diagnostic> {
         if let Some(p) = self.producer.get(path) {
             return Ok(*p);
+        }
+        if let Some(p) = self.inside_directory(path) {
+            return Ok(Some(p));
         }
         let mut candidates = match requester {
             Some(id) => self
@@ -326,6 +483,17 @@ impl Builder<'_> {
             let inputs = std::mem::take(&mut self.jobs[id.0 as usize].inputs);
             let mut deps = Vec::new();
             let mut seen = HashSet::default();
+            // The checkpoint outputs the job's functions read come first: their jobs are
+            // dependencies (not inputs), and the files inside them that the inputs name are
+            // found to be theirs.
+            let consulted = self.jobs[id.0 as usize].consulted().to_vec();
+            for path in consulted {
+                match self.producer_of(&path, depth, None, Some(id)) {
+                    Ok(Some(p)) if seen.insert(p) => deps.push(p),
+                    Ok(_) => {}
+                    Err(d) => self.errors.push(d),
+                }
+            }
             for (i, f) in inputs.iter().enumerate() {
                 match self.producer_of(&f.path, depth, f.from_rule, Some(id)) {
                     Ok(Some(p)) => {
@@ -426,10 +594,20 @@ fn topological(jobs: &[Job], graph: &DiGraph<(), ()>) -> Result<Vec<JobId>, Vec<
 }
 
 impl Dag {
-    /// Resolves the targets into a graph of jobs.
-    pub fn resolve(rules: &Rules, targets: &[Target]) -> Result<Self, Vec<Diagnostic>> {
+    /// Resolves the targets into a graph of jobs, calling the rules' functions of the
+    /// wildcards through `eval`. A function that asks for a checkpoint output that is not
+    /// `available` makes its job pending: the job then waits for the checkpoint's job.
+    pub fn resolve(
+        rules: &Rules,
+        eval: &dyn Evaluate,
+        available: &dyn Fn(&str) -> bool,
+        targets: &[Target],
+    ) -> Result<Self, Vec<Diagnostic>> {
         let mut b = Builder {
             rules,
+            eval,
+            available,
+            directories: rules.iter().any(|r| r.outputs.iter().any(|o| o.directory)),
             jobs: Vec::new(),
             depth: Vec::new(),
             by_key: HashTable::new(),

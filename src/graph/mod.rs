@@ -4,6 +4,8 @@
 pub mod accept;
 pub mod dag;
 pub mod filestate;
+pub mod manifest;
+pub mod pending;
 pub mod plan;
 pub mod reason;
 pub mod store;

@@ -91,6 +91,11 @@ pub struct PlanOptions {
     pub force: Vec<String>,
     /// `--until`: run only these rules' jobs and what they depend on.
     pub until: Vec<String>,
+    /// Labels of the jobs an earlier pass of this run ran (a run with checkpoints plans again
+    /// after each): `-F` and `-R` do not force them a second time.
+    pub done: HashSet<String>,
+    /// Labels of the jobs that failed in an earlier pass of this run (`-k`): not tried again.
+    pub failed: HashSet<String>,
 }
 
 /// The verdict for one job.
@@ -102,6 +107,8 @@ pub enum Decision {
     Excluded,
     /// Runs, for these reasons.
     Run(Vec<Reason>),
+    /// Waits for the checkpoint job of this label to run: planned in a later pass.
+    Pending(String),
 }
 
 /// The plan for a whole graph.
@@ -139,6 +146,18 @@ pub struct Checker<'a> {
     hashes: HashMap<&'a str, u128>,
     /// Code and params hashes of each rule, by rule id: computed once, not once per job.
     rule_hashes: Vec<(u128, u128)>,
+    /// Paths declared with `directory()`, judged by a manifest of their tree
+    /// ([`crate::graph::manifest`]).
+    directories: HashSet<&'a str>,
+}
+
+/// A path's stat: over its whole tree for a `directory()`.
+fn stat_of(path: &str, directory: bool) -> Option<Stat> {
+    if directory {
+        crate::graph::manifest::stat(Path::new(path))
+    } else {
+        filestate::stat(Path::new(path))
+    }
 }
 
 fn params_hash(params: &serde_json::Map<String, serde_json::Value>) -> u128 {
@@ -148,6 +167,17 @@ fn params_hash(params: &serde_json::Map<String, serde_json::Value>) -> u128 {
 /// A rule's (code, params) hashes, as the store records them.
 pub fn rule_hashes(rule: &crate::rules::registry::Rule) -> (u128, u128) {
     (filestate::hash_str(&rule.code), params_hash(&rule.params))
+}
+
+/// A job's (code, params) hashes: its rule's, with the params a params function gave the job.
+pub fn job_hashes(
+    rule: &crate::rules::registry::Rule,
+    job: &crate::graph::dag::Job,
+) -> (u128, u128) {
+    match job.computed.as_ref().and_then(|c| c.params.as_ref()) {
+        Some(own) => (filestate::hash_str(&rule.code), params_hash(own)),
+        None => rule_hashes(rule),
+    }
 }
 
 impl<'a> Checker<'a> {
@@ -161,6 +191,7 @@ impl<'a> Checker<'a> {
             stats: HashMap::default(),
             hashes: HashMap::default(),
             rule_hashes: rules.iter().map(rule_hashes).collect(),
+            directories: directories(rules, dag),
         }
     }
 
@@ -172,9 +203,25 @@ impl<'a> Checker<'a> {
             .unwrap_or_else(|| rule_hashes(self.rules.get(rule)))
     }
 
+    /// The job's (code, params) hashes: its rule's, unless a params function gave the job
+    /// params of its own.
+    fn job_hash(&self, id: JobId) -> (u128, u128) {
+        let job = self.dag.job(id);
+        let (code, params) = self.rule_hash(job.rule);
+        match job.computed.as_ref().and_then(|c| c.params.as_ref()) {
+            Some(own) => (code, params_hash(own)),
+            None => (code, params),
+        }
+    }
+
     /// Takes stats made moments ago (the graph's check that its sources exist) as known.
     fn know(&mut self, stats: impl Iterator<Item = (&'a str, Stat)>) {
-        self.stats.extend(stats.map(|(p, st)| (p, Some(st))));
+        let directories = &self.directories;
+        self.stats.extend(
+            stats
+                .filter(|(p, _)| !directories.contains(p))
+                .map(|(p, st)| (p, Some(st))),
+        );
     }
 
     /// Forgets what is known about `path` (a job just rewrote it).
@@ -184,10 +231,11 @@ impl<'a> Checker<'a> {
     }
 
     fn stat(&mut self, path: &'a str) -> Option<Stat> {
+        let directory = self.directories.contains(path);
         *self
             .stats
             .entry(path)
-            .or_insert_with(|| filestate::stat(Path::new(path)))
+            .or_insert_with(|| stat_of(path, directory))
     }
 
     /// Stats, on every core, the files that judging these jobs will look at first: their
@@ -216,9 +264,10 @@ impl<'a> Checker<'a> {
     fn stat_all(&mut self, mut paths: Vec<&'a str>) {
         use rayon::prelude::*;
         paths.retain(|p| !self.stats.contains_key(p));
+        let directories = &self.directories;
         let found: Vec<Option<Stat>> = paths
             .par_iter()
-            .map(|p| filestate::stat(Path::new(p)))
+            .map(|p| stat_of(p, directories.contains(p)))
             .collect();
         self.stats.extend(paths.into_iter().zip(found));
     }
@@ -237,7 +286,12 @@ impl<'a> Checker<'a> {
         let hash = match known {
             Some(h) => h,
             None => {
-                let h = filestate::hash(Path::new(path)).ok()?;
+                let h = if self.directories.contains(path) {
+                    crate::graph::manifest::hash(Path::new(path))
+                } else {
+                    filestate::hash(Path::new(path))
+                }
+                .ok()?;
                 self.hashes.insert(path, h);
                 h
             }
@@ -316,7 +370,7 @@ impl<'a> Checker<'a> {
             let sig = self.sig(&f.path)?;
             inputs.push((f.path.clone(), sig));
         }
-        let (code, params) = self.rule_hash(job.rule);
+        let (code, params) = self.job_hash(id);
         Some(Record {
             rule: rule.name.clone(),
             code,
@@ -408,7 +462,7 @@ impl<'a> Checker<'a> {
             }
             return (reasons, refresh);
         };
-        let (code, params) = self.rule_hash(job.rule);
+        let (code, params) = self.job_hash(id);
         if record.rule != rule.name && self.triggers.code {
             reasons.push(Reason::RuleChanged(record.rule.clone()));
         } else if self.triggers.code && record.code != code {
@@ -515,6 +569,23 @@ impl<'a> Checker<'a> {
     }
 }
 
+/// The paths of the graph declared with `directory()` (as outputs, or as inputs), found only
+/// when some rule declares one.
+fn directories<'a>(rules: &Rules, dag: &'a Dag) -> HashSet<&'a str> {
+    let declared = rules.iter().any(|r| {
+        r.inputs.iter().chain(&r.outputs).any(|f| f.directory) || !r.functions.input.is_empty()
+    });
+    if !declared {
+        return HashSet::default();
+    }
+    dag.jobs
+        .iter()
+        .flat_map(|j| j.inputs.iter().chain(&j.outputs))
+        .filter(|f| f.directory)
+        .map(|f| f.path.as_str())
+        .collect()
+}
+
 /// Notes that an upstream job runs: the first one is named, later ones only counted (so the
 /// label is made only for the first).
 fn add_upstream(reasons: &mut Vec<Reason>, label: impl FnOnce() -> String, forced: bool) {
@@ -589,11 +660,22 @@ pub fn check(
             }
         }
     }
+    if !opts.failed.is_empty() {
+        for (i, ok) in allowed.iter_mut().enumerate() {
+            *ok = *ok
+                && !opts
+                    .failed
+                    .contains(&dag.label(rules, JobId(i as u32)).to_string());
+        }
+    }
     let mut checker = Checker::new(rules, dag, snapshot, opts.triggers);
     checker.know(dag.source_stats());
     let mut reasons: Vec<Vec<Reason>> = vec![Vec::new(); n];
     let mut refresh = Vec::new();
     let mut temp_only = vec![false; n];
+    // Forced jobs an earlier pass of this run already ran: judged on their own now, but what
+    // is downstream of them is still forced.
+    let mut forced_before = vec![false; n];
     let mut judged = Vec::with_capacity(n);
     for &id in dag.order() {
         let i = id.0 as usize;
@@ -601,8 +683,11 @@ pub fn check(
             continue;
         }
         if opts.force_all || forced.contains(&id) {
-            reasons[i].push(Reason::Forced);
-            continue;
+            if opts.done.is_empty() || !opts.done.contains(&dag.label(rules, id).to_string()) {
+                reasons[i].push(Reason::Forced);
+                continue;
+            }
+            forced_before[i] = true;
         }
         judged.push(id);
     }
@@ -617,16 +702,26 @@ pub fn check(
     // Flow "upstream runs" down the graph (temp-only jobs wait to be asked for).
     for &id in dag.order() {
         let i = id.0 as usize;
-        if !allowed[i] || reasons[i].is_empty() || temp_only[i] {
+        // Under `-F` every job is forced on its own: one that already ran passes nothing on.
+        let passes_force = forced_before[i] && !opts.force_all;
+        if !allowed[i] || (reasons[i].is_empty() && !passes_force) || temp_only[i] {
             continue;
         }
-        let forced_here = reasons[i]
-            .iter()
-            .any(|r| matches!(r, Reason::Forced | Reason::ForcedUpstream { .. }))
+        let forced_here = (forced_before[i]
+            || reasons[i]
+                .iter()
+                .any(|r| matches!(r, Reason::Forced | Reason::ForcedUpstream { .. })))
             && !opts.force_all;
         for c in dag.consumers(id) {
             let ci = c.0 as usize;
             if !allowed[ci] {
+                continue;
+            }
+            // Forcing reruns a job once per run, not once per pass.
+            if forced_here
+                && !opts.done.is_empty()
+                && opts.done.contains(&dag.label(rules, c).to_string())
+            {
                 continue;
             }
             add_upstream(
@@ -660,7 +755,7 @@ pub fn check(
             None => reasons[i].clear(),
         }
     }
-    let decisions = reasons
+    let mut decisions: Vec<Decision> = reasons
         .into_iter()
         .zip(allowed)
         .map(|(r, ok)| match (ok, r.is_empty()) {
@@ -669,5 +764,6 @@ pub fn check(
             (true, false) => Decision::Run(r),
         })
         .collect();
+    crate::graph::pending::hold(rules, dag, &mut decisions);
     Ok(Plan { decisions, refresh })
 }

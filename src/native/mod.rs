@@ -21,6 +21,7 @@ pub mod npy;
 pub mod pyliteral;
 pub mod random;
 pub mod rows;
+pub mod table;
 #[cfg(test)]
 mod testing;
 pub mod text;

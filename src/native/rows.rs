@@ -44,7 +44,7 @@ pub enum RowFormat {
 #[derive(Debug)]
 enum Source {
     Binary { file: File, data_offset: u64 },
-    Csv(CsvRows),
+    Csv(Box<CsvRows>),
 }
 
 /// Reads rows of `f64`s from a file in blocks (see the module docs).
@@ -104,7 +104,7 @@ impl RowReader {
             }
             RowFormat::Csv => {
                 let csv = CsvRows::open(&path)?;
-                (csv.cols(), None, Source::Csv(csv))
+                (csv.cols(), None, Source::Csv(Box::new(csv)))
             }
         };
         Ok(Self {

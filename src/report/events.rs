@@ -111,9 +111,38 @@ pub struct Outcome {
     pub ran_jobs: Vec<String>,
     pub cutoff: usize,
     pub failed: usize,
+    /// Labels of the jobs that failed.
+    pub failed_jobs: Vec<String>,
     /// Jobs that could not run because something they need failed.
     pub blocked: usize,
     pub interrupted: bool,
+    /// Jobs left waiting for a checkpoint when the pass ended.
+    pub pending: usize,
+}
+
+impl Outcome {
+    /// Adds what a later pass of the same run did.
+    pub fn absorb(&mut self, next: Outcome) {
+        self.ran += next.ran;
+        self.restored += next.restored;
+        self.ran_jobs.extend(next.ran_jobs);
+        self.cutoff += next.cutoff;
+        self.failed += next.failed;
+        self.failed_jobs.extend(next.failed_jobs);
+        self.blocked += next.blocked;
+        self.interrupted |= next.interrupted;
+        self.pending = next.pending;
+    }
+
+    /// Whether another pass should plan the jobs that waited for checkpoints: some did, this
+    /// pass ran something (their checkpoints, it is hoped), and nothing failed (or the run
+    /// keeps going after failures).
+    pub fn wants_another_pass(&self, keep_going: bool) -> bool {
+        self.pending > 0
+            && (self.failed == 0 || keep_going)
+            && !self.interrupted
+            && self.ran + self.cutoff + self.restored > 0
+    }
 }
 
 impl Outcome {

@@ -56,8 +56,17 @@ pub fn dry_run(rules: &Rules, dag: &Dag, plan: &Plan) -> String {
         }
         out.push('\n');
     }
+    let mut pending = 0;
+    for &id in dag.order() {
+        let Decision::Pending(checkpoint) = plan.decision(id) else {
+            continue;
+        };
+        pending += 1;
+        let _ = writeln!(out, "job {} (pending)", dag.label(rules, id));
+        let _ = writeln!(out, "    waits:  for checkpoint {checkpoint}\n");
+    }
     let total: usize = counts.values().sum();
-    if total == 0 {
+    if total == 0 && pending == 0 {
         out.push_str("nothing to be done: every output is up to date\n");
         return out;
     }
@@ -67,6 +76,12 @@ pub fn dry_run(rules: &Rules, dag: &Dag, plan: &Plan) -> String {
         let _ = writeln!(out, "{n:>width$}  {name}");
     }
     let _ = writeln!(out, "{total:>width$}  total");
+    if pending > 0 {
+        let _ = writeln!(
+            out,
+            "{pending:>width$}  pending: planned once their checkpoints have run, so more jobs may follow"
+        );
+    }
     out
 }
 
@@ -82,8 +97,18 @@ pub fn list(rules: &Rules) -> String {
             Work::Script(_) => " (script)",
         };
         let _ = writeln!(out, "{}{kind}", rule.name);
-        if !rule.inputs.is_empty() {
-            let _ = writeln!(out, "    input:  {}", patterns(&rule.inputs));
+        let computed = match rule.functions.input.len() {
+            0 => String::new(),
+            1 => "a function of the wildcards".to_string(),
+            n => format!("{n} functions of the wildcards"),
+        };
+        let written = patterns(&rule.inputs);
+        let inputs: Vec<&str> = [written.as_str(), computed.as_str()]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect();
+        if !inputs.is_empty() {
+            let _ = writeln!(out, "    input:  {}", inputs.join(", "));
         }
         if !rule.outputs.is_empty() {
             let _ = writeln!(out, "    output: {}", patterns(&rule.outputs));
@@ -102,6 +127,7 @@ pub fn dag_dot(rules: &Rules, dag: &Dag, plan: &Plan) -> String {
     for &id in dag.order() {
         let style = match plan.decision(id) {
             Decision::Run(_) => "rounded",
+            Decision::Pending(_) => "rounded,dotted",
             _ => "rounded,dashed",
         };
         let _ = writeln!(
@@ -195,6 +221,7 @@ pub fn summary(rules: &Rules, dag: &Dag, plan: &Plan, snapshot: &Snapshot, when:
                 Decision::Fresh if exists => ("present", "up to date".to_string()),
                 Decision::Fresh => ("present", "temporary file, deleted after use".to_string()),
                 Decision::Excluded => ("excluded", "not needed for --until".to_string()),
+                Decision::Pending(cp) => ("pending", format!("waits for checkpoint {cp}")),
             };
             rows.push([o.path.clone(), state.into(), rule.clone(), why]);
         }

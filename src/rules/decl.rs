@@ -31,6 +31,8 @@ pub struct FileDecl {
     pub kind: FileKind,
     /// `rules("b").output`: the rule promised to make this input.
     pub from_rule: Option<String>,
+    /// `directory(path)`: a directory, fingerprinted by a manifest of everything inside it.
+    pub directory: bool,
 }
 
 /// Index of a stored closure inside the script runtime.
@@ -175,6 +177,10 @@ pub struct RuleDecl {
     pub software: crate::rules::software::Software,
     /// Where `rule(...)` was called.
     pub origin: Option<Origin>,
+    /// Keys given as functions of the wildcards, evaluated per job.
+    pub functions: crate::rules::function::RuleFunctions,
+    /// `checkpoint: true`: the jobs after it are planned once it has run.
+    pub checkpoint: bool,
 }
 
 /// The `resources` keys whose values are text, not numbers: what a cluster executor passes to

@@ -2,6 +2,7 @@
 //! wildcards, shell templates, and the validated registry the DAG asks "who makes this path?".
 
 pub mod decl;
+pub mod function;
 pub mod pattern;
 pub mod registry;
 pub mod script;

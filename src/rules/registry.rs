@@ -11,6 +11,7 @@ use crate::diagnostic::{did_you_mean, Diagnostic, Origin};
 use crate::rules::decl::{
     ClosureId, FileDecl, FileKind, MapReduceDecl, Model, ModelKind, RuleDecl, WorkDecl,
 };
+use crate::rules::function::RuleFunctions;
 use crate::rules::pattern::{Pattern, Wildcards};
 use crate::rules::script::ScriptDecl;
 use crate::rules::software::Software;
@@ -28,6 +29,8 @@ pub struct File {
     pub kind: FileKind,
     /// `rules("b").output` as an input: only rule `b` may make it.
     pub from_rule: Option<RuleId>,
+    /// Declared with `directory()`.
+    pub directory: bool,
 }
 
 /// What a rule's jobs run.
@@ -76,6 +79,10 @@ pub struct Rule {
     /// `env` and `software`: what the jobs run with.
     pub software: Software,
     pub origin: Option<Origin>,
+    /// Keys given as functions of the wildcards.
+    pub functions: RuleFunctions,
+    /// `checkpoint: true`: what it makes decides the jobs after it (`checkpoint_output`).
+    pub checkpoint: bool,
 }
 
 impl Rule {
@@ -118,6 +125,7 @@ fn compile_files(
                 kind: d.kind,
                 // `rules(name)` only sees rules declared (and so validated) before.
                 from_rule: d.from_rule.as_ref().and_then(|r| by_name.get(r).copied()),
+                directory: d.directory,
             }),
             Err(e) => {
                 errors.push(
@@ -148,11 +156,23 @@ fn compile_rule(
     let mut constraints = global.clone();
     constraints.extend(decl.wildcard_constraints.clone());
     let inputs = compile_files(&decl, "input", &decl.inputs, &constraints, by_name, errors);
+    // A wildcard of a `directory()` output stays within one path component unless constrained
+    // otherwise: `chunks/{s}` must not claim `chunks/A/part_1`, a file inside `chunks/A`.
+    let mut output_constraints = constraints.clone();
+    for d in decl.outputs.iter().filter(|d| d.directory) {
+        if let Ok(p) = Pattern::parse(&d.path, &constraints) {
+            for name in p.wildcard_names() {
+                output_constraints
+                    .entry(name.to_string())
+                    .or_insert_with(|| "[^/]+".to_string());
+            }
+        }
+    }
     let outputs = compile_files(
         &decl,
         "output",
         &decl.outputs,
-        &constraints,
+        &output_constraints,
         by_name,
         errors,
     );
@@ -273,18 +293,36 @@ fn compile_rule(
             kind.name()
         )));
     }
-    if kind == ModelKind::Chunked && inputs.is_empty() {
+    if kind == ModelKind::Chunked && inputs.is_empty() && decl.functions.input.is_empty() {
         errors.push(err(
             "the `chunked` model reads its first input in chunks, but the rule has no input".into(),
         ));
     }
+    let fns = &decl.functions;
     let names = Names {
-        input: file_names(&inputs),
+        input: file_names(&inputs)
+            .into_iter()
+            .chain(fns.input.iter().map(|f| f.name.as_deref()))
+            .collect(),
         output: file_names(&outputs),
-        log: file_names(&logs),
-        params: decl.params.keys().map(String::as_str).collect(),
+        log: file_names(&logs)
+            .into_iter()
+            .chain(fns.log.iter().map(|f| f.name.as_deref()))
+            .collect(),
+        params: decl
+            .params
+            .keys()
+            .map(String::as_str)
+            .chain(fns.params.entries.iter().map(|(k, _)| k.as_str()))
+            .collect(),
         wildcards: wildcards.clone(),
-        resources: decl.resources.keys().map(String::as_str).collect(),
+        resources: decl
+            .resources
+            .keys()
+            .map(String::as_str)
+            .chain(fns.resources.entries.iter().map(|(k, _)| k.as_str()))
+            .collect(),
+        per_job: fns.per_job_sections(),
     };
     let mut template = |what: &str, text: &str| match Template::parse(text)
         .and_then(|t| t.check(&names).map(|()| t))
@@ -330,6 +368,8 @@ fn compile_rule(
         cache: decl.cache,
         software: decl.software,
         origin: decl.origin,
+        functions: decl.functions,
+        checkpoint: decl.checkpoint,
     })
 }
 

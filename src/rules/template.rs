@@ -65,6 +65,9 @@ pub struct Names<'a> {
     pub params: Vec<&'a str>,
     pub wildcards: Vec<&'a str>,
     pub resources: Vec<&'a str>,
+    /// Sections whose names (and lengths) a function of the wildcards decides per job, which
+    /// cannot be checked before jobs are bound.
+    pub per_job: Vec<Section>,
 }
 
 /// The values of one job, for rendering.
@@ -158,6 +161,9 @@ impl Template {
             let Part::Field { section, key, text } = part else {
                 continue;
             };
+            if names.per_job.contains(section) {
+                continue;
+            }
             let (known, kind): (Vec<&str>, &str) = match section {
                 Section::Input | Section::Output | Section::Log => {
                     let files = match section {
@@ -318,6 +324,7 @@ mod tests {
             params: vec!["factor"],
             wildcards: vec!["s"],
             resources: vec!["mem_mb"],
+            per_job: vec![],
         }
     }
 

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::exec::{Failure, JobContext};
 use crate::graph::dag::Job;
 use crate::graph::filestate;
-use crate::graph::plan::rule_hashes;
+use crate::graph::plan::job_hashes;
 use crate::rules::registry::Rule;
 use crate::run::place::{Attempt, Place};
 
@@ -48,7 +48,7 @@ impl KeyParts {
     /// The parts of a job's key now, or `None` when an input cannot be hashed (a directory,
     /// or missing).
     pub fn of(rule: &Rule, job: &Job) -> Option<Self> {
-        let (code, params) = rule_hashes(rule);
+        let (code, params) = job_hashes(rule, job);
         let mut inputs = Vec::with_capacity(job.inputs.len());
         for f in &job.inputs {
             let hash = filestate::hash(Path::new(&f.path)).ok()?;

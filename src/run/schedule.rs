@@ -44,9 +44,8 @@ pub struct RunOptions {
 
 /// Cores a job reserves: what its model uses, capped by the `-j` budget.
 fn cores_of(rules: &Rules, dag: &Dag, id: JobId, budget: u32) -> u32 {
-    rules
-        .get(dag.job(id).rule)
-        .model
+    let job = dag.job(id);
+    job.model(rules.get(job.rule))
         .cores()
         .clamp(1, budget.max(1))
 }
@@ -157,6 +156,22 @@ fn remove_file(path: &str) {
     }
 }
 
+/// Makes a protected output read-only: a file, or a directory with everything inside it
+/// (innermost first, so each entry can still be changed when its turn comes).
+fn protect(path: &Path) {
+    let inside = walkdir::WalkDir::new(path).contents_first(true);
+    for entry in inside.into_iter().flatten() {
+        if entry.path_is_symlink() {
+            continue;
+        }
+        if let Ok(meta) = entry.metadata() {
+            let mut perms = meta.permissions();
+            perms.set_readonly(true);
+            let _ = std::fs::set_permissions(entry.path(), perms);
+        }
+    }
+}
+
 impl<'a> Scheduler<'a, '_, '_> {
     fn label(&self, id: JobId) -> String {
         self.dag.label(self.rules, id).to_string()
@@ -186,8 +201,9 @@ impl<'a> Scheduler<'a, '_, '_> {
 
     /// The job's model with threads scaled down to the budget, as Snakemake scales threads.
     fn model_of(&self, id: JobId) -> Model {
-        let rule = self.rules.get(self.dag.job(id).rule);
-        let mut model = rule.model;
+        let job = self.dag.job(id);
+        let rule = self.rules.get(job.rule);
+        let mut model = job.model(rule);
         if self.place.caps_threads(rule) {
             model.threads = model.threads.clamp(1, self.opts.cores.max(1));
         }
@@ -212,10 +228,10 @@ impl<'a> Scheduler<'a, '_, '_> {
             return None;
         }
         self.ready.iter().copied().find(|(_, _, id)| {
-            let rule = self.rules.get(self.dag.job(*id).rule);
+            let job = self.dag.job(*id);
             self.cores_of(*id) <= self.free_cores
-                && rule
-                    .resources
+                && job
+                    .resources(self.rules.get(job.rule))
                     .iter()
                     .all(|(k, v)| self.free_resources.get(k).is_none_or(|free| v <= free))
         })
@@ -286,8 +302,8 @@ impl<'a> Scheduler<'a, '_, '_> {
 
     fn release(&mut self, id: JobId) {
         self.free_cores += self.cores_of(id);
-        let rule = self.rules.get(self.dag.job(id).rule);
-        for (k, v) in &rule.resources {
+        let job = self.dag.job(id);
+        for (k, v) in job.resources(self.rules.get(job.rule)) {
             if let Some(free) = self.free_resources.get_mut(k) {
                 *free += v;
             }
@@ -296,8 +312,8 @@ impl<'a> Scheduler<'a, '_, '_> {
 
     fn reserve(&mut self, id: JobId) {
         self.free_cores -= self.cores_of(id);
-        let rule = self.rules.get(self.dag.job(id).rule);
-        for (k, v) in &rule.resources {
+        let job = self.dag.job(id);
+        for (k, v) in job.resources(self.rules.get(job.rule)) {
             if let Some(free) = self.free_resources.get_mut(k) {
                 *free -= v;
             }
@@ -365,14 +381,8 @@ impl<'a> Scheduler<'a, '_, '_> {
         self.store
             .record(records.iter().map(|(p, r)| (p.as_str(), r)))
             .map_err(|e| Failure::Setup(e.to_string()))?;
-        for o in &job.outputs {
-            if o.kind == FileKind::Protected {
-                if let Ok(meta) = std::fs::metadata(&o.path) {
-                    let mut perms = meta.permissions();
-                    perms.set_readonly(true);
-                    let _ = std::fs::set_permissions(&o.path, perms);
-                }
-            }
+        for o in job.outputs.iter().filter(|o| o.kind == FileKind::Protected) {
+            protect(Path::new(&o.path));
         }
         let label = self.label(id);
         if attempt == Attempt::Restored {
@@ -428,6 +438,8 @@ impl<'a> Scheduler<'a, '_, '_> {
         }
         self.state[id.0 as usize] = Some(State::Failed);
         self.outcome.failed += 1;
+        let label = self.label(id);
+        self.outcome.failed_jobs.push(label);
         let job = self.dag.job(id);
         let mut message = failure.to_string();
         if let Some(log) = job.logs.first() {
@@ -497,7 +509,12 @@ pub fn run(
         .map(|d| matches!(d, Decision::Run(_)))
         .collect();
     let mut temp_users: HashMap<String, usize> = HashMap::new();
-    for id in plan.to_run(dag) {
+    // Jobs waiting for a checkpoint count as users too: a temporary file they may need is
+    // kept for the pass that plans them.
+    let waiting = (0..dag.len() as u32)
+        .map(JobId)
+        .filter(|id| matches!(plan.decision(*id), Decision::Pending(_)));
+    for id in plan.to_run(dag).chain(waiting) {
         for f in &dag.job(id).inputs {
             let producer = dag.producer(&f.path);
             let is_temp = producer.is_some_and(|p| {
@@ -571,15 +588,17 @@ pub fn run(
         .reasons
         .keys()
         .filter_map(|id| {
-            let rule = rules.get(dag.job(*id).rule);
-            rule.resources.iter().find_map(|(k, v)| {
-                opts.resources.get(k).filter(|cap| v > *cap).map(|cap| {
-                    (
-                        *id,
-                        format!("the job needs {k}={v}, more than --resources {k}={cap}"),
-                    )
+            let job = dag.job(*id);
+            job.resources(rules.get(job.rule))
+                .iter()
+                .find_map(|(k, v)| {
+                    opts.resources.get(k).filter(|cap| v > *cap).map(|cap| {
+                        (
+                            *id,
+                            format!("the job needs {k}={v}, more than --resources {k}={cap}"),
+                        )
+                    })
                 })
-            })
         })
         .collect();
     let mut too_big = too_big;

@@ -89,6 +89,29 @@ pub fn closure_code(
     main_file: &Path,
     sources: &mut CodeSources,
 ) -> String {
+    code(ctx, fnptr, main_file, sources, true)
+}
+
+/// The code of a function of the wildcards (`input: |w| ...`): like [`closure_code`], but
+/// without the values it captured. A captured sample sheet acts only through what the function
+/// returns for each job, which decides reruns by itself; counting the sheet as code would rerun
+/// every job of the rule when one row is added.
+pub fn function_code(
+    ctx: &NativeCallContext,
+    fnptr: &FnPtr,
+    main_file: &Path,
+    sources: &mut CodeSources,
+) -> String {
+    code(ctx, fnptr, main_file, sources, false)
+}
+
+fn code(
+    ctx: &NativeCallContext,
+    fnptr: &FnPtr,
+    main_file: &Path,
+    sources: &mut CodeSources,
+    captures: bool,
+) -> String {
     let found = ctx.iter_namespaces().find_map(|module| {
         module
             .iter_script_fn_info()
@@ -102,7 +125,7 @@ pub fn closure_code(
             Some(format!("|{}| {body}", params(def)))
         })
         .unwrap_or_else(|| fnptr.fn_name().to_string());
-    for captured in fnptr.curry() {
+    for captured in fnptr.curry().iter().filter(|_| captures) {
         code.push_str(&format!(" ·{}", captured_repr(captured)));
     }
     let Some((_, closure)) = found else {

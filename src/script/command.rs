@@ -63,6 +63,7 @@ fn render(text: &str, job: &JobSpec) -> Result<String, String> {
         params: job.params.keys().map(String::as_str).collect(),
         wildcards: job.wildcards.iter().map(|(k, _)| k.as_str()).collect(),
         resources: job.resources.keys().map(String::as_str).collect(),
+        per_job: Vec::new(),
     })?;
     Ok(template.render(&Values {
         rule: &job.rule,

@@ -12,16 +12,17 @@ use std::collections::BTreeMap;
 
 use rhai::{Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext};
 
-use super::closure::{closure_code, StoredClosure};
+use super::closure::{closure_code, function_code, StoredClosure};
 use super::helpers::Marked;
 use crate::diagnostic::{did_you_mean, Origin};
 use crate::rules::decl::{
     normalize_code, ClosureId, FileDecl, FileKind, Items, MapReduceDecl, Model, ModelKind,
     RuleDecl, ValueId, WorkDecl, CLUSTER_TEXT,
 };
+use crate::rules::function::{FileFn, RuleFunctions};
 
 /// Every key a rule spec may hold.
-pub const RULE_KEYS: [&str; 31] = [
+pub const RULE_KEYS: [&str; 32] = [
     "input",
     "output",
     "log",
@@ -53,6 +54,7 @@ pub const RULE_KEYS: [&str; 31] = [
     "script",
     "env",
     "software",
+    "checkpoint",
 ];
 
 /// Default settings of the execution models.
@@ -88,6 +90,18 @@ struct Spec<'a> {
     ctx: &'a NativeCallContext<'a>,
     rule: &'a str,
     map: Map,
+    /// Keys (or entries) given as functions of the wildcards, registered once the workflow
+    /// state is locked.
+    functions: Vec<(Slot, FnPtr)>,
+}
+
+/// Where a function of the wildcards was given.
+enum Slot {
+    Input(Option<String>, usize),
+    Log(Option<String>, usize),
+    Params(Option<String>),
+    Threads,
+    Resources(Option<String>),
 }
 
 impl Spec<'_> {
@@ -115,7 +129,7 @@ impl Spec<'_> {
     }
 
     fn push_files(
-        &self,
+        &mut self,
         key: &str,
         name: Option<&str>,
         value: Dynamic,
@@ -127,15 +141,35 @@ impl Spec<'_> {
             }
             return Ok(());
         }
-        let (path, kind, from_rule) = if value.is_string() {
-            (value.to_string(), FileKind::Plain, None)
+        if let Some(fp) = value.clone().try_cast::<FnPtr>() {
+            if key == "output" {
+                return self.err(
+                    key,
+                    "cannot be a function: outputs are patterns, so that flowrun can tell which rule makes a file",
+                );
+            }
+            let name = name.map(str::to_string);
+            let slot = match key {
+                "log" => Slot::Log(name, out.len()),
+                _ => Slot::Input(name, out.len()),
+            };
+            self.functions.push((slot, fp));
+            return Ok(());
+        }
+        let (path, kind, from_rule, directory) = if value.is_string() {
+            (value.to_string(), FileKind::Plain, None, false)
         } else if let Some(m) = value.clone().try_cast::<Marked>() {
-            (m.path, m.kind, m.rule)
+            (m.path, m.kind, m.rule, m.directory)
         } else {
+            let function = if key == "output" {
+                ""
+            } else {
+                " or a function of the wildcards"
+            };
             return self.err(
                 key,
                 format!(
-                    "must be a path string, an array of paths or a map of named paths, not {}",
+                    "must be a path string, an array of paths or a map of named paths{function}, not {}",
                     type_name(&value)
                 ),
             );
@@ -148,6 +182,7 @@ impl Spec<'_> {
             path,
             kind,
             from_rule,
+            directory,
         });
         Ok(())
     }
@@ -226,6 +261,9 @@ impl Spec<'_> {
     fn resources(&mut self) -> Res<(BTreeMap<String, u64>, BTreeMap<String, String>)> {
         let mut out = BTreeMap::new();
         let mut text = BTreeMap::new();
+        if self.function("resources", Slot::Resources(None)) {
+            return Ok((out, text));
+        }
         if let Some(v) = self.take("resources") {
             let Some(map) = v.clone().try_cast::<Map>() else {
                 return self.err(
@@ -234,6 +272,11 @@ impl Spec<'_> {
                 );
             };
             for (k, v) in map {
+                if let Some(fp) = v.clone().try_cast::<FnPtr>() {
+                    self.functions
+                        .push((Slot::Resources(Some(k.to_string())), fp));
+                    continue;
+                }
                 if CLUSTER_TEXT.contains(&k.as_str()) {
                     if !v.is_string() {
                         return self.err(
@@ -261,6 +304,62 @@ impl Spec<'_> {
             }
         }
         Ok((out, text))
+    }
+
+    /// Moves `key` to the rule's functions if it is a closure.
+    fn function(&mut self, key: &str, slot: Slot) -> bool {
+        let Some(fp) = self
+            .map
+            .get(key)
+            .and_then(|v| v.clone().try_cast::<FnPtr>())
+        else {
+            return false;
+        };
+        self.map.remove(key);
+        self.functions.push((slot, fp));
+        true
+    }
+
+    /// Registers the functions of the wildcards found in the spec, adding their code to the
+    /// rule's (after the work's code, so a rule without functions keeps its fingerprint).
+    fn register_functions(
+        &mut self,
+        st: &mut super::State,
+        code: &mut Vec<String>,
+    ) -> Res<RuleFunctions> {
+        let mut out = RuleFunctions::default();
+        for (slot, fp) in std::mem::take(&mut self.functions) {
+            let key = match &slot {
+                Slot::Input(name, _) => entry_key("input", name.as_deref()),
+                Slot::Log(name, _) => entry_key("log", name.as_deref()),
+                Slot::Params(name) => entry_key("params", name.as_deref()),
+                Slot::Threads => "threads".to_string(),
+                Slot::Resources(name) => entry_key("resources", name.as_deref()),
+            };
+            if arity(self.ctx, &fp) != Some(1) {
+                return self.err(
+                    &key,
+                    "must be a function of one argument, the job's wildcards: `|w| ...`",
+                );
+            }
+            let text = function_code(self.ctx, &fp, &st.main_file, &mut st.code_sources);
+            let closure = ClosureId(st.closures.len());
+            st.closures.push(StoredClosure {
+                fnptr: fp,
+                context: self.ctx.store_data(),
+            });
+            match slot {
+                Slot::Input(name, at) => out.input.push(FileFn { name, at, closure }),
+                Slot::Log(name, at) => out.log.push(FileFn { name, at, closure }),
+                Slot::Params(None) => out.params.whole = Some(closure),
+                Slot::Params(Some(name)) => out.params.entries.push((name, closure)),
+                Slot::Threads => out.threads = Some(closure),
+                Slot::Resources(None) => out.resources.whole = Some(closure),
+                Slot::Resources(Some(name)) => out.resources.entries.push((name, closure)),
+            }
+            code.push(format!("{key}: {text}"));
+        }
+        Ok(out)
     }
 
     fn closure(
@@ -319,11 +418,32 @@ impl Spec<'_> {
     }
 
     fn params(&mut self) -> Res<serde_json::Map<String, serde_json::Value>> {
-        let Some(v) = self.take("params") else {
+        if self.function("params", Slot::Params(None)) {
+            return Ok(serde_json::Map::new());
+        }
+        let Some(mut v) = self.take("params") else {
             return Ok(serde_json::Map::new());
         };
         if !v.is_map() {
-            return self.err("params", format!("must be a map, not {}", type_name(&v)));
+            return self.err(
+                "params",
+                format!(
+                    "must be a map or a function of the wildcards, not {}",
+                    type_name(&v)
+                ),
+            );
+        }
+        if let Some(mut map) = v.write_lock::<Map>() {
+            let named: Vec<_> = map
+                .iter()
+                .filter(|(_, v)| v.is_fnptr())
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in named {
+                if let Some(fp) = map.remove(&k).and_then(|v| v.try_cast::<FnPtr>()) {
+                    self.functions.push((Slot::Params(Some(k.to_string())), fp));
+                }
+            }
         }
         if let Some(bad) = find_unserialisable(&v) {
             return self.err(
@@ -337,6 +457,22 @@ impl Spec<'_> {
             Err(e) => self.err("params", format!("cannot be recorded: {e}")),
         }
     }
+}
+
+/// How many arguments a closure takes when called (its parameters less the values it
+/// captured), if it is a script closure.
+fn arity(ctx: &NativeCallContext, fp: &FnPtr) -> Option<usize> {
+    ctx.iter_namespaces().find_map(|module| {
+        module
+            .iter_script_fn_info()
+            .find(|(.., name, _, _)| *name == fp.fn_name())
+            .map(|(.., def)| def.params.len().saturating_sub(fp.curry().len()))
+    })
+}
+
+/// `input` or `input.reads`: how a function's key reads in the rule's code.
+fn entry_key(key: &str, name: Option<&str>) -> String {
+    name.map_or_else(|| key.to_string(), |n| format!("{key}.{n}"))
 }
 
 fn find_unserialisable(v: &Dynamic) -> Option<&'static str> {
@@ -387,6 +523,7 @@ pub fn declare(
         ctx: &ctx,
         rule: name,
         map: spec,
+        functions: Vec::new(),
     };
     let inputs = s.files("input")?;
     let outputs = s.files("output")?;
@@ -399,7 +536,11 @@ pub fn declare(
         );
     }
     let params = s.params()?;
-    let threads = s.int("threads", 1, 1)?;
+    let threads = if s.function("threads", Slot::Threads) {
+        1
+    } else {
+        s.int("threads", 1, 1)?
+    };
     let priority = s.int("priority", 0, i64::MIN)?;
     let retries = s.int("retries", 0, 0)?;
     let timeout = s.seconds("timeout")?;
@@ -415,6 +556,7 @@ pub fn declare(
         }
         None => None,
     };
+    let checkpoint = s.boolean("checkpoint")?;
     let cache = s.boolean("cache")?;
     let (resources, cluster) = s.resources()?;
     let local = s.boolean("local")?;
@@ -536,6 +678,7 @@ pub fn declare(
             WorkDecl::Nothing
         }
     };
+    let functions = s.register_functions(&mut st, &mut code)?;
     let code = code.join("\n");
     let pos = ctx.call_position();
     let imported = declared_in != st.main_file;
@@ -568,6 +711,8 @@ pub fn declare(
         imported,
         software,
         origin,
+        functions,
+        checkpoint,
     });
     Ok(())
 }

@@ -29,6 +29,8 @@ pub struct Marked {
     /// The rule whose output this is (`rules("b").output`): as an input, a promise that rule
     /// `b` makes it.
     pub rule: Option<String>,
+    /// Wrapped in `directory()`.
+    pub directory: bool,
 }
 
 fn expand_one(pattern: &str, values: &Map, out: &mut Array) -> Res<()> {
@@ -111,12 +113,10 @@ fn walk_root(pattern: &str) -> &str {
 }
 
 /// Walks the pattern's directory; returns that directory and the values found per wildcard.
-fn glob_wildcards(pattern: &str) -> Res<(std::path::PathBuf, Map)> {
-    let parsed = Pattern::parse(pattern, &BTreeMap::new())
-        .map_err(|e| runtime(format!("glob_wildcards: {e}")))?;
-    let names = parsed.wildcard_names();
-    let mut lists: Vec<Array> = vec![Array::new(); names.len()];
-    let root = walk_root(parsed.as_str());
+/// The files under `root`, as flowrun paths. A name that is not UTF-8 cannot be a flowrun path;
+/// if `would_match` says it would have matched, that is an error rather than a file silently
+/// left out.
+fn walked(root: &str, would_match: &dyn Fn(&str) -> bool) -> Res<Vec<String>> {
     let mut paths: Vec<String> = Vec::new();
     for e in walkdir::WalkDir::new(root)
         .follow_links(true)
@@ -127,14 +127,9 @@ fn glob_wildcards(pattern: &str) -> Res<(std::path::PathBuf, Map)> {
     {
         match e.path().to_str() {
             Some(p) => paths.push(crate::rules::pattern::normalize_path(p)),
-            // A name that is not UTF-8 cannot be a flowrun path; if it would have matched,
-            // say so rather than leave the file out silently.
             None => {
-                let lossy = e.path().to_string_lossy();
-                if parsed
-                    .matches(&crate::rules::pattern::normalize_path(lossy))
-                    .is_some()
-                {
+                let lossy = crate::rules::pattern::normalize_path(e.path().to_string_lossy());
+                if would_match(&lossy) {
                     return Err(runtime(format!(
                         "glob_wildcards: the file name `{}` is not valid UTF-8, and flowrun paths must be; rename the file (or narrow the pattern)",
                         e.path().display()
@@ -143,6 +138,51 @@ fn glob_wildcards(pattern: &str) -> Res<(std::path::PathBuf, Map)> {
             }
         }
     }
+    Ok(paths)
+}
+
+/// A pattern with one unconstrained wildcard and no braces besides, split around it:
+/// (before, name, after). Matching it needs no regular expression, whose compilation cost more
+/// than the walk when a checkpoint's reader globs one small directory per job.
+fn single_wildcard(pattern: &str) -> Option<(&str, &str, &str)> {
+    let open = pattern.find('{')?;
+    let close = open + pattern[open..].find('}')?;
+    let (before, name, after) = (
+        &pattern[..open],
+        &pattern[open + 1..close],
+        &pattern[close + 1..],
+    );
+    let plain = |s: &str| !s.contains(['{', '}']);
+    let word = !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+    (word && plain(before) && plain(after)).then_some((before, name, after))
+}
+
+fn glob_wildcards(pattern: &str) -> Res<(std::path::PathBuf, Map)> {
+    let pattern = crate::rules::pattern::normalize_path(pattern);
+    if let Some((before, name, after)) = single_wildcard(&pattern) {
+        let root = walk_root(&pattern);
+        let matched = |p: &str| {
+            p.strip_prefix(before)
+                .and_then(|r| r.strip_suffix(after))
+                .is_some_and(|v| !v.is_empty())
+        };
+        let mut paths = walked(root, &matched)?;
+        paths.sort();
+        let values: Array = paths
+            .iter()
+            .filter_map(|p| p.strip_prefix(before)?.strip_suffix(after))
+            .filter(|v| !v.is_empty())
+            .map(|v| Dynamic::from(v.to_string()))
+            .collect();
+        let found = std::iter::once((name.into(), Dynamic::from(values))).collect();
+        return Ok((std::path::PathBuf::from(root), found));
+    }
+    let parsed = Pattern::parse(&pattern, &BTreeMap::new())
+        .map_err(|e| runtime(format!("glob_wildcards: {e}")))?;
+    let names = parsed.wildcard_names();
+    let mut lists: Vec<Array> = vec![Array::new(); names.len()];
+    let root = walk_root(parsed.as_str());
+    let mut paths = walked(root, &|lossy| parsed.matches(lossy).is_some())?;
     paths.sort();
     for path in paths {
         if let Some(w) = parsed.matches(&path) {
@@ -159,7 +199,7 @@ fn glob_wildcards(pattern: &str) -> Res<(std::path::PathBuf, Map)> {
     Ok((std::path::PathBuf::from(root), found))
 }
 
-fn mark(value: Dynamic, kind: FileKind, f: &str) -> Res<Dynamic> {
+fn mark(value: Dynamic, kind: Kind, f: &str) -> Res<Dynamic> {
     if value.is_array() {
         let marked: Res<Array> = value
             .cast::<Array>()
@@ -168,19 +208,38 @@ fn mark(value: Dynamic, kind: FileKind, f: &str) -> Res<Dynamic> {
             .collect();
         return Ok(Dynamic::from(marked?));
     }
-    if let Some(m) = value.clone().try_cast::<Marked>() {
-        return Ok(Dynamic::from(Marked { kind, ..m }));
-    }
-    if !value.is_string() {
-        return Err(runtime(format!(
-            "{f}() takes a path string or an array of them"
-        )));
-    }
-    Ok(Dynamic::from(Marked {
-        path: value.to_string(),
-        kind,
-        rule: None,
-    }))
+    // `temp(directory(p))` and `directory(temp(p))` both mark a temporary directory.
+    let marked = match value.clone().try_cast::<Marked>() {
+        Some(mut m) => {
+            match kind {
+                Kind::File(kind) => m.kind = kind,
+                Kind::Directory => m.directory = true,
+            }
+            m
+        }
+        None if value.is_string() => Marked {
+            path: value.to_string(),
+            kind: match kind {
+                Kind::File(kind) => kind,
+                Kind::Directory => FileKind::Plain,
+            },
+            rule: None,
+            directory: kind == Kind::Directory,
+        },
+        None => {
+            return Err(runtime(format!(
+                "{f}() takes a path string or an array of them"
+            )))
+        }
+    };
+    Ok(Dynamic::from(marked))
+}
+
+/// What a marking helper adds to a path.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    File(FileKind),
+    Directory,
 }
 
 /// `multiext(prefix, ext, ...)`: the prefix with each extension, as Snakemake's `multiext`.
@@ -240,13 +299,20 @@ pub fn register(engine: &mut Engine, state: &SharedState) {
             r.map(Dynamic::from).collect::<Array>()
         })
         .register_fn("expand", expand)
-        .register_fn("temp", |v: Dynamic| mark(v, FileKind::Temp, "temp"))
-        .register_fn("protected", |v: Dynamic| {
-            mark(v, FileKind::Protected, "protected")
+        .register_fn("temp", |v: Dynamic| {
+            mark(v, Kind::File(FileKind::Temp), "temp")
         })
-        .register_fn("touch", |v: Dynamic| mark(v, FileKind::Touch, "touch"))
+        .register_fn("protected", |v: Dynamic| {
+            mark(v, Kind::File(FileKind::Protected), "protected")
+        })
+        .register_fn("touch", |v: Dynamic| {
+            mark(v, Kind::File(FileKind::Touch), "touch")
+        })
+        .register_fn("directory", |v: Dynamic| {
+            mark(v, Kind::Directory, "directory")
+        })
         .register_fn("ancient", |v: Dynamic| {
-            mark(v, FileKind::Ancient, "ancient")
+            mark(v, Kind::File(FileKind::Ancient), "ancient")
         });
     register_multiext(engine);
     let st = state.clone();
@@ -274,13 +340,38 @@ pub fn register(engine: &mut Engine, state: &SharedState) {
     engine.register_fn("glob_wildcards", move |pattern: &str| -> Res<Map> {
         let (root, found) = glob_wildcards(pattern)?;
         // Watch mode watches the walked directory: a new matching file changes the workflow.
+        // Inside a function of the wildcards (a checkpoint's directory, once per job) the
+        // directory is an output of the graph, which watch mode sees anyway.
         if let Ok(mut s) = st.lock() {
-            if !s.globbed.contains(&root) {
+            if s.checkpoints.asked.is_none() && !s.globbed.contains(&root) {
                 s.globbed.push(root);
             }
         }
         Ok(found)
     });
+    let st = state.clone();
+    let read = move |path: &str, sep: u8| -> Res<Array> {
+        let path = std::path::Path::new(path);
+        if let Ok(mut s) = st.lock() {
+            if !s.tables.iter().any(|t| t == path) {
+                s.tables.push(path.to_path_buf());
+            }
+        }
+        super::table::read(path, sep)
+    };
+    let read_default = read.clone();
+    engine
+        .register_fn("read_table", move |path: &str| {
+            read_default(
+                path,
+                crate::native::table::separator_for(std::path::Path::new(path)),
+            )
+        })
+        .register_fn("read_table", move |path: &str, options: Map| {
+            read(path, super::table::separator_option(path, &options)?)
+        })
+        .register_fn("lookup", super::table::lookup_row)
+        .register_fn("lookup", super::table::lookup_value);
     let st = state.clone();
     engine.register_fn("wildcard_constraints", move |map: Map| -> Res<()> {
         let mut s = st.lock().map_err(|_| runtime("state poisoned"))?;

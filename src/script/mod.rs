@@ -5,16 +5,19 @@
 //! outside this module touches Rhai types.
 
 mod callees;
+mod checkpoint;
 mod closure;
 mod command;
 pub(crate) mod config;
 mod declare;
 mod errors;
+mod evaluate;
 mod helpers;
 mod job;
 mod mapreduce;
 mod resolver;
 mod snakemake;
+mod table;
 
 pub mod wire;
 
@@ -48,6 +51,10 @@ pub(crate) struct State {
     /// `onstart`/`onsuccess`/`onerror` closures, in the order given.
     handlers: Vec<(Handler, ClosureId)>,
     globbed: Vec<PathBuf>,
+    /// Tables `read_table` read: a change to one changes the workflow.
+    tables: Vec<PathBuf>,
+    /// What `checkpoint_output` needs and records.
+    checkpoints: checkpoint::Checkpoints,
     /// What closures' code fingerprints are made from.
     code_sources: CodeSources,
 }
@@ -68,7 +75,8 @@ pub struct Workflow {
     pub constraints: BTreeMap<String, String>,
     /// `rule_order` clauses, each from most to least preferred.
     pub rule_order: Vec<Vec<String>>,
-    /// Every file the definition depends on: the workflow, imported rule files, config files.
+    /// Every file the definition depends on: the workflow, imported rule files, config files,
+    /// tables read with `read_table`.
     pub sources: Vec<PathBuf>,
     /// Directories `glob_wildcards` walked: a file appearing there changes the workflow.
     pub globbed: Vec<PathBuf>,
@@ -79,6 +87,8 @@ pub struct Workflow {
 pub struct Runtime {
     handlers: Vec<(Handler, ClosureId)>,
     engine: Engine,
+    /// The workflow's state, which `checkpoint_output` reads and writes during a function.
+    state: SharedState,
     options: LoadOptions,
     closures: Vec<StoredClosure>,
     values: Vec<Dynamic>,
@@ -131,6 +141,7 @@ fn new_engine(state: &SharedState) -> Engine {
     crate::native::register(&mut engine);
     helpers::register(&mut engine, state);
     snakemake::register(&mut engine, state);
+    checkpoint::register(&mut engine, state);
     job::register(&mut engine);
     command::register(&mut engine);
     let st = state.clone();
@@ -166,6 +177,8 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
         rule_order: Vec::new(),
         handlers: Vec::new(),
         globbed: Vec::new(),
+        tables: Vec::new(),
+        checkpoints: checkpoint::Checkpoints::default(),
         code_sources,
     }));
     let mut engine = new_engine(&state);
@@ -183,6 +196,9 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
     let mut st = state
         .lock()
         .map_err(|_| Diagnostic::new("workflow state poisoned"))?;
+    sources.append(&mut st.tables);
+    let held = &mut *st;
+    held.checkpoints.learn(&held.rules);
     let rules = std::mem::take(&mut st.rules);
     let closures = std::mem::take(&mut st.closures);
     let values = std::mem::take(&mut st.values);
@@ -199,6 +215,7 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
         globbed,
         runtime: Runtime {
             engine,
+            state: state.clone(),
             options: opts.clone(),
             closures,
             values,

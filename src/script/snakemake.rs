@@ -78,6 +78,7 @@ fn files(list: &[FileDecl], from: Option<&str>) -> Array {
                 path: f.path.clone(),
                 kind: FileKind::Plain,
                 rule: Some(rule.to_string()),
+                directory: f.directory,
             }),
             None => Dynamic::from(f.path.clone()),
         })

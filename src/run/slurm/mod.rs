@@ -283,7 +283,14 @@ impl<'a> Slurm<'a> {
             ctx.model.threads,
         );
         std::fs::write(&script_path, script.as_bytes()).map_err(|e| setup(&script_path, e))?;
-        let args = submit::sbatch_args(rule, &ctx.model, &self.run, label, &dir.join("%j.log"));
+        let args = submit::sbatch_args(
+            rule,
+            ctx.job.resources(rule),
+            &ctx.model,
+            &self.run,
+            label,
+            &dir.join("%j.log"),
+        );
         let closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
         if *closed || crate::interrupt::requested() {
             return Err(Failure::Setup("interrupted before it was submitted".into()));
@@ -330,7 +337,7 @@ impl<'a> Slurm<'a> {
         // The queue's word wins when SLURM ended the job (time, memory, cancellation, node):
         // the job's own exit file then only says it was stopped.
         let over_memory = ended.state == Some(SlurmState::Failed)
-            && ctx.rule.resources.contains_key("mem_mb")
+            && ctx.job.resources(ctx.rule).contains_key("mem_mb")
             && std::fs::read_to_string(&log).is_ok_and(|t| t.contains("exceeded memory limit"));
         let stopped = over_memory
             || ended.state.is_some_and(|s| {
@@ -368,7 +375,7 @@ impl<'a> Slurm<'a> {
             ))),
             (None, Some(state)) => {
                 let tail = log_tail(&log);
-                let memory = ctx.rule.resources.get("mem_mb").filter(|_| {
+                let memory = ctx.job.resources(ctx.rule).get("mem_mb").filter(|_| {
                     state == SlurmState::Failed && tail.contains("exceeded memory limit")
                 });
                 let what = match memory {
@@ -378,7 +385,7 @@ impl<'a> Slurm<'a> {
                     ),
                     None => state.words(),
                 };
-                let limit = match (state, ctx.rule.resources.get("runtime")) {
+                let limit = match (state, ctx.job.resources(ctx.rule).get("runtime")) {
                     (SlurmState::Timeout, Some(m)) => {
                         format!(" (--time={m} minutes; raise `resources.runtime`)")
                     }
@@ -405,7 +412,7 @@ impl Slurm<'_> {
         let tail = log_tail(log);
         // Without cgroups, SLURM kills a job over its memory and says so only in the log; the
         // state is FAILED.
-        let memory = ctx.rule.resources.get("mem_mb").filter(|_| {
+        let memory = ctx.job.resources(ctx.rule).get("mem_mb").filter(|_| {
             state == SlurmState::OutOfMemory
                 || (state == SlurmState::Failed && tail.contains("exceeded memory limit"))
         });
@@ -415,7 +422,7 @@ impl Slurm<'_> {
             ),
             None => state.words(),
         };
-        let limit = match (state, ctx.rule.resources.get("runtime")) {
+        let limit = match (state, ctx.job.resources(ctx.rule).get("runtime")) {
             (SlurmState::Timeout, Some(m)) => {
                 format!(" (--time={m} minutes; raise `resources.runtime`)")
             }

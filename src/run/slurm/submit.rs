@@ -133,8 +133,15 @@ pub fn shape(model: &Model) -> (u32, u32) {
     }
 }
 
-/// The `sbatch` arguments for a job of `rule` (without the script).
-pub fn sbatch_args(rule: &Rule, model: &Model, run: &str, label: &str, log: &Path) -> Vec<String> {
+/// The `sbatch` arguments for a job of `rule` holding `resources` (without the script).
+pub fn sbatch_args(
+    rule: &Rule,
+    resources: &std::collections::BTreeMap<String, u64>,
+    model: &Model,
+    run: &str,
+    label: &str,
+    log: &Path,
+) -> Vec<String> {
     let (cpus, tasks) = shape(model);
     let mut args = vec![
         "--parsable".to_string(),
@@ -146,7 +153,7 @@ pub fn sbatch_args(rule: &Rule, model: &Model, run: &str, label: &str, log: &Pat
     if tasks > 1 {
         args.push(format!("--ntasks={tasks}"));
     }
-    let number = |key: &str| rule.resources.get(key).copied();
+    let number = |key: &str| resources.get(key).copied();
     if let Some(mb) = number("mem_mb") {
         args.push(format!("--mem={mb}M"));
     }

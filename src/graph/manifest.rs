@@ -1,0 +1,145 @@
+//! What a `directory()` output looks like: a manifest of everything inside it.
+//!
+//! A directory's own modification time changes only when an entry directly inside it is added,
+//! removed or renamed, and its "size" is a block count: neither sees a file inside being
+//! rewritten. So for a path declared with `directory()` the two parts of a [`FileSig`] are taken
+//! over the whole tree, which keeps the store's format as it is:
+//!
+//! - the **stat** (the fast path) is the newest modification time of the directory and of every
+//!   entry in it, with the sum of the files' sizes plus the number of entries, so adding,
+//!   removing or rewriting anything inside changes it;
+//! - the **hash** (the judge) is the hash of the manifest: every entry's path relative to the
+//!   directory, in sorted order, with its type, its size and its content hash (a symbolic link
+//!   by its target). A directory remade with the same files, even at other times, hashes the
+//!   same, so its consumers are cut off early.
+//!
+//! [`FileSig`]: crate::graph::filestate::FileSig
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::time::UNIX_EPOCH;
+
+use rayon::prelude::*;
+use walkdir::WalkDir;
+
+use crate::graph::filestate::{self, Stat};
+
+/// One entry of a directory, for the manifest.
+struct Entry {
+    relative: Vec<u8>,
+    kind: u8,
+    size: u64,
+    mtime_ns: i64,
+}
+
+fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// The entries under `root`, sorted by relative path (symbolic links are not followed).
+fn entries(root: &Path) -> io::Result<Vec<Entry>> {
+    let mut out = Vec::new();
+    for entry in WalkDir::new(root).min_depth(1).sort_by_file_name() {
+        let entry = entry.map_err(io::Error::other)?;
+        let meta = entry.path().symlink_metadata()?;
+        let kind = if meta.is_dir() {
+            b'd'
+        } else if meta.file_type().is_symlink() {
+            b'l'
+        } else {
+            b'f'
+        };
+        let relative = entry.path().strip_prefix(root).unwrap_or(entry.path());
+        out.push(Entry {
+            relative: relative.as_os_str().as_bytes().to_vec(),
+            kind,
+            size: if kind == b'f' { meta.len() } else { 0 },
+            mtime_ns: mtime_ns(&meta),
+        });
+    }
+    out.sort_by(|a, b| a.relative.cmp(&b.relative));
+    Ok(out)
+}
+
+/// The directory's stat taken over its whole tree; `None` if `root` does not exist. A path that
+/// is not a directory has its plain stat.
+pub fn stat(root: &Path) -> Option<Stat> {
+    let meta = std::fs::metadata(root).ok()?;
+    if !meta.is_dir() {
+        return filestate::stat(root);
+    }
+    let list = entries(root).ok()?;
+    Some(Stat {
+        mtime_ns: list
+            .iter()
+            .map(|e| e.mtime_ns)
+            .fold(mtime_ns(&meta), i64::max),
+        size: list.iter().map(|e| e.size).sum::<u64>() + list.len() as u64,
+    })
+}
+
+/// The hash of the directory's manifest (a path that is not a directory has its content hash).
+pub fn hash(root: &Path) -> io::Result<u128> {
+    if !std::fs::metadata(root)?.is_dir() {
+        return filestate::hash(root);
+    }
+    let list = entries(root)?;
+    let hashes: Vec<u128> = list
+        .par_iter()
+        .map(|e| {
+            let path = root.join(OsStr::from_bytes(&e.relative));
+            match e.kind {
+                b'f' => filestate::hash(&path),
+                b'l' => std::fs::read_link(path).map(|t| filestate::hash_str(&t.to_string_lossy())),
+                _ => Ok(0),
+            }
+        })
+        .collect::<io::Result<_>>()?;
+    let mut manifest = Vec::with_capacity(list.len() * 64);
+    for (e, h) in list.iter().zip(hashes) {
+        manifest.extend_from_slice(&e.relative);
+        manifest.push(0);
+        manifest.push(e.kind);
+        manifest.extend_from_slice(&e.size.to_le_bytes());
+        manifest.extend_from_slice(&h.to_le_bytes());
+    }
+    Ok(xxhash_rust::xxh3::xxh3_128(&manifest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_inside_changes_stat_and_hash_and_a_remake_hashes_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("d");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("a"), "1").unwrap();
+        std::fs::write(root.join("sub/b"), "22").unwrap();
+        let (st, h) = (stat(&root).unwrap(), hash(&root).unwrap());
+        assert_eq!(st.size, 3 + 3);
+        std::fs::write(root.join("sub/b"), "23").unwrap();
+        assert_ne!(hash(&root).unwrap(), h);
+        std::fs::write(root.join("sub/b"), "22").unwrap();
+        assert_eq!(hash(&root).unwrap(), h);
+        std::fs::write(root.join("sub/c"), "").unwrap();
+        assert_ne!(stat(&root).unwrap(), st);
+        assert_ne!(hash(&root).unwrap(), h);
+        // The same tree made again elsewhere, later.
+        std::fs::remove_file(root.join("sub/c")).unwrap();
+        let copy = dir.path().join("e");
+        std::fs::create_dir_all(copy.join("sub")).unwrap();
+        std::fs::write(copy.join("sub/b"), "22").unwrap();
+        std::fs::write(copy.join("a"), "1").unwrap();
+        assert_eq!(hash(&copy).unwrap(), h);
+        // Renaming a file is a change even with the same content.
+        std::fs::rename(copy.join("a"), copy.join("z")).unwrap();
+        assert_ne!(hash(&copy).unwrap(), h);
+    }
+}
