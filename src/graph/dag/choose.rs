@@ -216,6 +216,7 @@ impl Builder<'_> {
         targets: &mut [JobId],
     ) -> bool {
         let mut broken: Vec<JobId> = missing.iter().map(|(j, _)| *j).collect();
+        broken.dedup();
         if let Some(cycle) = cycle_in(&self.jobs, stuck) {
             // The job met first is where the resolution entered the loop: what it asked of
             // the next job in the loop is what an existing file can stand in for.
@@ -233,22 +234,24 @@ impl Builder<'_> {
                 }
             }
         }
-        broken.sort_unstable();
-        broken.dedup();
-        let mut cut = Vec::new();
-        for job in broken {
-            if targets.contains(&job) {
-                continue;
+        broken.retain(|j| !targets.contains(j));
+        let broken: HashSet<JobId> = broken.into_iter().collect();
+        // What each broken job was asked for, in one pass over every input.
+        let mut asked: HashMap<JobId, Vec<&str>> = HashMap::default();
+        for f in self.jobs.iter().flat_map(|j| &j.inputs) {
+            if let Some(Some(job)) = self.producer.get(&f.path) {
+                if broken.contains(job) {
+                    asked.entry(*job).or_default().push(f.path.as_str());
+                }
             }
-            let asked: Vec<&str> = self
-                .jobs
-                .iter()
-                .flat_map(|j| &j.inputs)
-                .filter(|f| self.producer.get(&f.path) == Some(&Some(job)))
-                .map(|f| f.path.as_str())
-                .collect();
-            if !asked.is_empty() && asked.iter().all(|p| Path::new(p).exists()) {
-                cut.extend(asked.into_iter().map(str::to_string));
+        }
+        let mut cut: Vec<String> = Vec::new();
+        let mut jobs: Vec<&JobId> = asked.keys().collect();
+        jobs.sort_unstable();
+        for job in jobs {
+            let paths = &asked[job];
+            if paths.iter().all(|p| Path::new(p).exists()) {
+                cut.extend(paths.iter().map(|p| p.to_string()));
             }
         }
         !cut.is_empty() && self.cut(cut, targets)
