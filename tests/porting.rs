@@ -69,10 +69,9 @@ rule("b", #{ output: "b.txt", default_target: true, shell: "echo b > {output}" }
 #[test]
 fn snakemake_rule_keys_name_the_concept_and_the_flowrun_way() {
     for (key, value, text) in [
-        ("conda", "\"env.yaml\"", "`conda` is Snakemake's key for a conda environment per rule; flowrun does not manage software environments yet"),
+        ("conda", "\"env.yaml\"", "`conda` is Snakemake's key for a conda environment per rule; flowrun has no conda yet: give the rule `software: #{ python: \"requirements.txt\" }`"),
         ("wrapper", "\"v1/bio/bwa\"", "`wrapper` is Snakemake's key for a wrapper from the Snakemake wrapper repository; flowrun has none"),
         ("group", "\"g\"", "`group` is Snakemake's key for job groups submitted together to a cluster; not supported yet"),
-        ("benchmark", "\"b.tsv\"", "`benchmark` is Snakemake's key for a benchmark file per job; not supported yet"),
     ] {
         let p = project(&format!(
             "rule(\"a\", #{{ output: \"a.txt\", {key}: {value}, shell: \"touch {{output}}\" }});\n"

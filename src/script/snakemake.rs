@@ -27,7 +27,7 @@ fn runtime(msg: impl Into<String>) -> Box<EvalAltResult> {
 
 /// Snakemake rule keys flowrun lacks, with what to do instead.
 const RULE_KEYS: &[(&str, &str)] = &[
-    ("conda", "key for a conda environment per rule; flowrun does not manage software environments yet: put the tools on `PATH` before running"),
+    ("conda", "key for a conda environment per rule; flowrun has no conda yet: give the rule `software: #{ python: \"requirements.txt\" }` (a venv) or `software: #{ path: [...] }`"),
     ("container", "key for a container image per rule; flowrun does not run jobs in containers yet"),
     ("singularity", "key for a container image per rule; flowrun does not run jobs in containers yet"),
     ("envmodules", "key for environment modules per rule; flowrun does not load modules yet: load them before running"),
@@ -36,7 +36,6 @@ const RULE_KEYS: &[(&str, &str)] = &[
     ("notebook", "key for a Jupyter notebook; flowrun does not run notebooks: call `jupyter nbconvert --execute` from `shell`"),
     ("cwl", "key for a CWL tool; flowrun does not run CWL: call the tool from `shell`"),
     ("group", "key for job groups submitted together to a cluster; not supported yet (every job is scheduled on its own)"),
-    ("benchmark", "key for a benchmark file per job; not supported yet: `--report` records every job's time and memory"),
     ("shadow", "key for a shadow directory per job; not supported yet: write to a temporary name and rename in the command"),
     ("handover", "key for a job taking over the whole node; not supported yet: give it `threads` equal to `-j`"),
     ("localrule", "key for running on the submitting host under a cluster executor; not supported yet (flowrun runs every job locally)"),
