@@ -7,11 +7,16 @@ use std::time::Instant;
 
 use crate::cli::Args;
 use crate::diagnostic::{print_errors, warn, Diagnostic};
-use crate::graph::plan;
+use crate::graph::dag::JobId;
 use crate::graph::store::Store;
+use crate::graph::{accept, plan};
 use crate::report::explain;
+use crate::rules::decl::FileKind;
+use crate::run::cache::KeyParts;
+use crate::run::clean;
 use crate::session::{read_snapshot, store_error, Session, State, Stop};
 use crate::{exit, STATE_DIR};
+use std::collections::BTreeMap;
 
 /// Runs flowrun with parsed arguments and returns the exit code.
 pub fn run(args: Args) -> u8 {
@@ -32,6 +37,12 @@ pub fn run(args: Args) -> u8 {
 
 fn run_inner(args: &Args) -> Result<u8, Stop> {
     let session = Session::new(args)?;
+    if let Some(label) = &args.explain_cache {
+        return explain_cache(&session, label);
+    }
+    if args.accept || args.clean || args.clean_temp || args.list_changes.is_some() {
+        return upkeep(&session);
+    }
     let inspecting = args.list || args.rulegraph || args.dry_run || args.dag || args.summary;
     if args.watch && !inspecting {
         return watch_mode(&session);
@@ -75,6 +86,196 @@ fn inspect(session: &Session<'_>) -> Result<u8, Stop> {
     print!("{text}");
     leave_at_exit((dag, snapshot, plan, loaded.rules, text));
     Ok(exit::SUCCESS)
+}
+
+/// `--explain-cache LABEL`: whether the job would be restored, and if not, why.
+fn explain_cache(session: &Session<'_>, label: &str) -> Result<u8, Stop> {
+    let (loaded, dag) = session.load_and_resolve()?;
+    let cache = session
+        .cache
+        .as_ref()
+        .ok_or_else(|| Diagnostic::new("`--explain-cache` needs `--cache-dir`"))?;
+    let found = (0..dag.len() as u32)
+        .map(JobId)
+        .find(|id| dag.label(&loaded.rules, *id).to_string() == label);
+    let Some(id) = found else {
+        let labels = (0..dag.len() as u32).map(|i| dag.label(&loaded.rules, JobId(i)).to_string());
+        let labels: Vec<String> = labels.collect();
+        let mut d = Diagnostic::new(format!(
+            "`--explain-cache {label}`: no job of that label in this run"
+        ));
+        if let Some(h) = crate::diagnostic::did_you_mean(label, labels.iter().map(String::as_str)) {
+            d = d.hint(h);
+        }
+        return Err(d.into());
+    };
+    let job = dag.job(id);
+    let Some(parts) = KeyParts::of(loaded.rules.get(job.rule), job) else {
+        println!("miss: {label} has no key yet: an input is missing or is a directory");
+        return Ok(exit::SUCCESS);
+    };
+    println!("{}", cache.explain(label, &parts));
+    Ok(exit::SUCCESS)
+}
+
+/// `--accept`, `--list-changes`, `--clean`, `--clean-temp`: the store's upkeep; nothing runs.
+/// What only reads (`--list-changes`, or `-n`) takes no lock, as `--dry-run` does.
+fn upkeep(session: &Session<'_>) -> Result<u8, Stop> {
+    let args = session.args;
+    let dry = args.dry_run;
+    let peek = || {
+        let (snapshot, warning) = Store::peek(Path::new(STATE_DIR)).map_err(store_error)?;
+        if let Some(w) = warning {
+            warn(&w);
+        }
+        Ok::<_, Stop>(snapshot)
+    };
+    if let Some(kind) = &args.list_changes {
+        let (loaded, dag) = session.load_and_resolve()?;
+        for path in accept::list_changes(&loaded.rules, &dag, &peek()?, kind) {
+            println!("{path}");
+        }
+        return Ok(exit::SUCCESS);
+    }
+    if args.clean_temp {
+        let (_, dag) = session.load_and_resolve()?;
+        let temps: Vec<String> = dag
+            .jobs
+            .iter()
+            .flat_map(|j| &j.outputs)
+            .filter(|o| o.kind == FileKind::Temp)
+            .map(|o| o.path.clone())
+            .collect();
+        let _state = (!dry)
+            .then(|| State::open(Path::new(STATE_DIR)))
+            .transpose()?;
+        tell_cleaned(&clean::clean(Path::new("."), &temps, true, dry), dry);
+        return Ok(exit::SUCCESS);
+    }
+    if args.clean && args.targets.is_empty() {
+        // From the store alone: the workflow need not even load.
+        let snapshot = peek()?;
+        let mut paths: Vec<String> = snapshot
+            .records
+            .into_keys()
+            .chain(snapshot.incomplete)
+            .collect();
+        paths.sort();
+        paths.dedup();
+        return clean_paths(&paths, args.force_all, dry);
+    }
+    let (loaded, dag) = session.load_and_resolve()?;
+    if args.clean {
+        let snapshot = peek()?;
+        let paths: Vec<String> = dag
+            .jobs
+            .iter()
+            .flat_map(|j| &j.outputs)
+            .filter(|o| {
+                snapshot.records.contains_key(&o.path) || snapshot.incomplete.contains(&o.path)
+            })
+            .map(|o| o.path.clone())
+            .collect();
+        return clean_paths(&paths, args.force_all, dry);
+    }
+    // --accept
+    let state = (!dry)
+        .then(|| State::open(Path::new(STATE_DIR)))
+        .transpose()?;
+    let snapshot = match &state {
+        Some(state) => read_snapshot(&state.store)?,
+        None => peek()?,
+    };
+    let acceptance = accept::accept(&loaded.rules, &dag, &snapshot);
+    let verb = if dry { "Would accept" } else { "Accepted" };
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut refused = 0;
+    for (id, verdict) in &acceptance.jobs {
+        let label = dag.label(&loaded.rules, *id);
+        match verdict {
+            accept::Verdict::Accepted(reasons) => {
+                for r in reasons {
+                    *counts.entry(r.trigger().unwrap_or("other")).or_default() += 1;
+                    eprintln!("{verb} {label}: {r}");
+                }
+            }
+            accept::Verdict::Refused(why) => {
+                refused += 1;
+                eprintln!("Refused {label}: {why}");
+            }
+        }
+    }
+    if let Some(mut state) = state {
+        state
+            .store
+            .record(acceptance.records.iter().map(|(p, r)| (p.as_str(), r)))
+            .map_err(store_error)?;
+    }
+    let accepted = acceptance.jobs.len() - refused;
+    if acceptance.jobs.is_empty() {
+        eprintln!("nothing to accept: every output is up to date");
+    } else {
+        let per: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        eprintln!(
+            "{}: {accepted} job(s) ({}), {refused} refused",
+            if dry { "would accept" } else { "accepted" },
+            per.join(", ")
+        );
+    }
+    Ok(if refused > 0 {
+        exit::JOB_FAILED
+    } else {
+        exit::SUCCESS
+    })
+}
+
+/// Deletes recorded outputs (under the lock) and forgets their records.
+fn clean_paths(paths: &[String], force: bool, dry: bool) -> Result<u8, Stop> {
+    if dry {
+        tell_cleaned(&clean::clean(Path::new("."), paths, force, true), true);
+        return Ok(exit::SUCCESS);
+    }
+    let mut state = State::open(Path::new(STATE_DIR))?;
+    state.tell();
+    let fates = clean::clean(Path::new("."), paths, force, false);
+    let gone = fates
+        .iter()
+        .filter(|(_, f)| *f != clean::Fate::KeptProtected)
+        .map(|(p, _)| p.as_str());
+    state.store.forget(gone).map_err(store_error)?;
+    tell_cleaned(&fates, false);
+    Ok(exit::SUCCESS)
+}
+
+/// Lists what `--clean` or `--clean-temp` deleted or kept: with `-n`, the paths it would
+/// delete on stdout (data, one per line).
+fn tell_cleaned(fates: &[(String, clean::Fate)], dry: bool) {
+    let mut deleted = 0;
+    let mut kept = 0;
+    for (path, fate) in fates {
+        match fate {
+            clean::Fate::Deleted if dry => {
+                deleted += 1;
+                println!("{path}");
+            }
+            clean::Fate::Deleted => {
+                deleted += 1;
+                eprintln!("Deleted {path}");
+            }
+            clean::Fate::KeptProtected => {
+                kept += 1;
+                eprintln!("Kept {path} (protected; -F deletes it too)");
+            }
+            clean::Fate::Absent => {}
+        }
+    }
+    let verb = if dry { "would delete" } else { "deleted" };
+    let kept = if kept > 0 {
+        format!(", kept {kept} protected")
+    } else {
+        String::new()
+    };
+    eprintln!("{verb} {deleted} file(s){kept}");
 }
 
 /// One run: plan, then run what is out of date.

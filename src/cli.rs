@@ -82,6 +82,43 @@ pub struct Args {
     #[arg(long)]
     pub summary: bool,
 
+    /// Record the existing outputs of the targets' jobs as up to date under the current code,
+    /// params and inputs, running nothing (with -n: only say what would be accepted)
+    #[arg(long)]
+    pub accept: bool,
+
+    /// Print the outputs whose record disagrees with the present on KIND
+    #[arg(long, value_name = "KIND", value_parser = crate::graph::accept::KINDS)]
+    pub list_changes: Option<String>,
+
+    /// Delete the outputs flowrun made: every one the store records, or those of the targets'
+    /// jobs; -n lists them, -F deletes protected ones too
+    #[arg(long)]
+    pub clean: bool,
+
+    /// Delete the temporary outputs of the targets' jobs left behind (-n lists them)
+    #[arg(long)]
+    pub clean_temp: bool,
+
+    /// Restore the outputs of jobs of `cache: true` rules from the result cache in DIR, and
+    /// publish them there after they ran [env: FLOWRUN_CACHE_DIR]
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// With --cache-dir: every job goes through the cache, not only `cache: true` rules
+    #[arg(long)]
+    pub cache_all: bool,
+
+    /// With --cache-dir: after the run, evict the least recently used entries until the cache
+    /// fits SIZE (e.g. 500M, 20G)
+    #[arg(long, value_name = "SIZE")]
+    pub cache_max_size: Option<String>,
+
+    /// Say whether the job LABEL (e.g. `count[s=a]`) would be restored from the cache and, if
+    /// not, which part of its key differs from the cached entries
+    #[arg(long, value_name = "LABEL")]
+    pub explain_cache: Option<String>,
+
     /// Run in DIR (relative paths in the workflow and `.flowrun/` live there)
     #[arg(short = 'd', long, value_name = "DIR")]
     pub directory: Option<PathBuf>,

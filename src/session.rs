@@ -19,6 +19,7 @@ use crate::graph::store::{Snapshot, Store, StoreError};
 use crate::report::events::{Event, Events, Outcome, Record};
 use crate::report::progress::{self, Progress, Verbosity};
 use crate::rules::registry::Rules;
+use crate::run::cache::{self, Cache, Cached};
 use crate::run::lock::{Lock, LockError};
 use crate::run::place::{Local, Place};
 use crate::run::schedule::{self, RunContext, RunOptions};
@@ -69,6 +70,33 @@ fn peak_rss_mib() -> i64 {
     use nix::sys::resource::{getrusage, UsageWho};
     getrusage(UsageWho::RUSAGE_SELF).map_or(0, |u| u.max_rss() / 1024)
 }
+
+/// The result cache asked for by `--cache-dir` or `FLOWRUN_CACHE_DIR`, resolved against the
+/// directory flowrun was started in.
+fn cache_of(args: &Args) -> Result<Option<Cache>, Diagnostic> {
+    let dir = args.cache_dir.clone().or_else(|| {
+        std::env::var_os(CACHE_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    let max = args
+        .cache_max_size
+        .as_deref()
+        .map(cache::parse_size)
+        .transpose()
+        .map_err(|e| Diagnostic::new(format!("--cache-max-size {e}")))?;
+    match dir {
+        Some(dir) => Ok(Some(Cache::new(&absolute(&dir), max))),
+        None if args.cache_all || max.is_some() || args.explain_cache.is_some() => Err(
+            Diagnostic::new("--cache-all, --cache-max-size and --explain-cache need a cache")
+                .hint(format!("give one with `--cache-dir DIR` or `{CACHE_ENV}`")),
+        ),
+        None => Ok(None),
+    }
+}
+
+/// The environment variable that sets the cache directory.
+pub const CACHE_ENV: &str = "FLOWRUN_CACHE_DIR";
 
 /// A store flowrun must not use, with what the user can do about it.
 pub(crate) fn store_error(e: StoreError) -> Diagnostic {
@@ -200,6 +228,8 @@ pub(crate) struct Session<'a> {
     trace: Option<PathBuf>,
     report: Option<PathBuf>,
     mpi: Launcher,
+    /// The result cache (`--cache-dir`).
+    pub cache: Option<Cache>,
     executor: Executor,
 }
 
@@ -233,6 +263,7 @@ impl<'a> Session<'a> {
                 ProgressMode::Lines => false,
             };
         let file = absolute(&args.file);
+        let cache = cache_of(args)?;
         let trace = args.trace.as_deref().map(absolute);
         let report = args.report.as_deref().map(absolute);
         let config_files: Vec<PathBuf> = args.configfile.iter().map(|p| absolute(p)).collect();
@@ -256,6 +287,7 @@ impl<'a> Session<'a> {
             report,
             mpi: Launcher::configure(args.mpi_launcher.as_deref(), args.mpi_args.as_deref())
                 .map_err(Diagnostic::new)?,
+            cache,
             executor: Executor::configure(args.executor.as_deref())?,
         })
     }
@@ -385,9 +417,18 @@ impl<'a> Session<'a> {
             Executor::Local => None,
         };
         let local = Local(shell);
-        let place: &dyn Place = match &slurm {
+        let base: &dyn Place = match &slurm {
             Some(s) => s,
             None => &local,
+        };
+        let cached = self.cache.as_ref().map(|cache| Cached {
+            inner: base,
+            cache,
+            all: self.args.cache_all,
+        });
+        let place: &dyn Place = match &cached {
+            Some(c) => c,
+            None => base,
         };
         let outcome = schedule::run(
             RunContext {
@@ -410,6 +451,12 @@ impl<'a> Session<'a> {
             exit_code: outcome.exit_code(),
             outcome: &outcome,
         });
+        if let Some(cache) = &self.cache {
+            let evicted = cache.evict();
+            if evicted > 0 && self.verbosity == Verbosity::Verbose {
+                eprintln!("evicted {evicted} least recently used cache entries (--cache-max-size)");
+            }
+        }
         Ok(Some(outcome))
     }
 
@@ -506,6 +553,9 @@ impl<'a> Session<'a> {
 /// The counts of an outcome, in words.
 pub(crate) fn outcome_parts(outcome: &Outcome) -> Vec<String> {
     let mut parts = vec![format!("{} ran", outcome.ran)];
+    if outcome.restored > 0 {
+        parts.push(format!("{} restored from the cache", outcome.restored));
+    }
     if outcome.cutoff > 0 {
         parts.push(format!("{} skipped (inputs unchanged)", outcome.cutoff));
     }

@@ -2,7 +2,8 @@
 //! workflows, flowrun and Make only, every phase, and Snakemake's tree prepared in `--batch`
 //! slices (when target/pyenv has Snakemake); `bench/interleave.py` on a tiny fan-out;
 //! `bench/noop_interleave.py` on a tiny built tree;
-//! `bench/data_steps.py --only async` with a few requests against its own server. Bounded in
+//! `bench/data_steps.py --only async` with a few requests against its own server;
+//! `bench/store_cache.py --quick` (cache restores, a migrated store). Bounded in
 //! time, never timed. Skipped (loudly) without `python3` or `make`.
 
 use std::ffi::OsStr;
@@ -56,7 +57,7 @@ fn bench_runner_quick_mode_works() {
 #[test]
 fn bench_runner_lets_snakemake_build_its_tree_in_batches() {
     let test = "bench_runner_lets_snakemake_build_its_tree_in_batches";
-    // The venv scripts/setup.sh makes, where bench/run.py looks by default; never installed
+    // The venv scripts/setup-tests.sh makes, where bench/run.py looks by default; never installed
     // from here.
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -176,6 +177,24 @@ fn run_bench(test: &str, tools: &[&str], script: &str, args: &[&str]) -> Option<
     ]);
     run_script(script, &all);
     Some(std::fs::read_to_string(&out_file).unwrap())
+}
+
+#[test]
+fn store_and_cache_benchmark_quick_mode_works() {
+    let Some(table) = run_bench(
+        "store_and_cache_benchmark_quick_mode_works",
+        &["python3"],
+        "store_cache.py",
+        &["--quick", "--cap", "60"],
+    ) else {
+        return;
+    };
+    for row in [
+        "| 20 trivial jobs, fresh clone, restored from the cache |",
+        "| no-op on a 50-record store of format 1 (migrated) |",
+    ] {
+        assert!(table.contains(row), "{table}");
+    }
 }
 
 #[test]

@@ -511,11 +511,13 @@ fn a_truncated_store_is_reported_and_rebuilt() {
 }
 
 #[test]
-fn a_store_of_another_format_version_is_rebuilt() {
+fn a_store_of_a_newer_format_version_is_refused() {
     let p = Project::new();
     built(&p);
     let conn = rusqlite::Connection::open(p.path().join(".flowrun/store.db")).unwrap();
     conn.pragma_update(None, "user_version", 99).unwrap();
     drop(conn);
-    p.run(&["wf.rhai"]).code(0).stderr_has("format version 99");
+    p.run(&["wf.rhai"])
+        .code(2)
+        .stderr_has("written by a newer flowrun (store format 99");
 }

@@ -38,7 +38,7 @@ fn numpy() -> Option<PathBuf> {
         Some(py)
     } else {
         eprintln!(
-            "!!! SKIPPING the NumPy comparison: run `bash scripts/setup.sh` to create target/pyenv"
+            "!!! SKIPPING the NumPy comparison: run `bash scripts/setup-tests.sh` to create target/pyenv"
         );
         None
     }

@@ -7,7 +7,7 @@
 //! content-hash veto at any file size, early cutoff, plain Make under `--rerun-triggers mtime`)
 //! and the reason each tool gives.
 //!
-//! Snakemake comes from `target/pyenv` (made by `scripts/setup.sh`); without it every test here
+//! Snakemake comes from `target/pyenv` (made by `scripts/setup-tests.sh`); without it every test here
 //! is skipped with a loud message. `docs/staleness.md` ("Compared with Snakemake, measured")
 //! lists what these tests observe.
 
@@ -172,7 +172,7 @@ fn snakemake() -> Option<PathBuf> {
         Some(bin)
     } else {
         eprintln!(
-            "!!! SKIPPING the Snakemake twin comparison: {} is missing; run `bash scripts/setup.sh`",
+            "!!! SKIPPING the Snakemake twin comparison: {} is missing; run `bash scripts/setup-tests.sh`",
             bin.display()
         );
         None

@@ -1,6 +1,7 @@
 //! The job graph and its staleness: jobs bound from rules (the DAG), what each file looks like
 //! on disk, what the store recorded, and the plan that says which jobs run and why.
 
+pub mod accept;
 pub mod dag;
 pub mod filestate;
 pub mod plan;

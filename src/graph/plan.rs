@@ -139,6 +139,11 @@ fn params_hash(params: &serde_json::Map<String, serde_json::Value>) -> u128 {
     filestate::hash_str(&serde_json::Value::Object(params.clone()).to_string())
 }
 
+/// A rule's (code, params) hashes, as the store records them.
+pub fn rule_hashes(rule: &crate::rules::registry::Rule) -> (u128, u128) {
+    (filestate::hash_str(&rule.code), params_hash(&rule.params))
+}
+
 impl<'a> Checker<'a> {
     /// A checker over a graph and a store snapshot.
     pub fn new(rules: &'a Rules, dag: &'a Dag, snapshot: &'a Snapshot, triggers: Triggers) -> Self {
@@ -149,10 +154,7 @@ impl<'a> Checker<'a> {
             triggers,
             stats: HashMap::default(),
             hashes: HashMap::default(),
-            rule_hashes: rules
-                .iter()
-                .map(|r| (filestate::hash_str(&r.code), params_hash(&r.params)))
-                .collect(),
+            rule_hashes: rules.iter().map(rule_hashes).collect(),
         }
     }
 
@@ -161,10 +163,7 @@ impl<'a> Checker<'a> {
         self.rule_hashes
             .get(rule.0 as usize)
             .copied()
-            .unwrap_or_else(|| {
-                let r = self.rules.get(rule);
-                (filestate::hash_str(&r.code), params_hash(&r.params))
-            })
+            .unwrap_or_else(|| rule_hashes(self.rules.get(rule)))
     }
 
     /// Takes stats made moments ago (the graph's check that its sources exist) as known.

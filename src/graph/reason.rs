@@ -40,6 +40,22 @@ pub enum Reason {
     TempNeeded(String),
 }
 
+impl Reason {
+    /// The `--rerun-triggers` name of a change to how the outputs were made, or `None` for a
+    /// reason that is no such change (missing, forced, upstream...): what `--accept` can
+    /// accept and `--list-changes` lists.
+    pub fn trigger(&self) -> Option<&'static str> {
+        match self {
+            Reason::CodeChanged | Reason::RuleChanged(_) => Some("code"),
+            Reason::ParamsChanged => Some("params"),
+            Reason::InputSetChanged { .. } => Some("input"),
+            Reason::InputChanged(_) => Some("content"),
+            Reason::InputNewer { .. } => Some("mtime"),
+            _ => None,
+        }
+    }
+}
+
 fn list(paths: &[String]) -> String {
     const SHOWN: usize = 3;
     let mut s = paths

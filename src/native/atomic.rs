@@ -10,6 +10,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// (a `run` closure and a `map` item, say) each get a file of their own.
 static NEXT_TEMP: AtomicU64 = AtomicU64::new(0);
 
+/// A temporary sibling of `target` of this process's own, named so that
+/// [`remove_leftovers`] finds it after a crash.
+pub fn temp_path(target: &Path) -> PathBuf {
+    let parent = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    parent.join(format!(
+        ".{name}.flowrun-tmp-{}-{}",
+        std::process::id(),
+        NEXT_TEMP.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
 /// A file being written under a temporary name; [`AtomicFile::commit`] renames it into place,
 /// dropping it uncommitted removes the temporary.
 pub struct AtomicFile {
@@ -22,20 +40,10 @@ impl AtomicFile {
     /// Starts writing `target`, creating its parent directories.
     pub fn create(target: impl AsRef<Path>) -> io::Result<Self> {
         let target = target.as_ref().to_path_buf();
-        let parent = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        fs::create_dir_all(&parent)?;
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let temp = parent.join(format!(
-            ".{name}.flowrun-tmp-{}-{}",
-            std::process::id(),
-            NEXT_TEMP.fetch_add(1, Ordering::Relaxed)
-        ));
+        let temp = temp_path(&target);
+        if let Some(parent) = temp.parent() {
+            fs::create_dir_all(parent)?;
+        }
         let file = File::create(&temp)?;
         Ok(Self {
             target,

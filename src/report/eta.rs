@@ -98,6 +98,9 @@ impl Eta {
 
     /// Time left at `now`, or `None` while some waiting or running job has no mean to go by.
     pub fn remaining(&self, now: Instant) -> Option<Duration> {
+        if self.finished == 0 && self.rules.values().all(|s| s.past == 0) {
+            return None;
+        }
         let mut core_secs = 0.0;
         for (rule, stats) in &self.rules {
             if stats.waiting_cores > 0 {

@@ -102,6 +102,8 @@ pub enum Event<'a> {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub ran: usize,
+    /// Jobs whose outputs were restored from the result cache instead of running.
+    pub restored: usize,
     /// Labels of the jobs that ran, in the order they finished.
     pub ran_jobs: Vec<String>,
     pub cutoff: usize,

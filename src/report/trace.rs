@@ -137,6 +137,7 @@ pub fn to_json(event: &Event<'_>, stamp: Stamp, origin_utc: SystemTime) -> Value
         Event::RunEnd { exit_code, outcome } => {
             put("exit_code", json!(exit_code));
             put("ran", json!(outcome.ran));
+            put("restored", json!(outcome.restored));
             put("skipped", json!(outcome.cutoff));
             put("failed", json!(outcome.failed));
             put("blocked", json!(outcome.blocked));

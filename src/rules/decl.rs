@@ -151,6 +151,8 @@ pub struct RuleDecl {
     pub timeout: Option<f64>,
     /// `allow_outside`: outputs and logs may lie outside the working directory.
     pub allow_outside: bool,
+    /// `cache`: jobs are restored from and published to the result cache (`--cache-dir`).
+    pub cache: bool,
     pub wildcard_constraints: BTreeMap<String, String>,
     /// Where `rule(...)` was called.
     pub origin: Option<Origin>,

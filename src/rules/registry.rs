@@ -58,6 +58,8 @@ pub struct Rule {
     pub timeout: Option<std::time::Duration>,
     /// `allow_outside`: outputs and logs may lie outside the working directory.
     pub allow_outside: bool,
+    /// `cache`: jobs go through the result cache when one is given (`--cache-dir`).
+    pub cache: bool,
     pub origin: Option<Origin>,
 }
 
@@ -244,6 +246,7 @@ fn compile_rule(
         retries: decl.retries,
         timeout: decl.timeout.map(std::time::Duration::from_secs_f64),
         allow_outside: decl.allow_outside,
+        cache: decl.cache,
         origin: decl.origin,
     })
 }

@@ -2,6 +2,8 @@
 //! [`place`], the seam that decides where a job's work runs: this machine, or a SLURM cluster
 //! ([`slurm`]).
 
+pub mod cache;
+pub mod clean;
 pub mod lock;
 pub mod place;
 pub mod schedule;

@@ -12,11 +12,25 @@ use std::time::Duration;
 use crate::exec::{Failure, JobContext, Shell};
 use crate::rules::registry::Rule;
 
+/// How a successful attempt made the job's outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// The work ran.
+    Ran,
+    /// The outputs were restored from the result cache ([`crate::run::cache`]).
+    Restored,
+}
+
 /// Something that can run one attempt of a job and stop everything it runs.
 pub trait Place: Sync {
     /// Runs one attempt of `job`'s work to its end; `label` names it (process registry, logs),
     /// `grace` is how long interrupted work gets between SIGTERM and SIGKILL.
-    fn attempt(&self, job: &JobContext<'_>, label: &str, grace: Duration) -> Result<(), Failure>;
+    fn attempt(
+        &self,
+        job: &JobContext<'_>,
+        label: &str,
+        grace: Duration,
+    ) -> Result<Attempt, Failure>;
 
     /// After an interrupt: stops all work still running here, waiting at most `grace`.
     fn stop_all(&self, grace: Duration);
@@ -45,8 +59,13 @@ pub trait Place: Sync {
 pub struct Local<'a>(pub &'a Shell);
 
 impl Place for Local<'_> {
-    fn attempt(&self, job: &JobContext<'_>, label: &str, grace: Duration) -> Result<(), Failure> {
-        job.execute_within(label, grace)
+    fn attempt(
+        &self,
+        job: &JobContext<'_>,
+        label: &str,
+        grace: Duration,
+    ) -> Result<Attempt, Failure> {
+        job.execute_within(label, grace).map(|()| Attempt::Ran)
     }
 
     fn stop_all(&self, grace: Duration) {

@@ -25,7 +25,7 @@ use crate::report::events::{End, Event, Events, JobRef, Outcome, Planned};
 use crate::report::progress::Verbosity;
 use crate::rules::decl::{FileKind, Model};
 use crate::rules::registry::{Rules, Work};
-use crate::run::place::Place;
+use crate::run::place::{Attempt, Place};
 use crate::script::Runtime;
 use rustc_hash::FxHashMap;
 
@@ -101,7 +101,7 @@ enum Message {
     },
     Done {
         id: JobId,
-        result: Result<(), Failure>,
+        result: Result<Attempt, Failure>,
         took: Duration,
         /// The first input's hash, when the job was left to compute it and did.
         input_hash: Option<u128>,
@@ -322,6 +322,7 @@ impl<'a> Scheduler<'a, '_, '_> {
         id: JobId,
         took: Duration,
         input_hash: Option<u128>,
+        attempt: Attempt,
     ) -> Result<(), Failure> {
         if let Some((path, stat)) = self.hashed_by_job.remove(&id) {
             // Without the job's hash, `record_for` hashes the file now.
@@ -353,8 +354,19 @@ impl<'a> Scheduler<'a, '_, '_> {
                 }
             }
         }
-        self.outcome.ran += 1;
         let label = self.label(id);
+        if attempt == Attempt::Restored {
+            self.outcome.restored += 1;
+            if self.opts.verbosity == Verbosity::Verbose {
+                self.events.emit(&Event::Note {
+                    verb: "Restored",
+                    job: Some(self.job_ref(id)),
+                    text: &format!("{label} from the cache"),
+                });
+            }
+        } else {
+            self.outcome.ran += 1;
+        }
         let past = Past {
             rule: self.rules.get(job.rule).name.clone(),
             finished: std::time::SystemTime::now()
@@ -585,7 +597,7 @@ pub fn run(
                     // to start and wait for at the very end of most runs.
                     let _ = tx.send(Message::Done {
                         id,
-                        result: Ok(()),
+                        result: Ok(Attempt::Ran),
                         took: Duration::ZERO,
                         input_hash: None,
                     });
@@ -664,11 +676,11 @@ pub fn run(
                 }) => {
                     running -= 1;
                     s.release(id);
-                    let result = result.and_then(|()| {
+                    let result = result.and_then(|attempt| {
                         if crate::interrupt::requested() {
                             Err(Failure::Setup("interrupted".into()))
                         } else {
-                            s.succeed(id, took, input_hash)
+                            s.succeed(id, took, input_hash, attempt)
                         }
                     });
                     if let Err(f) = result {

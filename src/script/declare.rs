@@ -18,7 +18,7 @@ use crate::rules::decl::{
 };
 
 /// Every key a rule spec may hold.
-pub const RULE_KEYS: [&str; 24] = [
+pub const RULE_KEYS: [&str; 25] = [
     "input",
     "output",
     "log",
@@ -42,6 +42,7 @@ pub const RULE_KEYS: [&str; 24] = [
     "timeout",
     "allow_outside",
     "wildcard_constraints",
+    "cache",
     "local",
 ];
 
@@ -382,6 +383,7 @@ pub fn declare(
     let retries = s.int("retries", 0, 0)?;
     let timeout = s.seconds("timeout")?;
     let allow_outside = s.boolean("allow_outside")?;
+    let cache = s.boolean("cache")?;
     let (resources, cluster) = s.resources()?;
     let local = s.boolean("local")?;
     let wildcard_constraints = s.string_map("wildcard_constraints")?;
@@ -511,6 +513,7 @@ pub fn declare(
         retries: retries as u32,
         timeout,
         allow_outside,
+        cache,
         wildcard_constraints,
         origin,
     });

@@ -333,6 +333,15 @@ impl Store {
         self.each_path("DELETE FROM incomplete WHERE path = ?1", paths)
     }
 
+    /// Forgets outputs: their records and incomplete marks (`--clean` deleted them).
+    pub fn forget<'a>(
+        &mut self,
+        paths: impl IntoIterator<Item = &'a str> + Clone,
+    ) -> Result<(), StoreError> {
+        self.each_path("DELETE FROM records WHERE path = ?1", paths.clone())?;
+        self.each_path("DELETE FROM incomplete WHERE path = ?1", paths)
+    }
+
     /// Records finished outputs and clears their incomplete marks, in one transaction.
     pub fn record<'a>(
         &mut self,

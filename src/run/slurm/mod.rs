@@ -34,7 +34,7 @@ use crate::exec::node::{read_status, status_path, ExitStatus, NodeJob};
 use crate::exec::{Failure, JobContext};
 use crate::graph::store::{Store, StoreError, Submission};
 use crate::rules::registry::{Rule, Rules};
-use crate::run::place::{Local, Place};
+use crate::run::place::{Attempt, Local, Place};
 use crate::script::LoadOptions;
 use crate::STATE_DIR;
 
@@ -455,7 +455,12 @@ fn hint_for(error: &str) -> &'static str {
 }
 
 impl Place for Slurm<'_> {
-    fn attempt(&self, ctx: &JobContext<'_>, label: &str, grace: Duration) -> Result<(), Failure> {
+    fn attempt(
+        &self,
+        ctx: &JobContext<'_>,
+        label: &str,
+        grace: Duration,
+    ) -> Result<Attempt, Failure> {
         if ctx.rule.local {
             return self.local.attempt(ctx, label, grace);
         }
@@ -478,7 +483,7 @@ impl Place for Slurm<'_> {
         };
         let ended = self.tracker.wait(&id);
         let _ = self.store().settled(label);
-        self.judge(ctx, &id, &dir, ended)
+        self.judge(ctx, &id, &dir, ended).map(|()| Attempt::Ran)
     }
 
     fn stop_all(&self, grace: Duration) {
