@@ -691,6 +691,16 @@ impl<'a> Session<'a> {
                 args: vec!["--mpi=pmix".into()],
             }
         };
+        for (value, flag) in [
+            (self.args.submit_rate, "--submit-rate"),
+            (self.args.poll_interval, "--poll-interval"),
+        ] {
+            if !(value > 0.0 && value.is_finite()) {
+                return Err(
+                    Diagnostic::new(format!("`{flag} {value}` must be more than 0")).into(),
+                );
+            }
+        }
         let exe = std::env::current_exe()
             .map_err(|e| Diagnostic::new(format!("cannot find flowrun's own binary: {e}")))?;
         let options = SlurmOptions {
@@ -700,8 +710,8 @@ impl<'a> Session<'a> {
                 config_files: self.config_files.clone(),
                 config_overrides: self.args.config.clone(),
             },
-            poll: Duration::from_secs_f64(self.args.poll_interval.max(0.1)),
-            latency_wait: Duration::from_secs_f64(self.args.latency_wait.max(0.0)),
+            poll: Duration::from_secs_f64(self.args.poll_interval.min(86_400.0)),
+            latency_wait: Duration::from_secs_f64(self.args.latency_wait.clamp(0.0, 86_400.0)),
             submit_rate: self.args.submit_rate,
             launcher,
             grace: self.args.grace,

@@ -458,6 +458,9 @@ fn bad_settings_are_refused_before_anything_is_submitted() {
     .workflow_error()
     .stderr_has("rule `a`: `slurm_extra` sets `-c`, which flowrun sets itself (set `threads` (or `procs`) on the rule)");
     assert!(!p.exists("a.txt"));
+    p.run(&["--executor", "slurm", "--submit-rate", "0", "wf.rhai"])
+        .workflow_error()
+        .stderr_has("`--submit-rate 0` must be more than 0");
     p.run(&["--executor", "pbs", "wf.rhai"])
         .workflow_error()
         .stderr_has("--executor `pbs` is not an executor")

@@ -308,6 +308,9 @@ impl<'a> Slurm<'a> {
             run: self.run.clone(),
             dir: dir.to_string_lossy().into_owned(),
         });
+        // Followed before `stop_all` can look: it cancels what is followed.
+        self.tracker
+            .follow(&id, &self.run, label, status_path(dir, &id));
         drop(closed);
         if let Err(e) = recorded {
             crate::diagnostic::warn(&format!(
@@ -469,21 +472,23 @@ impl Place for Slurm<'_> {
         if ctx.rule.local {
             return self.local.attempt(ctx, label, grace);
         }
-        let resumed = self
-            .resumable
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(label);
-        let (id, run, dir) = match resumed {
-            Some(sub) => (sub.job_id, sub.run, PathBuf::from(sub.dir)),
+        let resumed = {
+            // Taken and followed in one step, so that `stop_all` sees it in one place or the
+            // other.
+            let mut left = self.resumable.lock().unwrap_or_else(|p| p.into_inner());
+            left.remove(label).inspect(|sub| {
+                let dir = Path::new(&sub.dir);
+                let status = status_path(dir, &sub.job_id);
+                self.tracker.follow(&sub.job_id, &sub.run, label, status);
+            })
+        };
+        let (id, dir) = match resumed {
+            Some(sub) => (sub.job_id, PathBuf::from(sub.dir)),
             None => {
                 let dir = job_dir(&self.dir, ctx.rule, ctx);
-                let id = self.submit(ctx, label, &dir)?;
-                (id, self.run.clone(), dir)
+                (self.submit(ctx, label, &dir)?, dir)
             }
         };
-        self.tracker
-            .follow(&id, &run, label, status_path(&dir, &id));
         let ended = self.tracker.wait(&id);
         let _ = self.store().settled(label);
         self.judge(ctx, &id, &dir, ended).map(|()| Attempt::Ran)
@@ -493,16 +498,13 @@ impl Place for Slurm<'_> {
         self.local.stop_all(grace);
         let mut closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
         *closed = true;
-        let mut ids = self.tracker.ids();
         // Jobs of a killed flowrun not reached yet: cancelled too, and forgotten, so the next
-        // run makes them afresh.
-        let left: Vec<Submission> = self
-            .resumable
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain()
-            .map(|(_, s)| s)
-            .collect();
+        // run makes them afresh. (Held while the followed jobs are read: a job moves from one
+        // to the other under this lock.)
+        let mut resumable = self.resumable.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ids = self.tracker.ids();
+        let left: Vec<Submission> = resumable.drain().map(|(_, s)| s).collect();
+        drop(resumable);
         for sub in &left {
             ids.push(sub.job_id.clone());
             let _ = self.store().settled(&sub.label);

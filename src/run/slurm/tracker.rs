@@ -173,10 +173,14 @@ impl Tracker {
     fn step<'g>(&'g self, mut b: MutexGuard<'g, Board>) -> MutexGuard<'g, Board> {
         let now = Instant::now();
         if b.polling || now < b.next {
-            let until = if b.polling { now } else { b.next };
-            let wait = until
-                .saturating_duration_since(now)
-                .clamp(Duration::from_millis(20), Duration::from_millis(500));
+            // While a round runs, its poller wakes everyone when it ends.
+            let wait = if b.polling {
+                Duration::from_millis(500)
+            } else {
+                b.next
+                    .saturating_duration_since(now)
+                    .clamp(Duration::from_millis(20), Duration::from_millis(500))
+            };
             return self
                 .changed
                 .wait_timeout(b, wait)
