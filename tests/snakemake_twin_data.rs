@@ -10,28 +10,11 @@
 //! is skipped with a loud message.
 
 mod common;
-use common::Project;
+use common::{snakemake, Project};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::SystemTime;
-
-/// The Snakemake of `target/pyenv`, or `None` (and a loud message) when it is not installed.
-fn snakemake() -> Option<PathBuf> {
-    let bin = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/target/pyenv/bin/snakemake"
-    ));
-    if bin.exists() {
-        Some(bin)
-    } else {
-        eprintln!(
-            "!!! SKIPPING the Snakemake twin comparison: {} is missing; run `bash scripts/setup.sh`",
-            bin.display()
-        );
-        None
-    }
-}
 
 /// A workflow written for both tools, in two directories with the same data.
 struct Twin {

@@ -6,23 +6,15 @@
 //! to the present (the current code and params hashes, the inputs' current signatures), so the
 //! next run finds it up to date. Jobs with a missing or incomplete output are refused: there
 //! is nothing to vouch for. `--list-changes` prints the outputs whose record disagrees with
-//! the present on one trigger, as Snakemake's option of that name does.
+//! the present on one trigger, as Snakemake's option of that name does. Both judge with the
+//! default triggers (every one that compares a record with the present), whatever
+//! `--rerun-triggers` says.
 
 use crate::graph::dag::{Dag, JobId};
 use crate::graph::plan::{Checker, Triggers};
 use crate::graph::reason::Reason;
 use crate::graph::store::{Record, Snapshot};
 use crate::rules::registry::Rules;
-
-/// Every trigger `--accept` and `--list-changes` consider.
-const ALL: Triggers = Triggers {
-    mtime: false,
-    content: true,
-    code: true,
-    params: true,
-    input: true,
-    software: true,
-};
 
 /// The kinds `--list-changes` accepts.
 pub const KINDS: [&str; 5] = ["code", "params", "input", "content", "software"];
@@ -45,7 +37,7 @@ pub struct Acceptance {
 
 /// Judges every job of `dag` and prepares records that make the accepted ones up to date.
 pub fn accept(rules: &Rules, dag: &Dag, snapshot: &Snapshot) -> Acceptance {
-    let mut checker = Checker::new(rules, dag, snapshot, ALL);
+    let mut checker = Checker::new(rules, dag, snapshot, Triggers::default());
     let mut out = Acceptance {
         jobs: Vec::new(),
         records: Vec::new(),
@@ -82,7 +74,7 @@ pub fn accept(rules: &Rules, dag: &Dag, snapshot: &Snapshot) -> Acceptance {
 /// The outputs whose record disagrees with the present on `kind` (one of [`KINDS`]), in graph
 /// order.
 pub fn list_changes(rules: &Rules, dag: &Dag, snapshot: &Snapshot, kind: &str) -> Vec<String> {
-    let mut checker = Checker::new(rules, dag, snapshot, ALL);
+    let mut checker = Checker::new(rules, dag, snapshot, Triggers::default());
     let mut out = Vec::new();
     for &id in dag.order() {
         let (reasons, _) = checker.own_reasons(id);
