@@ -181,7 +181,7 @@ fn explain_cache(session: &Session<'_>, label: &str) -> Result<u8, Stop> {
     };
     let job = dag.job(id);
     let Some(parts) = KeyParts::of(loaded.rules.get(job.rule), job) else {
-        println!("miss: {label} has no key yet: an input is missing or is a directory");
+        println!("miss: {label} has no key yet: an input is missing");
         return Ok(exit::SUCCESS);
     };
     println!("{}", cache.explain(label, &parts));

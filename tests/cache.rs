@@ -232,3 +232,62 @@ fn cache_options_without_a_cache_are_an_error() {
         .workflow_error()
         .stderr_has("--cache-max-size `lots` is not a size such as 500M or 10G");
 }
+
+#[test]
+fn a_job_reading_a_directory_is_cached_by_the_directory_s_manifest() {
+    let shared = Shared::new();
+    let cache_arg = shared.cache.to_str().unwrap();
+    // `split` is a checkpoint making a directory; `sum` reads the whole directory.
+    let wf = format!(
+        r#"
+rule("split", #{{ input: "in.txt", output: directory("parts"), checkpoint: true,
+    shell: "mkdir -p {{output}} && split -l 2 {{input}} {{output}}/p_" }});
+rule("sum", #{{ input: "parts", output: "sum.txt", cache: true, params: #{{ count: "{}" }},
+    shell: "echo sum >> {{params.count}}; cat {{input}}/* | wc -l > {{output}}" }});
+"#,
+        shared.count.display()
+    );
+    let project = |content: &str| {
+        let p = Project::new();
+        p.file("wf.rhai", &wf).file("in.txt", content);
+        p
+    };
+    project("1\n2\n3\n")
+        .run(&["--cache-dir", cache_arg, "wf.rhai", "sum.txt"])
+        .code(0);
+    assert_eq!(runs(&shared.count), 1);
+    // A second clone: the directory is remade the same, so `sum` is restored.
+    let second = project("1\n2\n3\n");
+    second
+        .run(&["-v", "--cache-dir", cache_arg, "wf.rhai", "sum.txt"])
+        .code(0)
+        .stderr_has("Restored sum from the cache");
+    assert_eq!(runs(&shared.count), 1);
+    assert_eq!(second.read("sum.txt"), "3\n");
+    // One more file inside the directory: a miss that names the directory.
+    let third = project("1\n2\n3\n4\n5\n");
+    third
+        .run(&["--cache-dir", cache_arg, "wf.rhai", "parts"])
+        .code(0);
+    let explained = third
+        .run(&[
+            "--cache-dir",
+            cache_arg,
+            "--explain-cache",
+            "sum",
+            "wf.rhai",
+            "sum.txt",
+        ])
+        .code(0);
+    assert!(
+        explained.stdout.contains("miss: sum")
+            && explained.stdout.contains("input `parts` differs"),
+        "{}",
+        explained.stdout
+    );
+    third
+        .run(&["--cache-dir", cache_arg, "wf.rhai", "sum.txt"])
+        .code(0);
+    assert_eq!(runs(&shared.count), 2);
+    assert_eq!(third.read("sum.txt"), "5\n");
+}

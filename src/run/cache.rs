@@ -2,7 +2,9 @@
 //!
 //! A job of a rule with `cache: true` (or any job, with `--cache-all`) has a **key**: a hash of
 //! the cache format, the rule's code and params hashes (the ones the store records), each
-//! input's path and content hash, and each output's path. Before the job runs, a [`Cached`]
+//! input's path and content hash (for a directory, the hash of its manifest: every path inside
+//! with its size and content hash, as the store judges `directory()` outputs), and each
+//! output's path. Before the job runs, a [`Cached`]
 //! place looks the key up; on a hit it restores the outputs instead of running, verifying each
 //! file's content hash as it copies it; after a job ran, it publishes the outputs under the key.
 //!
@@ -25,8 +27,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::exec::{Failure, JobContext};
 use crate::graph::dag::Job;
-use crate::graph::filestate;
 use crate::graph::plan::job_hashes;
+use crate::graph::{filestate, manifest};
 use crate::rules::registry::Rule;
 use crate::run::place::{Attempt, Place};
 
@@ -45,13 +47,14 @@ pub struct KeyParts {
 }
 
 impl KeyParts {
-    /// The parts of a job's key now, or `None` when an input cannot be hashed (a directory,
-    /// or missing).
+    /// The parts of a job's key now, or `None` when an input cannot be hashed (missing or
+    /// unreadable). A directory input is hashed by its manifest, so a job reading a
+    /// `directory()` (a checkpoint's, say) is cached like any other.
     pub fn of(rule: &Rule, job: &Job) -> Option<Self> {
         let (code, params) = job_hashes(rule, job);
         let mut inputs = Vec::with_capacity(job.inputs.len());
         for f in &job.inputs {
-            let hash = filestate::hash(Path::new(&f.path)).ok()?;
+            let hash = manifest::hash(Path::new(&f.path)).ok()?;
             inputs.push((f.path.clone(), format!("{hash:032x}")));
         }
         // A rule's software is part of what made its outputs; a rule without any keeps the key
