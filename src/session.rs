@@ -15,12 +15,14 @@ use crate::diagnostic::{warn, Diagnostic};
 use crate::exec::mpi::Launcher;
 use crate::exec::{ChildRegistry, Shell};
 use crate::graph::dag::{Dag, Target};
+use crate::graph::dropped;
 use crate::graph::plan::{self, Checker, PlanOptions, Triggers};
 use crate::graph::store::{Snapshot, Store, StoreError};
 use crate::report::events::{Event, Events, Outcome, Record};
 use crate::report::progress::{self, Progress, Verbosity};
 use crate::rules::registry::{Rules, Work};
 use crate::run::cache::{self, Cache, Cached};
+use crate::run::clean;
 use crate::run::lock::{Lock, LockError};
 use crate::run::place::{Local, Place};
 use crate::run::schedule::{self, RunContext, RunOptions};
@@ -643,14 +645,16 @@ impl<'a> Session<'a> {
         let mut opts = self.plan_options();
         let mut total = self.execute(loaded, (dag, snapshot), store, shell, record, &opts)?;
         let keep_going = self.args.keep_going;
+        let first = dag;
+        let mut last: Option<Dag> = None;
         while let Some(so_far) = total.as_mut().filter(|o| o.wants_another_pass(keep_going)) {
             sandbox::set_phase(sandbox::Phase::Definition);
-            let dag = self.resolve(loaded)?;
+            let dag = &*last.insert(self.resolve(loaded)?);
             let snapshot = read_snapshot(store)?;
             opts.done.extend(so_far.ran_jobs.iter().cloned());
             opts.failed.extend(so_far.failed_jobs.iter().cloned());
             let Some(next) =
-                self.execute(loaded, (&dag, &snapshot), store, shell, record, &opts)?
+                self.execute(loaded, (dag, &snapshot), store, shell, record, &opts)?
             else {
                 so_far.pending = 0;
                 break;
@@ -669,7 +673,64 @@ impl<'a> Session<'a> {
                 break;
             }
         }
+        if let Some(last) = &last {
+            self.remove_dropped(&loaded.rules, (first, last), store)?;
+        }
         Ok(total)
+    }
+
+    /// Names the jobs a checkpoint that ran again no longer leads to, and removes the outputs
+    /// flowrun recorded for them (protected ones stay), forgetting their records: the files
+    /// are then those of a clean run (see `graph::dropped`).
+    fn remove_dropped(
+        &self,
+        rules: &Rules,
+        (first, last): (&Dag, &Dag),
+        store: &mut Store,
+    ) -> Result<(), Stop> {
+        let dropped = dropped::dropped(first, last);
+        if dropped.is_empty() {
+            return Ok(());
+        }
+        let snapshot = read_snapshot(store)?;
+        for d in dropped {
+            let made: Vec<String> = first
+                .job(d.job)
+                .outputs
+                .iter()
+                .map(|o| o.path.clone())
+                .filter(|p| snapshot.records.contains_key(p) || snapshot.incomplete.contains(p))
+                .collect();
+            let fates = clean::clean(Path::new("."), &made, false, false);
+            let gone = fates.iter().filter(|(_, f)| *f != clean::Fate::KeptProtected);
+            store
+                .forget(gone.clone().map(|(p, _)| p.as_str()))
+                .map_err(store_error)?;
+            if self.verbosity == Verbosity::Quiet {
+                continue;
+            }
+            let why = match d.checkpoint {
+                Some(c) => format!("checkpoint {} no longer leads to it", last.label(rules, c)),
+                None => "its checkpoint no longer leads to it".to_string(),
+            };
+            let mut said: Vec<String> = fates
+                .iter()
+                .filter_map(|(p, fate)| match fate {
+                    clean::Fate::Deleted => Some(format!("removed `{p}`")),
+                    clean::Fate::KeptProtected => Some(format!("kept `{p}` (protected)")),
+                    clean::Fate::Absent => None,
+                })
+                .collect();
+            if said.is_empty() {
+                said.push("none of its outputs is left".into());
+            }
+            eprintln!(
+                "  Dropped {}: {why}; {}",
+                first.label(rules, d.job),
+                said.join(", ")
+            );
+        }
+        Ok(())
     }
 
     /// The SLURM executor for one pass, with the notes of what it found (jobs a killed flowrun

@@ -3,6 +3,7 @@
 
 pub mod accept;
 pub mod dag;
+pub mod dropped;
 pub mod filestate;
 pub mod manifest;
 pub mod pending;
