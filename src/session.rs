@@ -653,8 +653,7 @@ impl<'a> Session<'a> {
             let snapshot = read_snapshot(store)?;
             opts.done.extend(so_far.ran_jobs.iter().cloned());
             opts.failed.extend(so_far.failed_jobs.iter().cloned());
-            let Some(next) =
-                self.execute(loaded, (dag, &snapshot), store, shell, record, &opts)?
+            let Some(next) = self.execute(loaded, (dag, &snapshot), store, shell, record, &opts)?
             else {
                 so_far.pending = 0;
                 break;
@@ -702,7 +701,9 @@ impl<'a> Session<'a> {
                 .filter(|p| snapshot.records.contains_key(p) || snapshot.incomplete.contains(p))
                 .collect();
             let fates = clean::clean(Path::new("."), &made, false, false);
-            let gone = fates.iter().filter(|(_, f)| *f != clean::Fate::KeptProtected);
+            let gone = fates
+                .iter()
+                .filter(|(_, f)| *f != clean::Fate::KeptProtected);
             store
                 .forget(gone.clone().map(|(p, _)| p.as_str()))
                 .map_err(store_error)?;

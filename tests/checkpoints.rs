@@ -62,7 +62,10 @@ fn project(a: usize, b: usize) -> Project {
 fn made(p: &Project) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for top in ["chunks", "counts", "summary"] {
-        for e in walkdir::WalkDir::new(p.path().join(top)).into_iter().flatten() {
+        for e in walkdir::WalkDir::new(p.path().join(top))
+            .into_iter()
+            .flatten()
+        {
             if e.file_type().is_file() {
                 let rel = e.path().strip_prefix(p.path()).unwrap();
                 out.insert(
@@ -96,7 +99,9 @@ fn equals_a_clean_run(p: &Project) {
 #[test]
 fn a_chunk_more_runs_exactly_the_new_chunk_s_job_and_the_gathering() {
     let p = project(4, 2);
-    p.run(&["wf.rhai", "-j", "1"]).code(0).stderr_has("done: 8 ran");
+    p.run(&["wf.rhai", "-j", "1"])
+        .code(0)
+        .stderr_has("done: 8 ran");
     // Two lines more: chunks aa and ab come out the same, ac is new.
     p.file("data/A.txt", &lines(6));
     let run = p.run(&["wf.rhai", "-j", "1"]).code(0);
@@ -151,7 +156,10 @@ fn a_checkpoint_that_fails_drops_nothing() {
     let p = project(6, 4);
     p.run(&["wf.rhai", "-j", "1"]).code(0);
     // B's checkpoint now fails; A's shrinks. With -k, A finishes, B's counts stay as they were.
-    let wf = WF.replace("mkdir -p {output} &&", "test {wildcards.s} = A && mkdir -p {output} &&");
+    let wf = WF.replace(
+        "mkdir -p {output} &&",
+        "test {wildcards.s} = A && mkdir -p {output} &&",
+    );
     p.file("wf.rhai", &wf).file("data/A.txt", &lines(4));
     p.file("data/B.txt", &lines(3));
     let run = p.run(&["wf.rhai", "-k", "-j", "1"]).code(1);
@@ -214,10 +222,152 @@ rule("total", #{
         "{}",
         run.stderr
     );
-    run.stderr_has("Dropped explode[i=ab]: checkpoint split no longer leads to it; removed `lines/ab`");
+    run.stderr_has(
+        "Dropped explode[i=ab]: checkpoint split no longer leads to it; removed `lines/ab`",
+    );
     for gone in ["lines/ab", "copied/ab", "part/ab.txt"] {
         assert!(!p.exists(gone), "{gone} is left");
     }
     assert_eq!(p.read("total.txt"), "1\n2\n3\n");
     assert!(p.run(&["wf.rhai", "-n"]).code(0).planned().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// kill -9 and Ctrl-C
+
+/// The outputs the store vouches for: recorded, with no incomplete mark.
+fn recorded(p: &Project) -> BTreeSet<String> {
+    let Ok(db) = rusqlite::Connection::open_with_flags(
+        p.path().join(".flowrun/store.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    ) else {
+        return BTreeSet::new();
+    };
+    let paths = |sql: &str| -> BTreeSet<String> {
+        db.prepare(sql)
+            .and_then(|mut q| {
+                q.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<Result<_, _>>()
+            })
+            .unwrap_or_default()
+    };
+    let incomplete = paths("SELECT path FROM incomplete");
+    paths("SELECT path FROM records")
+        .difference(&incomplete)
+        .cloned()
+        .collect()
+}
+
+/// The output of a job of [`WF`], from its label (`all` has none).
+fn output_of(label: &str) -> Option<String> {
+    let (rule, rest) = label.split_once('[')?;
+    let w: BTreeMap<&str, &str> = rest
+        .trim_end_matches(']')
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
+    Some(match rule {
+        "split" => format!("chunks/{}", w["s"]),
+        "count" => format!("counts/{}/{}.txt", w["s"], w["i"]),
+        _ => format!("summary/{}.txt", w["s"]),
+    })
+}
+
+/// Every job of a clean run of `p`'s data.
+fn all_jobs(p: &Project) -> BTreeSet<String> {
+    let clean = Project::new();
+    clean.file("wf.rhai", WF);
+    for s in ["A", "B"] {
+        clean.file(&format!("data/{s}.txt"), &p.read(&format!("data/{s}.txt")));
+    }
+    clean.run(&["wf.rhai"]).code(0).ran().into_iter().collect()
+}
+
+/// The job process groups flowrun lists in its lock file.
+fn running_groups(p: &Project) -> Vec<i32> {
+    std::fs::read_to_string(p.path().join(".flowrun/lock"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("group ")?.trim().parse().ok())
+        .collect()
+}
+
+/// Runs `p` with `hold` in place until `ready` holds, kills flowrun with SIGKILL (and, since
+/// nobody is left to, its jobs), then runs again without the hold: the rerun does exactly the
+/// jobs whose outputs were not vouched for, and the files equal a clean run's.
+fn killed_when(p: &Project, hold: &str, ready: impl Fn(&Project) -> bool) {
+    p.file(hold, "");
+    let mut bg = p.spawn(&["wf.rhai", "-j", "1"]);
+    wait_until(LIMIT, Duration::from_millis(20), || {
+        if ready(p) {
+            Ok(())
+        } else {
+            Err(format!(
+                "flowrun never got to the moment to kill it at ({hold})"
+            ))
+        }
+    });
+    bg.groups.extend(running_groups(p));
+    bg.signal(Signal::SIGKILL);
+    common::kill_groups(&bg.groups);
+    let _ = bg.finish(LIMIT);
+    let done = recorded(p);
+    p.remove(hold);
+    let rerun = p.run(&["wf.rhai", "-j", "1"]).code(0);
+    let ran: BTreeSet<String> = rerun.ran().into_iter().collect();
+    let missing: BTreeSet<String> = all_jobs(p)
+        .into_iter()
+        .filter(|j| output_of(j).is_none_or(|o| !done.contains(&o)))
+        .collect();
+    assert_eq!(ran, missing, "vouched for at the kill: {done:?}");
+    equals_a_clean_run(p);
+}
+
+#[test]
+fn kill_9_while_a_checkpoint_runs_then_a_rerun_finishes_the_rest() {
+    let p = project(6, 4);
+    killed_when(&p, "hold_split_B", |p| {
+        p.exists("chunks/B/part_ab") && recorded(p).contains("chunks/A")
+    });
+}
+
+#[test]
+fn kill_9_between_passes_then_a_rerun_runs_only_what_follows_the_checkpoints() {
+    let p = project(6, 4);
+    // The gathering function of the second pass spins while `hold_plan` exists: both
+    // checkpoints are recorded, and no job of the second pass has started.
+    killed_when(&p, "hold_plan", |p| {
+        let done = recorded(p);
+        done.contains("chunks/A") && done.contains("chunks/B")
+    });
+    assert!(!p.exists("hold_plan"));
+}
+
+#[test]
+fn kill_9_while_a_job_after_the_checkpoint_runs_then_a_rerun_finishes_the_rest() {
+    let p = project(6, 4);
+    killed_when(&p, "hold_count_A_ab", |p| p.exists("counts/A/ab.txt"));
+}
+
+#[test]
+fn ctrl_c_during_a_checkpoint_removes_its_partial_directory_and_exits_130() {
+    let p = project(6, 4);
+    p.file("hold_split_A", "");
+    let mut bg = p.spawn(&["wf.rhai", "-j", "1"]);
+    p.wait_for("chunks/A/part_ab", LIMIT);
+    bg.groups.extend(running_groups(&p));
+    bg.signal(Signal::SIGINT);
+    bg.finish(LIMIT)
+        .code(130)
+        .stderr_has("Stopping 1 running job(s)")
+        .stderr_has("interrupted: ")
+        .stderr_has("partial outputs were removed");
+    assert!(
+        !p.exists("chunks/A"),
+        "the checkpoint's partial directory is left"
+    );
+    p.remove("hold_split_A");
+    let run = p.run(&["wf.rhai", "-j", "1"]).code(0);
+    assert_eq!(run.ran_sorted().len(), all_jobs(&p).len());
+    equals_a_clean_run(&p);
 }
