@@ -675,6 +675,12 @@ impl<'a> Session<'a> {
         if let Some(last) = &last {
             self.remove_dropped(&loaded.rules, (first, last), store)?;
         }
+        // Every job has run: the temp files kept for jobs that waited are spent.
+        if let Some(o) = total.as_ref().filter(|o| o.pending == 0 && o.failed == 0) {
+            if !o.interrupted {
+                o.kept_temp.iter().for_each(|p| schedule::remove_file(p));
+            }
+        }
         Ok(total)
     }
 

@@ -371,3 +371,104 @@ fn ctrl_c_during_a_checkpoint_removes_its_partial_directory_and_exits_130() {
     assert_eq!(run.ran_sorted().len(), all_jobs(&p).len());
     equals_a_clean_run(&p);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Options with jobs that are known only once a checkpoint has run
+
+#[test]
+fn until_a_rule_after_the_checkpoint_runs_it_in_a_later_pass_and_stops_there() {
+    let p = project(6, 4);
+    let run = p.run(&["wf.rhai", "--until", "count", "-j", "1"]).code(0);
+    assert_eq!(
+        run.ran_sorted(),
+        [
+            "count[i=aa,s=A]",
+            "count[i=aa,s=B]",
+            "count[i=ab,s=A]",
+            "count[i=ab,s=B]",
+            "count[i=ac,s=A]",
+            "split[s=A]",
+            "split[s=B]"
+        ]
+    );
+    assert!(!p.exists("summary"));
+    let dry = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(dry.planned(), ["gather[s=A]", "gather[s=B]", "all"]);
+}
+
+#[test]
+fn forcing_a_rule_after_the_checkpoint_reruns_its_jobs_once_and_not_the_checkpoint() {
+    let p = project(6, 4);
+    p.run(&["wf.rhai"]).code(0);
+    let run = p.run(&["wf.rhai", "-R", "count", "-j", "1"]).code(0);
+    let ran = run.ran_sorted();
+    assert_eq!(
+        ran.iter().filter(|j| j.starts_with("count")).count(),
+        5,
+        "{ran:?}"
+    );
+    assert!(!ran.iter().any(|j| j.starts_with("split")), "{ran:?}");
+    // What is downstream of a forced job is forced, as for a static workflow, once.
+    assert_eq!(
+        ran.iter().filter(|j| j.starts_with("gather")).count(),
+        2,
+        "{ran:?}"
+    );
+    equals_a_clean_run(&p);
+}
+
+#[test]
+fn keep_going_past_a_failed_checkpoint_then_the_fixed_rerun_does_only_its_sample() {
+    let p = project(6, 4);
+    let failing = WF.replace(
+        "mkdir -p {output} &&",
+        "test ! -e fail_{wildcards.s} && mkdir -p {output} &&",
+    );
+    p.file("wf.rhai", &failing).file("fail_B", "");
+    let run = p.run(&["wf.rhai", "-k", "-j", "1"]).code(1);
+    run.stderr_has("Failed")
+        .stderr_has("2 pending (their checkpoints did not run)");
+    assert_eq!(p.read("summary/A.txt"), "2\n2\n2\n");
+    assert!(!p.exists("chunks/B"));
+    p.remove("fail_B");
+    let run = p.run(&["wf.rhai", "-j", "1"]).code(0);
+    assert_eq!(
+        run.ran_sorted(),
+        [
+            "all",
+            "count[i=aa,s=B]",
+            "count[i=ab,s=B]",
+            "gather[s=B]",
+            "split[s=B]"
+        ]
+    );
+    p.file("wf.rhai", WF);
+    p.run(&["wf.rhai", "--accept"]).code(0);
+    equals_a_clean_run(&p);
+}
+
+#[test]
+fn a_temp_file_a_pending_job_needs_is_kept_until_it_has_run() {
+    // `header` is read by the checkpoint and, later, by every chunk's job.
+    let p = project(6, 4);
+    let wf = WF
+        .replace(
+            "rule(\"count\", #{\n    input: \"chunks/{s}/part_{i}\",",
+            "rule(\"header\", #{ output: temp(\"header/{s}.txt\"), shell: \"echo n > {output}\" });\nrule(\"count\", #{\n    input: [\"chunks/{s}/part_{i}\", \"header/{s}.txt\"],",
+        )
+        .replace("input: \"data/{s}.txt\",", "input: [\"data/{s}.txt\", \"header/{s}.txt\"],")
+        .replace("split -l 2 {input}", "split -l 2 {input[0]}")
+        .replace("wc -l < {input} > {output}", "cat {input[1]} > {output} && wc -l < {input[0]} >> {output}");
+    p.file("wf.rhai", &wf);
+    let run = p.run(&["wf.rhai", "-j", "1"]).code(0);
+    // Made once, kept for the counts of the second pass, then removed as spent.
+    assert_eq!(
+        run.ran().iter().filter(|j| j.starts_with("header")).count(),
+        2,
+        "{}",
+        run.stderr
+    );
+    assert_eq!(p.read("counts/A/ac.txt"), "n\n2\n");
+    assert!(!p.exists("header/A.txt") && !p.exists("header/B.txt"));
+    assert!(p.run(&["wf.rhai", "-n"]).code(0).planned().is_empty());
+}

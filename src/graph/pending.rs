@@ -10,10 +10,12 @@
 
 use crate::graph::dag::{Dag, JobId};
 use crate::graph::plan::Decision;
-use crate::rules::registry::Rules;
+use crate::rules::registry::{RuleId, Rules};
 
-/// Turns the decisions of the jobs waiting for a checkpoint into [`Decision::Pending`].
-pub fn hold(rules: &Rules, dag: &Dag, decisions: &mut [Decision]) {
+/// Turns the decisions of the jobs waiting for a checkpoint into [`Decision::Pending`]. A job
+/// `--until` excluded is pending too when it waits for one of the checkpoints `until` runs to
+/// learn what follows them ([`until_checkpoints`]): the run then takes another pass.
+pub fn hold(rules: &Rules, dag: &Dag, decisions: &mut [Decision], until: &[JobId]) {
     if !rules.iter().any(|r| r.checkpoint) {
         return;
     }
@@ -75,11 +77,46 @@ pub fn hold(rules: &Rules, dag: &Dag, decisions: &mut [Decision]) {
             }
         }
     }
+    let mut reach = vec![false; if until.is_empty() { 0 } else { n }];
+    for cp in until {
+        reach[cp.0 as usize] = true;
+    }
+    let reached = |cp: JobId| reach.get(cp.0 as usize).copied().unwrap_or(false);
     for (i, wait) in waits.into_iter().enumerate() {
         if let Some(cp) = wait {
-            if !matches!(decisions[i], Decision::Excluded) {
+            if !matches!(decisions[i], Decision::Excluded) || (seeds[i] && reached(cp)) {
                 decisions[i] = Decision::Pending(dag.label(rules, cp).to_string());
             }
         }
     }
+}
+
+/// `--until R` where R's jobs may be known only once checkpoints have run: the checkpoint jobs
+/// that jobs wait for (or read) and that no job of R precedes. What follows such a checkpoint
+/// may be R's jobs, which need it as a static graph's `--until R` needs everything upstream:
+/// it runs now, and R's jobs are planned in a later pass. A checkpoint after one of R's jobs
+/// cannot lead to R and stays excluded.
+pub fn until_checkpoints(dag: &Dag, until: &[RuleId]) -> Vec<JobId> {
+    // Whether each job is one of R's or comes after one, in dependency order.
+    let mut preceded = vec![false; dag.len()];
+    for &id in dag.order() {
+        let job = dag.job(id);
+        preceded[id.0 as usize] =
+            until.contains(&job.rule) || job.deps.iter().any(|d| preceded[d.0 as usize]);
+    }
+    let mut out: Vec<JobId> = Vec::new();
+    for i in 0..dag.len() as u32 {
+        let job = dag.job(JobId(i));
+        let read = job
+            .awaits()
+            .into_iter()
+            .chain(job.consulted().iter().map(String::as_str));
+        for cp in read.filter_map(|p| dag.producer(p)) {
+            // Marked as preceded once taken, so each is taken once.
+            if !std::mem::replace(&mut preceded[cp.0 as usize], true) {
+                out.push(cp);
+            }
+        }
+    }
+    out
 }

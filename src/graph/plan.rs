@@ -651,9 +651,16 @@ pub fn check(
     let until = select(rules, dag, &opts.until, "--until")?;
     let n = dag.len();
     let mut allowed = vec![opts.until.is_empty(); n];
+    let mut reach = Vec::new();
     if !opts.until.is_empty() {
-        // Everything the --until jobs depend on.
-        let mut stack: Vec<JobId> = until.into_iter().collect();
+        // Everything the --until jobs depend on, and the checkpoints that may lead to more.
+        let named: Vec<_> = opts
+            .until
+            .iter()
+            .filter_map(|name| rules.by_name(name).map(|r| r.id))
+            .collect();
+        reach = crate::graph::pending::until_checkpoints(dag, &named);
+        let mut stack: Vec<JobId> = until.into_iter().chain(reach.iter().copied()).collect();
         while let Some(id) = stack.pop() {
             if !std::mem::replace(&mut allowed[id.0 as usize], true) {
                 stack.extend(dag.job(id).deps.iter().copied());
@@ -764,6 +771,6 @@ pub fn check(
             (true, false) => Decision::Run(r),
         })
         .collect();
-    crate::graph::pending::hold(rules, dag, &mut decisions);
+    crate::graph::pending::hold(rules, dag, &mut decisions, &reach);
     Ok(Plan { decisions, refresh })
 }

@@ -118,6 +118,9 @@ pub struct Outcome {
     pub interrupted: bool,
     /// Jobs left waiting for a checkpoint when the pass ended.
     pub pending: usize,
+    /// Spent `temp()` files a pass kept because jobs waited for checkpoints (any of them may
+    /// need one once planned); removed when the last pass has run everything.
+    pub kept_temp: Vec<String>,
 }
 
 impl Outcome {
@@ -132,6 +135,7 @@ impl Outcome {
         self.blocked += next.blocked;
         self.interrupted |= next.interrupted;
         self.pending = next.pending;
+        self.kept_temp.extend(next.kept_temp);
     }
 
     /// Whether another pass should plan the jobs that waited for checkpoints: some did, this

@@ -140,6 +140,8 @@ struct Scheduler<'a, 'c, 'r> {
     free_cores: u32,
     free_resources: BTreeMap<String, u64>,
     temp_users: HashMap<String, usize>,
+    /// Jobs wait for checkpoints: spent temp files are kept for the pass that plans them.
+    keep_temp: bool,
     targets: BTreeSet<String>,
     outcome: Outcome,
     stopping: bool,
@@ -147,7 +149,8 @@ struct Scheduler<'a, 'c, 'r> {
     usages: HashMap<JobId, Usage>,
 }
 
-fn remove_file(path: &str) {
+/// Removes a file, or a directory with everything inside it.
+pub fn remove_file(path: &str) {
     let p = Path::new(path);
     if p.is_dir() {
         let _ = std::fs::remove_dir_all(p);
@@ -337,8 +340,12 @@ impl<'a> Scheduler<'a, '_, '_> {
             if let Some(n) = self.temp_users.get_mut(&f.path) {
                 *n -= 1;
                 if *n == 0 && !self.targets.contains(&f.path) {
-                    remove_file(&f.path);
-                    self.checker.invalidate(&f.path);
+                    if self.keep_temp {
+                        self.outcome.kept_temp.push(f.path.clone());
+                    } else {
+                        remove_file(&f.path);
+                        self.checker.invalidate(&f.path);
+                    }
                 }
             }
         }
@@ -509,12 +516,14 @@ pub fn run(
         .map(|d| matches!(d, Decision::Run(_)))
         .collect();
     let mut temp_users: HashMap<String, usize> = HashMap::new();
-    // Jobs waiting for a checkpoint count as users too: a temporary file they may need is
-    // kept for the pass that plans them.
-    let waiting = (0..dag.len() as u32)
-        .map(JobId)
-        .filter(|id| matches!(plan.decision(*id), Decision::Pending(_)));
-    for id in plan.to_run(dag).chain(waiting) {
+    // While jobs wait for a checkpoint, a temporary file may be needed by them, or by jobs
+    // that only the checkpoint's outputs will tell of: spent ones are kept for the passes
+    // that plan them (`session` removes them after the last).
+    let keep_temp = plan
+        .decisions
+        .iter()
+        .any(|d| matches!(d, Decision::Pending(_)));
+    for id in plan.to_run(dag) {
         for f in &dag.job(id).inputs {
             let producer = dag.producer(&f.path);
             let is_temp = producer.is_some_and(|p| {
@@ -560,6 +569,7 @@ pub fn run(
         free_cores: opts.cores.max(1),
         free_resources: opts.resources.clone(),
         temp_users,
+        keep_temp,
         targets,
         outcome: Outcome::default(),
         stopping: false,
