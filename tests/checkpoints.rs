@@ -397,6 +397,27 @@ fn until_a_rule_after_the_checkpoint_runs_it_in_a_later_pass_and_stops_there() {
 }
 
 #[test]
+fn until_a_file_a_job_after_the_checkpoint_makes_runs_that_job() {
+    let p = project(6, 4);
+    let run = p
+        .run(&["wf.rhai", "--until", "counts/A/ab.txt", "-j", "1"])
+        .code(0);
+    // Which chunks a checkpoint makes is unknown before it runs: both run.
+    assert_eq!(run.ran(), ["split[s=A]", "split[s=B]", "count[i=ab,s=A]"]);
+    assert_eq!(p.read("counts/A/ab.txt"), "2\n");
+    // A file no rule can make is still an error, and so is one no chunk gives once the
+    // checkpoints have run.
+    p.run(&["wf.rhai", "--until", "nope.txt", "-n"])
+        .workflow_error()
+        .stderr_has(
+            "`--until nope.txt`: no rule of that name, and no job in this run makes that file",
+        );
+    p.run(&["wf.rhai", "-R", "counts/A/zz.txt", "-n"])
+        .workflow_error()
+        .stderr_has("`--force counts/A/zz.txt`: no rule of that name");
+}
+
+#[test]
 fn forcing_a_rule_after_the_checkpoint_reruns_its_jobs_once_and_not_the_checkpoint() {
     let p = project(6, 4);
     p.run(&["wf.rhai"]).code(0);

@@ -304,3 +304,52 @@ rule("copy", #{ input: directory("raw"), output: directory("copy"), shell: "rm -
     let passes = w.text().lines().filter(|l| l.contains(" ran (")).count();
     assert_eq!(passes, 2, "{}", w.text());
 }
+
+#[test]
+fn a_file_appearing_in_a_checkpoint_s_directory_input_runs_its_new_jobs_and_one_going_drops_them() {
+    let p = Project::new();
+    p.file("raw/a.txt", "a\n").file("raw/b.txt", "b\n").file(
+        "wf.rhai",
+        r#"
+rule("all", #{ input: "total.txt" });
+rule("list", #{ input: directory("raw"), output: directory("items"), checkpoint: true,
+    shell: "rm -rf {output}; cp -r {input} {output}" });
+rule("up", #{ input: "items/{n}.txt", output: "up/{n}.txt", shell: "tr a-z A-Z < {input} > {output}" });
+rule("total", #{
+    input: |w| {
+        let d = checkpoint_output("list", w);
+        expand("up/{n}.txt", #{ n: glob_wildcards(d + "/{n}.txt").n })
+    },
+    output: "total.txt",
+    shell: "cat /dev/null {input} > {output}",
+});
+"#,
+    );
+    let w = Watching::start(&p, &["wf.rhai", "-j", "1"]);
+    assert_eq!(p.read("total.txt"), "A\nB\n");
+    let line = w.next_pass(|| {
+        p.file("raw/c.txt", "c\n");
+    });
+    assert!(
+        line.contains("4 ran (list up[n=c] total all)"),
+        "{line}\n{}",
+        w.text()
+    );
+    assert_eq!(p.read("total.txt"), "A\nB\nC\n");
+    let before = w.count();
+    let line = w.next_pass(|| {
+        p.remove("raw/a.txt");
+    });
+    assert!(
+        line.contains("3 ran (list total all)"),
+        "{line}\n{}",
+        w.text()
+    );
+    w.wait_after(
+        before,
+        "Dropped up[n=a]: checkpoint list no longer leads to it; removed `up/a.txt`",
+    );
+    assert_eq!(p.read("total.txt"), "B\nC\n");
+    assert!(!p.exists("up/a.txt"));
+    assert_eq!(w.interrupt(), 0);
+}

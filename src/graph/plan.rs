@@ -627,6 +627,8 @@ fn select(
             );
         } else if let Some(id) = dag.producer(&crate::rules::pattern::normalize_path(name)) {
             out.insert(id);
+        } else if !selected_rules(rules, dag, std::slice::from_ref(name)).is_empty() {
+            // Made by a job a checkpoint will tell of: selected in the pass that knows it.
         } else {
             let mut d = Diagnostic::new(format!(
                 "`{flag} {name}`: no rule of that name, and no job in this run makes that file"
@@ -638,6 +640,29 @@ fn select(
         }
     }
     Ok(out)
+}
+
+/// The rules whose jobs `names` (of `--until` or `-R`) select: rules by name, and for a file
+/// no job of the graph makes while jobs wait for checkpoints that have not run, the rules that
+/// can make it.
+fn selected_rules(
+    rules: &Rules,
+    dag: &Dag,
+    names: &[String],
+) -> Vec<crate::rules::registry::RuleId> {
+    let waiting = || dag.jobs.iter().any(|j| j.awaits().is_some());
+    let mut out = Vec::new();
+    for name in names {
+        if let Some(rule) = rules.by_name(name) {
+            out.push(rule.id);
+            continue;
+        }
+        let path = crate::rules::pattern::normalize_path(name);
+        if dag.producer(&path).is_none() && waiting() {
+            out.extend(rules.producers(&path).into_iter().map(|(id, _)| id));
+        }
+    }
+    out
 }
 
 /// Makes the plan.
@@ -654,12 +679,8 @@ pub fn check(
     let mut reach = Vec::new();
     if !opts.until.is_empty() {
         // Everything the --until jobs depend on, and the checkpoints that may lead to more.
-        let named: Vec<_> = opts
-            .until
-            .iter()
-            .filter_map(|name| rules.by_name(name).map(|r| r.id))
-            .collect();
-        reach = crate::graph::pending::until_checkpoints(dag, &named);
+        reach =
+            crate::graph::pending::until_checkpoints(dag, &selected_rules(rules, dag, &opts.until));
         let mut stack: Vec<JobId> = until.into_iter().chain(reach.iter().copied()).collect();
         while let Some(id) = stack.pop() {
             if !std::mem::replace(&mut allowed[id.0 as usize], true) {
