@@ -522,6 +522,7 @@ impl<'a> Session<'a> {
         opts: &PlanOptions,
     ) -> Result<Option<Outcome>, Stop> {
         sandbox::set_phase(sandbox::Phase::Definition);
+        self.remove_dropped(&loaded.rules, (dag, snapshot), store)?;
         let plan = plan::check(&loaded.rules, dag, snapshot, opts)?;
         let pending = plan
             .decisions
@@ -645,15 +646,14 @@ impl<'a> Session<'a> {
         let mut opts = self.plan_options();
         let mut total = self.execute(loaded, (dag, snapshot), store, shell, record, &opts)?;
         let keep_going = self.args.keep_going;
-        let first = dag;
-        let mut last: Option<Dag> = None;
         while let Some(so_far) = total.as_mut().filter(|o| o.wants_another_pass(keep_going)) {
             sandbox::set_phase(sandbox::Phase::Definition);
-            let dag = &*last.insert(self.resolve(loaded)?);
+            let dag = self.resolve(loaded)?;
             let snapshot = read_snapshot(store)?;
             opts.done.extend(so_far.ran_jobs.iter().cloned());
             opts.failed.extend(so_far.failed_jobs.iter().cloned());
-            let Some(next) = self.execute(loaded, (dag, &snapshot), store, shell, record, &opts)?
+            let Some(next) =
+                self.execute(loaded, (&dag, &snapshot), store, shell, record, &opts)?
             else {
                 so_far.pending = 0;
                 break;
@@ -672,9 +672,6 @@ impl<'a> Session<'a> {
                 break;
             }
         }
-        if let Some(last) = &last {
-            self.remove_dropped(&loaded.rules, (first, last), store)?;
-        }
         // Every job has run: the temp files kept for jobs that waited are spent.
         if let Some(o) = total.as_ref().filter(|o| o.pending == 0 && o.failed == 0) {
             if !o.interrupted {
@@ -684,58 +681,46 @@ impl<'a> Session<'a> {
         Ok(total)
     }
 
-    /// Names the jobs a checkpoint that ran again no longer leads to, and removes the outputs
-    /// flowrun recorded for them (protected ones stay), forgetting their records: the files
-    /// are then those of a clean run (see `graph::dropped`).
+    /// Names the outputs of jobs that a checkpoint which ran again no longer leads to, and
+    /// removes them (protected ones stay), forgetting their records: the files are then those
+    /// of a clean run (see `graph::dropped`).
     fn remove_dropped(
         &self,
         rules: &Rules,
-        (first, last): (&Dag, &Dag),
+        (dag, snapshot): (&Dag, &Snapshot),
         store: &mut Store,
     ) -> Result<(), Stop> {
-        let dropped = dropped::dropped(first, last);
-        if dropped.is_empty() {
-            return Ok(());
-        }
-        let snapshot = read_snapshot(store)?;
-        for d in dropped {
-            let made: Vec<String> = first
-                .job(d.job)
-                .outputs
-                .iter()
-                .map(|o| o.path.clone())
-                .filter(|p| snapshot.records.contains_key(p) || snapshot.incomplete.contains(p))
-                .collect();
-            let fates = clean::clean(Path::new("."), &made, false, false);
-            let gone = fates
-                .iter()
-                .filter(|(_, f)| *f != clean::Fate::KeptProtected);
-            store
-                .forget(gone.clone().map(|(p, _)| p.as_str()))
-                .map_err(store_error)?;
+        for d in dropped::dropped(dag, snapshot) {
+            let fates = clean::clean(Path::new("."), std::slice::from_ref(&d.path), false, false);
+            let Some((path, fate)) = fates.first() else {
+                continue;
+            };
+            if *fate != clean::Fate::KeptProtected {
+                store.forget([path.as_str()]).map_err(store_error)?;
+            }
             if self.verbosity == Verbosity::Quiet {
                 continue;
             }
-            let why = match d.checkpoint {
-                Some(c) => format!("checkpoint {} no longer leads to it", last.label(rules, c)),
-                None => "its checkpoint no longer leads to it".to_string(),
+            let made_by = &snapshot.records[path].rule;
+            let job = rules
+                .producers(path)
+                .into_iter()
+                .find(|(id, _)| rules.get(*id).name == *made_by)
+                .map_or_else(
+                    || made_by.clone(),
+                    |(_, w)| crate::graph::dag::label(made_by, &w),
+                );
+            let reader = dag.job(d.reader);
+            let why = match reader.consulted().iter().find_map(|p| dag.producer(p)) {
+                Some(c) => format!("checkpoint {} no longer leads to it", dag.label(rules, c)),
+                None => format!("{} no longer needs it", dag.label(rules, d.reader)),
             };
-            let mut said: Vec<String> = fates
-                .iter()
-                .filter_map(|(p, fate)| match fate {
-                    clean::Fate::Deleted => Some(format!("removed `{p}`")),
-                    clean::Fate::KeptProtected => Some(format!("kept `{p}` (protected)")),
-                    clean::Fate::Absent => None,
-                })
-                .collect();
-            if said.is_empty() {
-                said.push("none of its outputs is left".into());
-            }
-            eprintln!(
-                "  Dropped {}: {why}; {}",
-                first.label(rules, d.job),
-                said.join(", ")
-            );
+            let what = match fate {
+                clean::Fate::Deleted => format!("removed `{path}`"),
+                clean::Fate::KeptProtected => format!("kept `{path}` (protected)"),
+                clean::Fate::Absent => format!("`{path}` was gone already"),
+            };
+            eprintln!("  Dropped {job}: {why}; {what}");
         }
         Ok(())
     }

@@ -19,7 +19,8 @@ const LIMIT: Duration = Duration::from_secs(60);
 /// gathered. A job waits while its `hold_*` file exists, so a test can stop flowrun at a known
 /// moment: `hold_split_S` (the checkpoint of sample S has made its directory),
 /// `hold_count_S_I` (the count of chunk I has written its output), `hold_plan` (the gathering
-/// function of the second pass, which runs once the checkpoints are done).
+/// function of sample S, once the checkpoint of S has run in this project: it left
+/// `ran_split_S`).
 const WF: &str = r#"
 let samples = ["A", "B"];
 rule("all", #{ input: expand("summary/{s}.txt", #{ s: samples }) });
@@ -27,7 +28,7 @@ rule("split", #{
     input: "data/{s}.txt",
     output: directory("chunks/{s}"),
     checkpoint: true,
-    shell: "mkdir -p {output} && split -l 2 {input} {output}/part_ && while [ -e hold_split_{wildcards.s} ]; do sleep 0.05; done",
+    shell: "mkdir -p {output} && split -l 2 {input} {output}/part_ && echo x > ran_split_{wildcards.s} && while [ -e hold_split_{wildcards.s} ]; do sleep 0.05; done",
 });
 rule("count", #{
     input: "chunks/{s}/part_{i}",
@@ -37,7 +38,7 @@ rule("count", #{
 rule("gather", #{
     input: |w| {
         let dir = checkpoint_output("split", w);
-        if file_exists(dir) { while file_exists("hold_plan") {} }
+        if file_exists("ran_split_" + w.s) { while file_exists("hold_plan") {} }
         expand("counts/{s}/{i}.txt", #{ s: w.s, i: glob_wildcards(dir + "/part_{i}").i })
     },
     output: "summary/{s}.txt",
@@ -213,11 +214,11 @@ rule("total", #{
     assert_eq!(
         dropped,
         [
-            "explode[i=ab]",
+            "per_part[i=ab]",
             "copy[i=ab,j=aa]",
             "copy[i=ab,j=ab]",
             "copy[i=ab,j=ac]",
-            "per_part[i=ab]"
+            "explode[i=ab]"
         ],
         "{}",
         run.stderr
@@ -347,6 +348,28 @@ fn kill_9_between_passes_then_a_rerun_runs_only_what_follows_the_checkpoints() {
 fn kill_9_while_a_job_after_the_checkpoint_runs_then_a_rerun_finishes_the_rest() {
     let p = project(6, 4);
     killed_when(&p, "hold_count_A_ab", |p| p.exists("counts/A/ab.txt"));
+}
+
+#[test]
+fn kill_9_after_a_checkpoint_made_a_chunk_fewer_then_the_rerun_still_drops_its_job() {
+    let p = project(6, 4);
+    p.run(&["wf.rhai", "-j", "1"]).code(0);
+    p.remove("ran_split_A").remove("ran_split_B");
+    p.file("data/A.txt", &lines(4)).file("hold_plan", "");
+    let mut bg = p.spawn(&["wf.rhai", "-j", "1"]);
+    // split[s=A] has run again, without its third chunk; the second pass is held.
+    p.wait_for("ran_split_A", LIMIT);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!p.exists("chunks/A/part_ac"));
+    bg.groups.extend(running_groups(&p));
+    bg.signal(Signal::SIGKILL);
+    common::kill_groups(&bg.groups);
+    let _ = bg.finish(LIMIT);
+    assert!(p.exists("counts/A/ac.txt"));
+    p.remove("hold_plan");
+    let run = p.run(&["wf.rhai", "-j", "1"]).code(0).stderr_has("  Dropped count[i=ac,s=A]: checkpoint split[s=A] no longer leads to it; removed `counts/A/ac.txt`\n");
+    assert_eq!(run.ran(), ["gather[s=A]", "all"]);
+    equals_a_clean_run(&p);
 }
 
 #[test]

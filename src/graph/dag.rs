@@ -137,19 +137,30 @@ pub struct JobLabel<'a>(pub &'a Rule, pub &'a Job);
 
 impl fmt::Display for JobLabel<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.name)?;
-        if !self.1.wildcards.is_empty() {
-            f.write_str("[")?;
-            for (i, (k, v)) in self.1.wildcards.iter().enumerate() {
-                if i > 0 {
-                    f.write_str(",")?;
-                }
-                write!(f, "{k}={v}")?;
-            }
-            f.write_str("]")?;
-        }
-        Ok(())
+        write_label(f, &self.0.name, &self.1.wildcards)
     }
+}
+
+/// The label of rule `name`'s job for `wildcards` (for a job that is not in a graph).
+pub fn label(name: &str, wildcards: &Wildcards) -> String {
+    let mut out = String::new();
+    let _ = write_label(&mut out, name, wildcards);
+    out
+}
+
+fn write_label(f: &mut impl fmt::Write, name: &str, wildcards: &Wildcards) -> fmt::Result {
+    f.write_str(name)?;
+    if !wildcards.is_empty() {
+        f.write_str("[")?;
+        for (i, (k, v)) in wildcards.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{k}={v}")?;
+        }
+        f.write_str("]")?;
+    }
+    Ok(())
 }
 
 /// How deep a chain of wildcard jobs may go before we call it a runaway recursion.

@@ -1,72 +1,98 @@
-//! Jobs a checkpoint no longer leads to: found by comparing the graph a run started with to the
-//! graph its last pass resolved.
+//! Outputs a checkpoint no longer leads to: found from the store, before each pass.
 //!
-//! When a checkpoint runs again and makes less (one chunk fewer), the jobs the functions found
-//! from its old outputs are not in the new graph. Snakemake and Nextflow leave their files where
-//! they are, unsaid, and a later glob over them picks up results of data that is gone. flowrun
-//! names them and removes the outputs it recorded for them (see `session`), so that the files
-//! equal a clean run's.
+//! When a checkpoint runs again and makes less (one chunk fewer), the jobs its readers found
+//! from the old outputs are no longer in the graph. Snakemake and Nextflow leave their files
+//! where they are, unsaid, and a later glob over them picks up results of data that is gone.
+//! flowrun names them and removes the outputs it recorded for them (see `session`), so that
+//! the files equal a clean run's.
 //!
-//! A job is dropped when a job that read checkpoint outputs (an aggregate) needed it at the
-//! start, is in the last graph with every checkpoint it asked for made (its functions have
-//! answered from the new outputs), and no longer needs it: nothing in the last graph makes the
-//! job's outputs. What only dropped jobs needed is dropped with them. A job whose aggregate
-//! still waits (its checkpoint failed, or the run stopped) is never dropped: its checkpoint has
-//! not said anything new.
+//! A reader of checkpoint outputs (an aggregate) whose functions have answered from the
+//! checkpoints' outputs as they are now (it waits for none) is compared with its record: a
+//! recorded input it no longer takes, that no job of the graph makes, is dropped. So is, in
+//! turn, what only dropped outputs were made from (a file, or the recorded directory holding
+//! it), as long as no job of the graph makes it. Working from the records, not from the graph
+//! a run started with, finds the same outputs after flowrun was killed between the checkpoint
+//! and its reader. A reader that still waits (its checkpoint failed, or has not run) drops
+//! nothing: the checkpoint has said nothing new.
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::path::Path;
 
 use crate::graph::dag::{Dag, JobId};
+use crate::graph::store::Snapshot;
 
-/// A job of the first graph that the last one lost, with the checkpoint job of the last graph
-/// whose new outputs dropped it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A recorded output no job of the graph makes any more.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dropped {
-    pub job: JobId,
-    pub checkpoint: Option<JobId>,
+    pub path: String,
+    /// The reader that no longer leads to it.
+    pub reader: JobId,
 }
 
-/// The jobs of `first` that `last` dropped, in `first`'s dependency order.
-pub fn dropped(first: &Dag, last: &Dag) -> Vec<Dropped> {
-    // The same job in the last graph, by its first output; jobs without outputs are targets,
-    // which no function can drop.
-    let in_last = |id: JobId| {
-        let job = first.job(id);
-        job.outputs.first().and_then(|o| last.producer(&o.path))
-    };
-    let lost = |id: JobId| {
-        let job = first.job(id);
-        !job.outputs.is_empty() && job.outputs.iter().all(|o| last.producer(&o.path).is_none())
-    };
-    let mut found: Vec<Option<JobId>> = vec![None; first.len()];
-    let mut is_dropped = vec![false; first.len()];
-    for &id in first.order() {
-        if first.job(id).consulted().is_empty() {
+/// The outputs of `snapshot` that the readers of checkpoints in `dag` dropped, readers' lost
+/// inputs first, then what only they were made from.
+pub fn dropped(dag: &Dag, snapshot: &Snapshot) -> Vec<Dropped> {
+    let mut out: Vec<Dropped> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::default();
+    let unmade = |p: &str| dag.producer(p).is_none() && snapshot.records.contains_key(p);
+    for id in (0..dag.len() as u32).map(JobId) {
+        let job = dag.job(id);
+        if job.consulted().is_empty() || job.awaits().is_some() {
             continue;
         }
-        let Some(now) = in_last(id).map(|n| last.job(n)) else {
+        let Some(record) = job
+            .outputs
+            .first()
+            .and_then(|o| snapshot.records.get(&o.path))
+        else {
             continue;
         };
-        if now.awaits().is_some() {
-            continue;
-        }
-        let checkpoint = now.consulted().iter().find_map(|p| last.producer(p));
-        let mut stack: Vec<JobId> = first.job(id).deps.clone();
-        while let Some(d) = stack.pop() {
-            let i = d.0 as usize;
-            if is_dropped[i] || !lost(d) {
-                continue;
+        let now: HashSet<&str> = job.inputs.iter().map(|f| f.path.as_str()).collect();
+        for (path, _) in &record.inputs {
+            if !now.contains(path.as_str()) && unmade(path) && seen.insert(path.clone()) {
+                out.push(Dropped {
+                    path: path.clone(),
+                    reader: id,
+                });
             }
-            is_dropped[i] = true;
-            found[i] = checkpoint;
-            stack.extend(first.job(d).deps.iter().copied());
         }
     }
-    first
-        .order()
-        .iter()
-        .filter(|id| is_dropped[id.0 as usize])
-        .map(|&job| Dropped {
-            job,
-            checkpoint: found[job.0 as usize],
-        })
-        .collect()
+    if out.is_empty() {
+        return out;
+    }
+    // What each recorded output was made from, by the recorded path holding each input.
+    let holder = |input: &str| -> Option<String> {
+        if snapshot.records.contains_key(input) {
+            return Some(input.to_string());
+        }
+        Path::new(input)
+            .ancestors()
+            .skip(1)
+            .filter_map(|d| d.to_str())
+            .find(|d| snapshot.records.contains_key(*d))
+            .map(String::from)
+    };
+    let mut consumers: HashMap<String, Vec<&str>> = HashMap::default();
+    for (path, record) in &snapshot.records {
+        for (input, _) in &record.inputs {
+            if let Some(h) = holder(input) {
+                consumers.entry(h).or_default().push(path);
+            }
+        }
+    }
+    let mut next = 0;
+    while next < out.len() {
+        let Dropped { path, reader } = out[next].clone();
+        next += 1;
+        for (input, _) in &snapshot.records[&path].inputs {
+            let Some(h) = holder(input) else { continue };
+            let only_dropped = consumers
+                .get(&h)
+                .is_some_and(|c| c.iter().all(|p| seen.contains(*p)));
+            if only_dropped && unmade(&h) && seen.insert(h.clone()) {
+                out.push(Dropped { path: h, reader });
+            }
+        }
+    }
+    out
 }
