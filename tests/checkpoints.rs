@@ -516,3 +516,207 @@ fn a_temp_file_a_pending_job_needs_is_kept_until_it_has_run() {
     assert!(!p.exists("header/A.txt") && !p.exists("header/B.txt"));
     assert!(p.run(&["wf.rhai", "-n"]).code(0).planned().is_empty());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Randomized: edits, deletions and kills against a model of what must rerun
+
+#[derive(Debug, Clone)]
+enum Step {
+    /// Sample `s` gets these lines (each a letter).
+    Data(usize, Vec<u8>),
+    /// Deletes the `k`-th count output of sample `s`, if there is one.
+    DeleteCount(usize, usize),
+    DeleteSummary(usize),
+    /// A run killed with SIGKILL after this many milliseconds, then a run to the end.
+    Kill(u64),
+}
+
+const SAMPLES: [&str; 2] = ["A", "B"];
+
+/// What a sample's jobs last saw.
+#[derive(Debug, Default, Clone)]
+struct Sample {
+    data: String,
+    /// The data the checkpoint last split.
+    split: Option<String>,
+    /// Chunk name → the chunk its count output was made from, for the count outputs on disk.
+    counted: BTreeMap<String, String>,
+    /// The counts the summary on disk was gathered from.
+    gathered: Option<Vec<(String, String)>>,
+}
+
+/// The chunks `split -l 2` makes of `data`: `part_aa`, `part_ab`, ...
+fn chunks(data: &str) -> Vec<(String, String)> {
+    let lines: Vec<&str> = data.split_inclusive('\n').collect();
+    lines
+        .chunks(2)
+        .enumerate()
+        .map(|(i, c)| (format!("a{}", (b'a' + i as u8) as char), c.concat()))
+        .collect()
+}
+
+fn count_of(chunk: &str) -> String {
+    format!("{}\n", chunk.lines().count())
+}
+
+impl Sample {
+    fn gathers(&self) -> Vec<(String, String)> {
+        chunks(&self.data)
+            .into_iter()
+            .map(|(name, chunk)| (name, count_of(&chunk)))
+            .collect()
+    }
+
+    /// The jobs a run must run for this sample (`s` is its name), and the count jobs it drops.
+    fn expected(&self, s: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+        let mut ran = BTreeSet::new();
+        if self.split.as_ref() != Some(&self.data) {
+            ran.insert(format!("split[s={s}]"));
+        }
+        let now = chunks(&self.data);
+        for (name, chunk) in &now {
+            if self.counted.get(name) != Some(chunk) {
+                ran.insert(format!("count[i={name},s={s}]"));
+            }
+        }
+        if self.gathered.as_ref() != Some(&self.gathers()) {
+            ran.insert(format!("gather[s={s}]"));
+        }
+        let dropped = self
+            .counted
+            .keys()
+            .filter(|k| !now.iter().any(|(n, _)| n == *k))
+            .map(|name| format!("count[i={name},s={s}]"))
+            .collect();
+        (ran, dropped)
+    }
+
+    /// After a run to the end.
+    fn done(&mut self) {
+        self.split = Some(self.data.clone());
+        self.counted = chunks(&self.data).into_iter().collect();
+        self.gathered = Some(self.gathers());
+    }
+
+    /// The files a clean run makes for this sample.
+    fn files(&self, s: &str, out: &mut BTreeMap<String, String>) {
+        for (name, chunk) in chunks(&self.data) {
+            out.insert(format!("counts/{s}/{name}.txt"), count_of(&chunk));
+            out.insert(format!("chunks/{s}/part_{name}"), chunk);
+        }
+        let summary = self.gathers().into_iter().map(|(_, c)| c).collect();
+        out.insert(format!("summary/{s}.txt"), summary);
+    }
+}
+
+fn step_strategy() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        3 => (0..2usize, proptest::collection::vec(0..3u8, 1..=7)).prop_map(|(s, l)| Step::Data(s, l)),
+        1 => (0..2usize, 0..4usize).prop_map(|(s, k)| Step::DeleteCount(s, k)),
+        1 => (0..2usize).prop_map(Step::DeleteSummary),
+        2 => (0..150u64).prop_map(Step::Kill),
+    ]
+}
+
+fn text_of(lines: &[u8]) -> String {
+    lines
+        .iter()
+        .map(|l| format!("{}\n", (b'a' + l) as char))
+        .collect()
+}
+
+fn run_steps(steps: Vec<Step>) {
+    let p = Project::new();
+    p.file("wf.rhai", WF);
+    let mut model = [Sample::default(), Sample::default()];
+    for (i, s) in SAMPLES.iter().enumerate() {
+        model[i].data = text_of(&[i as u8, 1, 2]);
+        p.file(&format!("data/{s}.txt"), &model[i].data);
+    }
+    for step in std::iter::once(None).chain(steps.into_iter().map(Some)) {
+        match &step {
+            Some(Step::Data(s, lines)) => {
+                model[*s].data = text_of(lines);
+                p.file(&format!("data/{}.txt", SAMPLES[*s]), &model[*s].data);
+            }
+            Some(Step::DeleteCount(s, k)) => {
+                if let Some(name) = model[*s].counted.keys().nth(*k).cloned() {
+                    p.remove(&format!("counts/{}/{name}.txt", SAMPLES[*s]));
+                    model[*s].counted.remove(&name);
+                }
+            }
+            Some(Step::DeleteSummary(s)) => {
+                if model[*s].gathered.take().is_some() {
+                    p.remove(&format!("summary/{}.txt", SAMPLES[*s]));
+                }
+            }
+            Some(Step::Kill(ms)) => {
+                let mut bg = p.spawn(&["wf.rhai", "-j", "1"]);
+                std::thread::sleep(Duration::from_millis(*ms));
+                bg.groups.extend(running_groups(&p));
+                let _ =
+                    nix::sys::signal::kill(nix::unistd::Pid::from_raw(bg.pid()), Signal::SIGKILL);
+                common::kill_groups(&bg.groups);
+                let _ = bg.finish(LIMIT);
+            }
+            None => {}
+        }
+        let run = p.run(&["wf.rhai", "-j", "1"]).code(0);
+        let mut ran: Vec<String> = run.ran().into_iter().filter(|j| j != "all").collect();
+        let mut once = ran.clone();
+        once.sort();
+        once.dedup();
+        assert_eq!(
+            once.len(),
+            ran.len(),
+            "a job ran twice in {step:?}: {ran:?}"
+        );
+        if !matches!(step, Some(Step::Kill(_))) {
+            let mut expected = BTreeSet::new();
+            for (i, s) in SAMPLES.iter().enumerate() {
+                let (jobs, dropped) = model[i].expected(s);
+                expected.extend(jobs);
+                for job in dropped {
+                    assert!(
+                        run.stderr.contains(&format!("  Dropped {job}: ")),
+                        "{job} was not said to be dropped after {step:?}:\n{}",
+                        run.stderr
+                    );
+                }
+            }
+            ran.sort();
+            assert_eq!(
+                ran.into_iter().collect::<BTreeSet<_>>(),
+                expected,
+                "after {step:?}:\n{}",
+                run.stderr
+            );
+        }
+        model.iter_mut().for_each(Sample::done);
+        let mut files = BTreeMap::new();
+        for (i, s) in SAMPLES.iter().enumerate() {
+            model[i].files(s, &mut files);
+        }
+        assert_eq!(made(&p), files, "after {step:?}");
+        p.run(&["wf.rhai", "-n"])
+            .code(0)
+            .stdout_has("nothing to be done");
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 12,
+        max_shrink_iters: 32,
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    #[test]
+    fn random_edits_deletions_and_kills_rerun_what_a_static_workflow_would(
+        steps in proptest::collection::vec(step_strategy(), 1..6)
+    ) {
+        run_steps(steps);
+    }
+}
