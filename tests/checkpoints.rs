@@ -7,7 +7,7 @@
 //! Every process a test starts is bounded in time and killed when the test ends.
 
 mod common;
-use common::{wait_until, Project};
+use common::{lines, wait_until, Project};
 
 use nix::sys::signal::Signal;
 use std::collections::{BTreeMap, BTreeSet};
@@ -45,10 +45,6 @@ rule("gather", #{
     shell: "cat {input} > {output}",
 });
 "#;
-
-fn lines(n: usize) -> String {
-    (1..=n).map(|i| format!("{i}\n")).collect()
-}
 
 /// Sample A has `a` lines, B has `b`.
 fn project(a: usize, b: usize) -> Project {
@@ -170,69 +166,6 @@ fn a_checkpoint_that_fails_drops_nothing() {
     assert_eq!(p.read("counts/B/ab.txt"), "2\n");
 }
 
-#[test]
-fn a_chain_of_checkpoints_drops_a_whole_branch() {
-    // Lines are split in parts of 3 by one checkpoint, each part in lines by another.
-    let p = Project::new();
-    p.file("in.txt", &lines(6)).file(
-        "wf.rhai",
-        r#"
-rule("all", #{ input: "total.txt" });
-rule("split", #{ input: "in.txt", output: directory("parts"), checkpoint: true,
-    shell: "mkdir -p {output} && split -l 3 {input} {output}/p_" });
-rule("explode", #{ input: "parts/p_{i}", output: directory("lines/{i}"), checkpoint: true,
-    shell: "mkdir -p {output} && split -l 1 {input} {output}/l_" });
-rule("copy", #{ input: "lines/{i}/l_{j}", output: "copied/{i}/{j}.txt", shell: "cp {input} {output}" });
-rule("per_part", #{
-    input: |w| {
-        let d = checkpoint_output("explode", w);
-        expand("copied/{i}/{j}.txt", #{ i: w.i, j: glob_wildcards(d + "/l_{j}").j })
-    },
-    output: "part/{i}.txt",
-    shell: "cat /dev/null {input} > {output}",
-});
-rule("total", #{
-    input: |w| {
-        let d = checkpoint_output("split", w);
-        expand("part/{i}.txt", #{ i: glob_wildcards(d + "/p_{i}").i })
-    },
-    output: "total.txt",
-    shell: "cat /dev/null {input} > {output}",
-});
-"#,
-    );
-    p.run(&["wf.rhai", "-j", "1"]).code(0);
-    p.file("in.txt", &lines(3));
-    let run = p.run(&["wf.rhai", "-j", "1"]).code(0);
-    assert_eq!(run.ran(), ["split", "total", "all"]);
-    let dropped: Vec<&str> = run
-        .stderr
-        .lines()
-        .filter_map(|l| l.strip_prefix("  Dropped "))
-        .map(|l| l.split(':').next().unwrap())
-        .collect();
-    assert_eq!(
-        dropped,
-        [
-            "per_part[i=ab]",
-            "copy[i=ab,j=aa]",
-            "copy[i=ab,j=ab]",
-            "copy[i=ab,j=ac]",
-            "explode[i=ab]"
-        ],
-        "{}",
-        run.stderr
-    );
-    run.stderr_has(
-        "Dropped explode[i=ab]: checkpoint split no longer leads to it; removed `lines/ab`",
-    );
-    for gone in ["lines/ab", "copied/ab", "part/ab.txt"] {
-        assert!(!p.exists(gone), "{gone} is left");
-    }
-    assert_eq!(p.read("total.txt"), "1\n2\n3\n");
-    assert!(p.run(&["wf.rhai", "-n"]).code(0).planned().is_empty());
-}
-
 // ---------------------------------------------------------------------------------------------
 // kill -9 and Ctrl-C
 
@@ -284,15 +217,6 @@ fn all_jobs(p: &Project) -> BTreeSet<String> {
     clean.run(&["wf.rhai"]).code(0).ran().into_iter().collect()
 }
 
-/// The job process groups flowrun lists in its lock file.
-fn running_groups(p: &Project) -> Vec<i32> {
-    std::fs::read_to_string(p.path().join(".flowrun/lock"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.strip_prefix("group ")?.trim().parse().ok())
-        .collect()
-}
-
 /// Runs `p` with `hold` in place until `ready` holds, kills flowrun with SIGKILL (and, since
 /// nobody is left to, its jobs), then runs again without the hold: the rerun does exactly the
 /// jobs whose outputs were not vouched for, and the files equal a clean run's.
@@ -308,7 +232,7 @@ fn killed_when(p: &Project, hold: &str, ready: impl Fn(&Project) -> bool) {
             ))
         }
     });
-    bg.groups.extend(running_groups(p));
+    bg.groups.extend(common::running_groups(p));
     bg.signal(Signal::SIGKILL);
     common::kill_groups(&bg.groups);
     let _ = bg.finish(LIMIT);
@@ -361,7 +285,7 @@ fn kill_9_after_a_checkpoint_made_a_chunk_fewer_then_the_rerun_still_drops_its_j
     p.wait_for("ran_split_A", LIMIT);
     std::thread::sleep(Duration::from_millis(300));
     assert!(!p.exists("chunks/A/part_ac"));
-    bg.groups.extend(running_groups(&p));
+    bg.groups.extend(common::running_groups(&p));
     bg.signal(Signal::SIGKILL);
     common::kill_groups(&bg.groups);
     let _ = bg.finish(LIMIT);
@@ -378,7 +302,7 @@ fn ctrl_c_during_a_checkpoint_removes_its_partial_directory_and_exits_130() {
     p.file("hold_split_A", "");
     let mut bg = p.spawn(&["wf.rhai", "-j", "1"]);
     p.wait_for("chunks/A/part_ab", LIMIT);
-    bg.groups.extend(running_groups(&p));
+    bg.groups.extend(common::running_groups(&p));
     bg.signal(Signal::SIGINT);
     bg.finish(LIMIT)
         .code(130)
@@ -647,14 +571,15 @@ fn run_steps(steps: Vec<Step>) {
                 }
             }
             Some(Step::DeleteSummary(s)) => {
-                if model[*s].gathered.take().is_some() {
+                let made = model[*s].gathered.take();
+                if made.is_some() {
                     p.remove(&format!("summary/{}.txt", SAMPLES[*s]));
                 }
             }
             Some(Step::Kill(ms)) => {
                 let mut bg = p.spawn(&["wf.rhai", "-j", "1"]);
                 std::thread::sleep(Duration::from_millis(*ms));
-                bg.groups.extend(running_groups(&p));
+                bg.groups.extend(common::running_groups(&p));
                 let _ =
                     nix::sys::signal::kill(nix::unistd::Pid::from_raw(bg.pid()), Signal::SIGKILL);
                 common::kill_groups(&bg.groups);

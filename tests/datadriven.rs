@@ -3,7 +3,7 @@
 //! their code do to reruns, and the errors they raise.
 
 mod common;
-use common::Project;
+use common::{lines, Project};
 
 // ---------------------------------------------------------------------------------------------
 // Functions of the wildcards
@@ -548,10 +548,6 @@ rule("gather", #{
 });
 "#;
 
-fn lines(n: usize) -> String {
-    (1..=n).map(|i| format!("{i}\n")).collect()
-}
-
 fn checkpoint_project() -> Project {
     let p = Project::new();
     p.file("samples.tsv", "sample\tfastq\nA\tdata/A.fq\nB\tdata/B.fq\n")
@@ -739,6 +735,42 @@ fn a_chain_of_checkpoints_is_planned_pass_by_pass() {
     p.file("in.txt", "");
     p.run(&["wf.rhai", "-j", "1"]).code(0);
     assert_eq!(p.read("total.txt"), "0\n");
+    assert!(p.run(&["wf.rhai", "-n"]).code(0).planned().is_empty());
+}
+
+#[test]
+fn a_checkpoint_in_a_chain_making_a_part_fewer_drops_the_whole_branch() {
+    let p = Project::new();
+    p.file("in.txt", &lines(6)).file("wf.rhai", CHAIN_WF);
+    p.run(&["wf.rhai", "-j", "1"]).code(0);
+    p.file("in.txt", &lines(3));
+    let run = p.run(&["wf.rhai", "-j", "1"]).code(0);
+    assert_eq!(run.ran(), ["split", "total", "all"]);
+    let dropped: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("  Dropped "))
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    assert_eq!(
+        dropped,
+        [
+            "per_part[i=ab]",
+            "square[i=ab,j=aa]",
+            "square[i=ab,j=ab]",
+            "square[i=ab,j=ac]",
+            "explode[i=ab]"
+        ],
+        "{}",
+        run.stderr
+    );
+    run.stderr_has(
+        "Dropped explode[i=ab]: checkpoint split no longer leads to it; removed `lines/ab`",
+    );
+    for gone in ["lines/ab", "sq/ab", "part_sum/ab.txt"] {
+        assert!(!p.exists(gone), "{gone} is left");
+    }
+    assert_eq!(p.read("total.txt"), "14\n");
     assert!(p.run(&["wf.rhai", "-n"]).code(0).planned().is_empty());
 }
 

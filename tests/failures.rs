@@ -3,7 +3,7 @@
 //! groups it learned about).
 
 mod common;
-use common::{assert_group_gone, live_in_group, wait_until, within, Project};
+use common::{assert_group_gone, live_in_group, running_groups, wait_until, within, Project};
 use nix::sys::signal::Signal;
 use std::time::Duration;
 
@@ -339,15 +339,6 @@ fn after_kill_9_the_next_run_redoes_the_unfinished_job() {
         .stderr_has("took over the lock left by a run that is no longer alive");
     assert_eq!(run.ran(), ["slow", "all"]);
     assert_eq!(p.read("slow.txt"), "partial\ndone\n");
-}
-
-/// The process groups flowrun lists in its lock file as running.
-fn running_groups(p: &Project) -> Vec<i32> {
-    std::fs::read_to_string(p.path().join(".flowrun/lock"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.strip_prefix("group ")?.trim().parse().ok())
-        .collect()
 }
 
 #[test]

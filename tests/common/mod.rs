@@ -373,6 +373,20 @@ impl Drop for Background {
     }
 }
 
+/// `n` numbered lines: `1\n2\n...`.
+pub fn lines(n: usize) -> String {
+    (1..=n).map(|i| format!("{i}\n")).collect()
+}
+
+/// The process groups flowrun lists in its lock file as running.
+pub fn running_groups(p: &Project) -> Vec<i32> {
+    std::fs::read_to_string(p.path().join(".flowrun/lock"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("group ")?.trim().parse().ok())
+        .collect()
+}
+
 /// Sends SIGKILL to each process group in `groups` (ignoring those already gone).
 pub fn kill_groups(groups: &[i32]) {
     for g in groups {
