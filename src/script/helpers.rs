@@ -316,9 +316,7 @@ pub fn register(engine: &mut Engine, state: &SharedState) {
         });
     register_multiext(engine);
     let st = state.clone();
-    engine.register_fn("config", move |defaults: Map| -> Res<Dynamic> {
-        let mut merged: serde_json::Value = rhai::serde::from_dynamic(&Dynamic::from(defaults))
-            .map_err(|e| runtime(format!("config: {e}")))?;
+    let with_defaults = move |mut merged: serde_json::Value| -> Res<Dynamic> {
         let user = st
             .lock()
             .map_err(|_| runtime("state poisoned"))?
@@ -326,6 +324,31 @@ pub fn register(engine: &mut Engine, state: &SharedState) {
             .clone();
         super::config::merge(&mut merged, user);
         rhai::serde::to_dynamic(merged)
+    };
+    let from_map = with_defaults.clone();
+    engine.register_fn("config", move |defaults: Map| -> Res<Dynamic> {
+        from_map(
+            rhai::serde::from_dynamic(&Dynamic::from(defaults))
+                .map_err(|e| runtime(format!("config: {e}")))?,
+        )
+    });
+    // Snakemake's `configfile: "config/config.yaml"`: the file holds the defaults, which
+    // `--configfile` and `--config` override; a change to it changes the workflow.
+    let st = state.clone();
+    engine.register_fn("config", move |path: &str| -> Res<Dynamic> {
+        let file = std::path::PathBuf::from(path);
+        let defaults = super::config::read_file(&file).map_err(|d| {
+            runtime(match d.hint {
+                Some(hint) => format!("config: {}; {hint}", d.message),
+                None => format!("config: {}", d.message),
+            })
+        })?;
+        if let Ok(mut s) = st.lock() {
+            if !s.tables.contains(&file) {
+                s.tables.push(file);
+            }
+        }
+        with_defaults(defaults)
     });
     let st = state.clone();
     engine.register_fn("config", move || -> Res<Dynamic> {

@@ -53,7 +53,7 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ("ruleorder", "Snakemake's `ruleorder: a > b`; flowrun's is `rule_order([\"a\", \"b\"])`, most preferred first"),
     ("localrules", "Snakemake's `localrules:`; not supported yet (flowrun runs every job locally)"),
     ("include", "Snakemake's `include:`; flowrun's is `import \"rules/x\" as x;` at the top of the file"),
-    ("configfile", "Snakemake's `configfile:`; flowrun's is `--configfile FILE` with defaults in `config(#{ ... })`"),
+    ("configfile", "Snakemake's `configfile:`; flowrun's is `let cfg = config(\"config.yaml\");` (or `--configfile FILE`)"),
     ("workdir", "Snakemake's `workdir:`; flowrun's is `flowrun -d DIR`"),
     ("lookup", "Snakemake's lookup in a sample sheet or config; not supported yet: read the table with Rhai and index the map"),
     ("branch", "Snakemake's conditional value of a rule key; not supported yet: use a Rhai `if` expression"),
