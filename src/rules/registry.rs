@@ -95,6 +95,17 @@ impl Rule {
     pub fn has_wildcards(&self) -> bool {
         self.outputs.iter().any(|o| o.pattern.has_wildcards())
     }
+
+    /// The files the rule's declaration read when the workflow loaded: its `script` (whose
+    /// text is the rule's code) and its `software` file (whose hash names the environment).
+    pub fn declared_files(&self) -> impl Iterator<Item = &str> {
+        let script = match &self.work {
+            Work::Script(s) => Some(s.path.as_str()),
+            _ => None,
+        };
+        let software = self.software.python.as_ref().map(|p| p.file.as_str());
+        script.into_iter().chain(software)
+    }
 }
 
 /// All rules of a workflow, with the output index.
