@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use crate::diagnostic::{did_you_mean, Diagnostic, Origin};
 use crate::rules::decl::{
-    ClosureId, FileDecl, FileKind, MapReduceDecl, Model, ModelKind, RuleDecl, WorkDecl,
+    ClosureId, FileDecl, FileKind, MapReduceDecl, Model, ModelKind, ReportMark, RuleDecl, WorkDecl,
 };
 use crate::rules::function::RuleFunctions;
 use crate::rules::pattern::{Pattern, Wildcards};
@@ -31,6 +31,8 @@ pub struct File {
     pub from_rule: Option<RuleId>,
     /// Declared with `directory()`.
     pub directory: bool,
+    /// `report(...)`: shown in the HTML report.
+    pub report: Option<ReportMark>,
 }
 
 /// What a rule's jobs run.
@@ -137,6 +139,7 @@ fn compile_files(
                 // `rules(name)` only sees rules declared (and so validated) before.
                 from_rule: d.from_rule.as_ref().and_then(|r| by_name.get(r).copied()),
                 directory: d.directory,
+                report: d.report.clone(),
             }),
             Err(e) => {
                 errors.push(
@@ -249,6 +252,12 @@ fn compile_rule(
         for f in files {
             if let Some(why) = misplaced(f, what) {
                 errors.push(err(format!("{what} `{}`: {why}", f.pattern)));
+            }
+            if f.report.is_some() && what != "output" {
+                errors.push(err(format!(
+                    "{what} `{}`: `report()` marks outputs",
+                    f.pattern
+                )));
             }
         }
     }

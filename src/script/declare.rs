@@ -156,10 +156,10 @@ impl Spec<'_> {
             self.functions.push((slot, fp));
             return Ok(());
         }
-        let (path, kind, from_rule, directory) = if value.is_string() {
-            (value.to_string(), FileKind::Plain, None, false)
+        let (path, kind, from_rule, directory, report) = if value.is_string() {
+            (value.to_string(), FileKind::Plain, None, false, None)
         } else if let Some(m) = value.clone().try_cast::<Marked>() {
-            (m.path, m.kind, m.rule, m.directory)
+            (m.path, m.kind, m.rule, m.directory, m.report)
         } else {
             let function = if key == "output" {
                 ""
@@ -183,6 +183,7 @@ impl Spec<'_> {
             kind,
             from_rule,
             directory,
+            report,
         });
         Ok(())
     }
