@@ -72,7 +72,8 @@ fn fail<T>(ctx: &NativeCallContext, msg: String) -> Res<T> {
     )))
 }
 
-fn type_name(value: &Dynamic) -> &'static str {
+/// A value's type in words, for messages.
+pub(super) fn type_name(value: &Dynamic) -> &'static str {
     match value.type_name() {
         "string" | "ImmutableString" => "a string",
         "i64" => "an integer",

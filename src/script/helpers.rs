@@ -246,7 +246,7 @@ fn report_mark(options: Dynamic) -> Res<ReportMark> {
         return Err(runtime(format!(
             "report(): the second argument must be a caption or a map such as \
              `#{{ caption: \"...\", category: \"...\" }}`, not {}",
-            options.type_name()
+            super::declare::type_name(&options)
         )));
     };
     let mut mark = ReportMark::default();
@@ -263,7 +263,7 @@ fn report_mark(options: Dynamic) -> Res<ReportMark> {
         if !v.is_string() {
             return Err(runtime(format!(
                 "report(): `{key}` must be a string, not {}",
-                v.type_name()
+                super::declare::type_name(&v)
             )));
         }
         *slot = Some(v.to_string());
