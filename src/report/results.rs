@@ -153,10 +153,10 @@ fn figure(out: &mut String, e: &Entry, status: &str, report_dir: &Path, budget: 
         Err(_) => "not there".to_string(),
     };
     let dir = matches!(&meta, Ok(m) if m.is_dir());
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<figure class=\"result\"><figcaption><a href=\"{}{}\">{}</a> · {} · {status} · {size}\
-         </figcaption>\n",
+         </figcaption>",
         href(report_dir, &e.path),
         if dir { "/" } else { "" },
         escape(&e.path),
