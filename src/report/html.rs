@@ -470,7 +470,8 @@ dd{margin:0}.note{color:#555}.rulegraph .rule{stroke:#90a4ae}.rulegraph text{tex
 border:1px solid #ddd}figure.result img{max-width:100%}.caption{white-space:pre-wrap}\
 pre.result{max-height:30em;overflow:auto;background:#fafafa}";
 
-/// A rule's box in the rule graph: what its jobs did in this run, coloured by the worst.
+/// A rule's box in the rule graph: what its jobs did in this run (`2 ran, 1 failed`), coloured
+/// by the worst.
 fn rule_look(sums: &BTreeMap<&str, RuleSum<'_>>, rule: &str) -> rulegraph::Look {
     let Some(sum) = sums.get(rule) else {
         return rulegraph::Look {
@@ -478,16 +479,24 @@ fn rule_look(sums: &BTreeMap<&str, RuleSum<'_>>, rule: &str) -> rulegraph::Look 
             fill: "#eceff1",
         };
     };
-    let count = |s: &str| sum.statuses.get(s).copied().unwrap_or(0);
-    let (ran, failed) = (count("ok"), count("failed"));
-    let mut line = format!("{ran} ran");
-    if failed > 0 {
-        line.push_str(&format!(", {failed} failed"));
-    }
-    let fill = match (failed, ran) {
-        (0, 0) => "#eceff1",
-        (0, _) => "#c8e6c9",
-        _ => "#ffcdd2",
+    let line = sum
+        .statuses
+        .iter()
+        .map(|(s, n)| match *s {
+            "ok" => format!("{n} ran"),
+            other => format!("{n} {other}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let has = |s: &str| sum.statuses.contains_key(s);
+    let fill = if has("failed") {
+        "#ffcdd2"
+    } else if has("interrupted") {
+        "#ffe0b2"
+    } else if has("ok") {
+        "#c8e6c9"
+    } else {
+        "#eceff1"
     };
     rulegraph::Look { line, fill }
 }
