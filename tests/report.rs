@@ -459,6 +459,10 @@ fn report_marks_are_checked() {
             "input `x.txt`: `report()` marks outputs",
         ),
         (
+            r#"rule("a", #{ output: "y.txt", benchmark: report("b.tsv"), shell: "touch {output}" });"#,
+            "benchmark `b.tsv`: `report()` marks outputs",
+        ),
+        (
             r#"rule("a", #{ output: report("y.txt", 3), shell: "touch {output}" });"#,
             "report(): the second argument must be a caption or a map such as `#{ caption: \"...\", category: \"...\" }`, not an integer",
         ),

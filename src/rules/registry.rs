@@ -246,18 +246,18 @@ fn compile_rule(
     let misplaced = |f: &File, what: &str| match (f.kind, what) {
         (FileKind::Touch, "input" | "log") => Some("`touch()` marks outputs"),
         (FileKind::Ancient, "output" | "log") => Some("`ancient()` marks inputs"),
+        _ if f.report.is_some() && what != "output" => Some("`report()` marks outputs"),
         _ => None,
     };
-    for (what, files) in [("input", &inputs), ("output", &outputs), ("log", &logs)] {
+    for (what, files) in [
+        ("input", &inputs),
+        ("output", &outputs),
+        ("log", &logs),
+        ("benchmark", &benchmark),
+    ] {
         for f in files {
             if let Some(why) = misplaced(f, what) {
                 errors.push(err(format!("{what} `{}`: {why}", f.pattern)));
-            }
-            if f.report.is_some() && what != "output" {
-                errors.push(err(format!(
-                    "{what} `{}`: `report()` marks outputs",
-                    f.pattern
-                )));
             }
         }
     }
