@@ -94,7 +94,7 @@ fn snakemake_functions_name_the_concept_and_the_flowrun_way() {
         ("pipe(\"x.fifo\")", "`pipe()` is Snakemake's named pipe between two jobs running at once; not supported yet: write a file (a `temp()` output) instead"),
         ("ruleorder(\"a\")", "`ruleorder()` is Snakemake's `ruleorder: a > b`; flowrun's is `rule_order([\"a\", \"b\"])`"),
         ("unpack(\"x\")", "`unpack()` is Snakemake's unpacking of an input function's dict"),
-        ("report(\"x\", \"caption.rst\")", "`report()` is Snakemake's report caption for an output"),
+        ("ensure(\"x\")", "`ensure()` is Snakemake's output checks"),
     ] {
         let p = project(&format!(
             "rule(\"a\", #{{ output: {call}, shell: \"touch {{output}}\" }});\n"

@@ -183,6 +183,7 @@ fn as_decls(files: Vec<JobFile>) -> Vec<FileDecl> {
             kind: f.kind,
             directory: f.directory,
             from_rule: None,
+            report: None,
         })
         .collect()
 }

@@ -47,7 +47,6 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ("service", "Snakemake's service job running beside its consumers; not supported yet"),
     ("dynamic", "Snakemake's old dynamic outputs; not supported"),
     ("unpack", "Snakemake's unpacking of an input function's dict; give `input` a map of named paths instead"),
-    ("report", "Snakemake's report caption for an output; not supported: `--report` makes flowrun's own HTML report"),
     ("ensure", "Snakemake's output checks; not supported yet: check the file at the end of `shell` (`test -s {output}`)"),
     ("storage", "Snakemake's remote storage plugins; not supported yet: download in a rule of its own"),
     ("ruleorder", "Snakemake's `ruleorder: a > b`; flowrun's is `rule_order([\"a\", \"b\"])`, most preferred first"),
@@ -78,6 +77,7 @@ fn files(list: &[FileDecl], from: Option<&str>) -> Array {
                 kind: FileKind::Plain,
                 rule: Some(rule.to_string()),
                 directory: f.directory,
+                report: None,
             }),
             None => Dynamic::from(f.path.clone()),
         })
