@@ -432,6 +432,7 @@ fn push_files(
         path: crate::rules::pattern::normalize_path(path),
         kind: kind.0,
         directory: kind.1,
+        report: None,
         from_rule: None,
     });
     Ok(())
@@ -460,6 +461,7 @@ mod tests {
             kind: FileKind::Plain,
             directory: false,
             from_rule: None,
+            report: None,
         }
     }
 
