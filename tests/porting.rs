@@ -321,7 +321,10 @@ fn retries_grow_threads_and_resources_by_a_function_of_the_attempt() {
         .map(|e| e["text"].as_str().unwrap_or_default().to_string())
         .collect();
     assert_eq!(notes.len(), 2, "{notes:?}");
-    assert!(notes[1].ends_with("attempt 3 takes threads=3, mem_mb=3000"), "{notes:?}");
+    assert!(
+        notes[1].ends_with("attempt 3 takes threads=3, mem_mb=3000"),
+        "{notes:?}"
+    );
     // Threads beyond `-j` are scaled down to it, on every attempt as on the first.
     std::fs::remove_file(p.path().join("tries.txt")).unwrap();
     p.run(&["wf.rhai", "-j", "2", "-F"]).code(0);

@@ -498,7 +498,10 @@ rule("grow", #{ output: "grow.txt", retries: 2,
         .run(&p, &["wf.rhai"])
         .code(0)
         .stderr_has("attempt 3 takes threads=2, mem_mb=300");
-    assert_eq!(p.read("tries.txt"), "1 100 1 100\n2 200 2 200\n2 300 2 300\n");
+    assert_eq!(
+        p.read("tries.txt"),
+        "1 100 1 100\n2 200 2 200\n2 300 2 300\n"
+    );
     assert_eq!(cluster.labels_in("COMPLETED"), ["grow"]);
     assert_eq!(cluster.labels_in("FAILED"), ["grow", "grow"]);
 }

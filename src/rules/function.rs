@@ -257,10 +257,11 @@ impl RuleFunctions {
             attempt: 1,
             consulted: Default::default(),
         };
-        self.bind_inner(&caller, statics).map_err(|f| match f.pending {
-            Some(path) => BindError::Pending(path),
-            None => BindError::Failed(f.diagnostic(rule, label)),
-        })
+        self.bind_inner(&caller, statics)
+            .map_err(|f| match f.pending {
+                Some(path) => BindError::Pending(path),
+                None => BindError::Failed(f.diagnostic(rule, label)),
+            })
     }
 
     /// The threads and resources of attempt `attempt` of a job (2 for the first retry), for a

@@ -147,6 +147,15 @@ pub struct RunContext<'a> {
     pub store: &'a mut Store,
 }
 
+/// Job `id` as its current attempt runs it: grown for a retry, else as planned. (A function
+/// of the two fields, so that the scheduler's other fields stay free to change meanwhile.)
+fn current<'j>(retries: &'j HashMap<JobId, Retry>, dag: &'j Dag, id: JobId) -> &'j Job {
+    retries
+        .get(&id)
+        .and_then(|r| r.grown.as_ref())
+        .unwrap_or_else(|| dag.job(id))
+}
+
 struct Scheduler<'a, 'c, 'r> {
     rules: &'a Rules,
     /// Calls the functions of the attempt before a retry.
@@ -209,10 +218,7 @@ impl<'a> Scheduler<'a, '_, '_> {
 
     /// The job as its current attempt runs it.
     fn job(&self, id: JobId) -> &Job {
-        self.retries
-            .get(&id)
-            .and_then(|r| r.grown.as_ref())
-            .unwrap_or_else(|| self.dag.job(id))
+        current(&self.retries, self.dag, id)
     }
 
     /// The part of the `-j` budget the job takes, as its place counts it.
@@ -346,8 +352,7 @@ impl<'a> Scheduler<'a, '_, '_> {
 
     fn release(&mut self, id: JobId) {
         self.free_cores += self.cores_of(id);
-        let job = self.retries.get(&id).and_then(|r| r.grown.as_ref());
-        let job = job.unwrap_or_else(|| self.dag.job(id));
+        let job = current(&self.retries, self.dag, id);
         for (k, v) in job.resources(self.rules.get(job.rule)) {
             if let Some(free) = self.free_resources.get_mut(k) {
                 *free += v;
@@ -357,8 +362,7 @@ impl<'a> Scheduler<'a, '_, '_> {
 
     fn reserve(&mut self, id: JobId) {
         self.free_cores -= self.cores_of(id);
-        let job = self.retries.get(&id).and_then(|r| r.grown.as_ref());
-        let job = job.unwrap_or_else(|| self.dag.job(id));
+        let job = current(&self.retries, self.dag, id);
         for (k, v) in job.resources(self.rules.get(job.rule)) {
             if let Some(free) = self.free_resources.get_mut(k) {
                 *free -= v;
@@ -808,44 +812,43 @@ pub fn run(
             }
             let message = rx.recv_timeout(Duration::from_millis(50));
             s.events.tick();
-            match message {
-                Ok(Message {
-                    id,
-                    result,
-                    took,
-                    usage,
-                    input_hash,
-                }) => {
-                    running -= 1;
-                    if !matches!(rules.get(dag.job(id).rule).work, Work::Nothing) {
-                        s.usages.insert(id, usage);
-                    }
-                    s.release(id);
-                    let result = match result {
-                        Err(failure) if s.may_retry(id) => {
-                            s.retry(id, failure, took);
-                            continue;
-                        }
-                        result => result,
-                    };
-                    let result = result.and_then(|attempt| {
-                        if crate::interrupt::requested() {
-                            Err(Failure::Setup("interrupted".into()))
-                        } else {
-                            s.succeed(id, took, input_hash, attempt)
-                        }
-                    });
-                    if let Err(f) = result {
-                        if crate::interrupt::requested() {
-                            s.clean_failed(id);
-                            s.state[id.0 as usize] = Some(State::Failed);
-                            s.emit_end(id, End::Interrupted, took);
-                        } else {
-                            s.fail(id, &f, took);
-                        }
-                    }
+            let Ok(Message {
+                id,
+                result,
+                took,
+                usage,
+                input_hash,
+            }) = message
+            else {
+                continue;
+            };
+            running -= 1;
+            if !matches!(rules.get(dag.job(id).rule).work, Work::Nothing) {
+                s.usages.insert(id, usage);
+            }
+            s.release(id);
+            let result = match result {
+                Err(failure) if s.may_retry(id) => {
+                    s.retry(id, failure, took);
+                    continue;
                 }
-                Err(_) => {}
+                result => result,
+            };
+            let result = result.and_then(|attempt| {
+                if crate::interrupt::requested() {
+                    Err(Failure::Setup("interrupted".into()))
+                } else {
+                    s.succeed(id, took, input_hash, attempt)
+                }
+            });
+            if let Err(f) = result {
+                if crate::interrupt::requested() {
+                    s.clean_failed(id);
+                    s.state[id.0 as usize] = Some(State::Failed);
+                    s.emit_end(id, End::Interrupted, took);
+                } else {
+                    s.fail(id, &f, took);
+                }
             }
         }
         if crate::interrupt::requested() {
