@@ -94,7 +94,7 @@ fn snakemake_functions_name_the_concept_and_the_flowrun_way() {
         ("pipe(\"x.fifo\")", "`pipe()` is Snakemake's named pipe between two jobs running at once; not supported yet: write a file (a `temp()` output) instead"),
         ("ruleorder(\"a\")", "`ruleorder()` is Snakemake's `ruleorder: a > b`; flowrun's is `rule_order([\"a\", \"b\"])`"),
         ("unpack(\"x\")", "`unpack()` is Snakemake's unpacking of an input function's dict"),
-        ("report(\"x\", \"caption.rst\")", "`report()` is Snakemake's report caption for an output"),
+        ("ensure(\"x\")", "`ensure()` is Snakemake's output checks"),
     ] {
         let p = project(&format!(
             "rule(\"a\", #{{ output: {call}, shell: \"touch {{output}}\" }});\n"
@@ -488,4 +488,88 @@ rule("summary", #{ input: ["logs/a.log", "out/b.txt"], output: "summary.txt", sh
         ["all", "summary", "work[s=a]", "work[s=b]"]
     );
     assert_eq!(p.read("summary.txt"), "working on a\nx\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Found porting snakemake-workflows/rna-seq-star-deseq2
+
+#[test]
+fn a_named_input_list_is_indexed_as_in_snakemake() {
+    let p = project(
+        r#"
+rule("fixed", #{ input: #{ reads: ["r1.fq", "r2.fq"] }, output: "fixed.txt",
+    shell: "cat {input.reads[1]} {input.reads[0]} > {output}" });
+rule("from_fn", #{ input: #{ reads: |w| ["r1.fq", "r2.fq"] }, output: "fn.txt",
+    shell: "cat {input.reads[1]} > {output}" });
+"#,
+    );
+    p.file("r1.fq", "one\n").file("r2.fq", "two\n");
+    p.run(&["wf.rhai", "fixed.txt", "fn.txt"]).code(0);
+    assert_eq!(p.read("fixed.txt"), "two\none\n");
+    assert_eq!(p.read("fn.txt"), "two\n");
+}
+
+#[test]
+fn an_index_past_a_named_list_is_an_error_at_load_or_for_the_job() {
+    let p = project(
+        r#"rule("a", #{ input: #{ reads: ["r1.fq"] }, output: "a.txt", shell: "cat {input.reads[1]} > {output}" });"#,
+    );
+    p.run(&["wf.rhai", "-n"])
+        .workflow_error()
+        .stderr_has("error: rule `a`: shell: `{input.reads[1]}`: index 1 is out of range; the rule has 1 such file(s)");
+    // A function decides the list per job: the job is named, before anything runs.
+    p.file(
+        "wf.rhai",
+        r#"rule("a", #{ input: #{ reads: |w| ["r1.fq"] }, output: "{s}.txt", shell: "cat {input.reads[1]} > {output}" });"#,
+    );
+    p.file("r1.fq", "one\n");
+    p.run(&["wf.rhai", "x.txt"])
+        .workflow_error()
+        .stderr_has("error: rule `a`, job a[s=x]: shell: `{input.reads[1]}`: index 1 is out of range; the rule has 1 such file(s)")
+        .stderr_has("wf.rhai:1");
+    assert!(!p.exists("x.txt"));
+    p.file(
+        "wf.rhai",
+        r#"rule("a", #{ input: #{ reads: "r1.fq" }, output: "a.txt", params: #{ x: [1] }, shell: "echo {params.x[0]} > {output}" });"#,
+    );
+    p.run(&["wf.rhai", "-n"])
+        .workflow_error()
+        .stderr_has("error: rule `a`: shell: `{params.x[0]}` cannot be indexed");
+}
+
+#[test]
+fn config_of_a_path_is_snakemakes_configfile() {
+    let p = project(
+        r#"
+let cfg = config("config/config.yaml");
+rule("all", #{ output: "out.txt", params: #{ n: cfg.n, name: cfg.ref.name }, shell: "echo {params.n} {params.name} > {output}" });
+"#,
+    );
+    p.file(
+        "config/config.yaml",
+        "n: 3\nref:\n  name: hg38\n  build: x\n",
+    );
+    p.file("over.yaml", "ref:\n  name: mm39\n");
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("out.txt"), "3 hg38\n");
+    // `--configfile` and `--config` override the file, key by key.
+    let over = ["wf.rhai", "--configfile", "over.yaml", "--config", "n=4"];
+    let plan = p.run(&[&over[..], &["-n"]].concat()).code(0);
+    assert_eq!(plan.reasons("all"), ["the rule's params changed"]);
+    p.run(&over).code(0);
+    assert_eq!(p.read("out.txt"), "4 mm39\n");
+    p.file("config/config.yaml", "n: [oops\n");
+    p.run(&["wf.rhai", "-n"])
+        .workflow_error()
+        .stderr_has("config: cannot parse config file `config/config.yaml`")
+        .stderr_has("wf.rhai:2");
+    p.remove("config/config.yaml");
+    p.run(&["wf.rhai", "-n"]).workflow_error().stderr_has(
+        "config: cannot read config file `config/config.yaml`: No such file or directory",
+    );
+    p.file("config/config.txt", "n: 1\n");
+    p.file("wf.rhai", r#"let cfg = config("config/config.txt");"#);
+    p.run(&["wf.rhai", "-n"])
+        .workflow_error()
+        .stderr_has("config: config file `config/config.txt` has an unknown extension; use .json, .toml, .yaml or .yml");
 }

@@ -288,6 +288,54 @@ rule("good", #{ output: "good.txt", shell: "echo fine > {output}" });
 }
 
 #[test]
+fn what_a_job_cost_on_its_node_comes_back_to_the_trace_and_benchmark() {
+    let cluster = Cluster::start();
+    let p = Project::new();
+    // The job writes the kernel's own peak of its resident memory (VmHWM, KiB): the truth.
+    p.file(
+        "wf.rhai",
+        r#"
+rule("big", #{
+    output: "big.txt",
+    benchmark: "bench/big.tsv",
+    shell: "python3 -c 'import re; b = bytearray(200 * 1024 * 1024); b[::4096] = b\"x\" * len(b[::4096]); open(\"{output}\", \"w\").write(re.search(r\"VmHWM:\\s+(\\d+)\", open(\"/proc/self/status\").read()).group(1))'",
+});
+"#,
+    );
+    cluster
+        .run(&p, &["wf.rhai", "-v", "--trace", "t.jsonl"])
+        .code(0)
+        .stderr_has("peak RSS 2");
+    let truth = p.read("big.txt").trim().parse::<f64>().unwrap() * 1024.0;
+    let end = p
+        .events("t.jsonl")
+        .into_iter()
+        .find(|e| e["event"] == "job_end" && e["label"] == "big")
+        .expect("job_end of big");
+    let usage = &end["usage"];
+    let reported = usage["max_rss"].as_f64().unwrap();
+    assert!(
+        (reported - truth).abs() / truth <= 0.05,
+        "reported {reported}, truth {truth}"
+    );
+    assert!(usage["cpu_user"].as_f64().unwrap() + usage["cpu_system"].as_f64().unwrap() > 0.0);
+    let bench = p.read("bench/big.tsv");
+    let max_rss_mib: f64 = bench
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split('\t')
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (max_rss_mib * 1024.0 * 1024.0 - truth).abs() / truth <= 0.05,
+        "{bench}"
+    );
+}
+
+#[test]
 fn a_job_over_its_memory_is_reported_in_words() {
     let cluster = Cluster::start();
     let p = Project::new();

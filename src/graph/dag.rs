@@ -22,7 +22,8 @@ use crate::graph::filestate::{self, Stat};
 use crate::rules::decl::{FileDecl, FileKind, Model};
 use crate::rules::function::{BindError, Computed, Evaluate, Statics};
 use crate::rules::pattern::Wildcards;
-use crate::rules::registry::{File, Rule, RuleId, Rules};
+use crate::rules::registry::{File, Rule, RuleId, Rules, Work};
+use crate::rules::template::Names;
 
 mod choose;
 
@@ -211,6 +212,7 @@ fn as_decls(files: Vec<JobFile>) -> Vec<FileDecl> {
             kind: f.kind,
             directory: f.directory,
             from_rule: None,
+            report: None,
         })
         .collect()
 }
@@ -230,6 +232,38 @@ fn bind(files: &[File], w: &Wildcards) -> Vec<JobFile> {
             directory: f.directory,
         })
         .collect()
+}
+
+/// Checks the rule's shell command and message against the names and counts of files, params
+/// and resources its functions gave this job, which loading could not check: `{input.reads[1]}`
+/// of a job given one read is an error naming the job, not an empty word in its command.
+fn check_templates(rule: &Rule, job: &Job) -> Result<(), String> {
+    if rule.functions.per_job_sections().is_empty() {
+        return Ok(());
+    }
+    fn files(files: &[JobFile]) -> Vec<Option<&str>> {
+        files.iter().map(|f| f.name.as_deref()).collect()
+    }
+    let names = Names {
+        input: files(&job.inputs),
+        output: files(&job.outputs),
+        log: files(&job.logs),
+        params: job.params(rule).keys().map(String::as_str).collect(),
+        wildcards: job.wildcards.iter().map(|(k, _)| k.as_str()).collect(),
+        resources: job.resources(rule).keys().map(String::as_str).collect(),
+        per_job: Vec::new(),
+    };
+    let shell = match &rule.work {
+        Work::Shell(t) => Some(("shell", t)),
+        _ => None,
+    };
+    for (what, t) in shell
+        .into_iter()
+        .chain(rule.message.as_ref().map(|m| ("message", m)))
+    {
+        t.check(&names).map_err(|e| format!("{what}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// An input of a job: (job, index among its inputs).
@@ -324,6 +358,12 @@ impl Builder<'_> {
                 job.computed = bound.computed;
                 if !bound.consulted.is_empty() {
                     job.computed.get_or_insert_with(Default::default).consulted = bound.consulted;
+                }
+                if let Err(e) = check_templates(rule, job) {
+                    self.errors.push(
+                        Diagnostic::new(format!("rule `{}`, job {label}: {e}", rule.name))
+                            .at(rule.origin.clone()),
+                    );
                 }
             }
             Err(BindError::Pending(path)) => {

@@ -528,6 +528,7 @@ fn push_files(
         path: crate::rules::pattern::normalize_path(path),
         kind: kind.0,
         directory: kind.1,
+        report: None,
         from_rule: None,
     });
     Ok(())
@@ -556,6 +557,7 @@ mod tests {
             kind: FileKind::Plain,
             directory: false,
             from_rule: None,
+            report: None,
         }
     }
 

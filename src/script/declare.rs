@@ -72,7 +72,8 @@ fn fail<T>(ctx: &NativeCallContext, msg: String) -> Res<T> {
     )))
 }
 
-fn type_name(value: &Dynamic) -> &'static str {
+/// A value's type in words, for messages.
+pub(super) fn type_name(value: &Dynamic) -> &'static str {
     match value.type_name() {
         "string" | "ImmutableString" => "a string",
         "i64" => "an integer",
@@ -156,10 +157,10 @@ impl Spec<'_> {
             self.functions.push((slot, fp));
             return Ok(());
         }
-        let (path, kind, from_rule, directory) = if value.is_string() {
-            (value.to_string(), FileKind::Plain, None, false)
+        let (path, kind, from_rule, directory, report) = if value.is_string() {
+            (value.to_string(), FileKind::Plain, None, false, None)
         } else if let Some(m) = value.clone().try_cast::<Marked>() {
-            (m.path, m.kind, m.rule, m.directory)
+            (m.path, m.kind, m.rule, m.directory, m.report)
         } else {
             let function = if key == "output" {
                 ""
@@ -183,6 +184,7 @@ impl Spec<'_> {
             kind,
             from_rule,
             directory,
+            report,
         });
         Ok(())
     }
