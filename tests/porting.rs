@@ -367,6 +367,32 @@ fn a_retry_that_needs_more_than_resources_allow_fails_with_the_reason() {
 }
 
 #[test]
+fn a_function_of_the_attempt_that_fails_on_a_retry_fails_the_job_with_the_reason() {
+    project(
+        r#"rule("grow", #{ output: "out.txt", retries: 1,
+    threads: |w, attempt| if attempt == 1 { 1 } else { throw "no more" },
+    shell: "exit 1" });
+"#,
+    )
+    .run(&["wf.rhai"])
+    .code(1)
+    .stderr_has("the command exited with status 1\n")
+    .stderr_has(
+        "no retry: rule `grow`, job grow: the `threads` function failed: no more (at wf.rhai:2:56)",
+    );
+    // What the retry's resources give must still fit the command.
+    project(
+        r#"rule("grow", #{ output: "out.txt", retries: 1,
+    resources: |w, attempt| if attempt == 1 { #{ mem_mb: 1, scratch_mb: 1 } } else { #{ mem_mb: 2 } },
+    shell: "echo {resources.scratch_mb}; exit 1" });
+"#,
+    )
+    .run(&["wf.rhai"])
+    .code(1)
+    .stderr_has("no retry: rule `grow`, job grow: shell: `{resources.scratch_mb}`: the rule has no resource `scratch_mb` (at wf.rhai:1:1)");
+}
+
+#[test]
 fn a_retry_waits_until_its_grown_resources_are_free() {
     // `slow` holds 2000 of 3000 MB for a while; `grow` fails at once with 1000 and needs
     // 2000 for its retry, which therefore starts only when `slow` is done.

@@ -104,7 +104,8 @@ impl Job {
 
     /// The job as its attempt `attempt` runs (2 for the first retry), when `rule` has
     /// `threads` or `resources` functions of the attempt (`|w, attempt|`): those computed
-    /// again. `None` when the rule has none, so every attempt is the same.
+    /// again, and the rule's templates checked against the resources they gave. `None` when
+    /// the rule has none, so every attempt is the same.
     pub fn at_attempt(
         &self,
         rule: &Rule,
@@ -122,12 +123,16 @@ impl Job {
             &rule.resources,
             attempt,
         );
-        Some(sizes.map(|sizes| {
+        Some(sizes.and_then(|sizes| {
             let mut job = self.clone();
             let computed = job.computed.get_or_insert_with(Default::default);
             computed.threads = sizes.threads;
             computed.resources = sizes.resources;
-            job
+            check_templates(rule, &job).map_err(|e| {
+                Diagnostic::new(format!("rule `{}`, job {label}: {e}", rule.name))
+                    .at(rule.origin.clone())
+            })?;
+            Ok(job)
         }))
     }
 }

@@ -393,7 +393,8 @@ impl<'a> Scheduler<'a, '_, '_> {
         let grown = match job.at_attempt(rule, self.eval, attempt) {
             Some(Ok(grown)) => Some(grown),
             Some(Err(d)) => {
-                let message = format!("{failure}\nno retry: {}", d.render().trim_end());
+                let at = d.origin.map(|o| format!(" (at {o})")).unwrap_or_default();
+                let message = format!("{failure}\nno retry: {}{at}", d.message);
                 return self.fail(id, &Failure::Setup(message), took);
             }
             None => None,
