@@ -293,6 +293,168 @@ rule("flaky", #{
     assert_eq!(p.read("x.txt"), "made on attempt 3\n");
 }
 
+/// A job that needs 3000 MB to succeed, asking for `attempt × 1000` and `attempt` threads.
+const GROWING: &str = r#"
+rule("grow", #{
+    output: "out.txt",
+    retries: 3,
+    threads: |w, attempt| attempt,
+    resources: #{ mem_mb: |w, attempt| attempt * 1000 },
+    shell: "echo {resources.mem_mb} {threads} >> tries.txt; [ {resources.mem_mb} -ge 3000 ]; echo ok > {output}",
+});
+"#;
+
+#[test]
+fn retries_grow_threads_and_resources_by_a_function_of_the_attempt() {
+    let p = project(GROWING);
+    p.run(&["wf.rhai", "-j", "4", "--trace", "t.jsonl"])
+        .code(0)
+        .stderr_has("Retrying grow (1/3) after: the command exited with status 1; attempt 2 takes threads=2, mem_mb=2000")
+        .stderr_has("Retrying grow (2/3) after: the command exited with status 1; attempt 3 takes threads=3, mem_mb=3000")
+        .stderr_lacks("(3/3)");
+    assert_eq!(p.read("tries.txt"), "1000 1\n2000 2\n3000 3\n");
+    assert_eq!(p.read("out.txt"), "ok\n");
+    let notes: Vec<String> = p
+        .events("t.jsonl")
+        .into_iter()
+        .filter(|e| e["kind"] == "retrying")
+        .map(|e| e["text"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(
+        notes[1].ends_with("attempt 3 takes threads=3, mem_mb=3000"),
+        "{notes:?}"
+    );
+    // Threads beyond `-j` are scaled down to it, on every attempt as on the first.
+    std::fs::remove_file(p.path().join("tries.txt")).unwrap();
+    p.run(&["wf.rhai", "-j", "2", "-F"]).code(0);
+    assert_eq!(p.read("tries.txt"), "1000 1\n2000 2\n3000 2\n");
+}
+
+#[test]
+fn run_closures_see_the_threads_and_resources_of_their_attempt() {
+    let p = project(
+        r#"
+rule("all", #{ input: ["a.txt", "b.txt"] });
+rule("grow", #{
+    output: "{n}.txt",
+    retries: 1,
+    threads: |w, attempt| if w.n == "a" { attempt } else { 1 },
+    resources: |w, attempt| #{ mem_mb: attempt * 100, disk_mb: 5 },
+    run: |job| {
+        write_text(job.output[0], `${job.attempt} ${job.threads} ${job.resources.mem_mb} ${job.resources.disk_mb}`);
+        if job.attempt < 2 { throw "not yet"; }
+    },
+});
+"#,
+    );
+    p.run(&["wf.rhai", "-j", "2"]).code(0);
+    assert_eq!(p.read("a.txt"), "2 2 200 5");
+    assert_eq!(p.read("b.txt"), "2 1 200 5");
+}
+
+#[test]
+fn a_retry_that_needs_more_than_resources_allow_fails_with_the_reason() {
+    let p = project(GROWING);
+    p.run(&["wf.rhai", "--resources", "mem_mb=2500"])
+        .code(1)
+        .stderr_has("Retrying grow (1/3)")
+        .stderr_has("the command exited with status 1\n")
+        .stderr_has("no retry: attempt 3 needs mem_mb=3000, more than --resources mem_mb=2500")
+        .stderr_lacks("(2/3)");
+    assert_eq!(p.read("tries.txt"), "1000 1\n2000 2\n");
+    assert!(!p.exists("out.txt"));
+}
+
+#[test]
+fn a_function_of_the_attempt_that_fails_on_a_retry_fails_the_job_with_the_reason() {
+    project(
+        r#"rule("grow", #{ output: "out.txt", retries: 1,
+    threads: |w, attempt| if attempt == 1 { 1 } else { throw "no more" },
+    shell: "exit 1" });
+"#,
+    )
+    .run(&["wf.rhai"])
+    .code(1)
+    .stderr_has("the command exited with status 1\n")
+    .stderr_has(
+        "no retry: rule `grow`, job grow: the `threads` function failed: no more (at wf.rhai:2:56)",
+    );
+    // What the retry's resources give must still fit the command.
+    project(
+        r#"rule("grow", #{ output: "out.txt", retries: 1,
+    resources: |w, attempt| if attempt == 1 { #{ mem_mb: 1, scratch_mb: 1 } } else { #{ mem_mb: 2 } },
+    shell: "echo {resources.scratch_mb}; exit 1" });
+"#,
+    )
+    .run(&["wf.rhai"])
+    .code(1)
+    .stderr_has("no retry: rule `grow`, job grow: shell: `{resources.scratch_mb}`: the rule has no resource `scratch_mb` (at wf.rhai:1:1)");
+}
+
+#[test]
+fn a_retry_waits_until_its_grown_resources_are_free() {
+    // `slow` holds 2000 of 3000 MB for a while; `grow` fails at once with 1000 and needs
+    // 2000 for its retry, which therefore starts only when `slow` is done.
+    let p = project(
+        r#"
+rule("all", #{ input: ["grow.txt", "slow.txt"] });
+rule("grow", #{
+    output: "grow.txt",
+    retries: 1,
+    resources: #{ mem_mb: |w, attempt| attempt * 1000 },
+    shell: "echo grow {resources.mem_mb} >> order.txt; [ {resources.mem_mb} -ge 2000 ]; touch {output}",
+});
+rule("slow", #{
+    output: "slow.txt",
+    resources: #{ mem_mb: 2000 },
+    shell: "echo slow starts >> order.txt; sleep 1; echo slow ends >> order.txt; touch {output}",
+});
+"#,
+    );
+    p.run(&["wf.rhai", "-j", "2", "--resources", "mem_mb=3000"])
+        .code(0);
+    let order = p.read("order.txt");
+    let lines: Vec<&str> = order.lines().collect();
+    assert_eq!(lines.len(), 4, "{order}");
+    assert_eq!(&lines[2..], ["slow ends", "grow 2000"], "{order}");
+}
+
+#[test]
+fn a_function_of_the_attempt_is_for_threads_and_resources_only() {
+    project(r#"rule("r", #{ output: "o.txt", threads: |w, a, b| 1, shell: "x" });"#)
+        .run(&["wf.rhai", "-n"])
+        .workflow_error()
+        .stderr_has("rule `r`: `threads` must be a function of the job's wildcards and, if it grows with retries, the attempt: `|w| ...` or `|w, attempt| ...`");
+    project(r#"rule("r", #{ output: "o.txt", params: #{ p: |w, attempt| 1 }, shell: "x" });"#)
+        .run(&["wf.rhai", "-n"])
+        .workflow_error()
+        .stderr_has("rule `r`: `params.p` must be a function of one argument, the job's wildcards: `|w| ...`");
+}
+
+const GROWING_SNAKEFILE: &str = r#"
+rule grow:
+    output: "out.txt"
+    retries: 3
+    threads: lambda wildcards, attempt: attempt
+    resources: mem_mb=lambda wildcards, attempt: attempt * 1000
+    shell: "echo {resources.mem_mb} {threads} >> tries.txt; [ {resources.mem_mb} -ge 3000 ]; echo ok > {output}"
+"#;
+
+#[test]
+fn growing_retries_match_snakemake() {
+    let fr = project(GROWING);
+    fr.run(&["wf.rhai", "-j", "4"]).code(0);
+    let sm = common::Project::new();
+    sm.file("Snakefile", GROWING_SNAKEFILE);
+    let Some(run) = common::run_snakemake(sm.path(), &["-c4"]) else {
+        return;
+    };
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(sm.read("tries.txt"), fr.read("tries.txt"));
+    assert_eq!(sm.read("out.txt"), fr.read("out.txt"));
+}
+
 const HANDLERS: &str = r#"
 onstart(|| shell("echo start >> events.txt"));
 onsuccess(|| { shell("echo success >> events.txt"); print("all done"); });

@@ -528,3 +528,28 @@ fn bad_settings_are_refused_before_anything_is_submitted() {
         .workflow_error()
         .stderr_has("rule `a`: `resources` `slurm_partition` must be a string, not an integer");
 }
+
+#[test]
+fn a_retry_is_submitted_with_the_threads_and_memory_of_its_attempt() {
+    let cluster = Cluster::start();
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"
+rule("grow", #{ output: "grow.txt", retries: 2,
+    threads: |w, attempt| if attempt == 1 { 1 } else { 2 },
+    resources: #{ mem_mb: |w, attempt| attempt * 100 },
+    shell: "echo $SLURM_CPUS_PER_TASK $SLURM_MEM_PER_NODE {threads} {resources.mem_mb} >> tries.txt; [ {resources.mem_mb} -ge 300 ]; touch {output}" });
+"#,
+    );
+    cluster
+        .run(&p, &["wf.rhai"])
+        .code(0)
+        .stderr_has("attempt 3 takes threads=2, mem_mb=300");
+    assert_eq!(
+        p.read("tries.txt"),
+        "1 100 1 100\n2 200 2 200\n2 300 2 300\n"
+    );
+    assert_eq!(cluster.labels_in("COMPLETED"), ["grow"]);
+    assert_eq!(cluster.labels_in("FAILED"), ["grow", "grow"]);
+}

@@ -143,6 +143,12 @@ fn run(spec: &NodeJob, usage: &Arc<Meter>) -> Result<(), (u8, String)> {
         })?;
     let job = dag.job(id);
     let rule = rules.get(job.rule);
+    // A retry whose threads or resources grow with the attempt runs with what it was given.
+    let grown = job
+        .at_attempt(rule, &workflow.runtime, spec.attempt)
+        .transpose()
+        .map_err(|d| broken(d.render()))?;
+    let job = grown.as_ref().unwrap_or(job);
     sandbox::set_phase(sandbox::Phase::Run);
     let shell = Shell {
         registry: ChildRegistry::default(),

@@ -101,6 +101,40 @@ impl Job {
         }
         model
     }
+
+    /// The job as its attempt `attempt` runs (2 for the first retry), when `rule` has
+    /// `threads` or `resources` functions of the attempt (`|w, attempt|`): those computed
+    /// again, and the rule's templates checked against the resources they gave. `None` when
+    /// the rule has none, so every attempt is the same.
+    pub fn at_attempt(
+        &self,
+        rule: &Rule,
+        eval: &dyn Evaluate,
+        attempt: u32,
+    ) -> Option<Result<Job, Diagnostic>> {
+        if rule.functions.by_attempt.is_empty() {
+            return None;
+        }
+        let label = JobLabel(rule, self).to_string();
+        let sizes = rule.functions.sizes_at(
+            eval,
+            (&rule.name, &label),
+            &self.wildcards,
+            &rule.resources,
+            attempt,
+        );
+        Some(sizes.and_then(|sizes| {
+            let mut job = self.clone();
+            let computed = job.computed.get_or_insert_with(Default::default);
+            computed.threads = sizes.threads;
+            computed.resources = sizes.resources;
+            check_templates(rule, &job).map_err(|e| {
+                Diagnostic::new(format!("rule `{}`, job {label}: {e}", rule.name))
+                    .at(rule.origin.clone())
+            })?;
+            Ok(job)
+        }))
+    }
 }
 
 /// What the user asked for on the command line.

@@ -338,18 +338,34 @@ impl Spec<'_> {
                 Slot::Threads => "threads".to_string(),
                 Slot::Resources(name) => entry_key("resources", name.as_deref()),
             };
-            if arity(self.ctx, &fp) != Some(1) {
-                return self.err(
-                    &key,
-                    "must be a function of one argument, the job's wildcards: `|w| ...`",
-                );
-            }
+            // Sizes may grow with the attempt (`|w, attempt|`), as Snakemake's may.
+            let sizes = matches!(slot, Slot::Threads | Slot::Resources(_));
+            let with_attempt = match arity(self.ctx, &fp) {
+                Some(1) => false,
+                Some(2) if sizes => true,
+                _ if sizes => {
+                    return self.err(
+                        &key,
+                        "must be a function of the job's wildcards and, if it grows with \
+                         retries, the attempt: `|w| ...` or `|w, attempt| ...`",
+                    )
+                }
+                _ => {
+                    return self.err(
+                        &key,
+                        "must be a function of one argument, the job's wildcards: `|w| ...`",
+                    )
+                }
+            };
             let text = function_code(self.ctx, &fp, &st.main_file, &mut st.code_sources);
             let closure = ClosureId(st.closures.len());
             st.closures.push(StoredClosure {
                 fnptr: fp,
                 context: self.ctx.store_data(),
             });
+            if with_attempt {
+                out.by_attempt.push(closure);
+            }
             match slot {
                 Slot::Input(name, at) => out.input.push(FileFn { name, at, closure }),
                 Slot::Log(name, at) => out.log.push(FileFn { name, at, closure }),
