@@ -692,7 +692,7 @@ impl<'a> Session<'a> {
         (dag, snapshot): (&Dag, &Snapshot),
         store: &mut Store,
     ) -> Result<(), Stop> {
-        for d in dropped::dropped(dag, snapshot) {
+        for d in dropped::dropped(rules, dag, snapshot) {
             let fates = clean::clean(Path::new("."), std::slice::from_ref(&d.path), false, false);
             let Some((path, fate)) = fates.first() else {
                 continue;

@@ -133,6 +133,25 @@ fn a_chunk_fewer_reruns_the_gathering_names_the_dropped_job_and_removes_its_outp
 }
 
 #[test]
+fn a_gathering_edited_to_take_less_drops_nothing_as_a_static_workflow_would() {
+    let p = project(6, 2);
+    p.run(&["wf.rhai", "-j", "1"]).code(0);
+    // The gathering now takes the first chunk only: its code changed, not the data.
+    let wf = WF.replace(
+        "glob_wildcards(dir + \"/part_{i}\").i",
+        "glob_wildcards(dir + \"/part_{i}\").i.extract(0, 1)",
+    );
+    p.file("wf.rhai", &wf);
+    let run = p
+        .run(&["wf.rhai", "-j", "1"])
+        .code(0)
+        .stderr_lacks("Dropped");
+    assert_eq!(run.ran(), ["gather[s=A]", "gather[s=B]", "all"]);
+    assert_eq!(p.read("summary/A.txt"), "2\n");
+    assert_eq!(p.read("counts/A/ac.txt"), "2\n");
+}
+
+#[test]
 fn a_protected_output_of_a_dropped_job_is_kept_and_said() {
     let p = project(6, 2);
     let wf = WF.replace(

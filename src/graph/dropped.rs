@@ -7,8 +7,10 @@
 //! the files equal a clean run's.
 //!
 //! A reader of checkpoint outputs (an aggregate) whose functions have answered from the
-//! checkpoints' outputs as they are now (it waits for none) is compared with its record: a
-//! recorded input it no longer takes, that no job of the graph makes, is dropped. So is, in
+//! checkpoints' outputs as they are now (it waits for none), with the code it was last made
+//! with, is compared with its record: a recorded input it no longer takes, that no job of the
+//! graph makes, is dropped. (A reader whose code changed may take less because of the edit,
+//! not of the data: as for a static workflow, what it no longer takes is left alone.) So is, in
 //! turn, what only dropped outputs were made from (a file, or the recorded directory holding
 //! it), as long as no job of the graph makes it. Working from the records, not from the graph
 //! a run started with, finds the same outputs after flowrun was killed between the checkpoint
@@ -19,7 +21,9 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::path::Path;
 
 use crate::graph::dag::{Dag, JobId};
+use crate::graph::filestate;
 use crate::graph::store::Snapshot;
+use crate::rules::registry::Rules;
 
 /// A recorded output no job of the graph makes any more.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,10 +35,11 @@ pub struct Dropped {
 
 /// The outputs of `snapshot` that the readers of checkpoints in `dag` dropped, readers' lost
 /// inputs first, then what only they were made from.
-pub fn dropped(dag: &Dag, snapshot: &Snapshot) -> Vec<Dropped> {
+pub fn dropped(rules: &Rules, dag: &Dag, snapshot: &Snapshot) -> Vec<Dropped> {
     let mut out: Vec<Dropped> = Vec::new();
     let mut seen: HashSet<String> = HashSet::default();
     let unmade = |p: &str| dag.producer(p).is_none() && snapshot.records.contains_key(p);
+    let mut code: HashMap<u32, u128> = HashMap::default();
     for id in (0..dag.len() as u32).map(JobId) {
         let job = dag.job(id);
         if job.consulted().is_empty() || job.awaits().is_some() {
@@ -47,6 +52,12 @@ pub fn dropped(dag: &Dag, snapshot: &Snapshot) -> Vec<Dropped> {
         else {
             continue;
         };
+        let now = *code
+            .entry(job.rule.0)
+            .or_insert_with(|| filestate::hash_str(&rules.get(job.rule).code));
+        if record.code != now {
+            continue;
+        }
         let now: HashSet<&str> = job.inputs.iter().map(|f| f.path.as_str()).collect();
         for (path, _) in &record.inputs {
             if !now.contains(path.as_str()) && unmade(path) && seen.insert(path.clone()) {
