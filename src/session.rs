@@ -703,15 +703,6 @@ impl<'a> Session<'a> {
             if self.verbosity == Verbosity::Quiet {
                 continue;
             }
-            let made_by = &snapshot.records[path].rule;
-            let job = rules
-                .producers(path)
-                .into_iter()
-                .find(|(id, _)| rules.get(*id).name == *made_by)
-                .map_or_else(
-                    || made_by.clone(),
-                    |(_, w)| crate::graph::dag::label(made_by, &w),
-                );
             let reader = dag.job(d.reader);
             let why = match reader.consulted().iter().find_map(|p| dag.producer(p)) {
                 Some(c) => format!("checkpoint {} no longer leads to it", dag.label(rules, c)),
@@ -722,7 +713,7 @@ impl<'a> Session<'a> {
                 clean::Fate::KeptProtected => format!("kept `{path}` (protected)"),
                 clean::Fate::Absent => format!("`{path}` was gone already"),
             };
-            eprintln!("  Dropped {job}: {why}; {what}");
+            eprintln!("  Dropped {}: {why}; {what}", d.job);
         }
         Ok(())
     }

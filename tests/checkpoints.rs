@@ -133,6 +133,26 @@ fn a_chunk_fewer_reruns_the_gathering_names_the_dropped_job_and_removes_its_outp
 }
 
 #[test]
+fn a_dropped_job_s_other_outputs_go_with_the_one_its_reader_took() {
+    let p = project(6, 2);
+    let wf = WF.replace(
+        "output: \"counts/{s}/{i}.txt\",\n    shell: \"wc -l < {input} > {output}",
+        "output: [\"counts/{s}/{i}.txt\", \"logs/{s}/{i}.log\"],\n    shell: \"echo log > {output[1]} && wc -l < {input} > {output[0]}",
+    );
+    assert_ne!(wf, WF);
+    p.file("wf.rhai", &wf);
+    p.run(&["wf.rhai", "-j", "1"]).code(0);
+    assert!(p.exists("logs/A/ac.log"));
+    p.file("data/A.txt", &lines(4));
+    p.run(&["wf.rhai", "-j", "1"])
+        .code(0)
+        .stderr_has("  Dropped count[i=ac,s=A]: checkpoint split[s=A] no longer leads to it; removed `counts/A/ac.txt`\n")
+        .stderr_has("  Dropped count[i=ac,s=A]: checkpoint split[s=A] no longer leads to it; removed `logs/A/ac.log`\n");
+    assert!(!p.exists("logs/A/ac.log"));
+    assert_eq!(p.read("logs/A/ab.log"), "log\n");
+}
+
+#[test]
 fn a_gathering_edited_to_take_less_drops_nothing_as_a_static_workflow_would() {
     let p = project(6, 2);
     p.run(&["wf.rhai", "-j", "1"]).code(0);

@@ -9,13 +9,15 @@
 //! A reader of checkpoint outputs (an aggregate) whose functions have answered from the
 //! checkpoints' outputs as they are now (it waits for none), with the code it was last made
 //! with, is compared with its record: a recorded input it no longer takes, that no job of the
-//! graph makes, is dropped. (A reader whose code changed may take less because of the edit,
-//! not of the data: as for a static workflow, what it no longer takes is left alone.) So is, in
-//! turn, what only dropped outputs were made from (a file, or the recorded directory holding
-//! it), as long as no job of the graph makes it. Working from the records, not from the graph
-//! a run started with, finds the same outputs after flowrun was killed between the checkpoint
-//! and its reader. A reader that still waits (its checkpoint failed, or has not run) drops
-//! nothing: the checkpoint has said nothing new.
+//! graph makes, is dropped, with the other outputs of its job (its rule's outputs for the
+//! wildcards that give it). So is, in turn, what only dropped outputs were made from (a file, or the
+//! recorded directory holding it), as long as no job of the graph makes it.
+//!
+//! A reader whose code changed may take less because of the edit, not of the data: as for a
+//! static workflow, what it no longer takes is left alone. A reader that still waits (its
+//! checkpoint failed, or has not run) drops nothing: the checkpoint has said nothing new.
+//! Working from the records, not from the graph a run started with, finds the same outputs
+//! after flowrun was killed between the checkpoint and its reader.
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::path::Path;
@@ -29,8 +31,31 @@ use crate::rules::registry::Rules;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dropped {
     pub path: String,
+    /// The label of the job that made it (its rule's name, if no rule's pattern gives it now).
+    pub job: String,
     /// The reader that no longer leads to it.
     pub reader: JobId,
+}
+
+/// The label of the job that made the recorded `path`, and that job's outputs.
+fn job_of(rules: &Rules, snapshot: &Snapshot, path: &str) -> (String, Vec<String>) {
+    let made_by = &snapshot.records[path].rule;
+    match rules
+        .producers(path)
+        .into_iter()
+        .find(|(id, _)| rules.get(*id).name == *made_by)
+    {
+        Some((id, w)) => (
+            crate::graph::dag::label(made_by, &w),
+            rules
+                .get(id)
+                .outputs
+                .iter()
+                .filter_map(|f| f.pattern.format(&w).ok())
+                .collect(),
+        ),
+        None => (made_by.clone(), vec![path.to_string()]),
+    }
 }
 
 /// The outputs of `snapshot` that the readers of checkpoints in `dag` dropped, readers' lost
@@ -63,6 +88,7 @@ pub fn dropped(rules: &Rules, dag: &Dag, snapshot: &Snapshot) -> Vec<Dropped> {
             if !now.contains(path.as_str()) && unmade(path) && seen.insert(path.clone()) {
                 out.push(Dropped {
                     path: path.clone(),
+                    job: String::new(),
                     reader: id,
                 });
             }
@@ -93,15 +119,30 @@ pub fn dropped(rules: &Rules, dag: &Dag, snapshot: &Snapshot) -> Vec<Dropped> {
     }
     let mut next = 0;
     while next < out.len() {
-        let Dropped { path, reader } = out[next].clone();
+        let (job, outputs) = job_of(rules, snapshot, &out[next].path);
+        out[next].job = job.clone();
+        let Dropped { path, reader, .. } = out[next].clone();
         next += 1;
+        for sibling in outputs {
+            if unmade(&sibling) && seen.insert(sibling.clone()) {
+                out.push(Dropped {
+                    path: sibling,
+                    job: job.clone(),
+                    reader,
+                });
+            }
+        }
         for (input, _) in &snapshot.records[&path].inputs {
             let Some(h) = holder(input) else { continue };
             let only_dropped = consumers
                 .get(&h)
                 .is_some_and(|c| c.iter().all(|p| seen.contains(*p)));
             if only_dropped && unmade(&h) && seen.insert(h.clone()) {
-                out.push(Dropped { path: h, reader });
+                out.push(Dropped {
+                    path: h,
+                    job: String::new(),
+                    reader,
+                });
             }
         }
     }
