@@ -10,8 +10,8 @@
 //! checkpoints' outputs as they are now (it waits for none), with the code it was last made
 //! with, is compared with its record: a recorded input it no longer takes, that no job of the
 //! graph makes, is dropped, with the other outputs of its job (its rule's outputs for the
-//! wildcards that give it). So is, in turn, what only dropped outputs were made from (a file, or the
-//! recorded directory holding it), as long as no job of the graph makes it.
+//! wildcards that give it). So is, in turn, what only dropped outputs were made from (a file,
+//! or the recorded directory holding it), as long as no job of the graph makes it.
 //!
 //! A reader whose code changed may take less because of the edit, not of the data: as for a
 //! static workflow, what it no longer takes is left alone. A reader that still waits (its
