@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""A checkpoint that makes a chunk fewer, at scale (issue 13): N samples of 10 lines, each split
+by a checkpoint into one chunk per line, each chunk counted, the counts gathered. After the
+full run, K samples lose their last line: their checkpoints rerun, their gathers rerun, and one
+count job each is dropped (named, its output removed). Prints the full run, the shrinking run,
+a no-op after it, and how many jobs were dropped.
+
+    python3 bench/checkpoint_shrink.py --samples 1000 --shrink 100
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LINES = 10
+
+WORKFLOW = """let samples = range(0, {n}).collect().map(|i| `s${{i}}`);
+rule("all", #{{ input: expand("summary/{{s}}.txt", #{{ s: samples }}) }});
+rule("split", #{{
+    input: "data/{{s}}.txt",
+    output: directory("chunks/{{s}}"),
+    checkpoint: true,
+    run: |job| {{
+        let i = 0;
+        for line in read_lines(job.input[0]) {{ write_text(`${{job.output[0]}}/c${{i}}`, line); i += 1; }}
+    }},
+}});
+rule("count", #{{ input: "chunks/{{s}}/{{c}}", output: "counts/{{s}}/{{c}}.txt",
+    run: |job| write_text(job.output[0], read_text(job.input[0]).len.to_string()) }});
+rule("gather", #{{
+    input: |w| {{
+        let dir = checkpoint_output("split", w);
+        expand("counts/{{s}}/{{c}}.txt", #{{ s: w.s, c: glob_wildcards(dir + "/{{c}}").c }})
+    }},
+    output: "summary/{{s}}.txt",
+    run: |job| write_text(job.output[0], `${{job.input.len}}`),
+}});
+"""
+
+
+def timed(cmd, cwd):
+    start = time.perf_counter()
+    out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    took = time.perf_counter() - start
+    if out.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}")
+    return took, out.stderr
+
+
+def write_sample(d, i, lines):
+    with open(os.path.join(d, "data", f"s{i}.txt"), "w") as f:
+        f.write("".join(f"line {k} of {i}\n" for k in range(lines)))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--samples", type=int, default=1000)
+    ap.add_argument("--shrink", type=int, default=100)
+    ap.add_argument("--flowrun", default=os.path.join(ROOT, "target/release/flowrun"))
+    args = ap.parse_args()
+    d = os.path.join(ROOT, "target/bench/checkpoint_shrink")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(os.path.join(d, "data"))
+    for i in range(args.samples):
+        write_sample(d, i, LINES)
+    with open(os.path.join(d, "wf.rhai"), "w") as f:
+        f.write(WORKFLOW.format(n=args.samples))
+    tool = [args.flowrun, "wf.rhai", "-j", "2"]
+    full, _ = timed(tool + ["-q"], d)
+    for i in range(args.shrink):
+        write_sample(d, i, LINES - 1)
+    shrink, err = timed(tool, d)
+    dropped = sum(1 for line in err.splitlines() if line.startswith("  Dropped "))
+    noop, _ = timed(tool + ["-q"], d)
+    jobs = args.samples * (LINES + 2) + 1
+    print(f"{args.samples} samples × {LINES} chunks ({jobs} jobs), {args.shrink} shrink by one\n")
+    print("| full run -j2 | shrinking run | dropped | no-op after |\n|---|---|---|---|")
+    print(f"| {full:.2f} s | {shrink:.2f} s | {dropped} | {noop:.2f} s |")
+    if dropped != args.shrink:
+        sys.exit(f"expected {args.shrink} dropped jobs, saw {dropped}")
+    shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
