@@ -692,17 +692,22 @@ impl<'a> Session<'a> {
         (dag, snapshot): (&Dag, &Snapshot),
         store: &mut Store,
     ) -> Result<(), Stop> {
-        for d in dropped::dropped(rules, dag, snapshot) {
-            let fates = clean::clean(Path::new("."), std::slice::from_ref(&d.path), false, false);
-            let Some((path, fate)) = fates.first() else {
-                continue;
-            };
-            if *fate != clean::Fate::KeptProtected {
-                store.forget([path.as_str()]).map_err(store_error)?;
-            }
-            if self.verbosity == Verbosity::Quiet {
-                continue;
-            }
+        let dropped = dropped::dropped(rules, dag, snapshot);
+        if dropped.is_empty() {
+            return Ok(());
+        }
+        let paths: Vec<String> = dropped.iter().map(|d| d.path.clone()).collect();
+        let fates = clean::clean(Path::new("."), &paths, false, false);
+        let gone = fates
+            .iter()
+            .filter(|(_, f)| *f != clean::Fate::KeptProtected);
+        store
+            .forget(gone.map(|(p, _)| p.as_str()))
+            .map_err(store_error)?;
+        if self.verbosity == Verbosity::Quiet {
+            return Ok(());
+        }
+        for (d, (path, fate)) in dropped.iter().zip(&fates) {
             let reader = dag.job(d.reader);
             let why = match reader.consulted().iter().find_map(|p| dag.producer(p)) {
                 Some(c) => format!("checkpoint {} no longer leads to it", dag.label(rules, c)),
