@@ -15,31 +15,20 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checkpoints import CHECKPOINT_RHAI  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LINES = 10
 
-WORKFLOW = """let samples = range(0, {n}).collect().map(|i| `s${{i}}`);
-rule("all", #{{ input: expand("summary/{{s}}.txt", #{{ s: samples }}) }});
-rule("split", #{{
-    input: "data/{{s}}.txt",
-    output: directory("chunks/{{s}}"),
-    checkpoint: true,
-    run: |job| {{
+# bench/checkpoints.py's checkpoint workflow, with a split that makes one chunk per line.
+SPLIT_COPIES = "run: |job| {{ for i in 0..{chunks} {{ write_text(`${{job.output[0]}}/c${{i}}`, read_text(job.input[0])); }} }},"
+SPLIT_LINES = """run: |job| {{
         let i = 0;
         for line in read_lines(job.input[0]) {{ write_text(`${{job.output[0]}}/c${{i}}`, line); i += 1; }}
-    }},
-}});
-rule("count", #{{ input: "chunks/{{s}}/{{c}}", output: "counts/{{s}}/{{c}}.txt",
-    run: |job| write_text(job.output[0], read_text(job.input[0]).len.to_string()) }});
-rule("gather", #{{
-    input: |w| {{
-        let dir = checkpoint_output("split", w);
-        expand("counts/{{s}}/{{c}}.txt", #{{ s: w.s, c: glob_wildcards(dir + "/{{c}}").c }})
-    }},
-    output: "summary/{{s}}.txt",
-    run: |job| write_text(job.output[0], `${{job.input.len}}`),
-}});
-"""
+    }},"""
+assert SPLIT_COPIES in CHECKPOINT_RHAI
+WORKFLOW = CHECKPOINT_RHAI.replace(SPLIT_COPIES, SPLIT_LINES)
 
 
 def timed(cmd, cwd):
@@ -68,7 +57,7 @@ def main():
     for i in range(args.samples):
         write_sample(d, i, LINES)
     with open(os.path.join(d, "wf.rhai"), "w") as f:
-        f.write(WORKFLOW.format(n=args.samples))
+        f.write(WORKFLOW.format(n=args.samples, chunks=LINES))
     tool = [args.flowrun, "wf.rhai", "-j", "2"]
     full, _ = timed(tool + ["-q"], d)
     for i in range(args.shrink):

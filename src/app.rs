@@ -139,6 +139,9 @@ fn inspect(session: &Session<'_>) -> Result<u8, Stop> {
     if let Some(w) = warning {
         warn(&w);
     }
+    if args.dry_run {
+        session.remove_dropped(&loaded.rules, (&dag, &snapshot), None)?;
+    }
     let plan = plan::check(&loaded.rules, &dag, &snapshot, &session.plan_options())?;
     let text = if args.dry_run {
         explain::dry_run(&loaded.rules, &dag, &plan)

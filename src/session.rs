@@ -522,7 +522,7 @@ impl<'a> Session<'a> {
         opts: &PlanOptions,
     ) -> Result<Option<Outcome>, Stop> {
         sandbox::set_phase(sandbox::Phase::Definition);
-        self.remove_dropped(&loaded.rules, (dag, snapshot), store)?;
+        self.remove_dropped(&loaded.rules, (dag, snapshot), Some(store))?;
         let plan = plan::check(&loaded.rules, dag, snapshot, opts)?;
         let pending = plan
             .decisions
@@ -685,28 +685,37 @@ impl<'a> Session<'a> {
 
     /// Names the outputs of jobs that a checkpoint which ran again no longer leads to, and
     /// removes them (protected ones stay), forgetting their records: the files are then those
-    /// of a clean run (see `graph::dropped`).
-    fn remove_dropped(
+    /// of a clean run (see `graph::dropped`). Without a store (`--dry-run`), only says what a
+    /// run would drop.
+    pub(crate) fn remove_dropped(
         &self,
         rules: &Rules,
         (dag, snapshot): (&Dag, &Snapshot),
-        store: &mut Store,
+        store: Option<&mut Store>,
     ) -> Result<(), Stop> {
         let dropped = dropped::dropped(rules, dag, snapshot);
         if dropped.is_empty() {
             return Ok(());
         }
         let paths: Vec<String> = dropped.iter().map(|d| d.path.clone()).collect();
-        let fates = clean::clean(Path::new("."), &paths, false, false);
-        let gone = fates
-            .iter()
-            .filter(|(_, f)| *f != clean::Fate::KeptProtected);
-        store
-            .forget(gone.map(|(p, _)| p.as_str()))
-            .map_err(store_error)?;
+        let dry = store.is_none();
+        let fates = clean::clean(Path::new("."), &paths, false, dry);
+        if let Some(store) = store {
+            let gone = fates
+                .iter()
+                .filter(|(_, f)| *f != clean::Fate::KeptProtected);
+            store
+                .forget(gone.map(|(p, _)| p.as_str()))
+                .map_err(store_error)?;
+        }
         if self.verbosity == Verbosity::Quiet {
             return Ok(());
         }
+        let (verb, removed) = if dry {
+            ("Would drop", "would remove")
+        } else {
+            ("Dropped", "removed")
+        };
         for (d, (path, fate)) in dropped.iter().zip(&fates) {
             let reader = dag.job(d.reader);
             let why = match reader.consulted().iter().find_map(|p| dag.producer(p)) {
@@ -714,11 +723,11 @@ impl<'a> Session<'a> {
                 None => format!("{} no longer needs it", dag.label(rules, d.reader)),
             };
             let what = match fate {
-                clean::Fate::Deleted => format!("removed `{path}`"),
+                clean::Fate::Deleted => format!("{removed} `{path}`"),
                 clean::Fate::KeptProtected => format!("kept `{path}` (protected)"),
                 clean::Fate::Absent => format!("`{path}` was gone already"),
             };
-            eprintln!("  Dropped {}: {why}; {what}", d.job);
+            eprintln!("  {verb} {}: {why}; {what}", d.job);
         }
         Ok(())
     }

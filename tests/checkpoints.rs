@@ -330,6 +330,11 @@ fn kill_9_after_a_checkpoint_made_a_chunk_fewer_then_the_rerun_still_drops_its_j
     let _ = bg.finish(LIMIT);
     assert!(p.exists("counts/A/ac.txt"));
     p.remove("hold_plan");
+    // The records tell a dry run what the next run drops; it removes nothing.
+    p.run(&["wf.rhai", "-n"])
+        .code(0)
+        .stderr_has("  Would drop count[i=ac,s=A]: checkpoint split[s=A] no longer leads to it; would remove `counts/A/ac.txt`\n");
+    assert!(p.exists("counts/A/ac.txt"));
     let run = p.run(&["wf.rhai", "-j", "1"]).code(0).stderr_has("  Dropped count[i=ac,s=A]: checkpoint split[s=A] no longer leads to it; removed `counts/A/ac.txt`\n");
     assert_eq!(run.ran(), ["gather[s=A]", "all"]);
     equals_a_clean_run(&p);
