@@ -131,19 +131,35 @@ def timed(cmd, cwd, cap):
 
 
 def planning_time(trace):
-    """Seconds of a run spent resolving and planning, from its event trace: up to the first
-    pass's start, then from each pass's end to the next one's start (the re-planning)."""
+    """From a run's event trace: the seconds spent resolving and planning (up to the first
+    pass's start, then from each pass's end to the next one's start: the re-planning), and the
+    core-seconds left idle at the ends of passes (from the last job start of a pass to its end,
+    the cores not running a job: what waiting for the pass to end costs)."""
     import json
 
-    total, last_end = 0.0, 0.0
+    total, idle, last_end = 0.0, 0.0, 0.0
+    cores, changes = 1, []
     with open(trace) as f:
         for line in f:
             e = json.loads(line)
-            if e["event"] == "run_start":
-                total += e["t"] - last_end
-            elif e["event"] == "run_end":
-                last_end = e["t"]
-    return total
+            kind, t = e["event"], e["t"]
+            if kind == "run_start":
+                total += t - last_end
+                cores, changes = e["cores"], []
+            elif kind in ("job_start", "job_end"):
+                changes.append((t, 1 if kind == "job_start" else -1))
+            elif kind == "run_end":
+                last_end = t
+                starts = [c for c, d in changes if d > 0]
+                if starts:
+                    running, at = 0, None
+                    for c, d in changes + [(t, 0)]:
+                        if at is not None:
+                            idle += (cores - running) * (c - at)
+                        running += d
+                        if at is not None or c == starts[-1]:
+                            at = c
+    return total, idle
 
 
 def prepare(work, n, name, text):
@@ -200,9 +216,11 @@ def main():
             print(f"\n{tool}: checkpoint full run − static = {c[0] - s[0]:+.2f} s; "
                   f"no-op checkpoint/static = {c[2] / s[2]:.2f}×")
     if len(planning) == 2:
-        s, c = planning["flowrun static"], planning["flowrun checkpoint"]
+        (s, s_idle), (c, c_idle) = planning["flowrun static"], planning["flowrun checkpoint"]
         print(f"\nflowrun planning (before the first job, and between passes): static {s:.2f} s, "
               f"checkpoint {c:.2f} s, beyond static {c - s:+.2f} s")
+        print(f"cores idle at the ends of passes: static {s_idle:.2f}, "
+              f"checkpoint {c_idle:.2f} core-seconds")
     fs, ss = results.get("flowrun checkpoint"), results.get("smk checkpoint")
     if fs and ss and None not in fs + ss:
         print(f"Snakemake/flowrun, checkpoint variant: full {ss[0] / fs[0]:.1f}×, no-op {ss[2] / fs[2]:.1f}×")

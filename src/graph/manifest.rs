@@ -95,7 +95,9 @@ pub fn stat_and_files(root: &Path) -> Option<(Stat, Vec<(String, Stat)>)> {
     if !meta.is_dir() {
         return filestate::stat(root).map(|st| (st, Vec::new()));
     }
-    let list = entries(root).ok()?;
+    // Unsorted: the stat does not depend on the order (only the hash's manifest does).
+    let mut list = Vec::new();
+    collect(root, &mut Vec::new(), &mut list).ok()?;
     let st = Stat {
         mtime_ns: list
             .iter()
@@ -103,21 +105,19 @@ pub fn stat_and_files(root: &Path) -> Option<(Stat, Vec<(String, Stat)>)> {
             .fold(mtime_ns(&meta), i64::max),
         size: list.iter().map(|e| e.size).sum::<u64>() + list.len() as u64,
     };
-    let files = list
-        .iter()
-        .filter(|e| e.kind == b'f')
-        .filter_map(|e| {
-            let path = root.join(OsStr::from_bytes(&e.relative));
-            let path = path.to_str()?.to_string();
-            Some((
-                path,
-                Stat {
+    let files = root.to_str().map_or_else(Vec::new, |root| {
+        list.iter()
+            .filter(|e| e.kind == b'f')
+            .filter_map(|e| {
+                let relative = std::str::from_utf8(&e.relative).ok()?;
+                let st = Stat {
                     mtime_ns: e.mtime_ns,
                     size: e.size,
-                },
-            ))
-        })
-        .collect();
+                };
+                Some((format!("{root}/{relative}"), st))
+            })
+            .collect()
+    });
     Some((st, files))
 }
 

@@ -226,7 +226,7 @@ impl RuleFunctions {
     pub fn bind(
         &self,
         eval: &dyn Evaluate,
-        (rule, label): (&str, &str),
+        (rule, label): (&str, &dyn std::fmt::Display),
         wildcards: &Wildcards,
         statics: Statics<'_>,
     ) -> Result<Bound, BindError> {
@@ -482,7 +482,7 @@ mod tests {
         let bound = fns
             .bind(
                 &eval,
-                ("r", "r"),
+                ("r", &"r"),
                 &Wildcards::new(),
                 Statics {
                     inputs: vec![decl("a"), decl("d")],
