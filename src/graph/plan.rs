@@ -156,7 +156,10 @@ pub struct Checker<'a> {
 }
 
 /// A path's stat (over its whole tree for a `directory()`), with the files found inside it.
-fn stat_of(path: &str, directory: bool) -> (Option<Stat>, Vec<(String, Stat)>) {
+type Found = (Option<Stat>, Vec<(String, Stat)>);
+
+/// What [`Found`] says of `path`.
+fn stat_of(path: &str, directory: bool) -> Found {
     if directory {
         match crate::graph::manifest::stat_and_files(Path::new(path)) {
             Some((st, files)) => (Some(st), files),
@@ -294,7 +297,7 @@ impl<'a> Checker<'a> {
             }
         });
         let directories = &self.directories;
-        let found: Vec<(Option<Stat>, Vec<(String, Stat)>)> = paths
+        let found: Vec<Found> = paths
             .par_iter()
             .map(|p| stat_of(p, directories.contains(p)))
             .collect();
