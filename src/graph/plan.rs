@@ -604,17 +604,22 @@ impl<'a> Checker<'a> {
     }
 }
 
-/// The paths of the graph declared with `directory()` (as outputs, or as inputs), found only
-/// when some rule declares one.
+/// The paths of the graph declared with `directory()` (as outputs, or as inputs), looked for
+/// only among the jobs of rules that declare one or have input functions (which may return
+/// one): the jobs reading a checkpoint's files one by one are most of the graph, and none.
 fn directories<'a>(rules: &Rules, dag: &'a Dag) -> HashSet<&'a str> {
-    let declared = rules.iter().any(|r| {
-        r.inputs.iter().chain(&r.outputs).any(|f| f.directory) || !r.functions.input.is_empty()
-    });
-    if !declared {
+    let declares: Vec<bool> = rules
+        .iter()
+        .map(|r| {
+            r.inputs.iter().chain(&r.outputs).any(|f| f.directory) || !r.functions.input.is_empty()
+        })
+        .collect();
+    if !declares.contains(&true) {
         return HashSet::default();
     }
     dag.jobs
         .iter()
+        .filter(|j| declares.get(j.rule.0 as usize).copied().unwrap_or(true))
         .flat_map(|j| j.inputs.iter().chain(&j.outputs))
         .filter(|f| f.directory)
         .map(|f| f.path.as_str())
