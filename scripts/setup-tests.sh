@@ -6,6 +6,8 @@
 #   - a venv at target/pyenv with NumPy (tests/models.rs's oracle), Snakemake (the twin that
 #     tests/snakemake_twin.rs compares reruns with) and uvloop (the async benchmark's server);
 #   - R (`r-base-core`, without recommends) for tests/scripts.rs's R script rule;
+#   - Chromium (`chromium`, without recommends), in which tests/report_browser.rs opens an HTML
+#     report headless;
 #   - uv in target/pyenv, which builds the software environments of tests/software.rs;
 #   - SLURM from Debian's packages (munge, slurmctld, slurmd, slurm-client) for the single-node
 #     test cluster that scripts/slurm.sh starts; installed without recommends and without
@@ -24,6 +26,7 @@ command -v python3 >/dev/null || extra+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || extra+=(python3-venv)
 apt_install -- "${extra[@]}"
 apt_install --no-install-recommends -- r-base-core
+apt_install --no-install-recommends -- chromium
 
 if ! target/pyenv/bin/python -c 'import numpy' >/dev/null 2>&1; then
   echo "setup: creating target/pyenv with numpy" >&2

@@ -265,7 +265,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub trace: Option<PathBuf>,
 
-    /// Write an HTML report with a timeline to FILE when the run ends, however it ends
+    /// Write an HTML report of the run and its results to FILE when the run ends, however it ends
     #[arg(long, value_name = "FILE.html", value_hint = ValueHint::FilePath)]
     pub report: Option<PathBuf>,
 

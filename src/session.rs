@@ -538,6 +538,8 @@ impl<'a> Session<'a> {
             targets: &self.target_words(&loaded.rules),
             cores,
             jobs: &planned,
+            dag,
+            rules: &loaded.rules,
         });
         drop(planned);
         if nothing {

@@ -39,10 +39,10 @@ use std::time::Duration;
 
 use nix::libc;
 use nix::unistd::Pid;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Bytes a job moved.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Io {
     /// Through `read` and similar calls (`rchar`), page cache included.
     pub read: u64,
@@ -97,8 +97,9 @@ impl Io {
     }
 }
 
-/// What one job (or one of its processes) cost, beyond its wall time.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+/// What one job (or one of its processes) cost, beyond its wall time. A cluster job measures
+/// itself on its node and sends this back in its exit-status file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     /// CPU time in user mode.
     pub user: Duration,

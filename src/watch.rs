@@ -2,8 +2,8 @@
 //!
 //! Theory of operation. One pass is the ordinary pipeline (plan → schedule). Between passes we
 //! watch, with `notify` (inotify here), the directories holding the files a pass depends on:
-//! the workflow file, its rule files and config files (a change there reloads the workflow from
-//! scratch), the DAG's source inputs (files no rule makes), and the directories
+//! the workflow file, its rule files and config files, and the `script` and `software` files of
+//! the rules in the DAG (a change there reloads the workflow from scratch), the DAG's source inputs (files no rule makes), and the directories
 //! `glob_wildcards` walked (a new matching file changes the workflow). Directories rather than
 //! files are watched so that editors that save by rename, and files that appear later, are
 //! seen. Access events, flowrun's own outputs, `.flowrun/` and temporary files never count.
@@ -69,6 +69,14 @@ impl WatchSet {
         set.sources = loaded.workflow.sources.iter().map(|p| abs(p)).collect();
         set.globs = loaded.workflow.globbed.iter().map(|p| abs(p)).collect();
         let Some(dag) = dag else { return set };
+        // The scripts and software files of the rules in the graph are read when the workflow
+        // loads (their content is the rule's code and its environment's identity), so an edit
+        // to one reloads the workflow like an edit to a rule file.
+        for rule in dag.jobs.iter().map(|j| j.rule).collect::<BTreeSet<_>>() {
+            for file in loaded.rules.get(rule).declared_files() {
+                set.sources.insert(abs(Path::new(file)));
+            }
+        }
         for job in &dag.jobs {
             for o in job.outputs.iter().chain(&job.logs) {
                 set.outputs.insert(abs(Path::new(&o.path)));

@@ -274,7 +274,7 @@ fn a_function_giving_the_wrong_type_says_what_the_key_takes() {
 #[test]
 fn a_function_takes_the_wildcards_only() {
     error_of("rule(\"r\", #{ output: \"out/{s}.txt\", threads: || 2, shell: \"x\" });").stderr_has(
-        "error: rule `r`: `threads` must be a function of one argument, the job's wildcards: `|w| ...`",
+        "error: rule `r`: `threads` must be a function of the job's wildcards and, if it grows with retries, the attempt: `|w| ...` or `|w, attempt| ...`",
     );
     error_of("rule(\"r\", #{ input: #{ a: |w, x| 2 }, output: \"out/{s}.txt\", shell: \"x\" });")
         .stderr_has("error: rule `r`: `input.a` must be a function of one argument");

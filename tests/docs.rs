@@ -79,6 +79,7 @@ const CHECKED: &[&str] = &[
     "docs/staleness.md",
     "docs/snakemake.md",
     "docs/scripts.md",
+    "docs/report.md",
 ];
 
 #[test]
@@ -109,6 +110,11 @@ fn snakemake_examples_print_what_they_say() {
 #[test]
 fn scripts_examples_print_what_they_say() {
     check("docs/scripts.md");
+}
+
+#[test]
+fn report_examples_print_what_they_say() {
+    check("docs/report.md");
 }
 
 /// A page with a `console` block or a directive that no test above checks is an error.

@@ -279,6 +279,58 @@ fn script_error_in_a_worker_fails_the_job_with_its_location() {
     assert!(!p.exists("x.txt"));
 }
 
+#[test]
+fn a_bad_npy_header_fails_the_chunked_job_naming_the_file_and_the_fault() {
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"rule("means", #{
+    input: "m.npy", output: "means.csv", model: "chunked", chunk: 4096, threads: 2,
+    map: |job, rows| rows.col_sums(),
+    reduce: |acc, s| acc + s,
+    finish: |job, s| write_csv(job.output[0], s),
+});
+"#,
+    );
+    let header = |version: u8, dict: &str| {
+        let mut bytes = b"\x93NUMPY".to_vec();
+        bytes.extend([version, 0]);
+        bytes.extend((dict.len() as u16).to_le_bytes());
+        bytes.extend(dict.as_bytes());
+        bytes
+    };
+    let cases: [(Vec<u8>, &str); 5] = [
+        (
+            b"PK\x03\x04 a zip archive".to_vec(),
+            "cannot read `m.npy`: not a .npy file (it does not start with \\x93NUMPY)",
+        ),
+        (
+            b"\x93NUMPY".to_vec(),
+            "cannot read `m.npy`: the .npy header is cut short",
+        ),
+        (
+            header(4, "{}"),
+            "cannot read `m.npy`: unsupported .npy format version 4.0",
+        ),
+        (
+            header(
+                1,
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), ",
+            ),
+            "cannot read `m.npy`: bad .npy header: expected a value, found the end",
+        ),
+        (
+            header(1, "{'descr': '<f8', 'shape': (2, 2), }"),
+            "cannot read `m.npy`: the .npy header has no valid `fortran_order`",
+        ),
+    ];
+    for (bytes, message) in cases {
+        std::fs::write(p.path().join("m.npy"), bytes).unwrap();
+        p.run(&["wf.rhai"]).code(1).stderr_has(message);
+        assert!(!p.exists("means.csv"));
+    }
+}
+
 fn children_of(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {

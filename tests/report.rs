@@ -365,3 +365,125 @@ fn a_sub_second_run_has_a_readable_time_axis() {
     assert_eq!(distinct, ticks, "every tick reads apart");
     assert_eq!(ticks[0], "0.00s", "{ticks:?}");
 }
+
+/// Results of every kind, marked with `report()`: tables of a wildcard rule with a caption
+/// file, an image too large to embed, an HTML page, a directory, a binary file, and the output
+/// of a job that fails.
+const RESULTS: &str = r#"
+rule("all", #{ input: ["tables/a.csv", "tables/b.csv", "big.png", "page.html", "tree", "bin.dat", "broken.txt"] });
+rule("table", #{
+    output: report("tables/{s}.csv", #{ caption: "captions/table.txt", category: "Tables" }),
+    shell: "seq 0 120 | awk '{{ print $1 \",\" $1 * 2 }}' > {output}",
+});
+rule("big", #{ output: report("big.png", "Too <big> to embed."), shell: "head -c 4194305 /dev/zero > {output}" });
+rule("page", #{ output: report("page.html"), shell: "echo '<script>alert(1)</script>' > {output}" });
+rule("tree", #{ output: directory(report("tree")), shell: "mkdir -p {output}; echo x > {output}/x" });
+rule("bin", #{ output: report("bin.dat"), shell: "printf 'a\\000b' > {output}" });
+rule("broken", #{ output: report("broken.txt"), shell: "exit 1" });
+"#;
+
+/// The figure of `path` in a report.
+fn figure<'a>(html: &'a str, path: &str) -> &'a str {
+    let start = html
+        .find(&format!("\">{path}</a>"))
+        .unwrap_or_else(|| panic!("no result {path} in\n{html}"));
+    let end = html[start..].find("</figure>").unwrap() + start;
+    &html[start..end]
+}
+
+#[test]
+fn report_shows_the_results_of_every_job_up_to_date_ones_too() {
+    let p = Project::new();
+    p.file("wf.rhai", RESULTS)
+        .file("captions/table.txt", "Table of <{s}>.\n")
+        .file("out/.keep", "");
+    p.run(&["wf.rhai", "-k", "--report", "out/r.html"]).code(1);
+    let html = p.read("out/r.html");
+    // Grouped by category (else the rule), in the graph's order; one entry per job.
+    let headings: Vec<&str> = html
+        .split("<h3>")
+        .skip(1)
+        .filter_map(|h| h.split("</h3>").next())
+        .collect();
+    assert_eq!(headings, ["Tables", "big", "page", "tree", "bin", "broken"]);
+    let a = figure(&html, "tables/a.csv");
+    // Linked relative to the report, captions from the file with the wildcards filled in.
+    assert!(html.contains("<a href=\"../tables/a.csv\">tables/a.csv</a>"));
+    assert!(a.contains("table[s=a] · made in this run"), "{a}");
+    assert!(
+        a.contains("<p class=\"caption\">Table of &lt;a&gt;.</p>"),
+        "{a}"
+    );
+    assert!(a.contains("<tr><th>0</th><th>0</th></tr>"), "{a}");
+    assert!(a.contains("<tr><td>50</td><td>100</td></tr>"), "{a}");
+    assert!(!a.contains("<td>51</td>"), "{a}");
+    assert!(a.contains("first 50 of 120 rows"), "{a}");
+    assert!(figure(&html, "tables/b.csv").contains("Table of &lt;b&gt;."));
+    let big = figure(&html, "big.png");
+    assert!(big.contains("4.00 MiB") && big.contains("larger than 4.00 MiB and not embedded"));
+    assert!(
+        big.contains("Too &lt;big&gt; to embed.") && !big.contains("<img"),
+        "{big}"
+    );
+    let page = figure(&html, "page.html");
+    assert!(
+        !page.contains("alert") && !page.contains("<pre"),
+        "linked only: {page}"
+    );
+    assert!(html.contains("<a href=\"../tree/\">tree</a>"));
+    assert!(figure(&html, "tree").contains("a directory"));
+    assert!(figure(&html, "bin.dat").contains("not text; the link opens it"));
+    assert!(figure(&html, "broken.txt").contains("broken · failed · not there"));
+    // The rule graph: one box per rule with its jobs, and an edge per rule feeding another.
+    let graph = html.split("<svg class=\"rulegraph\"").nth(1).unwrap();
+    let graph = graph.split("</svg>").next().unwrap();
+    assert!(graph.contains(">2 jobs · 2 ran</text>"), "{graph}");
+    assert!(graph.contains(">1 job · 1 failed</text>"), "{graph}");
+    assert!(graph.contains(">1 job · 1 blocked</text>"), "{graph}");
+    assert_eq!(graph.matches("<rect").count(), 7);
+    assert_eq!(graph.matches("class=\"edge\"").count(), 6);
+
+    // Nothing to redo but the failing job: the other results are shown as up to date.
+    p.run(&["wf.rhai", "-k", "--report", "out/r.html"]).code(1);
+    let html = p.read("out/r.html");
+    assert!(figure(&html, "tables/a.csv").contains("table[s=a] · up to date"));
+    assert!(figure(&html, "tables/a.csv").contains("first 50 of 120 rows"));
+    assert!(html.contains(">2 jobs · up to date</text>"));
+}
+
+#[test]
+fn report_marks_are_checked() {
+    let cases = [
+        (
+            r#"rule("a", #{ input: report("x.txt"), output: "y.txt", shell: "cp {input} {output}" });"#,
+            "input `x.txt`: `report()` marks outputs",
+        ),
+        (
+            r#"rule("a", #{ output: "y.txt", benchmark: report("b.tsv"), shell: "touch {output}" });"#,
+            "benchmark `b.tsv`: `report()` marks outputs",
+        ),
+        (
+            r#"rule("a", #{ output: report("y.txt", 3), shell: "touch {output}" });"#,
+            "report(): the second argument must be a caption or a map such as `#{ caption: \"...\", category: \"...\" }`, not an integer",
+        ),
+        (
+            r#"rule("a", #{ output: report("y.txt", #{ title: "t" }), shell: "touch {output}" });"#,
+            "report(): no key `title`; the keys are caption, category",
+        ),
+        (
+            r#"rule("a", #{ output: report("y.txt", #{ category: 1 }), shell: "touch {output}" });"#,
+            "report(): `category` must be a string, not an integer",
+        ),
+        (
+            r#"rule("a", #{ output: report(1), shell: "touch {output}" });"#,
+            "report() takes a path string or an array of them",
+        ),
+    ];
+    for (wf, message) in cases {
+        let p = Project::new();
+        p.file("wf.rhai", wf);
+        p.run(&["wf.rhai", "-n"])
+            .workflow_error()
+            .stderr_has(message);
+    }
+}

@@ -288,6 +288,54 @@ rule("good", #{ output: "good.txt", shell: "echo fine > {output}" });
 }
 
 #[test]
+fn what_a_job_cost_on_its_node_comes_back_to_the_trace_and_benchmark() {
+    let cluster = Cluster::start();
+    let p = Project::new();
+    // The job writes the kernel's own peak of its resident memory (VmHWM, KiB): the truth.
+    p.file(
+        "wf.rhai",
+        r#"
+rule("big", #{
+    output: "big.txt",
+    benchmark: "bench/big.tsv",
+    shell: "python3 -c 'import re; b = bytearray(200 * 1024 * 1024); b[::4096] = b\"x\" * len(b[::4096]); open(\"{output}\", \"w\").write(re.search(r\"VmHWM:\\s+(\\d+)\", open(\"/proc/self/status\").read()).group(1))'",
+});
+"#,
+    );
+    cluster
+        .run(&p, &["wf.rhai", "-v", "--trace", "t.jsonl"])
+        .code(0)
+        .stderr_has("peak RSS 2");
+    let truth = p.read("big.txt").trim().parse::<f64>().unwrap() * 1024.0;
+    let end = p
+        .events("t.jsonl")
+        .into_iter()
+        .find(|e| e["event"] == "job_end" && e["label"] == "big")
+        .expect("job_end of big");
+    let usage = &end["usage"];
+    let reported = usage["max_rss"].as_f64().unwrap();
+    assert!(
+        (reported - truth).abs() / truth <= 0.05,
+        "reported {reported}, truth {truth}"
+    );
+    assert!(usage["cpu_user"].as_f64().unwrap() + usage["cpu_system"].as_f64().unwrap() > 0.0);
+    let bench = p.read("bench/big.tsv");
+    let max_rss_mib: f64 = bench
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split('\t')
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (max_rss_mib * 1024.0 * 1024.0 - truth).abs() / truth <= 0.05,
+        "{bench}"
+    );
+}
+
+#[test]
 fn a_job_over_its_memory_is_reported_in_words() {
     let cluster = Cluster::start();
     let p = Project::new();
@@ -479,4 +527,29 @@ fn bad_settings_are_refused_before_anything_is_submitted() {
     p.run(&["-n", "wf.rhai"])
         .workflow_error()
         .stderr_has("rule `a`: `resources` `slurm_partition` must be a string, not an integer");
+}
+
+#[test]
+fn a_retry_is_submitted_with_the_threads_and_memory_of_its_attempt() {
+    let cluster = Cluster::start();
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"
+rule("grow", #{ output: "grow.txt", retries: 2,
+    threads: |w, attempt| if attempt == 1 { 1 } else { 2 },
+    resources: #{ mem_mb: |w, attempt| attempt * 100 },
+    shell: "echo $SLURM_CPUS_PER_TASK $SLURM_MEM_PER_NODE {threads} {resources.mem_mb} >> tries.txt; [ {resources.mem_mb} -ge 300 ]; touch {output}" });
+"#,
+    );
+    cluster
+        .run(&p, &["wf.rhai"])
+        .code(0)
+        .stderr_has("attempt 3 takes threads=2, mem_mb=300");
+    assert_eq!(
+        p.read("tries.txt"),
+        "1 100 1 100\n2 200 2 200\n2 300 2 300\n"
+    );
+    assert_eq!(cluster.labels_in("COMPLETED"), ["grow"]);
+    assert_eq!(cluster.labels_in("FAILED"), ["grow", "grow"]);
 }

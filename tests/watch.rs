@@ -18,10 +18,16 @@ struct Watching {
 impl Watching {
     /// Starts `flowrun --watch --debounce 50 ARGS`.
     fn spawn(p: &Project, args: &[&str]) -> Self {
+        Self::spawn_with(p, args, &[])
+    }
+
+    /// Starts `flowrun --watch --debounce 50 ARGS` with the variables `env` set.
+    fn spawn_with(p: &Project, args: &[&str], env: &[(&str, &std::path::Path)]) -> Self {
         let mut all = vec!["--watch", "--debounce", "50"];
         all.extend_from_slice(args);
         let mut child = p
             .cmd(&all)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -303,4 +309,55 @@ rule("copy", #{ input: directory("raw"), output: directory("copy"), shell: "rm -
     std::thread::sleep(Duration::from_millis(500));
     let passes = w.text().lines().filter(|l| l.contains(" ran (")).count();
     assert_eq!(passes, 2, "{}", w.text());
+}
+
+#[test]
+fn script_and_software_file_edits_rerun_the_jobs_that_use_them() {
+    let p = Project::new();
+    p.file("envs/plot.txt", "# no packages yet\n")
+        .file(
+            "scripts/plot.py",
+            "import flowrun\njob = flowrun.job()\nopen(job.output[0], 'w').write('v1 ' + job.wildcards.s + '\\n')\n",
+        )
+        .file(
+            "wf.rhai",
+            r#"
+rule("all", #{ input: ["out/a.plot", "out/b.plot", "out/a.env", "out/plain"] });
+rule("plot", #{ output: "out/{s}.plot", script: "scripts/plot.py" });
+rule("env", #{ output: "out/{s}.env", software: #{ python: "envs/plot.txt" }, shell: "echo made > {output}" });
+rule("plain", #{ output: "out/plain", shell: "echo plain > {output}" });
+"#,
+        );
+    let uv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pyenv/bin/uv");
+    let envs = p.path().join("envcache");
+    let mut vars = vec![("FLOWRUN_ENVS", envs.as_path())];
+    if uv.is_file() {
+        vars.push(("FLOWRUN_UV", uv.as_path()));
+    }
+    let w = Watching::spawn_with(&p, &["wf.rhai"], &vars);
+    w.wait_for("watching for changes");
+    assert!(w.text().contains("first pass: 5 ran"), "{}", w.text());
+    assert_eq!(p.read("out/a.plot"), "v1 a\n");
+    // The script's text is the rule's code: both of its jobs rerun, nothing else.
+    let line = w.next_pass(|| {
+        p.file(
+            "scripts/plot.py",
+            &p.read("scripts/plot.py").replace("v1", "v2"),
+        );
+    });
+    assert!(line.contains("scripts/plot.py changed: 3 ran ("), "{line}");
+    for job in ["plot[s=a]", "plot[s=b]", "all"] {
+        assert!(line.contains(job), "{job} did not rerun: {line}");
+    }
+    assert_eq!(p.read("out/b.plot"), "v2 b\n");
+    // The software file names the environment: its one job reruns.
+    let line = w.next_pass(|| {
+        p.file("envs/plot.txt", "# still no packages\n");
+    });
+    assert!(
+        line.contains("envs/plot.txt changed: 2 ran (env[s=a] all)"),
+        "{line}\n{}",
+        w.text()
+    );
+    assert_eq!(w.interrupt(), 0);
 }

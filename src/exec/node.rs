@@ -10,6 +10,7 @@
 //! its presence means the work is over.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,7 @@ use crate::graph::dag::{Dag, JobId, Target};
 use crate::native::atomic::write_atomic;
 use crate::rules::registry::Rules;
 use crate::script::{self, LoadOptions};
+use crate::usage::{Meter, Usage};
 use crate::{exit, sandbox, STATE_DIR};
 
 /// The argument that starts a cluster job.
@@ -55,6 +57,10 @@ pub struct ExitStatus {
     pub code: u8,
     /// What went wrong, when something did.
     pub message: Option<String>,
+    /// What the job cost, measured on the node as a local run measures it (absent in the files
+    /// of a flowrun from before it was sent back).
+    #[serde(default)]
+    pub usage: Option<Usage>,
 }
 
 /// The exit-status file of cluster job `job_id`.
@@ -87,18 +93,18 @@ pub fn main() -> u8 {
     if let Err(e) = crate::interrupt::install() {
         eprintln!("warning: cannot install signal handlers: {e}");
     }
-    let status = match run(&spec) {
-        Ok(()) => ExitStatus {
-            code: exit::SUCCESS,
-            message: None,
-        },
+    let usage = Arc::new(Meter::default());
+    let (code, message) = match run(&spec, &usage) {
+        Ok(()) => (exit::SUCCESS, None),
         Err((code, message)) => {
             eprintln!("error: {message}");
-            ExitStatus {
-                code,
-                message: Some(message),
-            }
+            (code, Some(message))
         }
+    };
+    let status = ExitStatus {
+        code,
+        message,
+        usage: Some(usage.total()),
     };
     let job_id = std::env::var("SLURM_JOB_ID").unwrap_or_else(|_| "local".into());
     let path = status_path(&spec.status_dir, &job_id);
@@ -111,7 +117,7 @@ pub fn main() -> u8 {
 }
 
 /// Loads the workflow, binds the job and runs it.
-fn run(spec: &NodeJob) -> Result<(), (u8, String)> {
+fn run(spec: &NodeJob, usage: &Arc<Meter>) -> Result<(), (u8, String)> {
     let broken = |m: String| (exit::WORKFLOW_ERROR, m);
     std::env::set_current_dir(&spec.dir)
         .map_err(|e| broken(format!("cannot change to `{}`: {e}", spec.dir.display())))?;
@@ -137,6 +143,12 @@ fn run(spec: &NodeJob) -> Result<(), (u8, String)> {
         })?;
     let job = dag.job(id);
     let rule = rules.get(job.rule);
+    // A retry whose threads or resources grow with the attempt runs with what it was given.
+    let grown = job
+        .at_attempt(rule, &workflow.runtime, spec.attempt)
+        .transpose()
+        .map_err(|d| broken(d.render()))?;
+    let job = grown.as_ref().unwrap_or(job);
     sandbox::set_phase(sandbox::Phase::Run);
     let shell = Shell {
         registry: ChildRegistry::default(),
@@ -155,8 +167,7 @@ fn run(spec: &NodeJob) -> Result<(), (u8, String)> {
         verbose: false,
         input_hash: None,
         attempt: spec.attempt,
-        // Measured here, on the node; not sent back to the flowrun that submitted the job yet.
-        usage: Default::default(),
+        usage: Arc::clone(usage),
     };
     let grace = Duration::from_secs_f64(spec.grace.max(0.0));
     ctx.execute_within(&spec.label, grace).map_err(|f| {

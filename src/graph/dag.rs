@@ -22,7 +22,8 @@ use crate::graph::filestate::{self, Stat};
 use crate::rules::decl::{FileDecl, FileKind, Model};
 use crate::rules::function::{BindError, Computed, Evaluate, Statics};
 use crate::rules::pattern::Wildcards;
-use crate::rules::registry::{File, Rule, RuleId, Rules};
+use crate::rules::registry::{File, Rule, RuleId, Rules, Work};
+use crate::rules::template::Names;
 
 mod choose;
 
@@ -99,6 +100,40 @@ impl Job {
             model.threads = threads;
         }
         model
+    }
+
+    /// The job as its attempt `attempt` runs (2 for the first retry), when `rule` has
+    /// `threads` or `resources` functions of the attempt (`|w, attempt|`): those computed
+    /// again, and the rule's templates checked against the resources they gave. `None` when
+    /// the rule has none, so every attempt is the same.
+    pub fn at_attempt(
+        &self,
+        rule: &Rule,
+        eval: &dyn Evaluate,
+        attempt: u32,
+    ) -> Option<Result<Job, Diagnostic>> {
+        if rule.functions.by_attempt.is_empty() {
+            return None;
+        }
+        let label = JobLabel(rule, self).to_string();
+        let sizes = rule.functions.sizes_at(
+            eval,
+            (&rule.name, &label),
+            &self.wildcards,
+            &rule.resources,
+            attempt,
+        );
+        Some(sizes.and_then(|sizes| {
+            let mut job = self.clone();
+            let computed = job.computed.get_or_insert_with(Default::default);
+            computed.threads = sizes.threads;
+            computed.resources = sizes.resources;
+            check_templates(rule, &job).map_err(|e| {
+                Diagnostic::new(format!("rule `{}`, job {label}: {e}", rule.name))
+                    .at(rule.origin.clone())
+            })?;
+            Ok(job)
+        }))
     }
 }
 
@@ -182,6 +217,7 @@ fn as_decls(files: Vec<JobFile>) -> Vec<FileDecl> {
             kind: f.kind,
             directory: f.directory,
             from_rule: None,
+            report: None,
         })
         .collect()
 }
@@ -201,6 +237,38 @@ fn bind(files: &[File], w: &Wildcards) -> Vec<JobFile> {
             directory: f.directory,
         })
         .collect()
+}
+
+/// Checks the rule's shell command and message against the names and counts of files, params
+/// and resources its functions gave this job, which loading could not check: `{input.reads[1]}`
+/// of a job given one read is an error naming the job, not an empty word in its command.
+fn check_templates(rule: &Rule, job: &Job) -> Result<(), String> {
+    if rule.functions.per_job_sections().is_empty() {
+        return Ok(());
+    }
+    fn files(files: &[JobFile]) -> Vec<Option<&str>> {
+        files.iter().map(|f| f.name.as_deref()).collect()
+    }
+    let names = Names {
+        input: files(&job.inputs),
+        output: files(&job.outputs),
+        log: files(&job.logs),
+        params: job.params(rule).keys().map(String::as_str).collect(),
+        wildcards: job.wildcards.iter().map(|(k, _)| k.as_str()).collect(),
+        resources: job.resources(rule).keys().map(String::as_str).collect(),
+        per_job: Vec::new(),
+    };
+    let shell = match &rule.work {
+        Work::Shell(t) => Some(("shell", t)),
+        _ => None,
+    };
+    for (what, t) in shell
+        .into_iter()
+        .chain(rule.message.as_ref().map(|m| ("message", m)))
+    {
+        t.check(&names).map_err(|e| format!("{what}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// An input of a job: (job, index among its inputs).
@@ -296,6 +364,16 @@ impl Builder<'_> {
                 job.computed = bound.computed;
                 if !bound.consulted.is_empty() {
                     job.computed.get_or_insert_with(Default::default).consulted = bound.consulted;
+                }
+                if let Err(e) = check_templates(rule, job) {
+                    self.errors.push(
+                        Diagnostic::new(format!(
+                            "rule `{}`, job {}: {e}",
+                            rule.name,
+                            JobLabel(rule, job)
+                        ))
+                            .at(rule.origin.clone()),
+                    );
                 }
             }
             Err(BindError::Pending(path)) => {

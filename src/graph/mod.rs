@@ -8,4 +8,5 @@ pub mod manifest;
 pub mod pending;
 pub mod plan;
 pub mod reason;
+pub mod rulegraph;
 pub mod store;

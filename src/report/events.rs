@@ -14,9 +14,9 @@ use std::fmt;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::graph::dag::{Job, JobId, JobLabel};
+use crate::graph::dag::{Dag, Job, JobId, JobLabel};
 use crate::graph::reason::Reason;
-use crate::rules::registry::Rule;
+use crate::rules::registry::{Rule, Rules};
 use crate::usage::Usage;
 
 /// A job as events name it.
@@ -77,6 +77,10 @@ pub enum Event<'a> {
         targets: &'a [String],
         cores: u32,
         jobs: &'a [Planned<'a>],
+        /// The whole graph of the targets, jobs that are up to date included (the report
+        /// shows their results and draws the rule graph).
+        dag: &'a Dag,
+        rules: &'a Rules,
     },
     JobStart {
         job: JobRef<'a>,

@@ -2,11 +2,12 @@
 //! `--rulegraph`, `--summary`. Output is plain, stable text: the same inputs print the same
 //! bytes (no times, no hash-map order), so it can be diffed and tested.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::graph::dag::{Dag, JobLabel};
 use crate::graph::plan::{Decision, Plan};
+use crate::graph::rulegraph::RuleGraph;
 use crate::graph::store::Snapshot;
 use crate::rules::registry::{File, Rules, Work};
 
@@ -148,25 +149,17 @@ pub fn dag_dot(rules: &Rules, dag: &Dag, plan: &Plan) -> String {
 
 /// `--rulegraph`: rules and which feeds which, in Graphviz DOT.
 pub fn rule_dot(rules: &Rules, dag: &Dag) -> String {
-    let mut used = BTreeSet::new();
-    let mut edges = BTreeSet::new();
-    for &id in dag.order() {
-        let job = dag.job(id);
-        used.insert(job.rule);
-        for d in &job.deps {
-            edges.insert((dag.job(*d).rule, job.rule));
-        }
-    }
+    let graph = RuleGraph::of(dag);
     let mut out = String::from("digraph flowrun {\n    node [shape=box, style=rounded];\n");
-    for r in &used {
+    for node in &graph.rules {
         let _ = writeln!(
             out,
             "    r{} [label=\"{}\"];",
-            r.0,
-            dot_escape(&rules.get(*r).name)
+            node.rule.0,
+            dot_escape(&rules.get(node.rule).name)
         );
     }
-    for (a, b) in edges {
+    for (a, b) in graph.edges {
         let _ = writeln!(out, "    r{} -> r{};", a.0, b.0);
     }
     out.push_str("}\n");

@@ -1,6 +1,7 @@
 //! `--report FILE.html`: one self-contained page (inline CSS and SVG; no scripts, fonts or
-//! anything else from the network) with a summary, a timeline, per-rule tables with a chart of
-//! what each rule cost (peak memory, CPU time) and a table of jobs.
+//! anything else from the network) with a summary, the rule graph ([`super::rulegraph`]), the
+//! outputs marked with `report()` ([`super::results`]), a timeline, per-rule tables with a
+//! chart of what each rule cost (peak memory, CPU time) and a table of jobs.
 //!
 //! Every string a user controls (rule names, wildcards, paths in reasons, error messages) goes
 //! through [`escape`]. Large runs stay small: up to [`MAX_BARS`] jobs get one bar each in the
@@ -11,11 +12,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::report::events::{Event, Sink, Stamp};
 use crate::report::timeline::{Row, Timeline};
+use crate::report::{results, rulegraph};
 
 /// The report as a sink of events: the timeline gathered so far, rendered to `path` at the end
 /// of each run (in watch mode, each pass).
@@ -30,7 +32,7 @@ impl Sink for Report {
         if matches!(event, Event::RunEnd { .. }) {
             // Atomically, as every file flowrun writes: watch mode rewrites the report after
             // each pass, and a browser reloading it must not get half a page.
-            let html = render(&self.timeline);
+            let html = render(&self.timeline, &page_dir(&self.path));
             if let Err(e) = crate::native::atomic::write_atomic(&self.path, html.as_bytes()) {
                 crate::diagnostic::warn(&format!(
                     "cannot write the report `{}`: {e}",
@@ -39,6 +41,12 @@ impl Sink for Report {
             }
         }
     }
+}
+
+/// The directory a page at `path` is in, absolute: links to results are relative to it.
+fn page_dir(path: &Path) -> PathBuf {
+    let page = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    page.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 /// Most jobs drawn one bar each.
@@ -456,10 +464,45 @@ pre{margin:0;white-space:pre-wrap}.dot{display:inline-block;width:.7em;height:.7
 border:1px solid #999;border-radius:50%;margin-right:.4em}.timeline text,.costs text{font-size:11px;\
 fill:#555}.head{font-weight:bold}.lane{text-anchor:end}.tick{text-anchor:middle}.grid{stroke:#eee}\
 dl{display:grid;grid-template-columns:max-content auto;gap:2px 1em}dt{font-weight:bold}\
-dd{margin:0}.note{color:#555}";
+dd{margin:0}.note{color:#555}.rulegraph .rule{stroke:#90a4ae}.rulegraph text{text-anchor:middle}\
+.rname{font-size:12px;font-weight:bold}.rjobs{font-size:11px;fill:#555}\
+.edge{fill:none;stroke:#78909c;stroke-width:1.2}figure.result{margin:1em 0;padding:.5em;\
+border:1px solid #ddd}figure.result img{max-width:100%}.caption{white-space:pre-wrap}\
+pre.result{max-height:30em;overflow:auto;background:#fafafa}";
 
-/// The whole page.
-pub fn render(t: &Timeline) -> String {
+/// A rule's box in the rule graph: what its jobs did in this run (`2 ran, 1 failed`), coloured
+/// by the worst.
+fn rule_look(sums: &BTreeMap<&str, RuleSum<'_>>, rule: &str) -> rulegraph::Look {
+    let Some(sum) = sums.get(rule) else {
+        return rulegraph::Look {
+            line: "up to date".into(),
+            fill: "#eceff1",
+        };
+    };
+    let line = sum
+        .statuses
+        .iter()
+        .map(|(s, n)| match *s {
+            "ok" => format!("{n} ran"),
+            other => format!("{n} {other}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let has = |s: &str| sum.statuses.contains_key(s);
+    let fill = if has("failed") {
+        "#ffcdd2"
+    } else if has("interrupted") {
+        "#ffe0b2"
+    } else if has("ok") {
+        "#c8e6c9"
+    } else {
+        "#eceff1"
+    };
+    rulegraph::Look { line, fill }
+}
+
+/// The whole page; `dir` is the directory it is written to.
+pub fn render(t: &Timeline, dir: &Path) -> String {
     let wall = t.wall.unwrap_or_else(|| {
         t.rows
             .iter()
@@ -501,7 +544,14 @@ pub fn render(t: &Timeline) -> String {
         }
         None => item("exit code", "the run did not finish".into()),
     }
-    out.push_str("</dl>\n<h2>Timeline</h2>\n");
+    out.push_str("</dl>\n");
+    let sums = rule_sums(t);
+    if !t.rule_graph.rules.is_empty() {
+        out.push_str("<h2>Rule graph</h2>\n");
+        rulegraph::svg(&mut out, t, &|rule| rule_look(&sums, rule));
+    }
+    results::section(&mut out, t, dir);
+    out.push_str("<h2>Timeline</h2>\n");
     timeline_svg(&mut out, t, wall);
     out.push_str("<p class=\"note\">");
     for s in STATUSES {
@@ -512,7 +562,6 @@ pub fn render(t: &Timeline) -> String {
         );
     }
     out.push_str("(skipped and blocked jobs never start and have no bar)</p>\n");
-    let sums = rule_sums(t);
     rule_table(&mut out, &sums);
     cost_svg(&mut out, &sums);
     job_table(&mut out, t);
@@ -558,7 +607,7 @@ mod tests {
             rows: vec![row("a<b>", "ok", 0.0, 0), row("c", "failed", 0.5, 1)],
             ..Timeline::default()
         };
-        let html = render(&t);
+        let html = render(&t, Path::new("/"));
         assert!(html.contains("wf&lt;&amp;&gt;.rhai"));
         assert!(html.contains("<td>a&lt;b&gt;</td>"));
         assert!(html.contains("exit 1: &lt;oops&gt;"));
@@ -579,7 +628,7 @@ mod tests {
             rows,
             ..Timeline::default()
         };
-        let html = render(&t);
+        let html = render(&t, Path::new("/"));
         assert!(html.matches("<rect").count() <= 2 * COLUMNS);
         assert!(html.contains("10000 jobs: listed are"));
         assert!(html.len() < 200_000, "{} bytes", html.len());

@@ -7,6 +7,8 @@ pub mod events;
 pub mod explain;
 pub mod html;
 pub mod progress;
+pub mod results;
+pub mod rulegraph;
 pub mod timeline;
 pub mod trace;
 

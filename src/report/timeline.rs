@@ -1,5 +1,6 @@
 //! What the HTML report shows, gathered from a run's events: every planned job with its status,
-//! start, duration and the lane it ran in.
+//! start, duration and the lane it ran in; and, from the whole graph, its rule graph and the
+//! outputs marked for the report.
 //!
 //! Lanes are slots of concurrently running jobs: a starting job takes the lowest free lane, so
 //! the chart has as many lanes as the run ever had jobs running at once (at most `-j`).
@@ -9,7 +10,9 @@ use std::time::{Duration, SystemTime};
 use rustc_hash::FxHashMap;
 
 use crate::graph::dag::JobId;
+use crate::graph::rulegraph::RuleGraph;
 use crate::report::events::{End, Event, Stamp};
+use crate::report::results;
 use crate::usage::Usage;
 
 /// One planned job.
@@ -55,6 +58,11 @@ pub struct Timeline {
     pub totals: Option<Totals>,
     /// Lanes the chart needs.
     pub lanes: u32,
+    /// Which rule feeds which in the whole graph, and the names of its rules, in its order.
+    pub rule_graph: RuleGraph,
+    pub rule_names: Vec<String>,
+    /// The outputs marked with `report()` of every job in the graph.
+    pub results: Vec<results::Entry>,
     pub(crate) begun: Duration,
     pub(crate) index: FxHashMap<JobId, usize>,
     pub(crate) busy: Vec<bool>,
@@ -73,13 +81,23 @@ impl Timeline {
                 targets,
                 cores,
                 jobs,
+                dag,
+                rules,
             } => {
+                let rule_graph = RuleGraph::of(dag);
                 *self = Timeline {
                     workflow: workflow.display().to_string(),
                     targets: targets.to_vec(),
                     cores: *cores,
                     started_utc: crate::report::trace::utc(origin_utc + stamp.t),
                     pass: stamp.pass,
+                    rule_names: rule_graph
+                        .rules
+                        .iter()
+                        .map(|n| rules.get(n.rule).name.clone())
+                        .collect(),
+                    rule_graph,
+                    results: results::collect(rules, dag),
                     begun: stamp.t,
                     ..Timeline::default()
                 };

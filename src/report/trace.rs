@@ -111,6 +111,7 @@ pub fn to_json(event: &Event<'_>, stamp: Stamp, origin_utc: SystemTime) -> Value
             targets,
             cores,
             jobs,
+            ..
         } => {
             put("trace_version", json!(TRACE_VERSION));
             put("flowrun", json!(env!("CARGO_PKG_VERSION")));

@@ -33,6 +33,18 @@ pub struct FileDecl {
     pub from_rule: Option<String>,
     /// `directory(path)`: a directory, fingerprinted by a manifest of everything inside it.
     pub directory: bool,
+    /// `report(path, ...)`, an output: shown in the HTML report (`--report`).
+    pub report: Option<ReportMark>,
+}
+
+/// How `report(path, caption)` or `report(path, #{ caption, category })` asked for an output
+/// to be shown in the HTML report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportMark {
+    /// Text, or the path of a file holding it; `{name}` is the job's wildcard value.
+    pub caption: Option<String>,
+    /// The heading the output is shown under (else its rule's name).
+    pub category: Option<String>,
 }
 
 /// Index of a stored closure inside the script runtime.

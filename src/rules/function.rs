@@ -2,6 +2,13 @@
 //! of an input/log/params/resources map or array) given as a closure `|w| ...` instead of a
 //! value.
 //!
+//! `threads` and `resources` functions may take the attempt as a second argument,
+//! `|w, attempt| attempt * 1000`, as Snakemake's `lambda wildcards, attempt:` does: a job that
+//! failed for want of memory is retried with more. The attempt is a second parameter rather
+//! than a field of `w` so that `w` stays exactly the wildcards (as in every other function), and
+//! so that the rule says, by the closure's shape, which of its sizes grow: only those are
+//! computed again before a retry ([`RuleFunctions::sizes_at`]). At plan time they see attempt 1.
+//!
 //! Snakemake users answer "which files belong to sample `{s}`?" with a sample sheet and an input
 //! function; a pattern cannot. Such a function runs once per job, when the job is bound to its
 //! wildcards (plan time, in the definition sandbox: it may read files, never write or run them),
@@ -91,8 +98,9 @@ pub struct Called {
 
 /// Calls the functions a workflow declared; implemented by the script runtime.
 pub trait Evaluate {
-    /// Calls function `f` with the job's wildcards map.
-    fn call(&self, f: ClosureId, wildcards: &Wildcards) -> Called;
+    /// Calls function `f` with the job's wildcards map, and the attempt as a second argument
+    /// when `f` takes one (`Some`).
+    fn call(&self, f: ClosureId, wildcards: &Wildcards, attempt: Option<u32>) -> Called;
 }
 
 /// Why a job's functions gave no files and values.
@@ -144,6 +152,17 @@ pub struct RuleFunctions {
     pub params: MapFns,
     pub threads: Option<ClosureId>,
     pub resources: MapFns,
+    /// The `threads` and `resources` functions that take the attempt too (`|w, attempt|`).
+    pub by_attempt: Vec<ClosureId>,
+}
+
+/// A job's threads and resources as its functions gave them; `None` where no function gives
+/// them (the rule's value holds).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sizes {
+    pub threads: Option<u32>,
+    /// The rule's resources with what the functions gave in place.
+    pub resources: Option<BTreeMap<String, u64>>,
 }
 
 /// The values one job computed from its functions; `None` where the rule's static value holds.
@@ -230,59 +249,45 @@ impl RuleFunctions {
         wildcards: &Wildcards,
         statics: Statics<'_>,
     ) -> Result<Bound, BindError> {
-        self.bind_inner(eval, wildcards, statics).map_err(|f| {
-            if let Some(path) = f.pending {
-                return BindError::Pending(path);
-            }
-            let mut d = *f.error;
-            let how = if f.raised { "failed: " } else { "" };
-            d.message = format!(
-                "rule `{rule}`, job {label}: the `{}` function {how}{}",
-                f.key, d.message
-            );
-            BindError::Failed(d)
-        })
+        let caller = Caller {
+            eval,
+            wildcards,
+            available: statics.available,
+            by_attempt: &self.by_attempt,
+            attempt: 1,
+            consulted: Default::default(),
+        };
+        self.bind_inner(&caller, statics)
+            .map_err(|f| match f.pending {
+                Some(path) => BindError::Pending(path),
+                None => BindError::Failed(f.diagnostic(rule, label)),
+            })
     }
 
-    fn bind_inner(
+    /// The threads and resources of attempt `attempt` of a job (2 for the first retry), for a
+    /// rule with functions of the attempt; `resources` are the rule's own. Any checkpoint the
+    /// functions read has run: the job did.
+    pub fn sizes_at(
         &self,
         eval: &dyn Evaluate,
+        (rule, label): (&str, &str),
         wildcards: &Wildcards,
-        statics: Statics<'_>,
-    ) -> Result<Bound, Failed> {
-        let consulted = std::cell::RefCell::new(Vec::new());
-        let call = |key: &str, f: ClosureId| {
-            let called = eval.call(f, wildcards);
-            let waiting = called
-                .checkpoints
-                .iter()
-                .find(|p| !(statics.available)(p))
-                .cloned();
-            consulted.borrow_mut().extend(called.checkpoints);
-            match (called.result, waiting) {
-                // What a function gave before its checkpoint ran is not used, nor its error
-                // (a directory not made yet cannot be listed).
-                (_, Some(path)) => Err(Failed {
-                    key: key.to_string(),
-                    error: Box::new(Diagnostic::new("waits for a checkpoint")),
-                    raised: true,
-                    pending: Some(path),
-                }),
-                (Ok(value), None) => Ok(value),
-                (Err(error), None) => Err(Failed {
-                    key: key.to_string(),
-                    error: Box::new(error),
-                    raised: true,
-                    pending: None,
-                }),
-            }
+        resources: &BTreeMap<String, u64>,
+        attempt: u32,
+    ) -> Result<Sizes, Diagnostic> {
+        let caller = Caller {
+            eval,
+            wildcards,
+            available: &|_| true,
+            by_attempt: &self.by_attempt,
+            attempt,
+            consulted: Default::default(),
         };
-        let plain = |key: &str, msg: String| Failed {
-            key: key.to_string(),
-            error: Box::new(Diagnostic::new(msg)),
-            raised: false,
-            pending: None,
-        };
+        self.sizes(&caller, resources)
+            .map_err(|f| f.diagnostic(rule, &label))
+    }
+
+    fn bind_inner(&self, caller: &Caller<'_>, statics: Statics<'_>) -> Result<Bound, Failed> {
         let files = |key: &str, fns: &[FileFn], written: Vec<FileDecl>| {
             if fns.is_empty() {
                 return Ok(None);
@@ -293,8 +298,9 @@ impl RuleFunctions {
             for f in fns {
                 out.extend(written.by_ref().take(f.at - taken));
                 taken = f.at;
-                let value = call(key, f.closure)?;
-                push_files(&value, f.name.as_deref(), true, &mut out).map_err(|m| plain(key, m))?;
+                let value = caller.call(key, f.closure)?;
+                push_files(&value, f.name.as_deref(), true, &mut out)
+                    .map_err(|m| Failed::plain(key, m))?;
             }
             out.extend(written);
             Ok(Some(out))
@@ -305,75 +311,165 @@ impl RuleFunctions {
         if !self.params.is_empty() {
             let mut params = statics.params.clone();
             if let Some(f) = self.params.whole {
-                match call("params", f)?
+                match caller
+                    .call("params", f)?
                     .to_json()
-                    .map_err(|m| plain("params", m))?
+                    .map_err(|m| Failed::plain("params", m))?
                 {
                     serde_json::Value::Object(map) => params = map,
                     other => {
-                        return Err(plain("params", format!("must give a map, not `{other}`")))
+                        return Err(Failed::plain(
+                            "params",
+                            format!("must give a map, not `{other}`"),
+                        ))
                     }
                 }
             }
             for (name, f) in &self.params.entries {
                 let key = format!("params.{name}");
-                let value = call(&key, *f)?.to_json().map_err(|m| plain(&key, m))?;
+                let value = caller
+                    .call(&key, *f)?
+                    .to_json()
+                    .map_err(|m| Failed::plain(&key, m))?;
                 params.insert(name.clone(), value);
             }
             computed.params = Some(params);
         }
+        let sizes = self.sizes(caller, statics.resources)?;
+        computed.threads = sizes.threads;
+        computed.resources = sizes.resources;
+        let any = computed != Computed::default();
+        Ok(Bound {
+            consulted: caller.consulted.take(),
+            inputs,
+            logs,
+            computed: any.then(|| Box::new(computed)),
+        })
+    }
+
+    /// Calls the `threads` and `resources` functions; `resources` are the rule's own.
+    fn sizes(
+        &self,
+        caller: &Caller<'_>,
+        resources: &BTreeMap<String, u64>,
+    ) -> Result<Sizes, Failed> {
+        let mut sizes = Sizes::default();
         if let Some(f) = self.threads {
-            computed.threads = Some(match call("threads", f)? {
+            sizes.threads = Some(match caller.call("threads", f)? {
                 FnValue::Int(n) if n >= 1 && n <= i64::from(u32::MAX) => n as u32,
                 FnValue::Int(n) => {
-                    return Err(plain("threads", format!("must give at least 1, not {n}")))
+                    return Err(Failed::plain(
+                        "threads",
+                        format!("must give at least 1, not {n}"),
+                    ))
                 }
                 other => {
-                    return Err(plain(
+                    return Err(Failed::plain(
                         "threads",
                         format!("must give an integer, not {}", other.describe()),
                     ))
                 }
             });
         }
-        if !self.resources.is_empty() {
-            let mut resources = statics.resources.clone();
-            let amount = |key: &str, value: &FnValue| match value {
-                FnValue::Int(n) if *n >= 0 => Ok(*n as u64),
-                other => Err(plain(
-                    key,
-                    format!("must give a non-negative integer, not {}", other.describe()),
-                )),
-            };
-            if let Some(f) = self.resources.whole {
-                match call("resources", f)? {
-                    FnValue::Map(map) => {
-                        for (k, v) in &map {
-                            resources.insert(k.clone(), amount(&format!("resources.{k}"), v)?);
-                        }
-                    }
-                    other => {
-                        return Err(plain(
-                            "resources",
-                            format!("must give a map of integers, not {}", other.describe()),
-                        ))
+        if self.resources.is_empty() {
+            return Ok(sizes);
+        }
+        let mut resources = resources.clone();
+        let amount = |key: &str, value: &FnValue| match value {
+            FnValue::Int(n) if *n >= 0 => Ok(*n as u64),
+            other => Err(Failed::plain(
+                key,
+                format!("must give a non-negative integer, not {}", other.describe()),
+            )),
+        };
+        if let Some(f) = self.resources.whole {
+            match caller.call("resources", f)? {
+                FnValue::Map(map) => {
+                    for (k, v) in &map {
+                        resources.insert(k.clone(), amount(&format!("resources.{k}"), v)?);
                     }
                 }
+                other => {
+                    return Err(Failed::plain(
+                        "resources",
+                        format!("must give a map of integers, not {}", other.describe()),
+                    ))
+                }
             }
-            for (name, f) in &self.resources.entries {
-                let key = format!("resources.{name}");
-                let value = call(&key, *f)?;
-                resources.insert(name.clone(), amount(&key, &value)?);
-            }
-            computed.resources = Some(resources);
         }
-        let any = computed != Computed::default();
-        Ok(Bound {
-            consulted: consulted.into_inner(),
-            inputs,
-            logs,
-            computed: any.then(|| Box::new(computed)),
-        })
+        for (name, f) in &self.resources.entries {
+            let key = format!("resources.{name}");
+            let value = caller.call(&key, *f)?;
+            resources.insert(name.clone(), amount(&key, &value)?);
+        }
+        sizes.resources = Some(resources);
+        Ok(sizes)
+    }
+}
+
+/// Calls one job's functions, collecting the checkpoint outputs they read.
+struct Caller<'a> {
+    eval: &'a dyn Evaluate,
+    wildcards: &'a Wildcards,
+    /// Whether a checkpoint output has been made and may be read.
+    available: &'a dyn Fn(&str) -> bool,
+    /// The functions that take the attempt too, and the attempt to give them.
+    by_attempt: &'a [ClosureId],
+    attempt: u32,
+    consulted: std::cell::RefCell<Vec<String>>,
+}
+
+impl Caller<'_> {
+    /// Calls `f`, given as `key`.
+    fn call(&self, key: &str, f: ClosureId) -> Result<FnValue, Failed> {
+        let attempt = self.by_attempt.contains(&f).then_some(self.attempt);
+        let called = self.eval.call(f, self.wildcards, attempt);
+        let waiting = called
+            .checkpoints
+            .iter()
+            .find(|p| !(self.available)(p))
+            .cloned();
+        self.consulted.borrow_mut().extend(called.checkpoints);
+        match (called.result, waiting) {
+            // What a function gave before its checkpoint ran is not used, nor its error
+            // (a directory not made yet cannot be listed).
+            (_, Some(path)) => Err(Failed {
+                key: key.to_string(),
+                error: Box::new(Diagnostic::new("waits for a checkpoint")),
+                raised: true,
+                pending: Some(path),
+            }),
+            (Ok(value), None) => Ok(value),
+            (Err(error), None) => Err(Failed {
+                key: key.to_string(),
+                error: Box::new(error),
+                raised: true,
+                pending: None,
+            }),
+        }
+    }
+}
+
+impl Failed {
+    /// A function's result that does not fit `key`.
+    fn plain(key: &str, msg: impl Into<String>) -> Self {
+        Failed {
+            key: key.to_string(),
+            error: Box::new(Diagnostic::new(msg.into())),
+            raised: false,
+            pending: None,
+        }
+    }
+
+    /// The error, naming the rule, the job and the key.
+    fn diagnostic(self, rule: &str, label: &dyn std::fmt::Display) -> Diagnostic {
+        let mut d = *self.error;
+        let how = if self.raised { "failed: " } else { "" };
+        d.message = format!(
+            "rule `{rule}`, job {label}: the `{}` function {how}{}",
+            self.key, d.message
+        );
+        d
     }
 }
 
@@ -432,6 +528,7 @@ fn push_files(
         path: crate::rules::pattern::normalize_path(path),
         kind: kind.0,
         directory: kind.1,
+        report: None,
         from_rule: None,
     });
     Ok(())
@@ -445,7 +542,7 @@ mod tests {
     struct Fixed(Vec<FnValue>);
 
     impl Evaluate for Fixed {
-        fn call(&self, f: ClosureId, _: &Wildcards) -> Called {
+        fn call(&self, f: ClosureId, _: &Wildcards, _: Option<u32>) -> Called {
             Called {
                 result: Ok(self.0[f.0].clone()),
                 checkpoints: Vec::new(),
@@ -460,6 +557,7 @@ mod tests {
             kind: FileKind::Plain,
             directory: false,
             from_rule: None,
+            report: None,
         }
     }
 

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use crate::diagnostic::{did_you_mean, Diagnostic, Origin};
 use crate::rules::decl::{
-    ClosureId, FileDecl, FileKind, MapReduceDecl, Model, ModelKind, RuleDecl, WorkDecl,
+    ClosureId, FileDecl, FileKind, MapReduceDecl, Model, ModelKind, ReportMark, RuleDecl, WorkDecl,
 };
 use crate::rules::function::RuleFunctions;
 use crate::rules::pattern::{Pattern, Wildcards};
@@ -31,6 +31,8 @@ pub struct File {
     pub from_rule: Option<RuleId>,
     /// Declared with `directory()`.
     pub directory: bool,
+    /// `report(...)`: shown in the HTML report.
+    pub report: Option<ReportMark>,
 }
 
 /// What a rule's jobs run.
@@ -95,6 +97,17 @@ impl Rule {
     pub fn has_wildcards(&self) -> bool {
         self.outputs.iter().any(|o| o.pattern.has_wildcards())
     }
+
+    /// The files the rule's declaration read when the workflow loaded: its `script` (whose
+    /// text is the rule's code) and its `software` file (whose hash names the environment).
+    pub fn declared_files(&self) -> impl Iterator<Item = &str> {
+        let script = match &self.work {
+            Work::Script(s) => Some(s.path.as_str()),
+            _ => None,
+        };
+        let software = self.software.python.as_ref().map(|p| p.file.as_str());
+        script.into_iter().chain(software)
+    }
 }
 
 /// All rules of a workflow, with the output index.
@@ -126,6 +139,7 @@ fn compile_files(
                 // `rules(name)` only sees rules declared (and so validated) before.
                 from_rule: d.from_rule.as_ref().and_then(|r| by_name.get(r).copied()),
                 directory: d.directory,
+                report: d.report.clone(),
             }),
             Err(e) => {
                 errors.push(
@@ -232,9 +246,15 @@ fn compile_rule(
     let misplaced = |f: &File, what: &str| match (f.kind, what) {
         (FileKind::Touch, "input" | "log") => Some("`touch()` marks outputs"),
         (FileKind::Ancient, "output" | "log") => Some("`ancient()` marks inputs"),
+        _ if f.report.is_some() && what != "output" => Some("`report()` marks outputs"),
         _ => None,
     };
-    for (what, files) in [("input", &inputs), ("output", &outputs), ("log", &logs)] {
+    for (what, files) in [
+        ("input", &inputs),
+        ("output", &outputs),
+        ("log", &logs),
+        ("benchmark", &benchmark),
+    ] {
         for f in files {
             if let Some(why) = misplaced(f, what) {
                 errors.push(err(format!("{what} `{}`: {why}", f.pattern)));

@@ -33,12 +33,21 @@ const SECTIONS: [(&str, Section); 8] = [
     ("rule", Section::Rule),
 ];
 
-/// The part after the section: `.name` or `[index]`.
+/// The part after the section: `.name`, `[index]` or `.name[index]` (the index-th file of
+/// that name, as Snakemake's `{input.reads[1]}`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Key {
     All,
     Name(String),
     Index(usize),
+    Item(String, usize),
+}
+
+fn parse_index(text: &str, index: &str) -> Result<usize, String> {
+    index
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{{{text}}}`: `{index}` is not an index"))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,14 +112,15 @@ fn parse_field(text: &str) -> Result<(Section, Key), String> {
     let key = if rest.is_empty() {
         Key::All
     } else if let Some(name) = rest.strip_prefix('.') {
-        Key::Name(name.to_string())
+        match name.split_once('[') {
+            Some((name, index)) if index.ends_with(']') => Key::Item(
+                name.to_string(),
+                parse_index(text, &index[..index.len() - 1])?,
+            ),
+            _ => Key::Name(name.to_string()),
+        }
     } else if let Some(index) = rest.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
-        Key::Index(
-            index
-                .trim()
-                .parse()
-                .map_err(|_| format!("`{{{text}}}`: `{index}` is not an index"))?,
-        )
+        Key::Index(parse_index(text, index)?)
     } else {
         return Err(format!("cannot read placeholder `{{{text}}}`"));
     };
@@ -171,13 +181,22 @@ impl Template {
                         Section::Output => &names.output,
                         _ => &names.log,
                     };
-                    if let Key::Index(i) = key {
-                        if *i >= files.len() {
-                            return Err(format!(
-                                "`{{{text}}}`: index {i} is out of range; the rule has {} such file(s)",
-                                files.len()
-                            ));
+                    // `{input[i]}` counts every file, `{input.reads[i]}` those named `reads`
+                    // (an unknown name is reported below).
+                    let (index, count) = match key {
+                        Key::Index(i) => (Some(*i), files.len()),
+                        Key::Item(name, i) => {
+                            let n = files.iter().filter(|f| **f == Some(name)).count();
+                            (Some(*i).filter(|_| n > 0), n)
                         }
+                        _ => (None, 0),
+                    };
+                    if let Some(i) = index.filter(|i| *i >= count) {
+                        return Err(format!(
+                            "`{{{text}}}`: index {i} is out of range; the rule has {count} such file(s)"
+                        ));
+                    }
+                    if let Key::Index(_) = key {
                         continue;
                     }
                     (files.iter().flatten().copied().collect(), "file name")
@@ -198,7 +217,12 @@ impl Template {
                     ) => {}
                 Key::All => return Err(format!("`{{{text}}}` needs a name, like `{{{text}.x}}`")),
                 Key::Index(_) => return Err(format!("`{{{text}}}` cannot be indexed")),
-                Key::Name(name) => {
+                Key::Item(..)
+                    if !matches!(section, Section::Input | Section::Output | Section::Log) =>
+                {
+                    return Err(format!("`{{{text}}}` cannot be indexed"))
+                }
+                Key::Name(name) | Key::Item(name, _) => {
                     let top = name.split('.').next().unwrap_or(name);
                     if !known.contains(&top) {
                         let mut msg = format!("`{{{text}}}`: the rule has no {kind} `{top}`");
@@ -274,6 +298,13 @@ fn render_files(out: &mut String, files: &[(Option<&str>, &str)], key: &Key) {
             .iter()
             .filter(|(name, _)| *name == Some(n.as_str()))
             .map(|(_, p)| *p)
+            .collect(),
+        Key::Item(n, i) => files
+            .iter()
+            .filter(|(name, _)| *name == Some(n.as_str()))
+            .map(|(_, p)| *p)
+            .nth(*i)
+            .into_iter()
             .collect(),
     };
     for (i, path) in picked.iter().enumerate() {

@@ -6,6 +6,12 @@
 //! critical path (the longest chain of running jobs behind them), then job id, taking as many
 //! of the `-j` cores (and declared `--resources`) as they need.
 //!
+//! A failed attempt with `retries` left comes back here rather than looping in its thread: its
+//! cores and resources are released, a rule whose `threads` or `resources` grow with the attempt
+//! (`|w, attempt|`) gets them computed for the next one, and the job waits in the ready set
+//! until they fit, like any job. Retries start even after a failure stopped new work: they
+//! belong to a job that has started.
+//!
 //! Do not use `?` inside the loop: a failure is counted, running jobs drain, and `--keep-going`
 //! decides whether new work starts.
 
@@ -16,7 +22,7 @@ use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::exec::{Failure, JobContext, Shell};
-use crate::graph::dag::{Dag, JobId};
+use crate::graph::dag::{Dag, Job, JobId};
 use crate::graph::filestate::Stat;
 use crate::graph::plan::{Checker, Decision, Plan};
 use crate::graph::reason::Reason;
@@ -24,6 +30,7 @@ use crate::graph::store::{Past, Store};
 use crate::report::events::{End, Event, Events, JobRef, Outcome, Planned};
 use crate::report::progress::Verbosity;
 use crate::rules::decl::{FileKind, Model};
+use crate::rules::function::Evaluate;
 use crate::rules::registry::{Rules, Work};
 use crate::run::place::{Attempt, Place};
 use crate::script::Runtime;
@@ -43,8 +50,7 @@ pub struct RunOptions {
 }
 
 /// Cores a job reserves: what its model uses, capped by the `-j` budget.
-fn cores_of(rules: &Rules, dag: &Dag, id: JobId, budget: u32) -> u32 {
-    let job = dag.job(id);
+fn cores_of(rules: &Rules, job: &Job, budget: u32) -> u32 {
     job.model(rules.get(job.rule))
         .cores()
         .clamp(1, budget.max(1))
@@ -57,8 +63,23 @@ fn job_ref<'a>(rules: &'a Rules, dag: &'a Dag, id: JobId, budget: u32) -> JobRef
         id,
         rule: rules.get(job.rule),
         job,
-        cores: cores_of(rules, dag, id, budget),
+        cores: cores_of(rules, job, budget),
     }
+}
+
+/// The first of `job`'s resources that is more than `--resources` allows: its name, the
+/// amount and the limit.
+fn too_big<'j>(
+    rules: &'j Rules,
+    job: &'j Job,
+    limits: &BTreeMap<String, u64>,
+) -> Option<(&'j str, u64, u64)> {
+    job.resources(rules.get(job.rule))
+        .iter()
+        .find_map(|(k, v)| {
+            let cap = *limits.get(k)?;
+            (*v > cap).then_some((k.as_str(), *v, cap))
+        })
 }
 
 /// The jobs `plan` runs, in plan order, with their reasons and how long each took last time,
@@ -92,22 +113,27 @@ enum State {
     Blocked,
 }
 
-/// What a job thread tells the scheduler.
-enum Message {
-    Retrying {
-        id: JobId,
-        attempt: u32,
-        failure: Failure,
-    },
-    Done {
-        id: JobId,
-        result: Result<Attempt, Failure>,
-        took: Duration,
-        /// What the last attempt cost.
-        usage: Usage,
-        /// The first input's hash, when the job was left to compute it and did.
-        input_hash: Option<u128>,
-    },
+/// What a job thread tells the scheduler when an attempt ends.
+struct Message {
+    id: JobId,
+    result: Result<Attempt, Failure>,
+    /// Since the job's first attempt started.
+    took: Duration,
+    /// What the attempt cost.
+    usage: Usage,
+    /// The first input's hash, when the job was left to compute it and did.
+    input_hash: Option<u128>,
+}
+
+/// A job that failed and is tried again.
+struct Retry {
+    /// The attempt that runs next, or runs: 2 for the first retry.
+    attempt: u32,
+    /// When the first attempt started: the job's time counts from there.
+    since: Instant,
+    /// The job as this attempt runs it, when its rule's `threads` or `resources` grow with the
+    /// attempt.
+    grown: Option<Job>,
 }
 
 /// Everything the scheduler borrows.
@@ -121,8 +147,19 @@ pub struct RunContext<'a> {
     pub store: &'a mut Store,
 }
 
+/// Job `id` as its current attempt runs it: grown for a retry, else as planned. (A function
+/// of the two fields, so that the scheduler's other fields stay free to change meanwhile.)
+fn current<'j>(retries: &'j HashMap<JobId, Retry>, dag: &'j Dag, id: JobId) -> &'j Job {
+    retries
+        .get(&id)
+        .and_then(|r| r.grown.as_ref())
+        .unwrap_or_else(|| dag.job(id))
+}
+
 struct Scheduler<'a, 'c, 'r> {
     rules: &'a Rules,
+    /// Calls the functions of the attempt before a retry.
+    eval: &'a dyn Evaluate,
     place: &'a dyn Place,
     dag: &'a Dag,
     store: &'c mut Store,
@@ -145,6 +182,8 @@ struct Scheduler<'a, 'c, 'r> {
     stopping: bool,
     /// What each job that ran cost, until its end is reported.
     usages: HashMap<JobId, Usage>,
+    /// The jobs being retried.
+    retries: HashMap<JobId, Retry>,
 }
 
 fn remove_file(path: &str) {
@@ -177,15 +216,23 @@ impl<'a> Scheduler<'a, '_, '_> {
         self.dag.label(self.rules, id).to_string()
     }
 
+    /// The job as its current attempt runs it.
+    fn job(&self, id: JobId) -> &Job {
+        current(&self.retries, self.dag, id)
+    }
+
     /// The part of the `-j` budget the job takes, as its place counts it.
     fn cores_of(&self, id: JobId) -> u32 {
-        let rule = self.rules.get(self.dag.job(id).rule);
-        let cores = cores_of(self.rules, self.dag, id, self.opts.cores);
-        self.place.cost(rule, cores)
+        let job = self.job(id);
+        let cores = cores_of(self.rules, job, self.opts.cores);
+        self.place.cost(self.rules.get(job.rule), cores)
     }
 
     fn job_ref(&self, id: JobId) -> JobRef<'a> {
-        job_ref(self.rules, self.dag, id, self.opts.cores)
+        JobRef {
+            cores: cores_of(self.rules, self.job(id), self.opts.cores),
+            ..job_ref(self.rules, self.dag, id, self.opts.cores)
+        }
     }
 
     fn emit_end(&mut self, id: JobId, end: End<'_>, took: Duration) {
@@ -201,7 +248,7 @@ impl<'a> Scheduler<'a, '_, '_> {
 
     /// The job's model with threads scaled down to the budget, as Snakemake scales threads.
     fn model_of(&self, id: JobId) -> Model {
-        let job = self.dag.job(id);
+        let job = self.job(id);
         let rule = self.rules.get(job.rule);
         let mut model = job.model(rule);
         if self.place.caps_threads(rule) {
@@ -228,7 +275,10 @@ impl<'a> Scheduler<'a, '_, '_> {
             return None;
         }
         self.ready.iter().copied().find(|(_, _, id)| {
-            let job = self.dag.job(*id);
+            if self.stopping && !self.retries.contains_key(id) {
+                return false;
+            }
+            let job = self.job(*id);
             self.cores_of(*id) <= self.free_cores
                 && job
                     .resources(self.rules.get(job.rule))
@@ -302,7 +352,7 @@ impl<'a> Scheduler<'a, '_, '_> {
 
     fn release(&mut self, id: JobId) {
         self.free_cores += self.cores_of(id);
-        let job = self.dag.job(id);
+        let job = current(&self.retries, self.dag, id);
         for (k, v) in job.resources(self.rules.get(job.rule)) {
             if let Some(free) = self.free_resources.get_mut(k) {
                 *free += v;
@@ -312,12 +362,85 @@ impl<'a> Scheduler<'a, '_, '_> {
 
     fn reserve(&mut self, id: JobId) {
         self.free_cores -= self.cores_of(id);
-        let job = self.dag.job(id);
+        let job = current(&self.retries, self.dag, id);
         for (k, v) in job.resources(self.rules.get(job.rule)) {
             if let Some(free) = self.free_resources.get_mut(k) {
                 *free -= v;
             }
         }
+    }
+
+    /// Whether a failed attempt of the job leaves it a retry.
+    fn may_retry(&self, id: JobId) -> bool {
+        let done = self.retries.get(&id).map_or(1, |r| r.attempt);
+        done <= self.rules.get(self.dag.job(id).rule).retries && !crate::interrupt::requested()
+    }
+
+    /// Sets up the next attempt of a job whose attempt failed after `took`: the job waits for
+    /// its cores and resources again, computed anew if they grow with the attempt. A retry
+    /// that would need more than `--resources` fails the job instead.
+    fn retry(&mut self, id: JobId, failure: Failure, took: Duration) {
+        let job = self.dag.job(id);
+        let rule = self.rules.get(job.rule);
+        let since = self
+            .retries
+            .get(&id)
+            .map_or_else(|| Instant::now() - took, |r| r.since);
+        let attempt = self.retries.get(&id).map_or(1, |r| r.attempt) + 1;
+        for o in &job.outputs {
+            remove_file(&o.path);
+        }
+        let grown = match job.at_attempt(rule, self.eval, attempt) {
+            Some(Ok(grown)) => Some(grown),
+            Some(Err(d)) => {
+                let at = d.origin.map(|o| format!(" (at {o})")).unwrap_or_default();
+                let message = format!("{failure}\nno retry: {}{at}", d.message);
+                return self.fail(id, &Failure::Setup(message), took);
+            }
+            None => None,
+        };
+        self.retries.insert(
+            id,
+            Retry {
+                attempt,
+                since,
+                grown,
+            },
+        );
+        if let Some((k, v, cap)) = too_big(self.rules, self.job(id), &self.opts.resources) {
+            let message = format!(
+                "{failure}\nno retry: attempt {attempt} needs {k}={v}, more than --resources \
+                 {k}={cap}"
+            );
+            return self.fail(id, &Failure::Setup(message), took);
+        }
+        let text = format!(
+            "{} ({}/{}) after: {failure}{}",
+            self.label(id),
+            attempt - 1,
+            rule.retries,
+            self.sizes(id)
+        );
+        self.events.emit(&Event::Note {
+            verb: "Retrying",
+            job: Some(self.job_ref(id)),
+            text: &text,
+        });
+        self.make_ready(id);
+    }
+
+    /// What a retry's threads and resources grew to, for its `Retrying` line.
+    fn sizes(&self, id: JobId) -> String {
+        let Some(retry) = self.retries.get(&id) else {
+            return String::new();
+        };
+        let Some(job) = &retry.grown else {
+            return String::new();
+        };
+        let rule = self.rules.get(job.rule);
+        let mut sizes = vec![format!("threads={}", self.model_of(id).threads)];
+        sizes.extend(job.resources(rule).iter().map(|(k, v)| format!("{k}={v}")));
+        format!("; attempt {} takes {}", retry.attempt, sizes.join(", "))
     }
 
     /// A job is settled well (ran, or was cut off): wake consumers, drop spent temp files.
@@ -545,6 +668,7 @@ pub fn run(
         .collect();
     let mut s = Scheduler {
         rules,
+        eval: runtime,
         place,
         dag,
         store,
@@ -564,6 +688,7 @@ pub fn run(
         outcome: Outcome::default(),
         stopping: false,
         usages: HashMap::new(),
+        retries: HashMap::new(),
     };
     for (i, d) in plan.decisions.into_iter().enumerate() {
         if let Decision::Run(r) = d {
@@ -584,24 +709,15 @@ pub fn run(
         }
     }
     // Jobs that can never fit the declared resources fail up front, with the reason.
-    let too_big: Vec<(JobId, String)> = s
+    let mut too_big: Vec<(JobId, String)> = s
         .reasons
         .keys()
         .filter_map(|id| {
-            let job = dag.job(*id);
-            job.resources(rules.get(job.rule))
-                .iter()
-                .find_map(|(k, v)| {
-                    opts.resources.get(k).filter(|cap| v > *cap).map(|cap| {
-                        (
-                            *id,
-                            format!("the job needs {k}={v}, more than --resources {k}={cap}"),
-                        )
-                    })
-                })
+            let (k, v, cap) = too_big(rules, dag.job(*id), &opts.resources)?;
+            let msg = format!("the job needs {k}={v}, more than --resources {k}={cap}");
+            Some((*id, msg))
         })
         .collect();
-    let mut too_big = too_big;
     too_big.sort();
     for (id, msg) in too_big {
         s.ready.retain(|(_, _, j)| *j != id);
@@ -615,37 +731,44 @@ pub fn run(
             if crate::interrupt::requested() {
                 break;
             }
-            while !s.stopping {
-                let Some(entry) = s.pick() else { break };
+            // After a failure without --keep-going, only retries start (`pick`).
+            while let Some(entry) = s.pick() {
                 s.ready.remove(&entry);
                 let id = entry.2;
-                match s.prepare(id) {
-                    Ok(false) => {
-                        s.outcome.cutoff += 1;
-                        s.emit_end(id, End::Skipped, Duration::ZERO);
-                        s.settle(id);
-                        continue;
+                let retry = s.retries.get(&id);
+                let (attempt, since) = retry.map_or((1, Instant::now()), |r| (r.attempt, r.since));
+                // A retry's job was prepared and announced for its first attempt.
+                if retry.is_none() {
+                    match s.prepare(id) {
+                        Ok(false) => {
+                            s.outcome.cutoff += 1;
+                            s.emit_end(id, End::Skipped, Duration::ZERO);
+                            s.settle(id);
+                            continue;
+                        }
+                        Err(f) => {
+                            s.fail_as(id, &f, false, Duration::ZERO);
+                            continue;
+                        }
+                        Ok(true) => {}
                     }
-                    Err(f) => {
-                        s.fail_as(id, &f, false, Duration::ZERO);
-                        continue;
-                    }
-                    Ok(true) => {}
                 }
                 s.reserve(id);
                 s.state[id.0 as usize] = Some(State::Running);
                 running += 1;
-                let reasons = s.reasons.get(&id).map_or(&[][..], Vec::as_slice);
-                s.events.emit(&Event::JobStart {
-                    job: s.job_ref(id),
-                    reasons,
-                });
+                if attempt == 1 {
+                    let reasons = s.reasons.get(&id).map_or(&[][..], Vec::as_slice);
+                    s.events.emit(&Event::JobStart {
+                        job: s.job_ref(id),
+                        reasons,
+                    });
+                }
                 let job = dag.job(id);
                 let rule = rules.get(job.rule);
                 if matches!(rule.work, Work::Nothing) {
                     // A rule without work (a target gathering inputs) is done at once: no thread
                     // to start and wait for at the very end of most runs.
-                    let _ = tx.send(Message::Done {
+                    let _ = tx.send(Message {
                         id,
                         result: Ok(Attempt::Ran),
                         took: Duration::ZERO,
@@ -654,51 +777,32 @@ pub fn run(
                     });
                     continue;
                 }
+                let grown = s.retries.get(&id).and_then(|r| r.grown.clone());
                 let label = s.label(id);
                 let model = s.model_of(id);
                 let verbose = opts.verbosity == Verbosity::Verbose;
                 let input_hash = s.hashed_by_job.contains_key(&id).then(|| Mutex::new(None));
                 let tx = tx.clone();
                 scope.spawn(move || {
-                    let mut ctx = JobContext {
+                    let ctx = JobContext {
                         rule,
-                        job,
+                        job: grown.as_ref().unwrap_or(job),
                         model,
                         runtime,
                         shell,
                         verbose,
                         input_hash,
-                        attempt: 1,
+                        attempt,
                         usage: Default::default(),
                     };
-                    let start = Instant::now();
-                    let mut attempt = 0;
-                    let result = loop {
-                        match place.attempt(&ctx, &label, opts.grace) {
-                            Err(failure)
-                                if attempt < rule.retries && !crate::interrupt::requested() =>
-                            {
-                                attempt += 1;
-                                ctx.attempt = attempt + 1;
-                                let _ = tx.send(Message::Retrying {
-                                    id,
-                                    attempt,
-                                    failure,
-                                });
-                                for o in &job.outputs {
-                                    remove_file(&o.path);
-                                }
-                            }
-                            other => break other,
-                        }
-                    };
+                    let result = place.attempt(&ctx, &label, opts.grace);
                     let input_hash = ctx
                         .input_hash
                         .and_then(|slot| slot.into_inner().ok().flatten());
-                    let _ = tx.send(Message::Done {
+                    let _ = tx.send(Message {
                         id,
                         result,
-                        took: start.elapsed(),
+                        took: since.elapsed(),
                         usage: ctx.usage.total(),
                         input_hash,
                     });
@@ -709,50 +813,43 @@ pub fn run(
             }
             let message = rx.recv_timeout(Duration::from_millis(50));
             s.events.tick();
-            match message {
-                Ok(Message::Retrying {
-                    id,
-                    attempt,
-                    failure,
-                }) => {
-                    let retries = rules.get(dag.job(id).rule).retries;
-                    let text = format!("{} ({attempt}/{retries}) after: {failure}", s.label(id));
-                    s.events.emit(&Event::Note {
-                        verb: "Retrying",
-                        job: Some(s.job_ref(id)),
-                        text: &text,
-                    });
+            let Ok(Message {
+                id,
+                result,
+                took,
+                usage,
+                input_hash,
+            }) = message
+            else {
+                continue;
+            };
+            running -= 1;
+            if !matches!(rules.get(dag.job(id).rule).work, Work::Nothing) {
+                s.usages.insert(id, usage);
+            }
+            s.release(id);
+            let result = match result {
+                Err(failure) if s.may_retry(id) => {
+                    s.retry(id, failure, took);
+                    continue;
                 }
-                Ok(Message::Done {
-                    id,
-                    result,
-                    took,
-                    usage,
-                    input_hash,
-                }) => {
-                    running -= 1;
-                    if !matches!(rules.get(dag.job(id).rule).work, Work::Nothing) {
-                        s.usages.insert(id, usage);
-                    }
-                    s.release(id);
-                    let result = result.and_then(|attempt| {
-                        if crate::interrupt::requested() {
-                            Err(Failure::Setup("interrupted".into()))
-                        } else {
-                            s.succeed(id, took, input_hash, attempt)
-                        }
-                    });
-                    if let Err(f) = result {
-                        if crate::interrupt::requested() {
-                            s.clean_failed(id);
-                            s.state[id.0 as usize] = Some(State::Failed);
-                            s.emit_end(id, End::Interrupted, took);
-                        } else {
-                            s.fail(id, &f, took);
-                        }
-                    }
+                result => result,
+            };
+            let result = result.and_then(|attempt| {
+                if crate::interrupt::requested() {
+                    Err(Failure::Setup("interrupted".into()))
+                } else {
+                    s.succeed(id, took, input_hash, attempt)
                 }
-                Err(_) => {}
+            });
+            if let Err(f) = result {
+                if crate::interrupt::requested() {
+                    s.clean_failed(id);
+                    s.state[id.0 as usize] = Some(State::Failed);
+                    s.emit_end(id, End::Interrupted, took);
+                } else {
+                    s.fail(id, &f, took);
+                }
             }
         }
         if crate::interrupt::requested() {
@@ -766,18 +863,28 @@ pub fn run(
             }
             place.stop_all(opts.grace);
             while running > 0 {
-                match rx.recv() {
-                    Ok(Message::Done {
-                        id, took, usage, ..
-                    }) => {
-                        running -= 1;
-                        s.usages.insert(id, usage);
-                        s.clean_failed(id);
-                        s.emit_end(id, End::Interrupted, took);
-                    }
-                    Ok(Message::Retrying { .. }) => {}
-                    Err(_) => break,
-                }
+                let Ok(Message {
+                    id, took, usage, ..
+                }) = rx.recv()
+                else {
+                    break;
+                };
+                running -= 1;
+                s.usages.insert(id, usage);
+                s.clean_failed(id);
+                s.emit_end(id, End::Interrupted, took);
+            }
+            // Jobs between two attempts end here too.
+            let between: Vec<(JobId, Duration)> = s
+                .retries
+                .iter()
+                .filter(|(id, _)| s.state[id.0 as usize] == Some(State::Ready))
+                .map(|(id, r)| (*id, r.since.elapsed()))
+                .collect();
+            for (id, took) in between {
+                s.clean_failed(id);
+                s.state[id.0 as usize] = Some(State::Failed);
+                s.emit_end(id, End::Interrupted, took);
             }
         }
     });

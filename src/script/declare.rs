@@ -72,7 +72,8 @@ fn fail<T>(ctx: &NativeCallContext, msg: String) -> Res<T> {
     )))
 }
 
-fn type_name(value: &Dynamic) -> &'static str {
+/// A value's type in words, for messages.
+pub(super) fn type_name(value: &Dynamic) -> &'static str {
     match value.type_name() {
         "string" | "ImmutableString" => "a string",
         "i64" => "an integer",
@@ -156,10 +157,10 @@ impl Spec<'_> {
             self.functions.push((slot, fp));
             return Ok(());
         }
-        let (path, kind, from_rule, directory) = if value.is_string() {
-            (value.to_string(), FileKind::Plain, None, false)
+        let (path, kind, from_rule, directory, report) = if value.is_string() {
+            (value.to_string(), FileKind::Plain, None, false, None)
         } else if let Some(m) = value.clone().try_cast::<Marked>() {
-            (m.path, m.kind, m.rule, m.directory)
+            (m.path, m.kind, m.rule, m.directory, m.report)
         } else {
             let function = if key == "output" {
                 ""
@@ -183,6 +184,7 @@ impl Spec<'_> {
             kind,
             from_rule,
             directory,
+            report,
         });
         Ok(())
     }
@@ -336,18 +338,34 @@ impl Spec<'_> {
                 Slot::Threads => "threads".to_string(),
                 Slot::Resources(name) => entry_key("resources", name.as_deref()),
             };
-            if arity(self.ctx, &fp) != Some(1) {
-                return self.err(
-                    &key,
-                    "must be a function of one argument, the job's wildcards: `|w| ...`",
-                );
-            }
+            // Sizes may grow with the attempt (`|w, attempt|`), as Snakemake's may.
+            let sizes = matches!(slot, Slot::Threads | Slot::Resources(_));
+            let with_attempt = match arity(self.ctx, &fp) {
+                Some(1) => false,
+                Some(2) if sizes => true,
+                _ if sizes => {
+                    return self.err(
+                        &key,
+                        "must be a function of the job's wildcards and, if it grows with \
+                         retries, the attempt: `|w| ...` or `|w, attempt| ...`",
+                    )
+                }
+                _ => {
+                    return self.err(
+                        &key,
+                        "must be a function of one argument, the job's wildcards: `|w| ...`",
+                    )
+                }
+            };
             let text = function_code(self.ctx, &fp, &st.main_file, &mut st.code_sources);
             let closure = ClosureId(st.closures.len());
             st.closures.push(StoredClosure {
                 fnptr: fp,
                 context: self.ctx.store_data(),
             });
+            if with_attempt {
+                out.by_attempt.push(closure);
+            }
             match slot {
                 Slot::Input(name, at) => out.input.push(FileFn { name, at, closure }),
                 Slot::Log(name, at) => out.log.push(FileFn { name, at, closure }),

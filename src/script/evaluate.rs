@@ -1,7 +1,8 @@
 //! Calling a rule's functions of the wildcards (`input: |w| ...`) for one job, on behalf of the
 //! graph, which knows them only as closure ids ([`Evaluate`]).
 //!
-//! The function receives the job's wildcards as a map (`w.s`) and runs in the definition
+//! The function receives the job's wildcards as a map (`w.s`), and the attempt as an integer
+//! when it takes a second argument (`threads` and `resources`), and runs in the definition
 //! sandbox: it may read a sample sheet, not write or run anything. What it returns is turned
 //! into a plain [`FnValue`] here, so that nothing after the script module sees a Rhai type.
 
@@ -14,7 +15,7 @@ use crate::rules::function::{Called, Evaluate, FnValue};
 use crate::rules::pattern::Wildcards;
 
 impl Evaluate for Runtime {
-    fn call(&self, f: ClosureId, wildcards: &Wildcards) -> Called {
+    fn call(&self, f: ClosureId, wildcards: &Wildcards, attempt: Option<u32>) -> Called {
         let map: Map = wildcards
             .iter()
             .map(|(k, v)| (k.as_str().into(), Dynamic::from(v.clone())))
@@ -27,9 +28,12 @@ impl Evaluate for Runtime {
             }
         };
         checkpoints(Some(Vec::new()));
-        let result = Runtime::call(self, f, (map,)).map(plain);
+        let result = match attempt {
+            Some(n) => Runtime::call(self, f, (map, i64::from(n))),
+            None => Runtime::call(self, f, (map,)),
+        };
         Called {
-            result,
+            result: result.map(plain),
             checkpoints: checkpoints(None).unwrap_or_default(),
         }
     }

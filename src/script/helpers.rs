@@ -1,5 +1,5 @@
 //! Definition-time helpers: `expand`, `glob_wildcards`, `config`, `temp`, `protected`,
-//! `touch`, `ancient`, `multiext`, `wildcard_constraints`.
+//! `touch`, `ancient`, `directory`, `report`, `multiext`, `wildcard_constraints`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -7,7 +7,7 @@ use std::path::Path;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Position};
 
 use super::SharedState;
-use crate::rules::decl::FileKind;
+use crate::rules::decl::{FileKind, ReportMark};
 use crate::rules::pattern::{Pattern, Template};
 
 type Res<T> = Result<T, Box<EvalAltResult>>;
@@ -22,7 +22,8 @@ fn runtime(msg: impl Into<String>) -> Box<EvalAltResult> {
     ))
 }
 
-/// A path marked `temp(...)` or `protected(...)`, or taken from `rules("b").output`.
+/// A path marked `temp(...)`, `protected(...)`, `report(...)`..., or taken from
+/// `rules("b").output`.
 #[derive(Debug, Clone)]
 pub struct Marked {
     pub path: String,
@@ -32,6 +33,8 @@ pub struct Marked {
     pub rule: Option<String>,
     /// Wrapped in `directory()`.
     pub directory: bool,
+    /// Wrapped in `report()`.
+    pub report: Option<ReportMark>,
 }
 
 fn expand_one(pattern: &str, values: &Map, out: &mut Array) -> Res<()> {
@@ -241,32 +244,26 @@ fn glob_wildcards(pattern: &str) -> Res<(std::path::PathBuf, Map)> {
     Ok((std::path::PathBuf::from(root), found))
 }
 
-fn mark(value: Dynamic, kind: Kind, f: &str) -> Res<Dynamic> {
+/// Applies a marking helper `f` (`temp`, `directory`, `report`...) to a path, an already marked
+/// path (so `temp(directory(p))` and `directory(temp(p))` both mark a temporary directory) or
+/// each path of an array.
+fn mark(value: Dynamic, f: &str, apply: &dyn Fn(&mut Marked)) -> Res<Dynamic> {
     if value.is_array() {
         let marked: Res<Array> = value
             .cast::<Array>()
             .into_iter()
-            .map(|v| mark(v, kind, f))
+            .map(|v| mark(v, f, apply))
             .collect();
         return Ok(Dynamic::from(marked?));
     }
-    // `temp(directory(p))` and `directory(temp(p))` both mark a temporary directory.
-    let marked = match value.clone().try_cast::<Marked>() {
-        Some(mut m) => {
-            match kind {
-                Kind::File(kind) => m.kind = kind,
-                Kind::Directory => m.directory = true,
-            }
-            m
-        }
+    let mut marked = match value.clone().try_cast::<Marked>() {
+        Some(m) => m,
         None if value.is_string() => Marked {
             path: value.to_string(),
-            kind: match kind {
-                Kind::File(kind) => kind,
-                Kind::Directory => FileKind::Plain,
-            },
+            kind: FileKind::Plain,
             rule: None,
-            directory: kind == Kind::Directory,
+            directory: false,
+            report: None,
         },
         None => {
             return Err(runtime(format!(
@@ -274,14 +271,46 @@ fn mark(value: Dynamic, kind: Kind, f: &str) -> Res<Dynamic> {
             )))
         }
     };
+    apply(&mut marked);
     Ok(Dynamic::from(marked))
 }
 
-/// What a marking helper adds to a path.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    File(FileKind),
-    Directory,
+/// `report(path, caption)`'s second argument: the caption, or a map of `caption` and
+/// `category`.
+fn report_mark(options: Dynamic) -> Res<ReportMark> {
+    if options.is_string() {
+        return Ok(ReportMark {
+            caption: Some(options.to_string()),
+            category: None,
+        });
+    }
+    let Some(map) = options.clone().try_cast::<Map>() else {
+        return Err(runtime(format!(
+            "report(): the second argument must be a caption or a map such as \
+             `#{{ caption: \"...\", category: \"...\" }}`, not {}",
+            super::declare::type_name(&options)
+        )));
+    };
+    let mut mark = ReportMark::default();
+    for (key, v) in map {
+        let slot = match key.as_str() {
+            "caption" => &mut mark.caption,
+            "category" => &mut mark.category,
+            other => {
+                return Err(runtime(format!(
+                    "report(): no key `{other}`; the keys are caption, category"
+                )))
+            }
+        };
+        if !v.is_string() {
+            return Err(runtime(format!(
+                "report(): `{key}` must be a string, not {}",
+                super::declare::type_name(&v)
+            )));
+        }
+        *slot = Some(v.to_string());
+    }
+    Ok(mark)
 }
 
 /// `multiext(prefix, ext, ...)`: the prefix with each extension, as Snakemake's `multiext`.
@@ -342,25 +371,30 @@ pub fn register(engine: &mut Engine, state: &SharedState) {
         })
         .register_fn("expand", expand)
         .register_fn("temp", |v: Dynamic| {
-            mark(v, Kind::File(FileKind::Temp), "temp")
+            mark(v, "temp", &|m| m.kind = FileKind::Temp)
         })
         .register_fn("protected", |v: Dynamic| {
-            mark(v, Kind::File(FileKind::Protected), "protected")
+            mark(v, "protected", &|m| m.kind = FileKind::Protected)
         })
         .register_fn("touch", |v: Dynamic| {
-            mark(v, Kind::File(FileKind::Touch), "touch")
+            mark(v, "touch", &|m| m.kind = FileKind::Touch)
         })
         .register_fn("directory", |v: Dynamic| {
-            mark(v, Kind::Directory, "directory")
+            mark(v, "directory", &|m| m.directory = true)
         })
         .register_fn("ancient", |v: Dynamic| {
-            mark(v, Kind::File(FileKind::Ancient), "ancient")
+            mark(v, "ancient", &|m| m.kind = FileKind::Ancient)
+        })
+        .register_fn("report", |v: Dynamic| {
+            mark(v, "report", &|m| m.report = Some(ReportMark::default()))
+        })
+        .register_fn("report", |v: Dynamic, options: Dynamic| {
+            let report = report_mark(options)?;
+            mark(v, "report", &|m| m.report = Some(report.clone()))
         });
     register_multiext(engine);
     let st = state.clone();
-    engine.register_fn("config", move |defaults: Map| -> Res<Dynamic> {
-        let mut merged: serde_json::Value = rhai::serde::from_dynamic(&Dynamic::from(defaults))
-            .map_err(|e| runtime(format!("config: {e}")))?;
+    let with_defaults = move |mut merged: serde_json::Value| -> Res<Dynamic> {
         let user = st
             .lock()
             .map_err(|_| runtime("state poisoned"))?
@@ -368,6 +402,31 @@ pub fn register(engine: &mut Engine, state: &SharedState) {
             .clone();
         super::config::merge(&mut merged, user);
         rhai::serde::to_dynamic(merged)
+    };
+    let from_map = with_defaults.clone();
+    engine.register_fn("config", move |defaults: Map| -> Res<Dynamic> {
+        from_map(
+            rhai::serde::from_dynamic(&Dynamic::from(defaults))
+                .map_err(|e| runtime(format!("config: {e}")))?,
+        )
+    });
+    // Snakemake's `configfile: "config/config.yaml"`: the file holds the defaults, which
+    // `--configfile` and `--config` override; a change to it changes the workflow.
+    let st = state.clone();
+    engine.register_fn("config", move |path: &str| -> Res<Dynamic> {
+        let file = std::path::PathBuf::from(path);
+        let defaults = super::config::read_file(&file).map_err(|d| {
+            runtime(match d.hint {
+                Some(hint) => format!("config: {}; {hint}", d.message),
+                None => format!("config: {}", d.message),
+            })
+        })?;
+        if let Ok(mut s) = st.lock() {
+            if !s.tables.contains(&file) {
+                s.tables.push(file);
+            }
+        }
+        with_defaults(defaults)
     });
     let st = state.clone();
     engine.register_fn("config", move || -> Res<Dynamic> {

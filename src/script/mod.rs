@@ -51,7 +51,8 @@ pub(crate) struct State {
     /// `onstart`/`onsuccess`/`onerror` closures, in the order given.
     handlers: Vec<(Handler, ClosureId)>,
     globbed: Vec<PathBuf>,
-    /// Tables `read_table` read: a change to one changes the workflow.
+    /// Files the definition read (`read_table`, `config(path)`): a change to one changes the
+    /// workflow.
     tables: Vec<PathBuf>,
     /// What `checkpoint_output` needs and records.
     checkpoints: checkpoint::Checkpoints,
@@ -76,7 +77,7 @@ pub struct Workflow {
     /// `rule_order` clauses, each from most to least preferred.
     pub rule_order: Vec<Vec<String>>,
     /// Every file the definition depends on: the workflow, imported rule files, config files,
-    /// tables read with `read_table`.
+    /// tables read with `read_table`, config files read with `config(path)`.
     pub sources: Vec<PathBuf>,
     /// Directories `glob_wildcards` walked: a file appearing there changes the workflow.
     pub globbed: Vec<PathBuf>,

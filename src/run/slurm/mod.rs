@@ -346,6 +346,11 @@ impl<'a> Slurm<'a> {
             || ended.state.is_some_and(|s| {
                 s.ended() && !matches!(s, SlurmState::Completed | SlurmState::Failed)
             });
+        // What the job cost on its node comes back in its exit file.
+        ctx.usage.reset();
+        if let Some(usage) = status.as_ref().and_then(|s| s.usage) {
+            ctx.usage.add(usage);
+        }
         match (status, ended.state) {
             (_, Some(state)) if stopped => Err(self.stopped(ctx, id, state, &log)),
             (Some(ExitStatus { code: 0, .. }), _) => {
@@ -364,7 +369,7 @@ impl<'a> Slurm<'a> {
                 }
                 Ok(())
             }
-            (Some(ExitStatus { message, code }), _) => Err(Failure::Command(format!(
+            (Some(ExitStatus { message, code, .. }), _) => Err(Failure::Command(format!(
                 "SLURM job {id} failed with exit code {code}: {}{}",
                 message.unwrap_or_else(|| "no message".into()),
                 log_tail(&log)
