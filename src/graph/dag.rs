@@ -372,7 +372,7 @@ impl Builder<'_> {
                             rule.name,
                             JobLabel(rule, job)
                         ))
-                            .at(rule.origin.clone()),
+                        .at(rule.origin.clone()),
                     );
                 }
             }
