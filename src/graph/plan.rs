@@ -158,7 +158,7 @@ pub struct Checker<'a> {
 /// A path's stat (over its whole tree for a `directory()`), with the files found inside it.
 type Found = (Option<Stat>, Vec<(String, Stat)>);
 
-/// What [`Found`] says of `path`.
+/// Stats `path`: a `directory()` over its whole tree, keeping the stats of the files inside.
 fn stat_of(path: &str, directory: bool) -> Found {
     if directory {
         match crate::graph::manifest::stat_and_files(Path::new(path)) {
