@@ -11,6 +11,9 @@ so the times are the tools' own: resolving, planning, re-planning, recording.
 
 Prints, per variant: the full run from clean (-j2), a dry run and a no-op after it; and the
 ratios the issue asks for: the checkpoint run's time beyond the static one, and no-op/no-op.
+flowrun's own planning time is read from the full run's `--trace` (time before the first pass
+starts, plus the gaps between passes), since the full runs' wall times differ by more than
+that from one run to the next on a shared machine (every job's write is an fsync).
 """
 
 import argparse
@@ -127,6 +130,38 @@ def timed(cmd, cwd, cap):
     return took
 
 
+def planning_time(trace):
+    """From a run's event trace: the seconds spent resolving and planning (up to the first
+    pass's start, then from each pass's end to the next one's start: the re-planning), and the
+    core-seconds left idle at the ends of passes (from the last job start of a pass to its end,
+    the cores not running a job: what waiting for the pass to end costs)."""
+    import json
+
+    total, idle, last_end = 0.0, 0.0, 0.0
+    cores, changes = 1, []
+    with open(trace) as f:
+        for line in f:
+            e = json.loads(line)
+            kind, t = e["event"], e["t"]
+            if kind == "run_start":
+                total += t - last_end
+                cores, changes = e["cores"], []
+            elif kind in ("job_start", "job_end"):
+                changes.append((t, 1 if kind == "job_start" else -1))
+            elif kind == "run_end":
+                last_end = t
+                starts = [c for c, d in changes if d > 0]
+                if starts:
+                    running, at = 0, None
+                    for c, d in changes + [(t, 0)]:
+                        if at is not None:
+                            idle += (cores - running) * (c - at)
+                        running += d
+                        if at is not None or c == starts[-1]:
+                            at = c
+    return total, idle
+
+
 def prepare(work, n, name, text):
     d = os.path.join(work, name)
     shutil.rmtree(d, ignore_errors=True)
@@ -154,6 +189,7 @@ def main():
     if args.snakemake:
         variants += [("smk static", SNAKEFILE_STATIC), ("smk checkpoint", SNAKEFILE_CHECKPOINT)]
     results = {}
+    planning = {}
     for name, template in variants:
         d = prepare(work, n, name.replace(" ", "_"), template.format(n=n, chunks=CHUNKS))
         if name.startswith("smk"):
@@ -163,9 +199,11 @@ def main():
             noop = timed(tool, d, args.cap)
         else:
             tool = [args.flowrun, "-q", "wf.rhai"]
-            full = timed(tool + ["-j", "2"], d, args.cap)
+            full = timed(tool + ["-j", "2", "--trace", "trace.jsonl"], d, args.cap)
             dry = timed(tool + ["-n"], d, args.cap)
             noop = timed(tool, d, args.cap)
+            if full is not None:
+                planning[name] = planning_time(os.path.join(d, "trace.jsonl"))
         results[name] = (full, dry, noop)
         fmt = lambda t: "timeout" if t is None else f"{t:.2f} s"
         rows.append(f"| {name} | {fmt(full)} | {fmt(dry)} | {fmt(noop)} |")
@@ -177,6 +215,12 @@ def main():
         if s and c and None not in s + c:
             print(f"\n{tool}: checkpoint full run − static = {c[0] - s[0]:+.2f} s; "
                   f"no-op checkpoint/static = {c[2] / s[2]:.2f}×")
+    if len(planning) == 2:
+        (s, s_idle), (c, c_idle) = planning["flowrun static"], planning["flowrun checkpoint"]
+        print(f"\nflowrun planning (before the first job, and between passes): static {s:.2f} s, "
+              f"checkpoint {c:.2f} s, beyond static {c - s:+.2f} s")
+        print(f"cores idle at the ends of passes: static {s_idle:.2f}, "
+              f"checkpoint {c_idle:.2f} core-seconds")
     fs, ss = results.get("flowrun checkpoint"), results.get("smk checkpoint")
     if fs and ss and None not in fs + ss:
         print(f"Snakemake/flowrun, checkpoint variant: full {ss[0] / fs[0]:.1f}×, no-op {ss[2] / fs[2]:.1f}×")

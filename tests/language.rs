@@ -297,6 +297,33 @@ rule("show", #{ output: "found.txt", params: #{ n: g.n, r: g.r }, shell: "echo {
 }
 
 #[test]
+fn glob_wildcards_follows_links_but_not_round_in_a_circle() {
+    let p = Project::new();
+    p.file("data/a.txt", "")
+        .file("elsewhere/b.txt", "")
+        .file("elsewhere/deep/c.txt", "")
+        .file(
+            "wf.rhai",
+            r#"
+let g = glob_wildcards("data/{s}.txt");
+rule("show", #{ output: "found.txt", params: #{ s: g.s }, shell: "echo {params.s} > {output}" });
+"#,
+        );
+    let link = |target: &str, at: &str| {
+        std::os::unix::fs::symlink(target, p.path().join(at)).unwrap();
+    };
+    link("a.txt", "data/alias.txt");
+    link("../elsewhere", "data/linked");
+    // Back to `data` itself, and from inside the linked directory back to it: both are passed
+    // over rather than walked again and again.
+    link(".", "data/again");
+    link("..", "elsewhere/deep/up");
+    link("missing.txt", "data/dangling.txt");
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("found.txt"), "a alias linked/b linked/deep/c\n");
+}
+
+#[test]
 fn expand_with_missing_values_is_an_error() {
     let p = Project::new();
     p.file(

@@ -355,7 +355,6 @@ impl Builder<'_> {
     /// function is reported and leaves the job with its written files only.
     fn call_functions(&mut self, job: &mut Job) {
         let rule = self.rules.get(job.rule);
-        let label = JobLabel(rule, job).to_string();
         let statics = Statics {
             inputs: as_decls(std::mem::take(&mut job.inputs)),
             logs: as_decls(std::mem::take(&mut job.logs)),
@@ -364,10 +363,12 @@ impl Builder<'_> {
             available: self.available,
         };
         let (inputs, logs) = (statics.inputs.clone(), statics.logs.clone());
-        match rule
-            .functions
-            .bind(self.eval, (&rule.name, &label), &job.wildcards, statics)
-        {
+        match rule.functions.bind(
+            self.eval,
+            (&rule.name, &JobLabel(rule, job)),
+            &job.wildcards,
+            statics,
+        ) {
             Ok(bound) => {
                 job.inputs = job_files(bound.inputs.unwrap_or(inputs));
                 job.logs = job_files(bound.logs.unwrap_or(logs));
@@ -377,8 +378,12 @@ impl Builder<'_> {
                 }
                 if let Err(e) = check_templates(rule, job) {
                     self.errors.push(
-                        Diagnostic::new(format!("rule `{}`, job {label}: {e}", rule.name))
-                            .at(rule.origin.clone()),
+                        Diagnostic::new(format!(
+                            "rule `{}`, job {}: {e}",
+                            rule.name,
+                            JobLabel(rule, job)
+                        ))
+                        .at(rule.origin.clone()),
                     );
                 }
             }

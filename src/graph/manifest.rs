@@ -22,7 +22,6 @@ use std::path::Path;
 use std::time::UNIX_EPOCH;
 
 use rayon::prelude::*;
-use walkdir::WalkDir;
 
 use crate::graph::filestate::{self, Stat};
 
@@ -44,9 +43,18 @@ fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
 /// The entries under `root`, sorted by relative path (symbolic links are not followed).
 fn entries(root: &Path) -> io::Result<Vec<Entry>> {
     let mut out = Vec::new();
-    for entry in WalkDir::new(root).min_depth(1).sort_by_file_name() {
-        let entry = entry.map_err(io::Error::other)?;
-        let meta = entry.path().symlink_metadata()?;
+    collect(root, &mut Vec::new(), &mut out)?;
+    out.sort_by(|a, b| a.relative.cmp(&b.relative));
+    Ok(out)
+}
+
+/// Adds the entries under `dir`, whose path relative to the root is `relative`. Each entry is
+/// stat-ed through its directory's descriptor (`DirEntry::metadata`, which does not follow a
+/// link), not by its whole path: a no-op stats every checkpoint's directory, one per sample.
+fn collect(dir: &Path, relative: &mut Vec<u8>, out: &mut Vec<Entry>) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
         let kind = if meta.is_dir() {
             b'd'
         } else if meta.file_type().is_symlink() {
@@ -54,33 +62,63 @@ fn entries(root: &Path) -> io::Result<Vec<Entry>> {
         } else {
             b'f'
         };
-        let relative = entry.path().strip_prefix(root).unwrap_or(entry.path());
+        let len = relative.len();
+        if len > 0 {
+            relative.push(b'/');
+        }
+        relative.extend_from_slice(entry.file_name().as_bytes());
         out.push(Entry {
-            relative: relative.as_os_str().as_bytes().to_vec(),
+            relative: relative.clone(),
             kind,
             size: if kind == b'f' { meta.len() } else { 0 },
             mtime_ns: mtime_ns(&meta),
         });
+        if kind == b'd' {
+            collect(&entry.path(), relative, out)?;
+        }
+        relative.truncate(len);
     }
-    out.sort_by(|a, b| a.relative.cmp(&b.relative));
-    Ok(out)
+    Ok(())
 }
 
 /// The directory's stat taken over its whole tree; `None` if `root` does not exist. A path that
 /// is not a directory has its plain stat.
 pub fn stat(root: &Path) -> Option<Stat> {
+    stat_and_files(root).map(|(st, _)| st)
+}
+
+/// [`stat`], with the path and stat of every regular file in the tree, which the walk took
+/// anyway: the planner keeps them, so that the jobs reading a checkpoint's files one by one do
+/// not stat each of them again.
+pub fn stat_and_files(root: &Path) -> Option<(Stat, Vec<(String, Stat)>)> {
     let meta = std::fs::metadata(root).ok()?;
     if !meta.is_dir() {
-        return filestate::stat(root);
+        return filestate::stat(root).map(|st| (st, Vec::new()));
     }
-    let list = entries(root).ok()?;
-    Some(Stat {
+    // Unsorted: the stat does not depend on the order (only the hash's manifest does).
+    let mut list = Vec::new();
+    collect(root, &mut Vec::new(), &mut list).ok()?;
+    let st = Stat {
         mtime_ns: list
             .iter()
             .map(|e| e.mtime_ns)
             .fold(mtime_ns(&meta), i64::max),
         size: list.iter().map(|e| e.size).sum::<u64>() + list.len() as u64,
-    })
+    };
+    let files = root.to_str().map_or_else(Vec::new, |root| {
+        list.iter()
+            .filter(|e| e.kind == b'f')
+            .filter_map(|e| {
+                let relative = std::str::from_utf8(&e.relative).ok()?;
+                let st = Stat {
+                    mtime_ns: e.mtime_ns,
+                    size: e.size,
+                };
+                Some((format!("{root}/{relative}"), st))
+            })
+            .collect()
+    });
+    Some((st, files))
 }
 
 /// The hash of the directory's manifest (a path that is not a directory has its content hash).

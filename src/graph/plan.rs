@@ -149,14 +149,24 @@ pub struct Checker<'a> {
     /// Paths declared with `directory()`, judged by a manifest of their tree
     /// ([`crate::graph::manifest`]).
     directories: HashSet<&'a str>,
+    /// The regular files inside those directories, stat-ed while their manifests were taken
+    /// (paths as the directory's path joined with the file's): a checkpoint's readers name
+    /// them as inputs, one job per file, and find them here instead of stat-ing each again.
+    inside: HashMap<String, Stat>,
 }
 
-/// A path's stat: over its whole tree for a `directory()`.
-fn stat_of(path: &str, directory: bool) -> Option<Stat> {
+/// A path's stat (over its whole tree for a `directory()`), with the files found inside it.
+type Found = (Option<Stat>, Vec<(String, Stat)>);
+
+/// Stats `path`: a `directory()` over its whole tree, keeping the stats of the files inside.
+fn stat_of(path: &str, directory: bool) -> Found {
     if directory {
-        crate::graph::manifest::stat(Path::new(path))
+        match crate::graph::manifest::stat_and_files(Path::new(path)) {
+            Some((st, files)) => (Some(st), files),
+            None => (None, Vec::new()),
+        }
     } else {
-        filestate::stat(Path::new(path))
+        (filestate::stat(Path::new(path)), Vec::new())
     }
 }
 
@@ -192,6 +202,7 @@ impl<'a> Checker<'a> {
             hashes: HashMap::default(),
             rule_hashes: rules.iter().map(rule_hashes).collect(),
             directories: directories(rules, dag),
+            inside: HashMap::default(),
         }
     }
 
@@ -224,18 +235,27 @@ impl<'a> Checker<'a> {
         );
     }
 
-    /// Forgets what is known about `path` (a job just rewrote it).
+    /// Forgets what is known about `path` (a job just rewrote it; a directory's files too).
     pub fn invalidate(&mut self, path: &str) {
         self.stats.remove(path);
         self.hashes.remove(path);
+        self.inside.clear();
     }
 
     fn stat(&mut self, path: &'a str) -> Option<Stat> {
-        let directory = self.directories.contains(path);
-        *self
-            .stats
-            .entry(path)
-            .or_insert_with(|| stat_of(path, directory))
+        if let Some(st) = self.stats.get(path) {
+            return *st;
+        }
+        let st = match self.inside.remove(path) {
+            Some(st) => Some(st),
+            None => {
+                let (st, files) = stat_of(path, self.directories.contains(path));
+                self.inside.extend(files);
+                st
+            }
+        };
+        self.stats.insert(path, st);
+        st
     }
 
     /// Stats, on every core, the files that judging these jobs will look at first: their
@@ -263,13 +283,28 @@ impl<'a> Checker<'a> {
 
     fn stat_all(&mut self, mut paths: Vec<&'a str>) {
         use rayon::prelude::*;
-        paths.retain(|p| !self.stats.contains_key(p));
+        let (stats, inside) = (&mut self.stats, &mut self.inside);
+        paths.retain(|&p| {
+            if stats.contains_key(p) {
+                return false;
+            }
+            match inside.remove(p) {
+                Some(st) => {
+                    stats.insert(p, Some(st));
+                    false
+                }
+                None => true,
+            }
+        });
         let directories = &self.directories;
-        let found: Vec<Option<Stat>> = paths
+        let found: Vec<Found> = paths
             .par_iter()
             .map(|p| stat_of(p, directories.contains(p)))
             .collect();
-        self.stats.extend(paths.into_iter().zip(found));
+        for (p, (st, files)) in paths.into_iter().zip(found) {
+            self.stats.insert(p, st);
+            self.inside.extend(files);
+        }
     }
 
     /// The file's signature now, hashing only when asked to. An output whose modification
@@ -569,17 +604,22 @@ impl<'a> Checker<'a> {
     }
 }
 
-/// The paths of the graph declared with `directory()` (as outputs, or as inputs), found only
-/// when some rule declares one.
+/// The paths of the graph declared with `directory()` (as outputs, or as inputs), looked for
+/// only among the jobs of rules that declare one or have input functions (which may return
+/// one): the jobs reading a checkpoint's files one by one are most of the graph, and none.
 fn directories<'a>(rules: &Rules, dag: &'a Dag) -> HashSet<&'a str> {
-    let declared = rules.iter().any(|r| {
-        r.inputs.iter().chain(&r.outputs).any(|f| f.directory) || !r.functions.input.is_empty()
-    });
-    if !declared {
+    let declares: Vec<bool> = rules
+        .iter()
+        .map(|r| {
+            r.inputs.iter().chain(&r.outputs).any(|f| f.directory) || !r.functions.input.is_empty()
+        })
+        .collect();
+    if !declares.contains(&true) {
         return HashSet::default();
     }
     dag.jobs
         .iter()
+        .filter(|j| declares.get(j.rule.0 as usize).copied().unwrap_or(true))
         .flat_map(|j| j.inputs.iter().chain(&j.outputs))
         .filter(|f| f.directory)
         .map(|f| f.path.as_str())

@@ -245,7 +245,7 @@ impl RuleFunctions {
     pub fn bind(
         &self,
         eval: &dyn Evaluate,
-        (rule, label): (&str, &str),
+        (rule, label): (&str, &dyn std::fmt::Display),
         wildcards: &Wildcards,
         statics: Statics<'_>,
     ) -> Result<Bound, BindError> {
@@ -284,7 +284,7 @@ impl RuleFunctions {
             consulted: Default::default(),
         };
         self.sizes(&caller, resources)
-            .map_err(|f| f.diagnostic(rule, label))
+            .map_err(|f| f.diagnostic(rule, &label))
     }
 
     fn bind_inner(&self, caller: &Caller<'_>, statics: Statics<'_>) -> Result<Bound, Failed> {
@@ -462,7 +462,7 @@ impl Failed {
     }
 
     /// The error, naming the rule, the job and the key.
-    fn diagnostic(self, rule: &str, label: &str) -> Diagnostic {
+    fn diagnostic(self, rule: &str, label: &dyn std::fmt::Display) -> Diagnostic {
         let mut d = *self.error;
         let how = if self.raised { "failed: " } else { "" };
         d.message = format!(
@@ -580,7 +580,7 @@ mod tests {
         let bound = fns
             .bind(
                 &eval,
-                ("r", "r"),
+                ("r", &"r"),
                 &Wildcards::new(),
                 Statics {
                     inputs: vec![decl("a"), decl("d")],

@@ -44,11 +44,20 @@ pub enum PatternError {
     Unbound { pattern: String, name: String },
 }
 
+/// A pattern's text split into literals and wildcards: all that filling it in needs. `expand`
+/// fills in thousands of patterns per plan (one per call of an aggregate's input function) and
+/// never matches a path, so it takes this rather than a [`Pattern`], whose matcher compiles a
+/// regex.
+#[derive(Debug, Clone)]
+pub struct Template {
+    text: String,
+    parts: Vec<Part>,
+}
+
 /// A parsed file pattern.
 #[derive(Debug, Clone)]
 pub struct Pattern {
-    text: String,
-    parts: Vec<Part>,
+    template: Template,
     prefix: String,
     suffix: String,
     matcher: Option<Matcher>,
@@ -69,13 +78,13 @@ enum Matcher {
 
 impl PartialEq for Pattern {
     fn eq(&self, other: &Self) -> bool {
-        self.text == other.text
+        self.as_str() == other.as_str()
     }
 }
 
 impl fmt::Display for Pattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
+        f.write_str(self.as_str())
     }
 }
 
@@ -157,11 +166,62 @@ fn parse_parts(text: &str) -> Result<Vec<Part>, PatternError> {
     Ok(parts)
 }
 
+impl Template {
+    /// Splits a pattern's text; checks the braces and the wildcard names, not the constraints.
+    pub fn parse(text: &str) -> Result<Self, PatternError> {
+        let text = normalize_path(text);
+        let parts = parse_parts(&text)?;
+        Ok(Self { text, parts })
+    }
+
+    /// The names of the wildcards, in order of first appearance, without repeats.
+    pub fn wildcard_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for part in &self.parts {
+            if let Part::Wildcard { name, .. } = part {
+                if !names.contains(&name.as_str()) {
+                    names.push(name);
+                }
+            }
+        }
+        names
+    }
+
+    /// Substitutes wildcard values into the pattern.
+    pub fn format(&self, values: &Wildcards) -> Result<String, PatternError> {
+        self.fill(|name| values.get(name).map(String::as_str))
+    }
+
+    /// Substitutes the value `value` gives for each wildcard's name: `expand` fills in one
+    /// path per combination of values without building a map for each.
+    pub fn fill<'v>(
+        &self,
+        value: impl Fn(&str) -> Option<&'v str>,
+    ) -> Result<String, PatternError> {
+        let mut out = String::with_capacity(self.text.len() + 16);
+        for part in &self.parts {
+            match part {
+                Part::Literal(l) => out.push_str(l),
+                Part::Wildcard { name, .. } => match value(name) {
+                    Some(v) => out.push_str(v),
+                    None => {
+                        return Err(PatternError::Unbound {
+                            pattern: self.text.clone(),
+                            name: name.clone(),
+                        })
+                    }
+                },
+            }
+        }
+        Ok(normalize_path(out))
+    }
+}
+
 impl Pattern {
     /// Parses a pattern. `constraints` gives regexes for wildcards without an inline one.
     pub fn parse(text: &str, constraints: &BTreeMap<String, String>) -> Result<Self, PatternError> {
-        let text = normalize_path(text);
-        let parts = parse_parts(&text)?;
+        let template = Template::parse(text)?;
+        let (text, parts) = (&template.text, &template.parts);
         let has_wildcards = parts.iter().any(|p| matches!(p, Part::Wildcard { .. }));
         // For a literal pattern the prefix is the whole (unescaped) path.
         let prefix = match parts.first() {
@@ -176,7 +236,7 @@ impl Pattern {
             let mut re = String::from("^");
             let mut groups = Vec::new();
             let mut used = Vec::new();
-            for part in &parts {
+            for part in parts {
                 match part {
                     Part::Literal(l) => re.push_str(&regex::escape(l)),
                     Part::Wildcard { name, constraint } => {
@@ -184,11 +244,13 @@ impl Pattern {
                             .as_deref()
                             .or_else(|| constraints.get(name).map(String::as_str))
                             .unwrap_or(DEFAULT_CONSTRAINT);
-                        Regex::new(c).map_err(|e| PatternError::BadConstraint {
-                            pattern: text.clone(),
-                            name: name.clone(),
-                            message: e.to_string(),
-                        })?;
+                        if c != DEFAULT_CONSTRAINT {
+                            Regex::new(c).map_err(|e| PatternError::BadConstraint {
+                                pattern: text.clone(),
+                                name: name.clone(),
+                                message: e.to_string(),
+                            })?;
+                        }
                         re.push_str(&format!("({c})"));
                         groups.push(name.clone());
                         used.push(c);
@@ -212,8 +274,7 @@ impl Pattern {
             None
         };
         Ok(Self {
-            text,
-            parts,
+            template,
             prefix,
             suffix,
             matcher,
@@ -222,7 +283,7 @@ impl Pattern {
 
     /// The pattern as written (normalised, escapes kept).
     pub fn as_str(&self) -> &str {
-        &self.text
+        &self.template.text
     }
 
     /// Whether the pattern has any wildcard.
@@ -232,15 +293,7 @@ impl Pattern {
 
     /// The names of the wildcards, in order of first appearance, without repeats.
     pub fn wildcard_names(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = Vec::new();
-        for part in &self.parts {
-            if let Part::Wildcard { name, .. } = part {
-                if !names.contains(&name.as_str()) {
-                    names.push(name);
-                }
-            }
-        }
-        names
+        self.template.wildcard_names()
     }
 
     /// Matches a concrete path, returning the bound wildcards (empty for a literal pattern).
@@ -284,22 +337,7 @@ impl Pattern {
         if self.matcher.is_none() {
             return Ok(self.prefix.clone());
         }
-        let mut out = String::with_capacity(self.text.len() + 16);
-        for part in &self.parts {
-            match part {
-                Part::Literal(l) => out.push_str(l),
-                Part::Wildcard { name, .. } => match values.get(name) {
-                    Some(v) => out.push_str(v),
-                    None => {
-                        return Err(PatternError::Unbound {
-                            pattern: self.text.clone(),
-                            name: name.clone(),
-                        })
-                    }
-                },
-            }
-        }
-        Ok(normalize_path(out))
+        self.template.format(values)
     }
 }
 

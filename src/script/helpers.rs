@@ -2,12 +2,13 @@
 //! `touch`, `ancient`, `directory`, `report`, `multiext`, `wildcard_constraints`.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Position};
 
 use super::SharedState;
 use crate::rules::decl::{FileKind, ReportMark};
-use crate::rules::pattern::{Pattern, Wildcards};
+use crate::rules::pattern::{Pattern, Template};
 
 type Res<T> = Result<T, Box<EvalAltResult>>;
 
@@ -40,8 +41,7 @@ fn expand_one(pattern: &str, values: &Map, out: &mut Array) -> Res<()> {
     // `{{x}}` stays a wildcard `{x}` for the rule; everything else must have values.
     let has_escapes = pattern.contains("{{") || pattern.contains("}}");
     let escaped = pattern.replace("{{", "\u{1}").replace("}}", "\u{2}");
-    let parsed =
-        Pattern::parse(&escaped, &BTreeMap::new()).map_err(|e| runtime(format!("expand: {e}")))?;
+    let parsed = Template::parse(&escaped).map_err(|e| runtime(format!("expand: {e}")))?;
     let names = parsed.wildcard_names();
     let mut lists: Vec<(String, Vec<String>)> = Vec::new();
     for name in &names {
@@ -68,16 +68,19 @@ fn expand_one(pattern: &str, values: &Map, out: &mut Array) -> Res<()> {
                 "expand: `{pattern}` would make more than {MAX_EXPAND} paths; split the workflow or narrow the values"
             ))
         })?;
-    let mut w = Wildcards::new();
+    let mut at = vec![0; lists.len()];
     for n in 0..total {
         // Odometer over the lists, last name fastest, in the order the pattern names them.
         let mut rest = n;
-        for (name, list) in lists.iter().rev() {
-            w.insert(name.clone(), list[rest % list.len()].clone());
+        for ((_, list), i) in lists.iter().zip(at.iter_mut()).rev() {
+            *i = rest % list.len();
             rest /= list.len();
         }
         let path = parsed
-            .format(&w)
+            .fill(|name| {
+                let k = lists.iter().position(|(n, _)| n == name)?;
+                Some(lists[k].1[at[k]].as_str())
+            })
             .map_err(|e| runtime(format!("expand: {e}")))?;
         // Two more copies of each path only where there is something to put back.
         let path = if has_escapes {
@@ -121,27 +124,66 @@ fn walk_root(pattern: &str) -> &str {
 /// left out.
 fn walked(root: &str, would_match: &dyn Fn(&str) -> bool) -> Res<Vec<String>> {
     let mut paths: Vec<String> = Vec::new();
-    for e in walkdir::WalkDir::new(root)
-        .follow_links(true)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-    {
-        match e.path().to_str() {
+    walk_files(Path::new(root), &mut Vec::new(), &mut |path| {
+        match path.to_str() {
             Some(p) => paths.push(crate::rules::pattern::normalize_path(p)),
             None => {
-                let lossy = crate::rules::pattern::normalize_path(e.path().to_string_lossy());
+                let lossy = crate::rules::pattern::normalize_path(path.to_string_lossy());
                 if would_match(&lossy) {
                     return Err(runtime(format!(
                         "glob_wildcards: the file name `{}` is not valid UTF-8, and flowrun paths must be; rename the file (or narrow the pattern)",
-                        e.path().display()
+                        path.display()
                     )));
                 }
             }
         }
-    }
+        Ok(())
+    })?;
     Ok(paths)
+}
+
+/// Gives `found` every file under `dir`, following symbolic links (one to a directory it is
+/// already inside is passed over); what cannot be read is passed over too. Written out rather
+/// than taken from `walkdir`, whose sorting and loop checks (a `canonicalize` per walk) cost
+/// more than the listing when a checkpoint's reader globs one small directory per job.
+fn walk_files(
+    dir: &Path,
+    above: &mut Vec<std::path::PathBuf>,
+    found: &mut dyn FnMut(&Path) -> Res<()>,
+) -> Res<()> {
+    let Ok(list) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    above.push(dir.to_path_buf());
+    for entry in list.flatten() {
+        let path = entry.path();
+        let Ok(mut kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_symlink() {
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_dir() && inside(&m, above) => continue,
+                Ok(m) => kind = m.file_type(),
+                Err(_) => continue,
+            }
+        }
+        if kind.is_file() {
+            found(&path)?;
+        } else if kind.is_dir() {
+            walk_files(&path, above, found)?;
+        }
+    }
+    above.pop();
+    Ok(())
+}
+
+/// Whether the directory `target` (a link's) is one of the directories `above` the walk is in:
+/// following it would walk in a circle. Asked only when a link to a directory is met.
+fn inside(target: &std::fs::Metadata, above: &[std::path::PathBuf]) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    above.iter().any(|d| {
+        std::fs::metadata(d).is_ok_and(|m| (m.dev(), m.ino()) == (target.dev(), target.ino()))
+    })
 }
 
 /// A pattern with one unconstrained wildcard and no braces besides, split around it:
