@@ -522,7 +522,7 @@ impl<'a> Session<'a> {
         opts: &PlanOptions,
     ) -> Result<Option<Outcome>, Stop> {
         sandbox::set_phase(sandbox::Phase::Definition);
-        self.remove_dropped(&loaded.rules, (dag, snapshot), Some(store))?;
+        let dropped = self.remove_dropped(&loaded.rules, (dag, snapshot), Some(store))?;
         let plan = plan::check(&loaded.rules, dag, snapshot, opts)?;
         let pending = plan
             .decisions
@@ -544,6 +544,13 @@ impl<'a> Session<'a> {
             dag,
             rules: &loaded.rules,
         });
+        for text in &dropped {
+            events.emit(&Event::Note {
+                verb: "Dropped",
+                job: None,
+                text,
+            });
+        }
         drop(planned);
         if nothing {
             let _ = store.record(plan.refresh.iter().map(|(p, r)| (p.as_str(), r)));
@@ -685,17 +692,18 @@ impl<'a> Session<'a> {
 
     /// Names the outputs of jobs that a checkpoint which ran again no longer leads to, and
     /// removes them (protected ones stay), forgetting their records: the files are then those
-    /// of a clean run (see `graph::dropped`). Without a store (`--dry-run`), only says what a
-    /// run would drop.
+    /// of a clean run (see `graph::dropped`). Returns one line per output, which the pass emits
+    /// as `Dropped` notes (so the trace has them too). Without a store (`--dry-run`), prints
+    /// what a run would drop.
     pub(crate) fn remove_dropped(
         &self,
         rules: &Rules,
         (dag, snapshot): (&Dag, &Snapshot),
         store: Option<&mut Store>,
-    ) -> Result<(), Stop> {
+    ) -> Result<Vec<String>, Stop> {
         let dropped = dropped::dropped(rules, dag, snapshot);
         if dropped.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let paths: Vec<String> = dropped.iter().map(|d| d.path.clone()).collect();
         let dry = store.is_none();
@@ -708,15 +716,8 @@ impl<'a> Session<'a> {
                 .forget(gone.map(|(p, _)| p.as_str()))
                 .map_err(store_error)?;
         }
-        if self.verbosity == Verbosity::Quiet {
-            return Ok(());
-        }
-        let (verb, removed) = if dry {
-            ("Would drop", "would remove")
-        } else {
-            ("Dropped", "removed")
-        };
-        for (d, (path, fate)) in dropped.iter().zip(&fates) {
+        let removed = if dry { "would remove" } else { "removed" };
+        let lines = dropped.iter().zip(&fates).map(|(d, (path, fate))| {
             let reader = dag.job(d.reader);
             let why = match reader.consulted().iter().find_map(|p| dag.producer(p)) {
                 Some(c) => format!("checkpoint {} no longer leads to it", dag.label(rules, c)),
@@ -727,9 +728,17 @@ impl<'a> Session<'a> {
                 clean::Fate::KeptProtected => format!("kept `{path}` (protected)"),
                 clean::Fate::Absent => format!("`{path}` was gone already"),
             };
-            eprintln!("  {verb} {}: {why}; {what}", d.job);
+            format!("{}: {why}; {what}", d.job)
+        });
+        if !dry {
+            return Ok(lines.collect());
         }
-        Ok(())
+        if self.verbosity != Verbosity::Quiet {
+            for line in lines {
+                eprintln!("  Would drop {line}");
+            }
+        }
+        Ok(Vec::new())
     }
 
     /// The SLURM executor for one pass, with the notes of what it found (jobs a killed flowrun

@@ -117,9 +117,20 @@ fn a_chunk_fewer_reruns_the_gathering_names_the_dropped_job_and_removes_its_outp
     p.run(&["wf.rhai", "-j", "1"]).code(0);
     assert_eq!(p.read("counts/A/ac.txt"), "2\n");
     p.file("data/A.txt", &lines(4));
-    let run = p.run(&["wf.rhai", "-j", "1"]).code(0);
+    let run = p.run(&["wf.rhai", "-j", "1", "--trace", "t.jsonl"]).code(0);
     assert_eq!(run.ran(), ["split[s=A]", "gather[s=A]", "all"]);
     run.stderr_has("  Dropped count[i=ac,s=A]: checkpoint split[s=A] no longer leads to it; removed `counts/A/ac.txt`\n");
+    // The trace tells it too.
+    let notes: Vec<_> = p
+        .events("t.jsonl")
+        .into_iter()
+        .filter(|e| e["event"] == "note" && e["kind"] == "dropped")
+        .map(|e| e["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        notes,
+        ["count[i=ac,s=A]: checkpoint split[s=A] no longer leads to it; removed `counts/A/ac.txt`"]
+    );
     assert!(!p.exists("counts/A/ac.txt"));
     assert_eq!(p.read("summary/A.txt"), "2\n2\n");
     equals_a_clean_run(&p);

@@ -264,7 +264,8 @@ impl Display for Progress {
                 }
             }
             Event::Note { verb, text, .. } => {
-                if loud {
+                // Files flowrun deletes are named even when quiet, as failures are.
+                if loud || *verb == "Dropped" {
                     self.say(DIM, verb, text);
                 }
             }
