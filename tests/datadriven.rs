@@ -198,6 +198,89 @@ rule("mid", #{
     );
 }
 
+/// 300 samples: enough jobs at once for the planner to call their functions on every core.
+fn many_samples(p: &Project, n: usize) {
+    let mut sheet = String::from("sample\tfastq\n");
+    for i in 0..n {
+        sheet.push_str(&format!("s{i}\tdata/s{i}.fq\n"));
+        p.file(&format!("data/s{i}.fq"), &format!("{i}\n"));
+    }
+    p.file("samples.tsv", &sheet);
+}
+
+#[test]
+fn functions_of_many_jobs_sharing_a_captured_sheet_run_without_a_data_race() {
+    // `samples.filter(...)` uses the captured sheet mutably (a method call): Rhai refuses two
+    // threads doing that at once, so these functions run one at a time.
+    let p = Project::new();
+    many_samples(&p, 300);
+    p.file(
+        "wf.rhai",
+        r#"
+let samples = read_table("samples.tsv");
+rule("all", #{ input: expand("out/{s}.txt", #{ s: samples.map(|r| r.sample) }) });
+rule("copy", #{
+    input: |w| samples.filter(|r| r.sample == w.s)[0].fastq,
+    params: #{ n: |w| lookup(samples, #{ sample: w.s }, "fastq").len },
+    output: "out/{s}.txt",
+    shell: "cat {input} > {output}; echo {params.n} >> {output}",
+});
+"#,
+    );
+    p.run(&["wf.rhai", "-j2", "-q"]).code(0);
+    assert_eq!(p.read("out/s7.txt"), "7\n10\n");
+    assert_eq!(p.read("out/s299.txt"), "299\n12\n");
+}
+
+#[test]
+fn functions_run_on_every_core_give_their_errors_in_the_graph_s_order() {
+    // The functions capture nothing, so 300 of them run at once; three fail.
+    let p = Project::new();
+    many_samples(&p, 300);
+    let mut list = String::new();
+    for i in 0..300 {
+        list.push_str(&format!("\"s{i}\", "));
+    }
+    p.file(
+        "wf.rhai",
+        &format!(
+            r#"
+rule("all", #{{ input: expand("out/{{s}}.txt", #{{ s: [{list}] }}) }});
+rule("copy", #{{
+    input: |w| if w.s == "s250" || w.s == "s3" || w.s == "s120" {{ throw `no ${{w.s}}` }} else {{ `data/${{w.s}}.fq` }},
+    output: "out/{{s}}.txt",
+    shell: "cat {{input}} > {{output}}",
+}});
+"#
+        ),
+    );
+    for _ in 0..3 {
+        let run = p.run(&["wf.rhai", "-n"]).workflow_error();
+        let failed: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                "error: rule `copy`, job copy[s=s3]: the `input` function failed: no s3",
+                "error: rule `copy`, job copy[s=s120]: the `input` function failed: no s120",
+                "error: rule `copy`, job copy[s=s250]: the `input` function failed: no s250",
+            ],
+            "{}",
+            run.stderr
+        );
+    }
+    p.file(
+        "wf.rhai",
+        &p.read("wf.rhai")
+            .replace("throw `no ${w.s}`", "`data/${w.s}.fq`"),
+    );
+    p.run(&["wf.rhai", "-q"]).code(0);
+    assert_eq!(p.read("out/s120.txt"), "120\n");
+}
+
 #[test]
 fn a_function_in_an_imported_rule_file_can_call_that_file_s_functions() {
     let p = Project::new();

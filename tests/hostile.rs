@@ -311,6 +311,20 @@ rule("make", #{{ output: "w/{{x}}", shell: "touch {{output}}" }});
             &["wf.rhai:2:"],
         ),
         case(
+            // 40 jobs, whose functions run on every core at once; one of them runs away.
+            "string doubling bomb in an input function",
+            r#"rule("all", #{ input: expand("{n}.txt", #{ n: range(0, 40).collect() }) });
+rule("a", #{ output: "{n}.txt", shell: "touch {output}", input: |w| {
+    if w.n != "7" { return []; }
+    let s = "xxxxxxxx"; loop { s += s; } } });
+"#,
+            &[
+                "rule `a`, job a[n=7]: the `input` function failed: the workflow held more than",
+                "MiB of memory",
+                "wf.rhai:2:",
+            ],
+        ),
+        case(
             "gigantic expand",
             r#"
 let n = range(0, 2000).collect();

@@ -20,7 +20,7 @@ use std::hash::BuildHasher;
 use crate::diagnostic::{did_you_mean, Diagnostic};
 use crate::graph::filestate::{self, Stat};
 use crate::rules::decl::{FileDecl, FileKind, Model};
-use crate::rules::function::{BindError, Computed, Evaluate, Statics};
+use crate::rules::function::{BindError, Bound, Computed, Evaluate, Statics};
 use crate::rules::pattern::Wildcards;
 use crate::rules::registry::{File, Rule, RuleId, Rules, Work};
 use crate::rules::template::Names;
@@ -285,11 +285,21 @@ fn check_templates(rule: &Rule, job: &Job) -> Result<(), String> {
 /// An input of a job: (job, index among its inputs).
 type InputAt = (JobId, usize);
 
+/// Whether a checkpoint output has been made and may be read; asked from every core.
+type Available<'a> = &'a (dyn Fn(&str) -> bool + Sync);
+
+/// From how many jobs at once their functions are called on every core: below it, handing
+/// the calls to the thread pool costs more than it gains.
+const PARALLEL_BINDS: usize = 32;
+
+/// A job's files as written, which its functions add to: (job, inputs, logs).
+type Unbound = (JobId, Vec<FileDecl>, Vec<FileDecl>);
+
 struct Builder<'a> {
     rules: &'a Rules,
     eval: &'a dyn Evaluate,
     /// Whether a checkpoint output has been made (see [`Dag::resolve`]).
-    available: &'a dyn Fn(&str) -> bool,
+    available: Available<'a>,
     /// Whether any rule has a `directory()` output.
     directories: bool,
     jobs: Vec<Job>,
@@ -300,6 +310,8 @@ struct Builder<'a> {
     /// Inputs no rule makes, as (job, input index): checked on disk once resolution ends.
     sources: Vec<(JobId, usize)>,
     queue: VecDeque<JobId>,
+    /// Jobs whose functions of the wildcards have not run yet (see [`Builder::call_functions`]).
+    unbound: Vec<JobId>,
     errors: Vec<Diagnostic>,
     /// What the look-ahead of [`choose`] learnt: whether a rule bound to wildcards can run.
     feasible: HashMap<(RuleId, Wildcards), bool>,
@@ -322,7 +334,7 @@ impl Builder<'_> {
         }
         let r = self.rules.get(rule);
         let id = JobId(self.jobs.len() as u32);
-        let mut job = Job {
+        let job = Job {
             rule,
             inputs: bind(&r.inputs, &w),
             outputs: bind(&r.outputs, &w),
@@ -332,9 +344,7 @@ impl Builder<'_> {
             deps: Vec::new(),
             computed: None,
         };
-        if !r.functions.is_empty() {
-            self.call_functions(&mut job);
-        }
+        let (functions, log_functions) = (!r.functions.is_empty(), !r.functions.log.is_empty());
         self.jobs.push(job);
         self.depth.push(depth);
         let jobs = &self.jobs;
@@ -342,6 +352,12 @@ impl Builder<'_> {
             let j = &jobs[id.0 as usize];
             key_hash(j.rule, &j.wildcards)
         });
+        if log_functions {
+            // Its logs are known only from its functions, and may be what other jobs ask for.
+            self.call_functions(vec![id]);
+        } else if functions {
+            self.unbound.push(id);
+        }
         let job = &self.jobs[id.0 as usize];
         for o in job.outputs.iter().chain(&job.logs) {
             self.producer.insert(o.path.clone(), Some(id));
@@ -351,24 +367,76 @@ impl Builder<'_> {
         id
     }
 
-    /// Runs the job's functions of the wildcards, once: a job is bound once per graph. A failing
-    /// function is reported and leaves the job with its written files only.
-    fn call_functions(&mut self, job: &mut Job) {
-        let rule = self.rules.get(job.rule);
-        let statics = Statics {
-            inputs: as_decls(std::mem::take(&mut job.inputs)),
-            logs: as_decls(std::mem::take(&mut job.logs)),
-            params: &rule.params,
-            resources: &rule.resources,
-            available: self.available,
+    /// Runs the functions of the wildcards of jobs `ids`, once each: a job is bound once per
+    /// graph. A job's functions run when it is created only where they give its logs (which
+    /// other jobs may ask for); otherwise they wait until the next job is taken from the
+    /// queue, so that the functions of all the jobs one job asked for (a gather per sample, each
+    /// listing its checkpoint's directory) run together, on every core, unless they captured a
+    /// variable of the workflow ([`Evaluate::captures`]). The results are taken in job order:
+    /// errors come in the same order on every run. A failing function is reported and leaves
+    /// the job with its written files only.
+    fn call_functions(&mut self, ids: Vec<JobId>) {
+        let (rules, eval, available) = (self.rules, self.eval, self.available);
+        let unbound: Vec<Unbound> = ids
+            .into_iter()
+            .map(|id| {
+                let job = &mut self.jobs[id.0 as usize];
+                let inputs = as_decls(std::mem::take(&mut job.inputs));
+                (id, inputs, as_decls(std::mem::take(&mut job.logs)))
+            })
+            .collect();
+        let jobs = &self.jobs;
+        let call = |(id, inputs, logs): &Unbound| {
+            let job = &jobs[id.0 as usize];
+            let rule = rules.get(job.rule);
+            let statics = Statics {
+                inputs: inputs.clone(),
+                logs: logs.clone(),
+                params: &rule.params,
+                resources: &rule.resources,
+                available,
+            };
+            let label = JobLabel(rule, job);
+            rule.functions
+                .bind(eval, (&rule.name, &label), &job.wildcards, statics)
         };
-        let (inputs, logs) = (statics.inputs.clone(), statics.logs.clone());
-        match rule.functions.bind(
-            self.eval,
-            (&rule.name, &JobLabel(rule, job)),
-            &job.wildcards,
-            statics,
-        ) {
+        // Functions that captured a variable run one at a time, after the others.
+        let at_once: Vec<bool> = unbound
+            .iter()
+            .map(|(id, ..)| {
+                let rule = rules.get(jobs[id.0 as usize].rule);
+                rule.functions.may_run_at_once(eval)
+            })
+            .collect();
+        let early: Vec<Option<_>> = if at_once.iter().filter(|&&ok| ok).count() >= PARALLEL_BINDS {
+            unbound
+                .par_iter()
+                .zip(&at_once)
+                .map(|(u, &ok)| ok.then(|| call(u)))
+                .collect()
+        } else {
+            unbound.iter().map(|_| None).collect()
+        };
+        let results: Vec<_> = unbound
+            .iter()
+            .zip(early)
+            .map(|(u, done)| done.unwrap_or_else(|| call(u)))
+            .collect();
+        for ((id, inputs, logs), result) in unbound.into_iter().zip(results) {
+            self.take_bound(id, (inputs, logs), result);
+        }
+    }
+
+    /// Gives job `id` what its functions returned (`written`: its inputs and logs as written).
+    fn take_bound(
+        &mut self,
+        id: JobId,
+        (inputs, logs): (Vec<FileDecl>, Vec<FileDecl>),
+        result: Result<Bound, BindError>,
+    ) {
+        let rule = self.rules.get(self.jobs[id.0 as usize].rule);
+        let job = &mut self.jobs[id.0 as usize];
+        match result {
             Ok(bound) => {
                 job.inputs = job_files(bound.inputs.unwrap_or(inputs));
                 job.logs = job_files(bound.logs.unwrap_or(logs));
@@ -567,6 +635,10 @@ impl Builder<'_> {
 
     fn run(&mut self) {
         while let Some(id) = self.queue.pop_front() {
+            if !self.unbound.is_empty() {
+                let unbound = std::mem::take(&mut self.unbound);
+                self.call_functions(unbound);
+            }
             let depth = self.depth[id.0 as usize] + 1;
             // Taken out while its paths are looked up (which adds jobs), then put back: no copy
             // of each path. Nothing reads another job's inputs meanwhile.
@@ -690,7 +762,7 @@ impl Dag {
     pub fn resolve(
         rules: &Rules,
         eval: &dyn Evaluate,
-        available: &dyn Fn(&str) -> bool,
+        available: Available<'_>,
         targets: &[Target],
     ) -> Result<Self, Vec<Diagnostic>> {
         let mut b = Builder {
@@ -704,6 +776,7 @@ impl Dag {
             producer: HashMap::default(),
             sources: Vec::new(),
             queue: VecDeque::new(),
+            unbound: Vec::new(),
             errors: Vec::new(),
             feasible: HashMap::default(),
         };

@@ -87,15 +87,33 @@ pub fn stat(root: &Path) -> Option<Stat> {
     stat_and_files(root).map(|(st, _)| st)
 }
 
-/// [`stat`], with the path and stat of every regular file in the tree, which the walk took
-/// anyway: the planner keeps them, so that the jobs reading a checkpoint's files one by one do
-/// not stat each of them again.
-pub fn stat_and_files(root: &Path) -> Option<(Stat, Vec<(String, Stat)>)> {
+/// The regular files of a directory's tree, by path relative to it, sorted: what a manifest
+/// walk saw, kept so that the jobs reading a checkpoint's files one by one do not stat each
+/// of them again.
+#[derive(Debug, Default)]
+pub struct Files(Vec<(Vec<u8>, Stat)>);
+
+impl Files {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The stat of the file at `relative` (a path inside the directory), if the walk saw one.
+    pub fn get(&self, relative: &str) -> Option<Stat> {
+        let at = self
+            .0
+            .binary_search_by(|(r, _)| r.as_slice().cmp(relative.as_bytes()))
+            .ok()?;
+        Some(self.0[at].1)
+    }
+}
+
+/// [`stat`], with the stat of every regular file in the tree, which the walk took anyway.
+pub fn stat_and_files(root: &Path) -> Option<(Stat, Files)> {
     let meta = std::fs::metadata(root).ok()?;
     if !meta.is_dir() {
-        return filestate::stat(root).map(|st| (st, Vec::new()));
+        return filestate::stat(root).map(|st| (st, Files::default()));
     }
-    // Unsorted: the stat does not depend on the order (only the hash's manifest does).
     let mut list = Vec::new();
     collect(root, &mut Vec::new(), &mut list).ok()?;
     let st = Stat {
@@ -105,20 +123,19 @@ pub fn stat_and_files(root: &Path) -> Option<(Stat, Vec<(String, Stat)>)> {
             .fold(mtime_ns(&meta), i64::max),
         size: list.iter().map(|e| e.size).sum::<u64>() + list.len() as u64,
     };
-    let files = root.to_str().map_or_else(Vec::new, |root| {
-        list.iter()
-            .filter(|e| e.kind == b'f')
-            .filter_map(|e| {
-                let relative = std::str::from_utf8(&e.relative).ok()?;
-                let st = Stat {
-                    mtime_ns: e.mtime_ns,
-                    size: e.size,
-                };
-                Some((format!("{root}/{relative}"), st))
-            })
-            .collect()
-    });
-    Some((st, files))
+    let mut files: Vec<(Vec<u8>, Stat)> = list
+        .into_iter()
+        .filter(|e| e.kind == b'f')
+        .map(|e| {
+            let st = Stat {
+                mtime_ns: e.mtime_ns,
+                size: e.size,
+            };
+            (e.relative, st)
+        })
+        .collect();
+    files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Some((st, Files(files)))
 }
 
 /// The hash of the directory's manifest (a path that is not a directory has its content hash).

@@ -15,6 +15,7 @@ use std::path::Path;
 use crate::diagnostic::{did_you_mean, Diagnostic};
 use crate::graph::dag::{Dag, JobId};
 use crate::graph::filestate::{self, FileSig, Stat};
+use crate::graph::manifest::Files;
 use crate::graph::reason::Reason;
 use crate::graph::store::{Record, Snapshot};
 use crate::rules::decl::FileKind;
@@ -149,24 +150,39 @@ pub struct Checker<'a> {
     /// Paths declared with `directory()`, judged by a manifest of their tree
     /// ([`crate::graph::manifest`]).
     directories: HashSet<&'a str>,
-    /// The regular files inside those directories, stat-ed while their manifests were taken
-    /// (paths as the directory's path joined with the file's): a checkpoint's readers name
-    /// them as inputs, one job per file, and find them here instead of stat-ing each again.
-    inside: HashMap<String, Stat>,
+    /// The regular files inside those directories, by directory, stat-ed while their
+    /// manifests were taken: a checkpoint's readers name them as inputs, one job per file, and
+    /// find them here instead of stat-ing each again.
+    inside: HashMap<&'a str, Files>,
 }
 
 /// A path's stat (over its whole tree for a `directory()`), with the files found inside it.
-type Found = (Option<Stat>, Vec<(String, Stat)>);
+type Found = (Option<Stat>, Files);
+
+/// The stat of `path` if a manifest walk of a directory above it saw it.
+fn inside(known: &HashMap<&str, Files>, path: &str) -> Option<Stat> {
+    if known.is_empty() {
+        return None;
+    }
+    let mut at = path.len();
+    while let Some(slash) = path[..at].rfind('/') {
+        if let Some(files) = known.get(&path[..slash]) {
+            return files.get(&path[slash + 1..]);
+        }
+        at = slash;
+    }
+    None
+}
 
 /// Stats `path`: a `directory()` over its whole tree, keeping the stats of the files inside.
 fn stat_of(path: &str, directory: bool) -> Found {
     if directory {
         match crate::graph::manifest::stat_and_files(Path::new(path)) {
             Some((st, files)) => (Some(st), files),
-            None => (None, Vec::new()),
+            None => (None, Files::default()),
         }
     } else {
-        (filestate::stat(Path::new(path)), Vec::new())
+        (filestate::stat(Path::new(path)), Files::default())
     }
 }
 
@@ -246,11 +262,11 @@ impl<'a> Checker<'a> {
         if let Some(st) = self.stats.get(path) {
             return *st;
         }
-        let st = match self.inside.remove(path) {
+        let st = match inside(&self.inside, path) {
             Some(st) => Some(st),
             None => {
                 let (st, files) = stat_of(path, self.directories.contains(path));
-                self.inside.extend(files);
+                self.keep_files(path, files);
                 st
             }
         };
@@ -288,7 +304,7 @@ impl<'a> Checker<'a> {
             if stats.contains_key(p) {
                 return false;
             }
-            match inside.remove(p) {
+            match self::inside(inside, p) {
                 Some(st) => {
                     stats.insert(p, Some(st));
                     false
@@ -303,7 +319,14 @@ impl<'a> Checker<'a> {
             .collect();
         for (p, (st, files)) in paths.into_iter().zip(found) {
             self.stats.insert(p, st);
-            self.inside.extend(files);
+            self.keep_files(p, files);
+        }
+    }
+
+    /// Keeps the files a manifest walk of directory `path` saw.
+    fn keep_files(&mut self, path: &'a str, files: Files) {
+        if !files.is_empty() {
+            self.inside.insert(path, files);
         }
     }
 

@@ -96,11 +96,17 @@ pub struct Called {
     pub checkpoints: Vec<String>,
 }
 
-/// Calls the functions a workflow declared; implemented by the script runtime.
-pub trait Evaluate {
+/// Calls the functions a workflow declared; implemented by the script runtime. The planner
+/// calls many jobs' functions at once, from every core.
+pub trait Evaluate: Sync {
     /// Calls function `f` with the job's wildcards map, and the attempt as a second argument
     /// when `f` takes one (`Some`).
     fn call(&self, f: ClosureId, wildcards: &Wildcards, attempt: Option<u32>) -> Called;
+
+    /// Whether `f` captured variables of the workflow (a sample sheet, say). Calls of such a
+    /// function run one at a time: Rhai refuses two threads using a captured value at once
+    /// (`Data race detected`).
+    fn captures(&self, f: ClosureId) -> bool;
 }
 
 /// Why a job's functions gave no files and values.
@@ -226,6 +232,12 @@ impl RuleFunctions {
             out.push(Section::Resources);
         }
         out
+    }
+
+    /// Whether calls of these functions for several jobs may run at once: none captured a
+    /// variable of the workflow.
+    pub fn may_run_at_once(&self, eval: &dyn Evaluate) -> bool {
+        !self.closures().any(|f| eval.captures(f))
     }
 
     /// Every closure, in a fixed order.
@@ -547,6 +559,10 @@ mod tests {
                 result: Ok(self.0[f.0].clone()),
                 checkpoints: Vec::new(),
             }
+        }
+
+        fn captures(&self, _: ClosureId) -> bool {
+            false
         }
     }
 

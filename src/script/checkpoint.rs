@@ -6,6 +6,7 @@
 //! the plan ([`crate::rules::function::Called`]). A function that asked for a checkpoint that
 //! has not run makes its job *pending*; what the function returned then is thrown away.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Position};
@@ -23,14 +24,31 @@ fn runtime(msg: impl Into<String>) -> Box<EvalAltResult> {
     ))
 }
 
-/// The checkpoint rules' first outputs, and what the function being called asked for.
+/// The checkpoint rules' first outputs.
 #[derive(Default)]
 pub struct Checkpoints {
     /// Rule name → first output pattern (parsed once, for checkpoints), whether the rule is a
     /// checkpoint.
     outputs: HashMap<String, (String, Option<Pattern>, bool)>,
-    /// Set while a function of the wildcards runs: the checkpoint outputs it asked for.
-    pub asked: Option<Vec<String>>,
+}
+
+thread_local! {
+    /// Set while a function of the wildcards runs on this thread: the checkpoint outputs it
+    /// asked for. Per thread, because the planner calls many jobs' functions at once.
+    static ASKED: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
+}
+
+/// Whether a function of the wildcards is running on this thread.
+pub fn in_function() -> bool {
+    ASKED.with(|a| a.borrow().is_some())
+}
+
+/// Calls `f`, collecting the checkpoint outputs it asks for with `checkpoint_output`.
+pub fn collecting<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
+    let before = ASKED.with(|a| a.replace(Some(Vec::new())));
+    let value = f();
+    let asked = ASKED.with(|a| a.replace(before)).unwrap_or_default();
+    (value, asked)
 }
 
 impl Checkpoints {
@@ -49,12 +67,12 @@ impl Checkpoints {
             .collect();
     }
 
-    fn output(&mut self, rule: &str, wildcards: &Map) -> Res<String> {
-        let Some(asked) = self.asked.as_mut() else {
+    fn output(&self, rule: &str, wildcards: &Map) -> Res<String> {
+        if !in_function() {
             return Err(runtime(
                 "checkpoint_output: call it inside a function of the wildcards (`input: |w| ...`), where the checkpoint's job is known to have run",
             ));
-        };
+        }
         let Some((pattern, parsed, checkpoint)) = self.outputs.get(rule) else {
             let known = self.outputs.keys().map(String::as_str);
             let hint = crate::diagnostic::did_you_mean(rule, known)
@@ -86,7 +104,11 @@ impl Checkpoints {
         let path = parsed
             .format(&values)
             .map_err(|e| runtime(format!("checkpoint_output: {e}")))?;
-        asked.push(path.clone());
+        ASKED.with(|a| {
+            if let Some(asked) = a.borrow_mut().as_mut() {
+                asked.push(path.clone());
+            }
+        });
         Ok(path)
     }
 }
@@ -97,7 +119,7 @@ pub fn register(engine: &mut Engine, state: &SharedState) {
     engine.register_fn(
         "checkpoint_output",
         move |rule: &str, wildcards: Map| -> Res<Dynamic> {
-            let mut s = st.lock().map_err(|_| runtime("state poisoned"))?;
+            let s = st.lock().map_err(|_| runtime("state poisoned"))?;
             s.checkpoints.output(rule, &wildcards).map(Dynamic::from)
         },
     );

@@ -119,7 +119,7 @@ fn leaf_message(err: &EvalAltResult) -> String {
         }
         EvalAltResult::ErrorTerminated(token, _) if token.to_string() == MEMORY_TOKEN => format!(
             "the workflow held more than {} MiB of memory while being defined (a runaway string or list?)",
-            crate::memory::definition_limit() >> 20
+            crate::memory::limit() >> 20
         ),
         EvalAltResult::ErrorStackOverflow(_) => "function calls are nested too deeply".to_string(),
         EvalAltResult::ErrorParsing(kind, _) => format!("syntax error: {kind}"),

@@ -20,22 +20,19 @@ impl Evaluate for Runtime {
             .iter()
             .map(|(k, v)| (k.as_str().into(), Dynamic::from(v.clone())))
             .collect();
-        let checkpoints = |asked: Option<Vec<String>>| {
-            if let Ok(mut st) = self.state.lock() {
-                std::mem::replace(&mut st.checkpoints.asked, asked)
-            } else {
-                None
-            }
-        };
-        checkpoints(Some(Vec::new()));
-        let result = match attempt {
+        crate::memory::start_counting(crate::memory::function_limit());
+        let (result, checkpoints) = super::checkpoint::collecting(|| match attempt {
             Some(n) => Runtime::call(self, f, (map, i64::from(n))),
             None => Runtime::call(self, f, (map,)),
-        };
+        });
         Called {
             result: result.map(plain),
-            checkpoints: checkpoints(None).unwrap_or_default(),
+            checkpoints,
         }
+    }
+
+    fn captures(&self, f: ClosureId) -> bool {
+        !self.closures[f.0].fnptr.curry().is_empty()
     }
 }
 

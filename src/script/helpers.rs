@@ -443,9 +443,11 @@ pub fn register(engine: &mut Engine, state: &SharedState) {
         // Watch mode watches the walked directory: a new matching file changes the workflow.
         // Inside a function of the wildcards (a checkpoint's directory, once per job) the
         // directory is an output of the graph, which watch mode sees anyway.
-        if let Ok(mut s) = st.lock() {
-            if s.checkpoints.asked.is_none() && !s.globbed.contains(&root) {
-                s.globbed.push(root);
+        if !super::checkpoint::in_function() {
+            if let Ok(mut s) = st.lock() {
+                if !s.globbed.contains(&root) {
+                    s.globbed.push(root);
+                }
             }
         }
         Ok(found)

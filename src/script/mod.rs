@@ -88,8 +88,6 @@ pub struct Workflow {
 pub struct Runtime {
     handlers: Vec<(Handler, ClosureId)>,
     engine: Engine,
-    /// The workflow's state, which `checkpoint_output` reads and writes during a function.
-    state: SharedState,
     options: LoadOptions,
     closures: Vec<StoredClosure>,
     values: Vec<Dynamic>,
@@ -127,10 +125,9 @@ fn new_engine(state: &SharedState) -> Engine {
         if ops > errors::DEFINITION_MAX_OPERATIONS {
             return Some(Dynamic::from(errors::LIMIT_TOKEN));
         }
-        // An atomic load: cheap enough to look at every operation, which a doubling string
+        // A thread-local read: cheap enough to look at every operation, which a doubling string
         // needs (each step doubles it).
-        (crate::memory::allocated() > crate::memory::definition_limit())
-            .then(|| Dynamic::from(errors::MEMORY_TOKEN))
+        crate::memory::over_limit().then(|| Dynamic::from(errors::MEMORY_TOKEN))
     });
     engine.on_print(|s| eprintln!("{s}"));
     engine.on_debug(|s, src, pos| {
@@ -158,6 +155,7 @@ fn new_engine(state: &SharedState) -> Engine {
 /// Evaluates a workflow file.
 pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
     sandbox::set_phase(sandbox::Phase::Definition);
+    crate::memory::start_counting(crate::memory::definition_limit());
     let file = opts.file.clone();
     if !file.is_file() {
         return Err(
@@ -208,6 +206,7 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
     let handlers = std::mem::take(&mut st.handlers);
     let globbed = std::mem::take(&mut st.globbed);
     drop(st);
+    engine.set_max_strings_interned(0);
     Ok(Workflow {
         rules,
         constraints,
@@ -216,7 +215,6 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
         globbed,
         runtime: Runtime {
             engine,
-            state: state.clone(),
             options: opts.clone(),
             closures,
             values,
