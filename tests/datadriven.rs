@@ -361,6 +361,43 @@ fn a_function_takes_the_wildcards_only() {
     );
     error_of("rule(\"r\", #{ input: #{ a: |w, x| 2 }, output: \"out/{s}.txt\", shell: \"x\" });")
         .stderr_has("error: rule `r`: `input.a` must be a function of one argument");
+    // params may take the job's files, by these names only.
+    for bad in ["|w, out| 1", "|w, input, output, x| 1", "|| 1"] {
+        error_of(&format!(
+            "rule(\"r\", #{{ params: #{{ p: {bad} }}, output: \"out/{{s}}.txt\", shell: \"x\" }});"
+        ))
+        .stderr_has("error: rule `r`: `params.p` must be a function of the job's wildcards and, if it needs them, the job's files")
+        .stderr_has("`|w, output| ...`");
+    }
+}
+
+#[test]
+fn params_functions_take_the_job_s_inputs_and_outputs_by_name() {
+    // Snakemake's `params: prefix=lambda wildcards, output: output[0][:-4]`.
+    let p = Project::new();
+    p.file("a.txt", "x\n").file(
+        "wf.rhai",
+        r#"
+rule("all", #{ input: "out/a.bam" });
+rule("map", #{
+    input: #{ reads: "{s}.txt" },
+    output: #{ bam: "out/{s}.bam" },
+    params: #{
+        prefix: |w, output| output.bam.sub_string(0, output.bam.len - 4),
+        both: |w, output, input| `${input.reads}:${output[0]}:${w.s}`,
+    },
+    shell: "echo {params.prefix} {params.both} > {output}",
+});
+"#,
+    );
+    p.run(&["wf.rhai", "-q"]).code(0);
+    assert_eq!(p.read("out/a.bam"), "out/a a.txt:out/a.bam:a\n");
+    // What they give decides reruns as params do.
+    let dry = p.run(&["wf.rhai", "-n"]).code(0);
+    assert!(dry.planned().is_empty(), "{}", dry.stdout);
+    p.file("wf.rhai", &p.read("wf.rhai").replace("len - 4", "len - 3"));
+    let dry = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(dry.planned(), ["map[s=a]", "all"]);
 }
 
 #[test]

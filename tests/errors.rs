@@ -152,7 +152,7 @@ fn wrong_value_types_name_the_rule_and_the_key() {
         (r#"resources: #{ mem_mb: "x" }"#, "rule `r`: `resources` `mem_mb` must be a non-negative integer, not a string"),
         ("resources: 5", "rule `r`: `resources` must be a map of integers, not an integer"),
         (r#"log: #{ a: [1] }"#, "rule `r`: `log` must be a path string"),
-        ("params: #{ f: || 1 }", "rule `r`: `params.f` must be a function of one argument, the job's wildcards: `|w| ...`"),
+        ("params: #{ f: || 1 }", "rule `r`: `params.f` must be a function of the job's wildcards and, if it needs them, the job's files: `|w| ...`, `|w, input| ...`, `|w, output| ...` or `|w, input, output| ...`"),
         ("params: #{ f: [|w| 1] }", "rule `r`: `params` cannot hold a function; params must be plain data"),
         (r#"wildcard_constraints: "x""#, "rule `r`: `wildcard_constraints` must be a map of strings, not a string"),
         (r#"input: """#, "rule `r`: `input` holds an empty path"),

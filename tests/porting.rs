@@ -429,7 +429,7 @@ fn a_function_of_the_attempt_is_for_threads_and_resources_only() {
     project(r#"rule("r", #{ output: "o.txt", params: #{ p: |w, attempt| 1 }, shell: "x" });"#)
         .run(&["wf.rhai", "-n"])
         .workflow_error()
-        .stderr_has("rule `r`: `params.p` must be a function of one argument, the job's wildcards: `|w| ...`");
+        .stderr_has("rule `r`: `params.p` must be a function of the job's wildcards and, if it needs them, the job's files, by these names: `|w| ...`, `|w, input| ...`, `|w, output| ...` or `|w, input, output| ...`");
 }
 
 const GROWING_SNAKEFILE: &str = r#"

@@ -194,6 +194,46 @@ fn input_and_params_functions_over_a_sample_sheet_rerun_what_snakemake_reruns() 
     assert_eq!(twin.fr.read("trimmed/A.fq"), "AAA\na2\n");
 }
 
+const FILES_SNAKEFILE: &str = r#"rule all:
+    input: expand("out/{s}.bam", s=["A", "B"])
+
+rule map:
+    input: reads="data/{s}.fq"
+    output: bam="out/{s}.bam"
+    params:
+        prefix=lambda wildcards, output: output[0][:-4],
+        both=lambda wildcards, input, output: input.reads + ":" + output.bam
+    shell: "echo {params.prefix} {params.both} > {output}"
+"#;
+
+const FILES_FLOWFILE: &str = r#"rule("all", #{ input: expand("out/{s}.bam", #{ s: ["A", "B"] }) });
+rule("map", #{
+    input: #{ reads: "data/{s}.fq" },
+    output: #{ bam: "out/{s}.bam" },
+    params: #{
+        prefix: |w, output| output[0].sub_string(0, output[0].len - 4),
+        both: |w, input, output| input.reads + ":" + output.bam,
+    },
+    shell: "echo {params.prefix} {params.both} > {output}",
+});
+"#;
+
+#[test]
+fn params_functions_of_the_job_s_files_give_what_snakemake_s_give() {
+    let Some(twin) = Twin::new(
+        FILES_SNAKEFILE,
+        FILES_FLOWFILE,
+        &[("data/A.fq", "a\n"), ("data/B.fq", "b\n")],
+        &["out/A.bam", "out/B.bam"],
+    ) else {
+        return;
+    };
+    let all = set(&["out/A.bam", "out/B.bam"]);
+    assert_eq!(twin.build(), (all.clone(), all));
+    assert_eq!(twin.fr.read("out/B.bam"), "out/B data/B.fq:out/B.bam\n");
+    assert_eq!(twin.build(), (set(&[]), set(&[])));
+}
+
 const DIR_SNAKEFILE: &str = r#"rule all:
     input: "count.txt"
 

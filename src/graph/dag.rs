@@ -394,6 +394,14 @@ impl Builder<'_> {
                 logs: logs.clone(),
                 params: &rule.params,
                 resources: &rule.resources,
+                outputs: if rule.functions.with_files.is_empty() {
+                    Vec::new()
+                } else {
+                    job.outputs
+                        .iter()
+                        .map(|f| (f.name.clone(), f.path.clone()))
+                        .collect()
+                },
                 available,
             };
             let label = JobLabel(rule, job);

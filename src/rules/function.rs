@@ -9,6 +9,11 @@
 //! so that the rule says, by the closure's shape, which of its sizes grow: only those are
 //! computed again before a retry ([`RuleFunctions::sizes_at`]). At plan time they see attempt 1.
 //!
+//! `params` functions may take the job's files too, by naming them: `|w, output| ...`,
+//! `|w, input, output| ...`, as Snakemake's `lambda wildcards, output:` does (a tool's output
+//! prefix is the usual case). By name rather than by position, so that a Snakemake function's
+//! parameter list carries over as written.
+//!
 //! Snakemake users answer "which files belong to sample `{s}`?" with a sample sheet and an input
 //! function; a pattern cannot. Such a function runs once per job, when the job is bound to its
 //! wildcards (plan time, in the definition sandbox: it may read files, never write or run them),
@@ -96,12 +101,31 @@ pub struct Called {
     pub checkpoints: Vec<String>,
 }
 
+/// A job's files as a function receives them: (name, path), in declared order.
+pub type NamedFiles = Vec<(Option<String>, String)>;
+
+/// Which of the job's file lists a `params` function takes after the wildcards, by the names
+/// of its parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileArg {
+    Input,
+    Output,
+}
+
+/// What a function receives after the wildcards map.
+pub enum Extra {
+    Nothing,
+    /// The attempt (`threads` and `resources` functions of the attempt).
+    Attempt(u32),
+    /// The job's files, one list per parameter (`params` functions of the files).
+    Files(Vec<NamedFiles>),
+}
+
 /// Calls the functions a workflow declared; implemented by the script runtime. The planner
 /// calls many jobs' functions at once, from every core.
 pub trait Evaluate: Sync {
-    /// Calls function `f` with the job's wildcards map, and the attempt as a second argument
-    /// when `f` takes one (`Some`).
-    fn call(&self, f: ClosureId, wildcards: &Wildcards, attempt: Option<u32>) -> Called;
+    /// Calls function `f` with the job's wildcards map, then whatever `extra` holds.
+    fn call(&self, f: ClosureId, wildcards: &Wildcards, extra: Extra) -> Called;
 
     /// Whether `f` captured variables of the workflow (a sample sheet, say). Calls of such a
     /// function run one at a time: Rhai refuses two threads using a captured value at once
@@ -160,6 +184,8 @@ pub struct RuleFunctions {
     pub resources: MapFns,
     /// The `threads` and `resources` functions that take the attempt too (`|w, attempt|`).
     pub by_attempt: Vec<ClosureId>,
+    /// The `params` functions that take the job's files too (`|w, output|`).
+    pub with_files: Vec<(ClosureId, Vec<FileArg>)>,
 }
 
 /// A job's threads and resources as its functions gave them; `None` where no function gives
@@ -267,6 +293,8 @@ impl RuleFunctions {
             available: statics.available,
             by_attempt: &self.by_attempt,
             attempt: 1,
+            with_files: &self.with_files,
+            files: Default::default(),
             consulted: Default::default(),
         };
         self.bind_inner(&caller, statics)
@@ -293,6 +321,8 @@ impl RuleFunctions {
             available: &|_| true,
             by_attempt: &self.by_attempt,
             attempt,
+            with_files: &[],
+            files: Default::default(),
             consulted: Default::default(),
         };
         self.sizes(&caller, resources)
@@ -317,8 +347,21 @@ impl RuleFunctions {
             out.extend(written);
             Ok(Some(out))
         };
+        let written = (!self.with_files.is_empty()).then(|| statics.inputs.clone());
         let inputs = files("input", &self.input, statics.inputs)?;
         let logs = files("log", &self.log, statics.logs)?;
+        if let Some(written) = written {
+            let named = |files: &[FileDecl]| -> NamedFiles {
+                files
+                    .iter()
+                    .map(|f| (f.name.clone(), f.path.clone()))
+                    .collect()
+            };
+            *caller.files.borrow_mut() = (
+                named(inputs.as_deref().unwrap_or(&written)),
+                statics.outputs,
+            );
+        }
         let mut computed = Computed::default();
         if !self.params.is_empty() {
             let mut params = statics.params.clone();
@@ -428,14 +471,32 @@ struct Caller<'a> {
     /// The functions that take the attempt too, and the attempt to give them.
     by_attempt: &'a [ClosureId],
     attempt: u32,
+    /// The functions that take the job's files too, and the files (inputs, outputs) once the
+    /// inputs are known.
+    with_files: &'a [(ClosureId, Vec<FileArg>)],
+    files: std::cell::RefCell<(NamedFiles, NamedFiles)>,
     consulted: std::cell::RefCell<Vec<String>>,
 }
 
 impl Caller<'_> {
     /// Calls `f`, given as `key`.
     fn call(&self, key: &str, f: ClosureId) -> Result<FnValue, Failed> {
-        let attempt = self.by_attempt.contains(&f).then_some(self.attempt);
-        let called = self.eval.call(f, self.wildcards, attempt);
+        let extra = if self.by_attempt.contains(&f) {
+            Extra::Attempt(self.attempt)
+        } else if let Some((_, args)) = self.with_files.iter().find(|(c, _)| *c == f) {
+            let files = self.files.borrow();
+            Extra::Files(
+                args.iter()
+                    .map(|a| match a {
+                        FileArg::Input => files.0.clone(),
+                        FileArg::Output => files.1.clone(),
+                    })
+                    .collect(),
+            )
+        } else {
+            Extra::Nothing
+        };
+        let called = self.eval.call(f, self.wildcards, extra);
         let waiting = called
             .checkpoints
             .iter()
@@ -492,6 +553,8 @@ pub struct Statics<'a> {
     pub logs: Vec<FileDecl>,
     pub params: &'a serde_json::Map<String, serde_json::Value>,
     pub resources: &'a BTreeMap<String, u64>,
+    /// The job's outputs, for `params` functions of the files (empty where none takes them).
+    pub outputs: NamedFiles,
     /// Whether a checkpoint output has been made and may be read.
     pub available: &'a dyn Fn(&str) -> bool,
 }
@@ -554,7 +617,7 @@ mod tests {
     struct Fixed(Vec<FnValue>);
 
     impl Evaluate for Fixed {
-        fn call(&self, f: ClosureId, _: &Wildcards, _: Option<u32>) -> Called {
+        fn call(&self, f: ClosureId, _: &Wildcards, _: Extra) -> Called {
             Called {
                 result: Ok(self.0[f.0].clone()),
                 checkpoints: Vec::new(),
@@ -603,6 +666,7 @@ mod tests {
                     logs: vec![],
                     params: &params,
                     resources: &resources,
+                    outputs: Vec::new(),
                     available: &|_| true,
                 },
             )

@@ -19,7 +19,7 @@ use crate::rules::decl::{
     normalize_code, ClosureId, FileDecl, FileKind, Items, MapReduceDecl, Model, ModelKind,
     RuleDecl, ValueId, WorkDecl, CLUSTER_TEXT,
 };
-use crate::rules::function::{FileFn, RuleFunctions};
+use crate::rules::function::{FileArg, FileFn, RuleFunctions};
 
 /// Every key a rule spec may hold.
 pub const RULE_KEYS: [&str; 32] = [
@@ -338,9 +338,12 @@ impl Spec<'_> {
                 Slot::Threads => "threads".to_string(),
                 Slot::Resources(name) => entry_key("resources", name.as_deref()),
             };
-            // Sizes may grow with the attempt (`|w, attempt|`), as Snakemake's may.
+            // Sizes may grow with the attempt (`|w, attempt|`), as Snakemake's may; params may
+            // take the job's files (`|w, output|`).
             let sizes = matches!(slot, Slot::Threads | Slot::Resources(_));
-            let with_attempt = match arity(self.ctx, &fp) {
+            let names = parameters(self.ctx, &fp);
+            let mut files = None;
+            let with_attempt = match names.as_ref().map(Vec::len) {
                 Some(1) => false,
                 Some(2) if sizes => true,
                 _ if sizes => {
@@ -348,6 +351,28 @@ impl Spec<'_> {
                         &key,
                         "must be a function of the job's wildcards and, if it grows with \
                          retries, the attempt: `|w| ...` or `|w, attempt| ...`",
+                    )
+                }
+                Some(2 | 3) if matches!(slot, Slot::Params(_)) => {
+                    match names.as_deref().and_then(|n| file_args(&n[1..])) {
+                        Some(args) => files = Some(args),
+                        None => {
+                            return self.err(
+                                &key,
+                                "must be a function of the job's wildcards and, if it needs \
+                                 them, the job's files, by these names: `|w| ...`, \
+                                 `|w, input| ...`, `|w, output| ...` or `|w, input, output| ...`",
+                            )
+                        }
+                    }
+                    false
+                }
+                _ if matches!(slot, Slot::Params(_)) => {
+                    return self.err(
+                        &key,
+                        "must be a function of the job's wildcards and, if it needs them, the \
+                         job's files: `|w| ...`, `|w, input| ...`, `|w, output| ...` or \
+                         `|w, input, output| ...`",
                     )
                 }
                 _ => {
@@ -365,6 +390,9 @@ impl Spec<'_> {
             });
             if with_attempt {
                 out.by_attempt.push(closure);
+            }
+            if let Some(args) = files {
+                out.with_files.push((closure, args));
             }
             match slot {
                 Slot::Input(name, at) => out.input.push(FileFn { name, at, closure }),
@@ -477,15 +505,34 @@ impl Spec<'_> {
     }
 }
 
-/// How many arguments a closure takes when called (its parameters less the values it
-/// captured), if it is a script closure.
-fn arity(ctx: &NativeCallContext, fp: &FnPtr) -> Option<usize> {
+/// The names of the parameters a closure takes when called (its parameters less the values it
+/// captured, which come first), if it is a script closure.
+fn parameters(ctx: &NativeCallContext, fp: &FnPtr) -> Option<Vec<String>> {
     ctx.iter_namespaces().find_map(|module| {
         module
             .iter_script_fn_info()
             .find(|(.., name, _, _)| *name == fp.fn_name())
-            .map(|(.., def)| def.params.len().saturating_sub(fp.curry().len()))
+            .map(|(.., def)| {
+                def.params
+                    .iter()
+                    .skip(fp.curry().len())
+                    .map(|p| p.to_string())
+                    .collect()
+            })
     })
+}
+
+/// The job's files a `params` function names after the wildcards (`|w, input, output|`);
+/// `None` if it names anything else. (Rhai refuses a parameter named twice.)
+fn file_args(names: &[String]) -> Option<Vec<FileArg>> {
+    names
+        .iter()
+        .map(|name| match name.as_str() {
+            "input" => Some(FileArg::Input),
+            "output" => Some(FileArg::Output),
+            _ => None,
+        })
+        .collect()
 }
 
 /// `input` or `input.reads`: how a function's key reads in the rule's code.

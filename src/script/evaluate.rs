@@ -1,9 +1,10 @@
 //! Calling a rule's functions of the wildcards (`input: |w| ...`) for one job, on behalf of the
 //! graph, which knows them only as closure ids ([`Evaluate`]).
 //!
-//! The function receives the job's wildcards as a map (`w.s`), and the attempt as an integer
-//! when it takes a second argument (`threads` and `resources`), and runs in the definition
-//! sandbox: it may read a sample sheet, not write or run anything. What it returns is turned
+//! The function receives the job's wildcards as a map (`w.s`), then the attempt as an integer
+//! when it takes a second argument (`threads` and `resources`), or the job's inputs and outputs
+//! as it names them (`params: |w, output| ...`, the same objects as `job.input`), and runs in
+//! the definition sandbox: it may read a sample sheet, not write or run anything. What it returns is turned
 //! into a plain [`FnValue`] here, so that nothing after the script module sees a Rhai type.
 
 use rhai::{Array, Dynamic, Map};
@@ -11,19 +12,28 @@ use rhai::{Array, Dynamic, Map};
 use super::helpers::Marked;
 use super::Runtime;
 use crate::rules::decl::ClosureId;
-use crate::rules::function::{Called, Evaluate, FnValue};
+use crate::rules::function::{Called, Evaluate, Extra, FnValue};
 use crate::rules::pattern::Wildcards;
 
 impl Evaluate for Runtime {
-    fn call(&self, f: ClosureId, wildcards: &Wildcards, attempt: Option<u32>) -> Called {
+    fn call(&self, f: ClosureId, wildcards: &Wildcards, extra: Extra) -> Called {
         let map: Map = wildcards
             .iter()
             .map(|(k, v)| (k.as_str().into(), Dynamic::from(v.clone())))
             .collect();
         crate::memory::start_counting(crate::memory::function_limit());
-        let (result, checkpoints) = super::checkpoint::collecting(|| match attempt {
-            Some(n) => Runtime::call(self, f, (map, i64::from(n))),
-            None => Runtime::call(self, f, (map,)),
+        let (result, checkpoints) = super::checkpoint::collecting(|| match extra {
+            Extra::Nothing => Runtime::call(self, f, (map,)),
+            Extra::Attempt(n) => Runtime::call(self, f, (map, i64::from(n))),
+            Extra::Files(lists) => {
+                let mut args = vec![Dynamic::from(map)];
+                args.extend(
+                    lists
+                        .iter()
+                        .map(|l| Dynamic::from(super::job::Files::new(l))),
+                );
+                Runtime::call(self, f, args)
+            }
         });
         Called {
             result: result.map(plain),

@@ -46,7 +46,7 @@ struct FileList {
 }
 
 impl Files {
-    fn new(files: &NamedPaths) -> Self {
+    pub(super) fn new(files: &NamedPaths) -> Self {
         Self(Arc::new(FileList {
             paths: files.iter().map(|(_, p)| p.clone()).collect(),
             names: files.iter().map(|(n, _)| n.clone()).collect(),
