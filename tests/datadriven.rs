@@ -211,7 +211,7 @@ fn many_samples(p: &Project, n: usize) {
 #[test]
 fn functions_of_many_jobs_sharing_a_captured_sheet_run_without_a_data_race() {
     // `samples.filter(...)` uses the captured sheet mutably (a method call): Rhai refuses two
-    // threads doing that at once, so these functions run one at a time.
+    // threads doing that at once on one value, so each thread calls with its own copy.
     let p = Project::new();
     many_samples(&p, 300);
     p.file(

@@ -240,6 +240,38 @@ fn native_values_cross_process_boundaries_intact() {
 }
 
 #[test]
+fn map_and_run_closures_on_many_threads_share_a_captured_table() {
+    // A lookup in a captured table is a method call on a shared value, which Rhai refuses to a
+    // second thread at the same moment ("Data race detected"): each thread uses its own copy.
+    let p = Project::new();
+    same_rule_on_three_models(
+        &p,
+        r#"procs: 2, threads: 2,
+    items: range(0, 2000).collect(),
+    map: |job, i| table.filter(|r| r.k == i % 50)[0].v,
+    reduce: |a, b| a + b,
+    finish: |job, total| write_text(job.output[0], `${total}`)"#,
+    );
+    let wf = format!(
+        r#"let table = range(0, 50).collect().map(|i| #{{ k: i, v: i * 2 }});
+{}
+rule("one", #{{ output: "m/{{i}}.txt",
+    run: |job| write_text(job.output[0], `${{table.filter(|r| r.k == job.wildcards.i.parse_int())[0].v}}`) }});
+rule("many", #{{ input: expand("m/{{i}}.txt", #{{ i: range(0, 50).collect() }}), output: "m.txt",
+    shell: "cat {{input}} > {{output}}" }});
+"#,
+        p.read("wf.rhai")
+    );
+    p.file("wf.rhai", &wf);
+    p.run(&["wf.rhai", "-j2", "all", "m.txt"]).code(0);
+    for model in ["t", "p", "h"] {
+        assert_eq!(p.read(&format!("{model}.txt")), "98000", "{model}");
+    }
+    assert_eq!(p.read("m/7.txt"), "14");
+    assert!(p.read("m.txt").starts_with("02468101214"));
+}
+
+#[test]
 fn many_small_items_are_batched_and_still_folded_in_item_order() {
     // Trivial items make the process models send growing batches; an order-sensitive
     // reduction shows every item still arrives in its place.

@@ -371,10 +371,10 @@ impl Builder<'_> {
     /// graph. A job's functions run when it is created only where they give its logs (which
     /// other jobs may ask for); otherwise they wait until the next job is taken from the
     /// queue, so that the functions of all the jobs one job asked for (a gather per sample, each
-    /// listing its checkpoint's directory) run together, on every core, unless they captured a
-    /// variable of the workflow ([`Evaluate::captures`]). The results are taken in job order:
-    /// errors come in the same order on every run. A failing function is reported and leaves
-    /// the job with its written files only.
+    /// listing its checkpoint's directory) run together, on every core (each thread with its own
+    /// copy of what the functions captured). The results are taken in job order: errors come
+    /// in the same order on every run. A failing function is reported and leaves the job with
+    /// its written files only.
     fn call_functions(&mut self, ids: Vec<JobId>) {
         let (rules, eval, available) = (self.rules, self.eval, self.available);
         let unbound: Vec<Unbound> = ids
@@ -408,28 +408,11 @@ impl Builder<'_> {
             rule.functions
                 .bind(eval, (&rule.name, &label), &job.wildcards, statics)
         };
-        // Functions that captured a variable run one at a time, after the others.
-        let at_once: Vec<bool> = unbound
-            .iter()
-            .map(|(id, ..)| {
-                let rule = rules.get(jobs[id.0 as usize].rule);
-                rule.functions.may_run_at_once(eval)
-            })
-            .collect();
-        let early: Vec<Option<_>> = if at_once.iter().filter(|&&ok| ok).count() >= PARALLEL_BINDS {
-            unbound
-                .par_iter()
-                .zip(&at_once)
-                .map(|(u, &ok)| ok.then(|| call(u)))
-                .collect()
+        let results: Vec<_> = if unbound.len() >= PARALLEL_BINDS {
+            unbound.par_iter().map(call).collect()
         } else {
-            unbound.iter().map(|_| None).collect()
+            unbound.iter().map(call).collect()
         };
-        let results: Vec<_> = unbound
-            .iter()
-            .zip(early)
-            .map(|(u, done)| done.unwrap_or_else(|| call(u)))
-            .collect();
         for ((id, inputs, logs), result) in unbound.into_iter().zip(results) {
             self.take_bound(id, (inputs, logs), result);
         }

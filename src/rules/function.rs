@@ -126,11 +126,6 @@ pub enum Extra {
 pub trait Evaluate: Sync {
     /// Calls function `f` with the job's wildcards map, then whatever `extra` holds.
     fn call(&self, f: ClosureId, wildcards: &Wildcards, extra: Extra) -> Called;
-
-    /// Whether `f` captured variables of the workflow (a sample sheet, say). Calls of such a
-    /// function run one at a time: Rhai refuses two threads using a captured value at once
-    /// (`Data race detected`).
-    fn captures(&self, f: ClosureId) -> bool;
 }
 
 /// Why a job's functions gave no files and values.
@@ -258,12 +253,6 @@ impl RuleFunctions {
             out.push(Section::Resources);
         }
         out
-    }
-
-    /// Whether calls of these functions for several jobs may run at once: none captured a
-    /// variable of the workflow.
-    pub fn may_run_at_once(&self, eval: &dyn Evaluate) -> bool {
-        !self.closures().any(|f| eval.captures(f))
     }
 
     /// Every closure, in a fixed order.
@@ -622,10 +611,6 @@ mod tests {
                 result: Ok(self.0[f.0].clone()),
                 checkpoints: Vec::new(),
             }
-        }
-
-        fn captures(&self, _: ClosureId) -> bool {
-            false
         }
     }
 

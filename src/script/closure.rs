@@ -13,6 +13,8 @@
 
 #![allow(deprecated)] // Rhai marks the internals API volatile, not deprecated.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::PoisonError;
@@ -28,6 +30,40 @@ use crate::rules::decl::normalize_code;
 pub struct StoredClosure {
     pub fnptr: FnPtr,
     pub context: NativeCallContextStore,
+}
+
+thread_local! {
+    /// The closures whose captured values this thread has its own copies of, for one loaded
+    /// workflow (its generation): closure index → the closure holding the copies.
+    static OWN: RefCell<(u64, HashMap<usize, FnPtr>)> = RefCell::new((0, HashMap::new()));
+}
+
+impl StoredClosure {
+    /// The closure as this thread may call it. The variables a closure captured are shared
+    /// values, which Rhai locks for each use and refuses to a second thread meanwhile (`Data race
+    /// detected`): two threads mapping with a closure that looks things up in a captured table
+    /// failed so. Each thread therefore calls its own copy, with its own copies of the captured
+    /// values, made on its first call and kept for the workflow's life (`generation` tells a
+    /// reloaded workflow from the last). A closure that captured nothing is used as it is.
+    pub fn for_this_thread(&self, generation: u64, index: usize) -> Cow<'_, FnPtr> {
+        if !self.fnptr.iter_curry().any(Dynamic::is_shared) {
+            return Cow::Borrowed(&self.fnptr);
+        }
+        OWN.with(|own| {
+            let mut own = own.borrow_mut();
+            if own.0 != generation {
+                *own = (generation, HashMap::new());
+            }
+            let copy = own.1.entry(index).or_insert_with(|| {
+                let mut copy = self.fnptr.clone();
+                for v in copy.iter_curry_mut() {
+                    *v = v.flatten_clone().into_shared();
+                }
+                copy
+            });
+            Cow::Owned(copy.clone())
+        })
+    }
 }
 
 /// What closure fingerprints read while a workflow loads, kept for the whole load: each file is

@@ -40,10 +40,6 @@ impl Evaluate for Runtime {
             checkpoints,
         }
     }
-
-    fn captures(&self, f: ClosureId) -> bool {
-        !self.closures[f.0].fnptr.curry().is_empty()
-    }
 }
 
 fn plain(value: Dynamic) -> FnValue {

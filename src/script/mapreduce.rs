@@ -91,7 +91,7 @@ impl Runtime {
         #[allow(deprecated)]
         let ctx = closure.context.create_context(&self.engine);
         closure
-            .fnptr
+            .for_this_thread(self.generation, id.0)
             .call_within_context::<Dynamic>(&ctx, args)
             .map_err(|e| diagnose(&e, &self.options.file))
     }

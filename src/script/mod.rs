@@ -91,6 +91,9 @@ pub struct Runtime {
     options: LoadOptions,
     closures: Vec<StoredClosure>,
     values: Vec<Dynamic>,
+    /// Tells this loaded workflow from any other in the process (watch mode reloads): threads
+    /// keep their own copies of closures by it ([`StoredClosure::for_this_thread`]).
+    generation: u64,
 }
 
 fn new_engine(state: &SharedState) -> Engine {
@@ -219,6 +222,10 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
             closures,
             values,
             handlers,
+            generation: {
+                static LOADED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                LOADED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
         },
     })
 }
