@@ -518,6 +518,32 @@ fn lookup_errors_say_what_matched() {
         .stderr_has("error: lookup: 2 rows have s = a; add a column to the query to pick one");
     table_error("s,f\na,1\n", "lookup(t, #{ s: \"a\" }, \"g\");")
         .stderr_has("error: lookup: the table has no column `g`; its columns are `f`, `s`");
+    // A default stands in for a missing row only, not for two rows or a mistyped column.
+    table_error("s,f\na,1\na,2\n", "lookup(t, #{ s: \"a\" }, \"f\", \"-\");")
+        .stderr_has("error: lookup: 2 rows have s = a; add a column to the query to pick one");
+    table_error("s,f\na,1\n", "lookup(t, #{ s: \"a\" }, \"g\", \"-\");")
+        .stderr_has("error: lookup: the table has no column `g`; its columns are `f`, `s`");
+}
+
+#[test]
+fn lookup_with_a_default_gives_it_when_no_row_matches() {
+    // Snakemake's `lookup(..., default=...)`.
+    let p = Project::new();
+    p.file("s.tsv", "sample\tadapter\na\tAAA\nb\tCCC\n").file(
+        "wf.rhai",
+        r#"
+let sheet = read_table("s.tsv");
+rule("all", #{ input: ["out/a.txt", "out/z.txt"] });
+rule("trim", #{
+    params: #{ adapter: |w| lookup(sheet, #{ sample: w.s }, "adapter", "none") },
+    output: "out/{s}.txt",
+    shell: "echo {params.adapter} > {output}",
+});
+"#,
+    );
+    p.run(&["wf.rhai", "-q"]).code(0);
+    assert_eq!(p.read("out/a.txt"), "AAA\n");
+    assert_eq!(p.read("out/z.txt"), "none\n");
 }
 
 // ---------------------------------------------------------------------------------------------

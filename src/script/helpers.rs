@@ -474,7 +474,8 @@ pub fn register(engine: &mut Engine, state: &SharedState) {
             read(path, super::table::separator_option(path, &options)?)
         })
         .register_fn("lookup", super::table::lookup_row)
-        .register_fn("lookup", super::table::lookup_value);
+        .register_fn("lookup", super::table::lookup_value)
+        .register_fn("lookup", super::table::lookup_or);
     let st = state.clone();
     engine.register_fn("wildcard_constraints", move |map: Map| -> Res<()> {
         let mut s = st.lock().map_err(|_| runtime("state poisoned"))?;

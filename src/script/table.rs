@@ -63,7 +63,19 @@ pub fn separator_option(path: &str, options: &Map) -> Res<u8> {
 fn matches(row: &Map, query: &Map) -> bool {
     query
         .iter()
-        .all(|(k, v)| row.get(k).is_some_and(|x| x.to_string() == v.to_string()))
+        .all(|(k, v)| row.get(k).is_some_and(|x| same_text(x, v)))
+}
+
+/// Whether two values read the same as text (`1` and `"1"` do); strings are compared without
+/// making copies, as a lookup compares every row.
+fn same_text(a: &Dynamic, b: &Dynamic) -> bool {
+    match (
+        a.read_lock::<rhai::ImmutableString>(),
+        b.read_lock::<rhai::ImmutableString>(),
+    ) {
+        (Some(a), Some(b)) => a.as_str() == b.as_str(),
+        _ => a.to_string() == b.to_string(),
+    }
 }
 
 fn describe(query: &Map) -> String {
@@ -71,26 +83,47 @@ fn describe(query: &Map) -> String {
     parts.join(", ")
 }
 
-/// `lookup(table, query)`: the one row matching every entry of `query`.
-pub fn lookup_row(table: Array, query: Map) -> Res<Map> {
+/// `lookup(table, query)`: the one row matching every entry of `query`. The table is taken by
+/// reference: a function of the wildcards looks one row up per job, and copying a 10,000-row
+/// sheet for each would make planning quadratic in copies as well as in comparisons.
+pub fn lookup_row(table: &mut Array, query: Map) -> Res<Map> {
+    find_row(table, &query)?
+        .ok_or_else(|| runtime(format!("lookup: no row has {}", describe(&query))))
+}
+
+/// The one row of `table` matching `query`, if any; several are an error.
+fn find_row(table: &Array, query: &Map) -> Res<Option<Map>> {
     let mut found = table
-        .into_iter()
-        .filter_map(|row| row.try_cast::<Map>())
-        .filter(|row| matches(row, &query));
+        .iter()
+        .filter_map(|row| row.read_lock::<Map>())
+        .filter(|row| matches(row, query));
     match (found.next(), found.next()) {
-        (Some(row), None) => Ok(row),
-        (None, _) => Err(runtime(format!("lookup: no row has {}", describe(&query)))),
+        (Some(row), None) => Ok(Some(row.clone())),
+        (None, _) => Ok(None),
         (Some(_), Some(_)) => Err(runtime(format!(
             "lookup: {} rows have {}; add a column to the query to pick one",
             2 + found.count(),
-            describe(&query)
+            describe(query)
         ))),
     }
 }
 
 /// `lookup(table, query, column)`: the value of `column` in the one row matching `query`.
-pub fn lookup_value(table: Array, query: Map, column: &str) -> Res<Dynamic> {
+pub fn lookup_value(table: &mut Array, query: Map, column: &str) -> Res<Dynamic> {
     let row = lookup_row(table, query)?;
+    value_of(&row, column)
+}
+
+/// `lookup(table, query, column, default)`: as [`lookup_value`], but `default` when no row
+/// matches (Snakemake's `lookup(..., default=...)`).
+pub fn lookup_or(table: &mut Array, query: Map, column: &str, default: Dynamic) -> Res<Dynamic> {
+    match find_row(table, &query)? {
+        Some(row) => value_of(&row, column),
+        None => Ok(default),
+    }
+}
+
+fn value_of(row: &Map, column: &str) -> Res<Dynamic> {
     let known: Vec<String> = row.keys().map(|k| format!("`{k}`")).collect();
     row.get(column).cloned().ok_or_else(|| {
         runtime(format!(
