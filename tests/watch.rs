@@ -173,6 +173,41 @@ fn edits_rerun_only_what_they_outdate_and_touch_reruns_nothing() {
 }
 
 #[test]
+fn an_edited_sheet_reaches_functions_running_on_every_core() {
+    // 40 jobs: their params functions run on the thread pool, each thread with its own copy of
+    // the captured sheet. The reloaded workflow's copies must replace the old ones.
+    let p = Project::new();
+    let sheet = |tag: &str| {
+        let mut text = String::from("sample\ttag\n");
+        for i in 0..40 {
+            text.push_str(&format!("s{i}\t{tag}{i}\n"));
+        }
+        text
+    };
+    p.file("samples.tsv", &sheet("a")).file(
+        "wf.rhai",
+        r#"let sheet = read_table("samples.tsv");
+rule("all", #{ input: expand("out/{s}.txt", #{ s: sheet.map(|r| r.sample) }) });
+rule("tag", #{
+    params: #{ tag: |w| sheet.filter(|r| r.sample == w.s)[0].tag },
+    output: "out/{s}.txt",
+    shell: "echo {params.tag} > {output}",
+});
+"#,
+    );
+    let w = Watching::start(&p, &["wf.rhai", "-j2"]);
+    assert_eq!(p.read("out/s39.txt"), "a39\n");
+    let line = w.next_pass(|| {
+        p.file("samples.tsv", &sheet("b"));
+    });
+    assert!(line.contains("41 ran"), "{line}");
+    for i in [0, 17, 39] {
+        assert_eq!(p.read(&format!("out/s{i}.txt")), format!("b{i}\n"));
+    }
+    assert_eq!(w.interrupt(), 0);
+}
+
+#[test]
 fn workflow_and_rule_file_edits_reload_and_broken_edits_wait() {
     let p = project();
     let w = Watching::start(&p, &["wf.rhai"]);
