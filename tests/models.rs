@@ -242,7 +242,8 @@ fn native_values_cross_process_boundaries_intact() {
 #[test]
 fn map_and_run_closures_on_many_threads_share_a_captured_table() {
     // A lookup in a captured table is a method call on a shared value, which Rhai refuses to a
-    // second thread at the same moment ("Data race detected"): each thread uses its own copy.
+    // second thread at the same moment ("Data race detected"): each thread uses its own copy,
+    // also of the values a captured closure (`find`) captured.
     let p = Project::new();
     same_rule_on_three_models(
         &p,
@@ -254,7 +255,13 @@ fn map_and_run_closures_on_many_threads_share_a_captured_table() {
     );
     let wf = format!(
         r#"let table = range(0, 50).collect().map(|i| #{{ k: i, v: i * 2 }});
+let find = |i| table.filter(|r| r.k == i % 50)[0].v;
 {}
+rule("nested", #{{ output: "n.txt", model: "thread", threads: 2,
+    items: range(0, 2000).collect(),
+    map: |job, i| find.call(i),
+    reduce: |a, b| a + b,
+    finish: |job, total| write_text(job.output[0], `${{total}}`) }});
 rule("one", #{{ output: "m/{{i}}.txt",
     run: |job| write_text(job.output[0], `${{table.filter(|r| r.k == job.wildcards.i.parse_int())[0].v}}`) }});
 rule("many", #{{ input: expand("m/{{i}}.txt", #{{ i: range(0, 50).collect() }}), output: "m.txt",
@@ -263,8 +270,8 @@ rule("many", #{{ input: expand("m/{{i}}.txt", #{{ i: range(0, 50).collect() }}),
         p.read("wf.rhai")
     );
     p.file("wf.rhai", &wf);
-    p.run(&["wf.rhai", "-j2", "all", "m.txt"]).code(0);
-    for model in ["t", "p", "h"] {
+    p.run(&["wf.rhai", "-j2", "all", "m.txt", "n.txt"]).code(0);
+    for model in ["t", "p", "h", "n"] {
         assert_eq!(p.read(&format!("{model}.txt")), "98000", "{model}");
     }
     assert_eq!(p.read("m/7.txt"), "14");

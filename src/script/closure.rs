@@ -48,6 +48,14 @@ fn deep_copy(value: &Dynamic) -> Dynamic {
             .collect();
         return Dynamic::from_map(map);
     }
+    if value.is_fnptr() {
+        // A captured closure: its own captured values are shared too.
+        let mut f = value.cast::<FnPtr>();
+        for v in f.iter_curry_mut() {
+            *v = deep_copy(v).into_shared();
+        }
+        return Dynamic::from(f);
+    }
     value
 }
 
