@@ -526,6 +526,35 @@ fn lookup_errors_say_what_matched() {
 }
 
 #[test]
+fn expand_zip_pairs_sample_and_unit_columns_of_a_sheet() {
+    // Snakemake's `expand("...", zip, sample=..., unit=...)` over a units sheet.
+    let p = Project::new();
+    p.file("units.tsv", "sample\tunit\na\t1\na\t2\nb\t1\n").file(
+        "wf.rhai",
+        r#"
+let units = read_table("units.tsv");
+rule("all", #{ input: expand("out/{s}-{u}.txt", #{ s: units.map(|r| r.sample), u: units.map(|r| r.unit) }, "zip") });
+rule("one", #{ output: "out/{s}-{u}.txt", shell: "echo {wildcards} > {output}" });
+"#,
+    );
+    let dry = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(
+        dry.planned(),
+        ["one[s=a,u=1]", "one[s=a,u=2]", "one[s=b,u=1]", "all"]
+    );
+    p.file("units.tsv", "sample\tunit\na\t1\n");
+    p.file(
+        "wf.rhai",
+        &p.read("wf.rhai")
+            .replace("u: units.map(|r| r.unit)", "u: [\"1\", \"2\"]"),
+    );
+    p.run(&["wf.rhai", "-n"])
+        .workflow_error()
+        .stderr_has("error: expand: with \"zip\", the value lists must be as long as each other: `s` has 1, `u` has 2")
+        .stderr_has("--> wf.rhai:3:");
+}
+
+#[test]
 fn lookup_with_a_default_gives_it_when_no_row_matches() {
     // Snakemake's `lookup(..., default=...)`.
     let p = Project::new();

@@ -37,31 +37,59 @@ pub struct Marked {
     pub report: Option<ReportMark>,
 }
 
-fn expand_one(pattern: &str, values: &Map, out: &mut Array) -> Res<()> {
+/// How `expand` combines the value lists: every combination (Snakemake's default), or the
+/// first values together, then the second ones... (Snakemake's `expand(..., zip, ...)`).
+#[derive(Clone, Copy, PartialEq)]
+enum Combine {
+    Product,
+    Zip,
+}
+
+fn expand_one(pattern: &str, values: &Map, how: Combine, out: &mut Array) -> Res<()> {
     // `{{x}}` stays a wildcard `{x}` for the rule; everything else must have values.
     let has_escapes = pattern.contains("{{") || pattern.contains("}}");
     let escaped = pattern.replace("{{", "\u{1}").replace("}}", "\u{2}");
     let parsed = Template::parse(&escaped).map_err(|e| runtime(format!("expand: {e}")))?;
     let names = parsed.wildcard_names();
     let mut lists: Vec<(String, Vec<String>)> = Vec::new();
+    // With `zip`, the length of the value lists (a single value goes with every one).
+    let mut zipped: Option<(&str, usize)> = None;
     for name in &names {
         let v = values
             .get(*name)
             .ok_or_else(|| runtime(format!("expand: no values for `{{{name}}}` in `{pattern}`")))?;
         let list: Vec<String> = if v.is_array() {
-            v.clone()
+            let list: Vec<String> = v
+                .clone()
                 .cast::<Array>()
                 .iter()
                 .map(|x| x.to_string())
-                .collect()
+                .collect();
+            if how == Combine::Zip {
+                match zipped {
+                    Some((first, n)) if n != list.len() => {
+                        return Err(runtime(format!(
+                            "expand: with \"zip\", the value lists must be as long as each other: `{first}` has {n}, `{name}` has {}",
+                            list.len()
+                        )))
+                    }
+                    Some(_) => {}
+                    None => zipped = Some((name, list.len())),
+                }
+            }
+            list
         } else {
             vec![v.to_string()]
         };
         lists.push((name.to_string(), list));
     }
-    let total = lists
-        .iter()
-        .try_fold(1usize, |acc, (_, l)| acc.checked_mul(l.len()))
+    let total = match how {
+        Combine::Product => lists
+            .iter()
+            .try_fold(1usize, |acc, (_, l)| acc.checked_mul(l.len())),
+        Combine::Zip => Some(zipped.map_or(1, |(_, n)| n)),
+    };
+    let total = total
         .filter(|n| out.len() + n <= MAX_EXPAND)
         .ok_or_else(|| {
             runtime(format!(
@@ -70,9 +98,14 @@ fn expand_one(pattern: &str, values: &Map, out: &mut Array) -> Res<()> {
         })?;
     let mut at = vec![0; lists.len()];
     for n in 0..total {
-        // Odometer over the lists, last name fastest, in the order the pattern names them.
+        // Odometer over the lists, last name fastest, in the order the pattern names them; or,
+        // zipped, the n-th value of each list.
         let mut rest = n;
         for ((_, list), i) in lists.iter().zip(at.iter_mut()).rev() {
+            if how == Combine::Zip {
+                *i = if list.len() == 1 { 0 } else { n };
+                continue;
+            }
             *i = rest % list.len();
             rest /= list.len();
         }
@@ -94,13 +127,31 @@ fn expand_one(pattern: &str, values: &Map, out: &mut Array) -> Res<()> {
 }
 
 fn expand(patterns: Dynamic, values: Map) -> Res<Array> {
+    expand_with(patterns, values, Combine::Product)
+}
+
+/// `expand(patterns, values, "zip")` (or `"product"`, the default).
+fn expand_how(patterns: Dynamic, values: Map, how: &str) -> Res<Array> {
+    let how = match how {
+        "zip" => Combine::Zip,
+        "product" => Combine::Product,
+        other => {
+            return Err(runtime(format!(
+                "expand: `{other}` is not a way to combine values; use \"zip\" or \"product\""
+            )))
+        }
+    };
+    expand_with(patterns, values, how)
+}
+
+fn expand_with(patterns: Dynamic, values: Map, how: Combine) -> Res<Array> {
     let mut out = Array::new();
     if patterns.is_array() {
         for p in patterns.cast::<Array>() {
-            expand_one(&p.to_string(), &values, &mut out)?;
+            expand_one(&p.to_string(), &values, how, &mut out)?;
         }
     } else if patterns.is_string() {
-        expand_one(&patterns.to_string(), &values, &mut out)?;
+        expand_one(&patterns.to_string(), &values, how, &mut out)?;
     } else {
         return Err(runtime(
             "expand: the first argument must be a pattern string or an array of them",
@@ -370,6 +421,7 @@ pub fn register(engine: &mut Engine, state: &SharedState) {
             r.map(Dynamic::from).collect::<Array>()
         })
         .register_fn("expand", expand)
+        .register_fn("expand", expand_how)
         .register_fn("temp", |v: Dynamic| {
             mark(v, "temp", &|m| m.kind = FileKind::Temp)
         })
@@ -520,6 +572,46 @@ mod tests {
             .map(|d| d.to_string())
             .collect();
         assert_eq!(out, ["a/1.txt", "a/2.txt", "b/1.txt", "b/2.txt"]);
+    }
+
+    #[test]
+    fn expand_zip_pairs_the_lists_and_repeats_a_single_value() {
+        let list = |items: &[&str]| {
+            Dynamic::from(
+                items
+                    .iter()
+                    .map(|&i| Dynamic::from(i.to_string()))
+                    .collect::<Array>(),
+            )
+        };
+        let values = map(&[
+            ("s", list(&["a", "b", "c"])),
+            ("u", list(&["1", "2", "3"])),
+            ("x", Dynamic::from("q")),
+        ]);
+        let out: Vec<String> = expand_how("{s}-{u}.{x}".into(), values.clone(), "zip")
+            .unwrap()
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        assert_eq!(out, ["a-1.q", "b-2.q", "c-3.q"]);
+        let product = expand_how("{s}-{u}.{x}".into(), values, "product").unwrap();
+        assert_eq!(product.len(), 9);
+        let uneven = map(&[("s", list(&["a", "b", "c"])), ("u", list(&["1", "2"]))]);
+        let err = expand_how("{s}-{u}".into(), uneven.clone(), "zip").unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "expand: with \"zip\", the value lists must be as long as each other: `s` has 3, `u` has 2"
+            ),
+            "{err}"
+        );
+        let err = expand_how("{s}-{u}".into(), uneven, "zipp").unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "expand: `zipp` is not a way to combine values; use \"zip\" or \"product\""
+            ),
+            "{err}"
+        );
     }
 
     #[test]
