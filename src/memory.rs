@@ -11,9 +11,9 @@
 //! evaluation begins: what is judged is what that evaluation allocated (an evaluation runs on
 //! one thread). One process-wide atomic counter was the first design; but the planner calls
 //! many jobs' functions at once, and every allocation on both cores then wrote the same cache
-//! line: 10,000 calls took as long on two cores as on one. So that functions running at once
-//! on every core cannot together hold more than the limit, each gets a share of it
-//! ([`function_limit`]).
+//! line: with Rhai's interner lock (`script::load` turns it off), 10,000 calls took as long on
+//! two cores as on one. So that functions running at once on every core cannot together hold
+//! more than the limit, each gets a share of it ([`function_limit`]).
 //!
 //! Underneath sits mimalloc rather than glibc's malloc: planning 100,000 jobs makes and frees
 //! millions of small strings and maps, and glibc spent a third of a dry run's time in

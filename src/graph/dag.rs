@@ -115,10 +115,9 @@ impl Job {
         if rule.functions.by_attempt.is_empty() {
             return None;
         }
-        let label = JobLabel(rule, self).to_string();
         let sizes = rule.functions.sizes_at(
             eval,
-            (&rule.name, &label),
+            (&rule.name, &JobLabel(rule, self)),
             &self.wildcards,
             &rule.resources,
             attempt,
@@ -128,10 +127,7 @@ impl Job {
             let computed = job.computed.get_or_insert_with(Default::default);
             computed.threads = sizes.threads;
             computed.resources = sizes.resources;
-            check_templates(rule, &job).map_err(|e| {
-                Diagnostic::new(format!("rule `{}`, job {label}: {e}", rule.name))
-                    .at(rule.origin.clone())
-            })?;
+            check_templates(rule, &job)?;
             Ok(job)
         }))
     }
@@ -253,7 +249,7 @@ fn bind(files: &[File], w: &Wildcards) -> Vec<JobFile> {
 /// Checks the rule's shell command and message against the names and counts of files, params
 /// and resources its functions gave this job, which loading could not check: `{input.reads[1]}`
 /// of a job given one read is an error naming the job, not an empty word in its command.
-fn check_templates(rule: &Rule, job: &Job) -> Result<(), String> {
+fn check_templates(rule: &Rule, job: &Job) -> Result<(), Diagnostic> {
     if rule.functions.per_job_sections().is_empty() {
         return Ok(());
     }
@@ -277,7 +273,14 @@ fn check_templates(rule: &Rule, job: &Job) -> Result<(), String> {
         .into_iter()
         .chain(rule.message.as_ref().map(|m| ("message", m)))
     {
-        t.check(&names).map_err(|e| format!("{what}: {e}"))?;
+        t.check(&names).map_err(|e| {
+            Diagnostic::new(format!(
+                "rule `{}`, job {}: {what}: {e}",
+                rule.name,
+                JobLabel(rule, job)
+            ))
+            .at(rule.origin.clone())
+        })?;
     }
     Ok(())
 }
@@ -435,15 +438,8 @@ impl Builder<'_> {
                 if !bound.consulted.is_empty() {
                     job.computed.get_or_insert_with(Default::default).consulted = bound.consulted;
                 }
-                if let Err(e) = check_templates(rule, job) {
-                    self.errors.push(
-                        Diagnostic::new(format!(
-                            "rule `{}`, job {}: {e}",
-                            rule.name,
-                            JobLabel(rule, job)
-                        ))
-                        .at(rule.origin.clone()),
-                    );
+                if let Err(d) = check_templates(rule, job) {
+                    self.errors.push(d);
                 }
             }
             Err(BindError::Pending(path)) => {

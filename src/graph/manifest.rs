@@ -81,12 +81,6 @@ fn collect(dir: &Path, relative: &mut Vec<u8>, out: &mut Vec<Entry>) -> io::Resu
     Ok(())
 }
 
-/// The directory's stat taken over its whole tree; `None` if `root` does not exist. A path that
-/// is not a directory has its plain stat.
-pub fn stat(root: &Path) -> Option<Stat> {
-    stat_and_files(root).map(|(st, _)| st)
-}
-
 /// The regular files of a directory's tree, by path relative to it, sorted: what a manifest
 /// walk saw, kept so that the jobs reading a checkpoint's files one by one do not stat each
 /// of them again.
@@ -108,7 +102,9 @@ impl Files {
     }
 }
 
-/// [`stat`], with the stat of every regular file in the tree, which the walk took anyway.
+/// The directory's stat taken over its whole tree, with the stat of every regular file in it,
+/// which the walk took anyway; `None` if `root` does not exist. A path that is not a directory
+/// has its plain stat.
 pub fn stat_and_files(root: &Path) -> Option<(Stat, Files)> {
     let meta = std::fs::metadata(root).ok()?;
     if !meta.is_dir() {
@@ -169,6 +165,10 @@ pub fn hash(root: &Path) -> io::Result<u128> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn stat(root: &Path) -> Option<Stat> {
+        stat_and_files(root).map(|(st, _)| st)
+    }
 
     #[test]
     fn a_change_inside_changes_stat_and_hash_and_a_remake_hashes_the_same() {

@@ -299,7 +299,7 @@ impl RuleFunctions {
     pub fn sizes_at(
         &self,
         eval: &dyn Evaluate,
-        (rule, label): (&str, &str),
+        (rule, label): (&str, &dyn std::fmt::Display),
         wildcards: &Wildcards,
         resources: &BTreeMap<String, u64>,
         attempt: u32,
@@ -315,7 +315,7 @@ impl RuleFunctions {
             consulted: Default::default(),
         };
         self.sizes(&caller, resources)
-            .map_err(|f| f.diagnostic(rule, &label))
+            .map_err(|f| f.diagnostic(rule, label))
     }
 
     fn bind_inner(&self, caller: &Caller<'_>, statics: Statics<'_>) -> Result<Bound, Failed> {

@@ -50,13 +50,18 @@ fn deep_copy(value: &Dynamic) -> Dynamic {
     }
     if value.is_fnptr() {
         // A captured closure: its own captured values are shared too.
-        let mut f = value.cast::<FnPtr>();
-        for v in f.iter_curry_mut() {
-            *v = deep_copy(v).into_shared();
-        }
-        return Dynamic::from(f);
+        return Dynamic::from(own_copy(&value.cast::<FnPtr>()));
     }
     value
+}
+
+/// Closure `f` with deep copies of its captured values, shared only by whoever holds the copy.
+fn own_copy(f: &FnPtr) -> FnPtr {
+    let mut copy = f.clone();
+    for v in copy.iter_curry_mut() {
+        *v = deep_copy(v).into_shared();
+    }
+    copy
 }
 
 /// A closure with the context it was declared in.
@@ -87,13 +92,7 @@ impl StoredClosure {
             if own.0 != generation {
                 *own = (generation, HashMap::new());
             }
-            let copy = own.1.entry(index).or_insert_with(|| {
-                let mut copy = self.fnptr.clone();
-                for v in copy.iter_curry_mut() {
-                    *v = deep_copy(v).into_shared();
-                }
-                copy
-            });
+            let copy = own.1.entry(index).or_insert_with(|| own_copy(&self.fnptr));
             Cow::Owned(copy.clone())
         })
     }

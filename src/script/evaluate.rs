@@ -4,8 +4,9 @@
 //! The function receives the job's wildcards as a map (`w.s`), then the attempt as an integer
 //! when it takes a second argument (`threads` and `resources`), or the job's inputs and outputs
 //! as it names them (`params: |w, output| ...`, the same objects as `job.input`), and runs in
-//! the definition sandbox: it may read a sample sheet, not write or run anything. What it returns is turned
-//! into a plain [`FnValue`] here, so that nothing after the script module sees a Rhai type.
+//! the definition sandbox: it may read a sample sheet, not write or run anything. What it
+//! returns is turned into a plain [`FnValue`] here, so that nothing after the script module
+//! sees a Rhai type.
 
 use rhai::{Array, Dynamic, Map};
 

@@ -326,6 +326,14 @@ fn mark(value: Dynamic, f: &str, apply: &dyn Fn(&mut Marked)) -> Res<Dynamic> {
     Ok(Dynamic::from(marked))
 }
 
+/// Adds `path` to a list of files or directories the workflow's definition depends on (which
+/// watch mode watches and a change to which changes the workflow), once.
+fn depend_on(list: &mut Vec<std::path::PathBuf>, path: &Path) {
+    if !list.iter().any(|p| p == path) {
+        list.push(path.to_path_buf());
+    }
+}
+
 /// `report(path, caption)`'s second argument: the caption, or a map of `caption` and
 /// `category`.
 fn report_mark(options: Dynamic) -> Res<ReportMark> {
@@ -474,9 +482,7 @@ pub fn register(engine: &mut Engine, state: &SharedState) {
             })
         })?;
         if let Ok(mut s) = st.lock() {
-            if !s.tables.contains(&file) {
-                s.tables.push(file);
-            }
+            depend_on(&mut s.tables, &file);
         }
         with_defaults(defaults)
     });
@@ -497,9 +503,7 @@ pub fn register(engine: &mut Engine, state: &SharedState) {
         // directory is an output of the graph, which watch mode sees anyway.
         if !super::checkpoint::in_function() {
             if let Ok(mut s) = st.lock() {
-                if !s.globbed.contains(&root) {
-                    s.globbed.push(root);
-                }
+                depend_on(&mut s.globbed, &root);
             }
         }
         Ok(found)
@@ -508,9 +512,7 @@ pub fn register(engine: &mut Engine, state: &SharedState) {
     let read = move |path: &str, sep: u8| -> Res<Array> {
         let path = std::path::Path::new(path);
         if let Ok(mut s) = st.lock() {
-            if !s.tables.iter().any(|t| t == path) {
-                s.tables.push(path.to_path_buf());
-            }
+            depend_on(&mut s.tables, path);
         }
         super::table::read(path, sep)
     };

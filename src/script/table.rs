@@ -84,8 +84,9 @@ fn describe(query: &Map) -> String {
 }
 
 /// `lookup(table, query)`: the one row matching every entry of `query`. The table is taken by
-/// reference: a function of the wildcards looks one row up per job, and copying a 10,000-row
-/// sheet for each would make planning quadratic in copies as well as in comparisons.
+/// reference, so a table held in a plain variable is not copied for each lookup. (A table a
+/// closure captured still is: Rhai copies a captured value into every call that receives it;
+/// docs/language.md shows how to index such a sheet once instead.)
 pub fn lookup_row(table: &mut Array, query: Map) -> Res<Map> {
     find_row(table, &query)?
         .ok_or_else(|| runtime(format!("lookup: no row has {}", describe(&query))))
