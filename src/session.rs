@@ -16,6 +16,7 @@ use crate::exec::mpi::Launcher;
 use crate::exec::{ChildRegistry, Shell};
 use crate::graph::dag::{Dag, Target};
 use crate::graph::dropped;
+use crate::graph::memo::{self, Memo};
 use crate::graph::plan::{self, Checker, PlanOptions, Triggers};
 use crate::graph::store::{Snapshot, Store, StoreError};
 use crate::report::events::{Event, Events, Outcome, Record};
@@ -285,6 +286,8 @@ pub(crate) fn target_candidates(workflow: &Path) -> Vec<(String, String)> {
 pub(crate) struct Loaded {
     pub workflow: script::Workflow,
     pub rules: Rules,
+    /// The functions' results remembered from earlier runs of this definition.
+    pub memo: Memo,
 }
 
 impl<'a> Session<'a> {
@@ -344,11 +347,15 @@ impl<'a> Session<'a> {
 
     /// Evaluates the workflow file and validates its rules.
     pub fn load(&self) -> Result<Loaded, Stop> {
-        let mut workflow = script::load(&LoadOptions {
+        let options = LoadOptions {
             file: self.file.clone(),
             config_files: self.config_files.clone(),
             config_overrides: self.args.config.clone(),
-        })?;
+        };
+        let (workflow, read) = sandbox::noting(|| script::load(&options));
+        let mut workflow = workflow?;
+        let definition = memo::definition(&format!("{options:?}"), &workflow.sources, &read);
+        let memo = Memo::open(Path::new(STATE_DIR), definition);
         let decls = std::mem::take(&mut workflow.rules);
         let rules = Rules::build(decls, &workflow.constraints)?.with_order(&workflow.rule_order)?;
         if rules.is_empty() && !self.args.list {
@@ -360,7 +367,11 @@ impl<'a> Session<'a> {
                     .into(),
             );
         }
-        Ok(Loaded { workflow, rules })
+        Ok(Loaded {
+            workflow,
+            rules,
+            memo,
+        })
     }
 
     /// The workflow and its job graph.
@@ -394,12 +405,19 @@ impl<'a> Session<'a> {
         // A checkpoint's output can be read once it exists; a checkpoint that is about to run
         // again is found by the plan, which keeps its readers pending.
         let exists = |path: &str| std::path::Path::new(path).exists();
-        Ok(Dag::resolve(
+        let dag = Dag::resolve(
             rules,
-            &loaded.workflow.runtime,
+            &loaded.memo.over(&loaded.workflow.runtime, &exists),
             &exists,
             &targets,
-        )?)
+        )?;
+        let (reused, called) = loaded.memo.settle();
+        if self.verbosity == Verbosity::Verbose && reused + called > 0 {
+            eprintln!(
+                "functions of the wildcards: {reused} results remembered from the last run, {called} calls"
+            );
+        }
+        Ok(dag)
     }
 
     /// Opens the trace and checks the report path, for the runs of this invocation.
@@ -686,6 +704,12 @@ impl<'a> Session<'a> {
             if !o.interrupted {
                 o.kept_temp.iter().for_each(|p| schedule::remove_file(p));
             }
+        }
+        if let Err(e) = loaded.memo.save() {
+            warn(&format!(
+                "cannot remember the functions' results in `{STATE_DIR}/{}`: {e}; the next run calls them again",
+                memo::FILE
+            ));
         }
         Ok(total)
     }

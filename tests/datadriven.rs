@@ -987,3 +987,138 @@ fn checkpoint_output_errors_say_what_is_wrong() {
     run("rule(\"c\", #{ output: \"d\", checkpoint: 1, shell: \"x\" });")
         .stderr_has("rule `c`: `checkpoint` must be `true` or `false`, not an integer");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Results remembered between runs (`.flowrun/functions`)
+
+/// Each sample's reads are listed in a file of its own, which the input function reads, and
+/// its extra reads are whatever lies in a folder, which the function lists. Every call prints.
+fn listing_project() -> Project {
+    let p = Project::new();
+    p.file("lists/a.txt", "in/a1.txt\n")
+        .file("lists/b.txt", "in/b1.txt\n")
+        .file("in/a1.txt", "a1\n")
+        .file("in/a2.txt", "a2\n")
+        .file("in/b1.txt", "b1\n")
+        .file("extra/a/x.txt", "ax\n")
+        .file(
+            "wf.rhai",
+            r#"
+rule("all", #{ input: ["out/a.txt", "out/b.txt"] });
+rule("cat", #{
+    input: |w| {
+        print(`called cat ${w.s}`);
+        let extra = glob_wildcards(`extra/${w.s}/{f}.txt`).f.map(|f| `extra/${w.s}/${f}.txt`);
+        read_lines(`lists/${w.s}.txt`) + extra
+    },
+    output: "out/{s}.txt",
+    shell: "cat {input} > {output}",
+});
+"#,
+        );
+    p
+}
+
+fn calls(run: &common::Run) -> Vec<String> {
+    let mut called: Vec<String> = run
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("called "))
+        .map(str::to_string)
+        .collect();
+    called.sort();
+    called
+}
+
+#[test]
+fn a_function_is_called_again_only_when_a_file_it_read_or_a_folder_it_listed_changes() {
+    let p = listing_project();
+    let first = p.run(&["wf.rhai", "-v"]).code(0);
+    assert_eq!(calls(&first), ["cat a", "cat b"], "{}", first.stderr);
+    assert!(
+        first.stderr.contains(
+            "functions of the wildcards: 0 results remembered from the last run, 2 calls"
+        ),
+        "{}",
+        first.stderr
+    );
+    assert!(p.exists(".flowrun/functions"));
+    let again = p.run(&["wf.rhai", "-v"]).code(0);
+    assert!(calls(&again).is_empty(), "{}", again.stderr);
+    assert!(
+        again.stderr.contains(
+            "functions of the wildcards: 2 results remembered from the last run, 0 calls"
+        ),
+        "{}",
+        again.stderr
+    );
+    assert!(again.ran().is_empty());
+    // A file the function read changes: only that job's function runs again, and its job.
+    p.file("lists/a.txt", "in/a1.txt\nin/a2.txt\n");
+    let read = p.run(&["wf.rhai"]).code(0);
+    assert_eq!(calls(&read), ["cat a"], "{}", read.stderr);
+    assert_eq!(read.ran(), ["cat[s=a]", "all"]);
+    assert_eq!(p.read("out/a.txt"), "a1\na2\nax\n");
+    // A file appears in a folder the function listed (one that did not exist counts too).
+    p.file("extra/b/y.txt", "by\n");
+    let listed = p.run(&["wf.rhai"]).code(0);
+    assert_eq!(calls(&listed), ["cat b"], "{}", listed.stderr);
+    assert_eq!(p.read("out/b.txt"), "b1\nby\n");
+    // A file goes from a listed folder.
+    std::fs::remove_file(p.path().join("extra/a/x.txt")).unwrap();
+    let gone = p.run(&["wf.rhai"]).code(0);
+    assert_eq!(calls(&gone), ["cat a"], "{}", gone.stderr);
+    assert_eq!(p.read("out/a.txt"), "a1\na2\n");
+    // Rewriting a listed file's content is not a change of the listing.
+    p.file("extra/b/y.txt", "by, longer\n");
+    let rewritten = p.run(&["wf.rhai", "-n"]).code(0);
+    assert!(calls(&rewritten).is_empty(), "{}", rewritten.stderr);
+    assert_eq!(rewritten.planned(), ["cat[s=b]", "all"]);
+}
+
+#[test]
+fn an_edit_of_the_workflow_or_its_config_calls_every_function_again() {
+    let p = listing_project();
+    p.run(&["wf.rhai"]).code(0);
+    let wf = p.read("wf.rhai") + "// a comment\n";
+    p.file("wf.rhai", &wf);
+    assert_eq!(calls(&p.run(&["wf.rhai"]).code(0)), ["cat a", "cat b"]);
+    assert!(calls(&p.run(&["wf.rhai"]).code(0)).is_empty());
+    let configured = p.run(&["wf.rhai", "--config", "x=1"]).code(0);
+    assert_eq!(calls(&configured), ["cat a", "cat b"]);
+}
+
+#[test]
+fn a_dry_run_uses_remembered_results_and_writes_none() {
+    let p = listing_project();
+    let dry = p.run(&["wf.rhai", "-n"]).code(0);
+    assert_eq!(calls(&dry), ["cat a", "cat b"]);
+    assert!(!p.exists(".flowrun/functions"), "a dry run wrote the file");
+    p.run(&["wf.rhai"]).code(0);
+    let dry = p.run(&["wf.rhai", "-n"]).code(0);
+    assert!(calls(&dry).is_empty(), "{}", dry.stderr);
+}
+
+#[test]
+fn a_damaged_file_of_remembered_results_is_ignored_and_replaced() {
+    let p = listing_project();
+    p.run(&["wf.rhai"]).code(0);
+    p.file(".flowrun/functions", "not what flowrun wrote");
+    let run = p.run(&["wf.rhai"]).code(0);
+    assert_eq!(calls(&run), ["cat a", "cat b"], "{}", run.stderr);
+    assert!(run.ran().is_empty(), "{}", run.stderr);
+    assert!(calls(&p.run(&["wf.rhai"]).code(0)).is_empty());
+}
+
+#[test]
+fn a_function_that_failed_is_called_again_on_the_next_run() {
+    let p = listing_project();
+    std::fs::remove_file(p.path().join("lists/b.txt")).unwrap();
+    let failed = p.run(&["wf.rhai"]).code(2);
+    assert!(failed.stderr.contains("lists/b.txt"), "{}", failed.stderr);
+    let again = p.run(&["wf.rhai"]).code(2);
+    assert_eq!(calls(&again), ["cat a", "cat b"], "{}", again.stderr);
+    p.file("lists/b.txt", "in/b1.txt\n");
+    p.run(&["wf.rhai"]).code(0);
+    assert_eq!(p.read("out/b.txt"), "b1\n");
+}

@@ -6,6 +6,7 @@ pub mod dag;
 pub mod dropped;
 pub mod filestate;
 pub mod manifest;
+pub mod memo;
 pub mod pending;
 pub mod plan;
 pub mod reason;

@@ -251,6 +251,19 @@ impl<'a> Checker<'a> {
         );
     }
 
+    /// Takes the walks of checkpoint outputs made while the graph was resolved as known, for
+    /// the paths judged by their tree.
+    fn know_walked(&mut self, walked: Vec<crate::graph::dag::Walked>) {
+        for (path, found) in walked {
+            let Some(&path) = self.directories.get(path.as_str()) else {
+                continue;
+            };
+            let (st, files) = found.map_or((None, Files::default()), |(st, f)| (Some(st), f));
+            self.stats.insert(path, st);
+            self.keep_files(path, files);
+        }
+    }
+
     /// Forgets what is known about `path` (a job just rewrote it; a directory's files too).
     pub fn invalidate(&mut self, path: &str) {
         self.stats.remove(path);
@@ -761,6 +774,7 @@ pub fn check(
     }
     let mut checker = Checker::new(rules, dag, snapshot, opts.triggers);
     checker.know(dag.source_stats());
+    checker.know_walked(dag.walked());
     let mut reasons: Vec<Vec<Reason>> = vec![Vec::new(); n];
     let mut refresh = Vec::new();
     let mut temp_only = vec![false; n];

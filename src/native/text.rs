@@ -17,6 +17,7 @@ pub fn io_error(op: &str, path: &str, err: impl std::fmt::Display) -> Box<EvalAl
 }
 
 fn read_text(path: &str) -> Res<String> {
+    crate::sandbox::reading(std::path::Path::new(path));
     std::fs::read_to_string(path).map_err(|e| io_error("cannot read", path, e))
 }
 
@@ -58,6 +59,7 @@ fn write_json(path: &str, value: Dynamic) -> Res<()> {
 }
 
 fn file_exists(path: &str) -> bool {
+    crate::sandbox::reading(std::path::Path::new(path));
     std::path::Path::new(path).exists()
 }
 

@@ -33,7 +33,7 @@ use crate::rules::pattern::Wildcards;
 use crate::rules::template::Section;
 
 /// What a function of the wildcards returned, with no script types left in it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum FnValue {
     Unit,
     Bool(bool),
@@ -44,8 +44,8 @@ pub enum FnValue {
     File(String, FileKind, bool),
     Array(Vec<FnValue>),
     Map(BTreeMap<String, FnValue>),
-    /// Anything else (a function, a native object), by its type's name.
-    Other(&'static str),
+    /// Anything else (a function, a native object).
+    Other,
 }
 
 impl FnValue {
@@ -60,7 +60,7 @@ impl FnValue {
             FnValue::File(..) => "a marked path",
             FnValue::Array(_) => "an array",
             FnValue::Map(_) => "a map",
-            FnValue::Other(t) => t,
+            FnValue::Other => "a value of another type",
         }
     }
 
@@ -84,7 +84,7 @@ impl FnValue {
                     .map(|(k, v)| Ok((k.clone(), v.to_json()?)))
                     .collect::<Result<_, String>>()?,
             ),
-            FnValue::File(..) | FnValue::Other(_) => {
+            FnValue::File(..) | FnValue::Other => {
                 return Err(format!(
                     "cannot hold {}; params must be plain data",
                     self.describe()

@@ -23,6 +23,7 @@ pub fn read_file(path: &Path) -> Result<Value, Diagnostic> {
         ))
         .hint("use .json, .toml, .yaml or .yml"));
     }
+    crate::sandbox::reading(path);
     let text = std::fs::read_to_string(path).map_err(|e| {
         Diagnostic::new(format!("cannot read config file `{}`: {e}", path.display()))
     })?;

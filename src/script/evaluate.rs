@@ -73,6 +73,6 @@ fn plain(value: Dynamic) -> FnValue {
     }
     match value.try_cast::<Marked>() {
         Some(m) => FnValue::File(m.path, m.kind, m.directory),
-        None => FnValue::Other("a value of another type"),
+        None => FnValue::Other,
     }
 }

@@ -202,6 +202,7 @@ fn walk_files(
     above: &mut Vec<std::path::PathBuf>,
     found: &mut dyn FnMut(&Path) -> Res<()>,
 ) -> Res<()> {
+    crate::sandbox::listing(dir);
     let Ok(list) = std::fs::read_dir(dir) else {
         return Ok(());
     };

@@ -22,6 +22,7 @@ fn runtime(msg: impl Into<String>) -> Box<EvalAltResult> {
 
 /// The table at `path` as an array of maps, one per row.
 pub fn read(path: &Path, sep: u8) -> Res<Array> {
+    crate::sandbox::reading(path);
     let table = read_table(path, sep).map_err(|e| runtime(format!("read_table: {e}")))?;
     let keys: Vec<rhai::Identifier> = table.header.iter().map(|h| h.as_str().into()).collect();
     Ok(table
