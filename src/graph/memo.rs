@@ -2,7 +2,8 @@
 //!
 //! A workflow that gathers over a checkpoint calls one function per reader job on every run,
 //! and each call lists a directory, expands paths and goes through the script engine: at
-//! 10,000 samples that was a third of a no-op. A function's result is decided by the workflow's
+//! 10,000 samples, a no-op took 1.35× as long as the same workflow without a checkpoint, most of
+//! the difference in those calls. A function's result is decided by the workflow's
 //! definition, the job's wildcards, the checkpoint outputs it asked for and the files it read,
 //! so the result is kept with all of these and given again, without calling, while
 //!
