@@ -37,6 +37,7 @@ impl ModuleResolver for Tracking {
         let base = source.and_then(|s| std::path::Path::new(s).parent());
         let file = self.inner.get_file_path(path, base);
         let file = std::fs::canonicalize(&file).unwrap_or(file);
+        crate::sandbox::reading(&file);
         if let Ok(mut seen) = self.seen.lock() {
             if !seen.contains(&file) {
                 seen.push(file.clone());
