@@ -84,6 +84,13 @@ impl Seen {
         Seen::Listing(dir.to_path_buf(), meta.map(|m| mtime_ns(&m)))
     }
 
+    /// The file or directory looked at.
+    pub fn path(&self) -> &Path {
+        match self {
+            Seen::File(path, _) | Seen::Listing(path, _) => path,
+        }
+    }
+
     /// Whether looking again now sees the same. Like the staleness check of outputs, this
     /// trusts modification times: a file rewritten to the same size within the file system's
     /// clock tick looks unchanged.

@@ -1122,3 +1122,27 @@ fn a_function_that_failed_is_called_again_on_the_next_run() {
     p.run(&["wf.rhai"]).code(0);
     assert_eq!(p.read("out/b.txt"), "b1\n");
 }
+
+#[test]
+fn a_result_that_read_a_folder_with_a_name_not_in_utf8_is_not_remembered_and_nothing_fails() {
+    use std::os::unix::ffi::OsStrExt;
+    let p = Project::new();
+    p.file("raw/a.txt", "a\n").file(
+        "wf.rhai",
+        r#"
+rule("all", #{
+    input: |w| { print("called all"); glob_wildcards("raw/{f}.txt").f.map(|f| `raw/${f}.txt`) },
+});
+"#,
+    );
+    let odd = p
+        .path()
+        .join("raw")
+        .join(std::ffi::OsStr::from_bytes(b"sub\xff"));
+    std::fs::create_dir(&odd).unwrap();
+    for _ in 0..2 {
+        let run = p.run(&["wf.rhai"]).code(0);
+        assert_eq!(calls(&run), ["all"], "{}", run.stderr);
+        assert!(!run.stderr.contains("cannot remember"), "{}", run.stderr);
+    }
+}

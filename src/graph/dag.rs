@@ -919,14 +919,14 @@ impl Dag {
         self.producer.get(path).copied().flatten()
     }
 
-    /// The inputs no rule makes, with their modification time and size when the graph was
-    /// resolved (each was stat-ed to prove it exists).
     /// What the walks of the checkpoint outputs functions read found (see [`Walks`]); each
     /// walk is handed over once.
     pub fn walked(&self) -> Vec<Walked> {
         self.walks.take()
     }
 
+    /// The inputs no rule makes, with their modification time and size when the graph was
+    /// resolved (each was stat-ed to prove it exists).
     pub fn source_stats(&self) -> impl Iterator<Item = (&str, Stat)> + '_ {
         self.sources
             .iter()

@@ -216,8 +216,11 @@ impl Evaluate for Remembering<'_> {
         }
         memo.called.fetch_add(1, Ordering::Relaxed);
         let (called, seen) = crate::sandbox::noting(|| self.eval.call(f, wildcards, extra));
-        let settled = called.checkpoints.iter().all(|c| (self.available)(c));
-        if let (true, Ok(value)) = (settled, &called.result) {
+        // A path that is not UTF-8 cannot be written down (nor be a flowrun path): such a
+        // result is not kept.
+        let keep = called.checkpoints.iter().all(|c| (self.available)(c))
+            && seen.iter().all(|s| s.path().to_str().is_some());
+        if let (true, Ok(value)) = (keep, &called.result) {
             let entry = Entry {
                 closure: f.0,
                 wildcards: wildcards.clone(),
