@@ -9,7 +9,8 @@
 //!
 //! - the definition is the one it was computed under ([`definition`]: flowrun's own build, the
 //!   workflow's files, the config given, and what the definition read while loading);
-//! - every checkpoint output it asked for still exists (as a fresh call requires);
+//! - every checkpoint output it asked for may still be read (which the graph judges from what
+//!   the result says it asked for, exactly as for a fresh call);
 //! - every file it read, and every directory it listed, looks as it did just before it was read
 //!   ([`Seen`]: modification time and size; for a listing the directory's own modification
 //!   time, which an entry added, removed or renamed changes).
