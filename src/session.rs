@@ -352,9 +352,9 @@ impl<'a> Session<'a> {
             config_files: self.config_files.clone(),
             config_overrides: self.args.config.clone(),
         };
-        let (workflow, read) = sandbox::noting(|| script::load(&options));
-        let mut workflow = workflow?;
-        let definition = memo::definition(&format!("{options:?}"), &workflow.sources, &read);
+        let mut workflow = script::load(&options)?;
+        let definition =
+            memo::definition(&format!("{options:?}"), &workflow.sources, &workflow.read);
         let memo = Memo::open(Path::new(STATE_DIR), definition);
         let decls = std::mem::take(&mut workflow.rules);
         let rules = Rules::build(decls, &workflow.constraints)?.with_order(&workflow.rule_order)?;

@@ -445,3 +445,24 @@ rule("plain", #{ output: "out/plain", shell: "echo plain > {output}" });
     );
     assert_eq!(w.interrupt(), 0);
 }
+
+#[test]
+fn an_edit_of_any_file_the_definition_read_reloads_it() {
+    // Not only sample sheets and config files: whatever the workflow read while it was
+    // evaluated (here `read_json`) is part of its definition.
+    let p = Project::new();
+    p.file("settings.json", r#"{ "n": 1 }"#).file(
+        "wf.rhai",
+        r#"let cfg = read_json("settings.json");
+rule("out", #{ output: "out.txt", params: #{ n: cfg.n }, shell: "echo {params.n} > {output}" });
+"#,
+    );
+    let w = Watching::start(&p, &["wf.rhai"]);
+    assert_eq!(p.read("out.txt"), "1\n");
+    let line = w.next_pass(|| {
+        p.file("settings.json", r#"{ "n": 2 }"#);
+    });
+    assert!(line.contains("1 ran"), "{line}");
+    assert_eq!(p.read("out.txt"), "2\n");
+    assert_eq!(w.interrupt(), 0);
+}

@@ -254,7 +254,7 @@ fn single_wildcard(pattern: &str) -> Option<(&str, &str, &str)> {
     (word && plain(before) && plain(after)).then_some((before, name, after))
 }
 
-fn glob_wildcards(pattern: &str) -> Res<(std::path::PathBuf, Map)> {
+fn glob_wildcards(pattern: &str) -> Res<Map> {
     let pattern = crate::rules::pattern::normalize_path(pattern);
     if let Some((before, name, after)) = single_wildcard(&pattern) {
         let root = walk_root(&pattern);
@@ -272,7 +272,7 @@ fn glob_wildcards(pattern: &str) -> Res<(std::path::PathBuf, Map)> {
             .map(|v| Dynamic::from(v.to_string()))
             .collect();
         let found = std::iter::once((name.into(), Dynamic::from(values))).collect();
-        return Ok((std::path::PathBuf::from(root), found));
+        return Ok(found);
     }
     let parsed = Pattern::parse(&pattern, &BTreeMap::new())
         .map_err(|e| runtime(format!("glob_wildcards: {e}")))?;
@@ -293,7 +293,7 @@ fn glob_wildcards(pattern: &str) -> Res<(std::path::PathBuf, Map)> {
         .zip(lists)
         .map(|(n, l)| ((*n).into(), Dynamic::from(l)))
         .collect();
-    Ok((std::path::PathBuf::from(root), found))
+    Ok(found)
 }
 
 /// Applies a marking helper `f` (`temp`, `directory`, `report`...) to a path, an already marked
@@ -325,14 +325,6 @@ fn mark(value: Dynamic, f: &str, apply: &dyn Fn(&mut Marked)) -> Res<Dynamic> {
     };
     apply(&mut marked);
     Ok(Dynamic::from(marked))
-}
-
-/// Adds `path` to a list of files or directories the workflow's definition depends on (which
-/// watch mode watches and a change to which changes the workflow), once.
-fn depend_on(list: &mut Vec<std::path::PathBuf>, path: &Path) {
-    if !list.iter().any(|p| p == path) {
-        list.push(path.to_path_buf());
-    }
 }
 
 /// `report(path, caption)`'s second argument: the caption, or a map of `caption` and
@@ -473,7 +465,6 @@ pub fn register(engine: &mut Engine, state: &SharedState) {
     });
     // Snakemake's `configfile: "config/config.yaml"`: the file holds the defaults, which
     // `--configfile` and `--config` override; a change to it changes the workflow.
-    let st = state.clone();
     engine.register_fn("config", move |path: &str| -> Res<Dynamic> {
         let file = std::path::PathBuf::from(path);
         let defaults = super::config::read_file(&file).map_err(|d| {
@@ -482,9 +473,6 @@ pub fn register(engine: &mut Engine, state: &SharedState) {
                 None => format!("config: {}", d.message),
             })
         })?;
-        if let Ok(mut s) = st.lock() {
-            depend_on(&mut s.tables, &file);
-        }
         with_defaults(defaults)
     });
     let st = state.clone();
@@ -496,37 +484,15 @@ pub fn register(engine: &mut Engine, state: &SharedState) {
             .clone();
         rhai::serde::to_dynamic(user)
     });
-    let st = state.clone();
-    engine.register_fn("glob_wildcards", move |pattern: &str| -> Res<Map> {
-        let (root, found) = glob_wildcards(pattern)?;
-        // Watch mode watches the walked directory: a new matching file changes the workflow.
-        // Inside a function of the wildcards (a checkpoint's directory, once per job) the
-        // directory is an output of the graph, which watch mode sees anyway.
-        if !super::checkpoint::in_function() {
-            if let Ok(mut s) = st.lock() {
-                depend_on(&mut s.globbed, &root);
-            }
-        }
-        Ok(found)
-    });
-    let st = state.clone();
-    let read = move |path: &str, sep: u8| -> Res<Array> {
-        let path = std::path::Path::new(path);
-        if let Ok(mut s) = st.lock() {
-            depend_on(&mut s.tables, path);
-        }
-        super::table::read(path, sep)
-    };
-    let read_default = read.clone();
+    engine.register_fn("glob_wildcards", glob_wildcards);
     engine
-        .register_fn("read_table", move |path: &str| {
-            read_default(
-                path,
-                crate::native::table::separator_for(std::path::Path::new(path)),
-            )
+        .register_fn("read_table", |path: &str| {
+            let path = Path::new(path);
+            super::table::read(path, crate::native::table::separator_for(path))
         })
-        .register_fn("read_table", move |path: &str, options: Map| {
-            read(path, super::table::separator_option(path, &options)?)
+        .register_fn("read_table", |path: &str, options: Map| {
+            let sep = super::table::separator_option(path, &options)?;
+            super::table::read(Path::new(path), sep)
         })
         .register_fn("lookup", super::table::lookup_row)
         .register_fn("lookup", super::table::lookup_value)

@@ -50,10 +50,6 @@ pub(crate) struct State {
     rule_order: Vec<Vec<String>>,
     /// `onstart`/`onsuccess`/`onerror` closures, in the order given.
     handlers: Vec<(Handler, ClosureId)>,
-    globbed: Vec<PathBuf>,
-    /// Files the definition read (`read_table`, `config(path)`): a change to one changes the
-    /// workflow.
-    tables: Vec<PathBuf>,
     /// What `checkpoint_output` needs and records.
     checkpoints: checkpoint::Checkpoints,
     /// What closures' code fingerprints are made from.
@@ -77,10 +73,13 @@ pub struct Workflow {
     /// `rule_order` clauses, each from most to least preferred.
     pub rule_order: Vec<Vec<String>>,
     /// Every file the definition depends on: the workflow, imported rule files, config files,
-    /// tables read with `read_table`, config files read with `config(path)`.
+    /// and every file evaluating it read (a table, a config file, a JSON file...).
     pub sources: Vec<PathBuf>,
-    /// Directories `glob_wildcards` walked: a file appearing there changes the workflow.
+    /// Directories `glob_wildcards` walked (the top ones): a file appearing there changes the
+    /// workflow.
     pub globbed: Vec<PathBuf>,
+    /// What evaluating the workflow read, as it was just before ([`sandbox::noting`]).
+    pub read: Vec<sandbox::Seen>,
     pub runtime: Runtime,
 }
 
@@ -178,8 +177,6 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
         constraints: BTreeMap::new(),
         rule_order: Vec::new(),
         handlers: Vec::new(),
-        globbed: Vec::new(),
-        tables: Vec::new(),
         checkpoints: checkpoint::Checkpoints::default(),
         code_sources,
     }));
@@ -188,17 +185,30 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
     let ast = engine
         .compile_file(file.clone())
         .map_err(|e| errors::diagnose(&e, &file))?;
-    engine
-        .run_ast(&ast)
-        .map_err(|e| errors::diagnose(&e, &file))?;
+    let (ran, read) = sandbox::noting(|| engine.run_ast(&ast));
+    ran.map_err(|e| errors::diagnose(&e, &file))?;
 
+    // What the definition depends on is what it read, as the sandbox noted it: one record of
+    // reads for watch mode, for the remembered results of functions and for anything else.
     let mut sources = vec![file.clone()];
     sources.extend(imports.lock().map(|i| i.clone()).unwrap_or_default());
     sources.extend(opts.config_files.iter().cloned());
+    let mut listed = Vec::new();
+    for seen in &read {
+        match seen {
+            sandbox::Seen::File(path, _) if !sources.contains(path) => sources.push(path.clone()),
+            sandbox::Seen::Listing(dir, _) => listed.push(dir),
+            sandbox::Seen::File(..) => {}
+        }
+    }
+    let globbed = listed
+        .iter()
+        .filter(|d| !listed.iter().any(|up| up != *d && d.starts_with(up)))
+        .map(|d| d.to_path_buf())
+        .collect();
     let mut st = state
         .lock()
         .map_err(|_| Diagnostic::new("workflow state poisoned"))?;
-    sources.append(&mut st.tables);
     let held = &mut *st;
     held.checkpoints.learn(&held.rules);
     let rules = std::mem::take(&mut st.rules);
@@ -207,7 +217,6 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
     let constraints = std::mem::take(&mut st.constraints);
     let rule_order = std::mem::take(&mut st.rule_order);
     let handlers = std::mem::take(&mut st.handlers);
-    let globbed = std::mem::take(&mut st.globbed);
     drop(st);
     // Rhai's string interner is one lock that every call takes for property names and strings,
     // which kept the planner's function calls from gaining much from a second core (with the
@@ -220,6 +229,7 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
         rule_order,
         sources,
         globbed,
+        read,
         runtime: Runtime {
             engine,
             options: opts.clone(),
