@@ -174,13 +174,15 @@ fn inside(known: &HashMap<&str, Files>, path: &str) -> Option<Stat> {
     None
 }
 
+/// A manifest walk's result as the checker keeps it.
+fn walked(found: Option<(Stat, Files)>) -> Found {
+    found.map_or((None, Files::default()), |(st, files)| (Some(st), files))
+}
+
 /// Stats `path`: a `directory()` over its whole tree, keeping the stats of the files inside.
 fn stat_of(path: &str, directory: bool) -> Found {
     if directory {
-        match crate::graph::manifest::stat_and_files(Path::new(path)) {
-            Some((st, files)) => (Some(st), files),
-            None => (None, Files::default()),
-        }
+        walked(crate::graph::manifest::stat_and_files(Path::new(path)))
     } else {
         (filestate::stat(Path::new(path)), Files::default())
     }
@@ -255,12 +257,9 @@ impl<'a> Checker<'a> {
     /// the paths judged by their tree.
     fn know_walked(&mut self, walked: Vec<crate::graph::dag::Walked>) {
         for (path, found) in walked {
-            let Some(&path) = self.directories.get(path.as_str()) else {
-                continue;
-            };
-            let (st, files) = found.map_or((None, Files::default()), |(st, f)| (Some(st), f));
-            self.stats.insert(path, st);
-            self.keep_files(path, files);
+            if let Some(&path) = self.directories.get(path.as_str()) {
+                self.learn(path, self::walked(found));
+            }
         }
     }
 
@@ -275,15 +274,12 @@ impl<'a> Checker<'a> {
         if let Some(st) = self.stats.get(path) {
             return *st;
         }
-        let st = match inside(&self.inside, path) {
-            Some(st) => Some(st),
-            None => {
-                let (st, files) = stat_of(path, self.directories.contains(path));
-                self.keep_files(path, files);
-                st
-            }
+        let found = match inside(&self.inside, path) {
+            Some(st) => (Some(st), Files::default()),
+            None => stat_of(path, self.directories.contains(path)),
         };
-        self.stats.insert(path, st);
+        let st = found.0;
+        self.learn(path, found);
         st
     }
 
@@ -330,14 +326,14 @@ impl<'a> Checker<'a> {
             .par_iter()
             .map(|p| stat_of(p, directories.contains(p)))
             .collect();
-        for (p, (st, files)) in paths.into_iter().zip(found) {
-            self.stats.insert(p, st);
-            self.keep_files(p, files);
+        for (p, found) in paths.into_iter().zip(found) {
+            self.learn(p, found);
         }
     }
 
-    /// Keeps the files a manifest walk of directory `path` saw.
-    fn keep_files(&mut self, path: &'a str, files: Files) {
+    /// Keeps the stat of `path`, and the files a manifest walk of it saw.
+    fn learn(&mut self, path: &'a str, (st, files): Found) {
+        self.stats.insert(path, st);
         if !files.is_empty() {
             self.inside.insert(path, files);
         }
