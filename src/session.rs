@@ -353,8 +353,7 @@ impl<'a> Session<'a> {
             config_overrides: self.args.config.clone(),
         };
         let mut workflow = script::load(&options)?;
-        let definition =
-            memo::definition(&format!("{options:?}"), &workflow.sources, &workflow.read);
+        let definition = memo::definition(&format!("{options:?}"), &workflow.read);
         let memo = Memo::open(Path::new(STATE_DIR), definition);
         let decls = std::mem::take(&mut workflow.rules);
         let rules = Rules::build(decls, &workflow.constraints)?.with_order(&workflow.rule_order)?;

@@ -63,27 +63,16 @@ struct Saved {
 }
 
 /// What decides every function's result besides the job: flowrun's own build (an upgrade may
-/// change what a helper returns), the workflow's load options, each file the definition depends
-/// on as it is now, and what loading it read. Two loads with the same key define the same
-/// closures, in the same order, capturing the same values.
-pub fn definition(options: &str, sources: &[PathBuf], loading: &[Seen]) -> u128 {
+/// change what a helper returns), the workflow's load options, and everything loading it read
+/// (the workflow and imported files, config files, tables...), as each was. Two loads with the
+/// same key define the same closures, in the same order, capturing the same values.
+pub fn definition(options: &str, loading: &[Seen]) -> u128 {
     let exe = std::env::current_exe()
         .ok()
         .and_then(|p| std::fs::metadata(p).ok())
         .map(|m| (m.len(), m.modified().ok()));
-    let sources: Vec<(&PathBuf, Option<_>)> = sources
-        .iter()
-        .map(|p| {
-            (
-                p,
-                std::fs::metadata(p)
-                    .ok()
-                    .map(|m| (m.len(), m.modified().ok())),
-            )
-        })
-        .collect();
     crate::graph::filestate::hash_str(&format!(
-        "{}\n{exe:?}\n{options}\n{sources:?}\n{loading:?}",
+        "{}\n{exe:?}\n{options}\n{loading:?}",
         env!("CARGO_PKG_VERSION")
     ))
 }

@@ -72,8 +72,8 @@ pub struct Workflow {
     pub constraints: BTreeMap<String, String>,
     /// `rule_order` clauses, each from most to least preferred.
     pub rule_order: Vec<Vec<String>>,
-    /// Every file the definition depends on: the workflow, imported rule files, config files,
-    /// and every file evaluating it read (a table, a config file, a JSON file...).
+    /// Every file the definition depends on: every file evaluating it read (the workflow,
+    /// imported rule files, config files, tables, a JSON file...), sorted.
     pub sources: Vec<PathBuf>,
     /// Directories `glob_wildcards` walked (the top ones): a file appearing there changes the
     /// workflow.
@@ -158,47 +158,24 @@ fn new_engine(state: &SharedState) -> Engine {
 pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
     sandbox::set_phase(sandbox::Phase::Definition);
     crate::memory::start_counting(crate::memory::definition_limit());
-    let file = opts.file.clone();
-    if !file.is_file() {
-        return Err(
-            Diagnostic::new(format!("workflow file `{}` does not exist", file.display()))
-                .hint("name a workflow file, e.g. `flowrun workflows/colmean.rhai`"),
-        );
+    if !opts.file.is_file() {
+        return Err(Diagnostic::new(format!(
+            "workflow file `{}` does not exist",
+            opts.file.display()
+        ))
+        .hint("name a workflow file, e.g. `flowrun workflows/colmean.rhai`"));
     }
-    let user_config = config::user_config(&opts.config_files, &opts.config_overrides)?;
-    let code_sources = CodeSources::default();
-    let rule_files = code_sources.rule_files.clone();
-    let state: SharedState = Arc::new(Mutex::new(State {
-        main_file: file.clone(),
-        user_config,
-        rules: Vec::new(),
-        closures: Vec::new(),
-        values: Vec::new(),
-        constraints: BTreeMap::new(),
-        rule_order: Vec::new(),
-        handlers: Vec::new(),
-        checkpoints: checkpoint::Checkpoints::default(),
-        code_sources,
-    }));
-    let mut engine = new_engine(&state);
-    let imports = resolver::install(&mut engine, rule_files);
-    let ast = engine
-        .compile_file(file.clone())
-        .map_err(|e| errors::diagnose(&e, &file))?;
-    let (ran, read) = sandbox::noting(|| engine.run_ast(&ast));
-    ran.map_err(|e| errors::diagnose(&e, &file))?;
-
-    // What the definition depends on is what it read, as the sandbox noted it: one record of
-    // reads for watch mode, for the remembered results of functions and for anything else.
-    let mut sources = vec![file.clone()];
-    sources.extend(imports.lock().map(|i| i.clone()).unwrap_or_default());
-    sources.extend(opts.config_files.iter().cloned());
+    // What the definition depends on is what evaluating it read, as the sandbox noted it (the
+    // workflow, its config files, imported files, tables...): one record of reads for watch
+    // mode, for the remembered results of functions and for anything else.
+    let (evaluated, read) = sandbox::noting(|| evaluate(opts));
+    let (mut engine, state) = evaluated?;
+    let mut sources = Vec::new();
     let mut listed = Vec::new();
     for seen in &read {
         match seen {
-            sandbox::Seen::File(path, _) if !sources.contains(path) => sources.push(path.clone()),
+            sandbox::Seen::File(path, _) => sources.push(path.clone()),
             sandbox::Seen::Listing(dir, _) => listed.push(dir),
-            sandbox::Seen::File(..) => {}
         }
     }
     let globbed = listed
@@ -242,6 +219,37 @@ pub fn load(opts: &LoadOptions) -> Result<Workflow, Diagnostic> {
             },
         },
     })
+}
+
+/// Reads the config and runs the workflow file, in an engine whose state collects what it
+/// declares.
+fn evaluate(opts: &LoadOptions) -> Result<(Engine, SharedState), Diagnostic> {
+    let file = opts.file.clone();
+    sandbox::reading(&file);
+    let user_config = config::user_config(&opts.config_files, &opts.config_overrides)?;
+    let code_sources = CodeSources::default();
+    let rule_files = code_sources.rule_files.clone();
+    let state: SharedState = Arc::new(Mutex::new(State {
+        main_file: file.clone(),
+        user_config,
+        rules: Vec::new(),
+        closures: Vec::new(),
+        values: Vec::new(),
+        constraints: BTreeMap::new(),
+        rule_order: Vec::new(),
+        handlers: Vec::new(),
+        checkpoints: checkpoint::Checkpoints::default(),
+        code_sources,
+    }));
+    let mut engine = new_engine(&state);
+    resolver::install(&mut engine, rule_files);
+    let ast = engine
+        .compile_file(file.clone())
+        .map_err(|e| errors::diagnose(&e, &file))?;
+    engine
+        .run_ast(&ast)
+        .map_err(|e| errors::diagnose(&e, &file))?;
+    Ok((engine, state))
 }
 
 impl Runtime {

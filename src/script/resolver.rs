@@ -1,10 +1,11 @@
 //! Module resolution for `import "../rules/x" as x;`: Rhai's file resolver, fresh for every
 //! load (its cache would otherwise hide edits and skip a module's rule declarations), wrapped to
-//! record which rule files were imported (watch mode watches them) and each file's whole function
-//! library, which closure fingerprints follow calls into (`callees.rs`).
+//! note each imported file as read (it is part of the definition, which watch mode watches) and
+//! to keep each file's whole function library, which closure fingerprints follow calls into
+//! (`callees.rs`).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use rhai::module_resolvers::FileModuleResolver;
 use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Shared};
@@ -13,7 +14,6 @@ use super::callees::RuleFileLibraries;
 
 struct Tracking {
     inner: FileModuleResolver,
-    seen: Arc<Mutex<Vec<PathBuf>>>,
     libraries: RuleFileLibraries,
     /// Files being imported right now, outermost first: an import of one of them is a cycle,
     /// which would otherwise recurse until the stack overflows.
@@ -37,12 +37,8 @@ impl ModuleResolver for Tracking {
         let base = source.and_then(|s| std::path::Path::new(s).parent());
         let file = self.inner.get_file_path(path, base);
         let file = std::fs::canonicalize(&file).unwrap_or(file);
+        // Noted as read: an imported file is part of the workflow's definition.
         crate::sandbox::reading(&file);
-        if let Ok(mut seen) = self.seen.lock() {
-            if !seen.contains(&file) {
-                seen.push(file.clone());
-            }
-        }
         {
             let mut loading = self.loading.lock().map_err(|_| "import state poisoned")?;
             if loading.contains(&file) || loading.len() >= MAX_IMPORT_DEPTH {
@@ -98,13 +94,10 @@ impl Tracking {
 
 /// Installs a fresh resolver; the returned list fills with the imported files, `libraries` with
 /// their function libraries.
-pub fn install(engine: &mut Engine, libraries: RuleFileLibraries) -> Arc<Mutex<Vec<PathBuf>>> {
-    let seen = Arc::new(Mutex::new(Vec::new()));
+pub fn install(engine: &mut Engine, libraries: RuleFileLibraries) {
     engine.set_module_resolver(Tracking {
         inner: FileModuleResolver::new(),
-        seen: seen.clone(),
         libraries,
         loading: Mutex::new(Vec::new()),
     });
-    seen
 }
