@@ -26,7 +26,8 @@ use crate::run::cache::{self, Cache, Cached};
 use crate::run::clean;
 use crate::run::lock::{Lock, LockError};
 use crate::run::place::{Local, Place};
-use crate::run::schedule::{self, RunContext, RunOptions};
+use crate::run::schedule::{self, Growth, RunContext, RunOptions};
+use typed_arena::Arena;
 use crate::run::slurm::{Slurm, SlurmOptions};
 use crate::sandbox;
 use crate::script::{self, CommandRunner, Handler, LoadOptions};
@@ -401,15 +402,7 @@ impl<'a> Session<'a> {
             .iter()
             .map(|t| Target::parse(t, rules))
             .collect();
-        // A checkpoint's output can be read once it exists; a checkpoint that is about to run
-        // again is found by the plan, which keeps its readers pending.
-        let exists = |path: &str| std::path::Path::new(path).exists();
-        let dag = Dag::resolve(
-            rules,
-            &loaded.memo.over(&loaded.workflow.runtime, &exists),
-            &exists,
-            &targets,
-        )?;
+        let dag = resolve_targets(loaded, &targets)?;
         let (reused, called) = loaded.memo.settle();
         if self.verbosity == Verbosity::Verbose && reused + called > 0 {
             eprintln!(
@@ -592,6 +585,22 @@ impl<'a> Session<'a> {
             });
             return Err(d.into());
         }
+        // The jobs checkpoints tell of are planned as they finish, as graphs of their own
+        // (`schedule::Growth`); under `--until`, the next pass plans them, with the whole graph
+        // in view.
+        let (dags, snapshots) = (Arena::new(), Arena::new());
+        let grow = |targets: &[Target]| {
+            let dag = resolve_targets(loaded, targets).ok();
+            loaded.memo.settle();
+            dag
+        };
+        let growth = self.args.until.is_empty().then(|| Growth {
+            dags: &dags,
+            snapshots: &snapshots,
+            resolve: &grow,
+            opts: opts.clone(),
+            known: (0, 0),
+        });
         let checker = Checker::new(&loaded.rules, dag, snapshot, self.triggers);
         let run_opts = RunOptions {
             cores,
@@ -619,7 +628,7 @@ impl<'a> Session<'a> {
             Some(c) => c,
             None => base,
         };
-        let mut outcome = schedule::run(
+        let outcome = schedule::run(
             RunContext {
                 rules: &loaded.rules,
                 dag,
@@ -627,13 +636,13 @@ impl<'a> Session<'a> {
                 shell,
                 place,
                 store,
+                growth,
             },
             plan,
             checker,
             &run_opts,
             &mut events,
         );
-        outcome.pending = pending;
         if let Some(slurm) = slurm.filter(|_| self.verbosity == Verbosity::Verbose) {
             eprintln!("{}", slurm.load());
         }
@@ -856,6 +865,18 @@ impl<'a> Session<'a> {
 
 /// How `shell()` in `onstart`/`onsuccess`/`onerror` runs a command: like a job's, output to
 /// flowrun's standard error, its process group known to Ctrl-C.
+/// The graph of `targets`. A checkpoint's output can be read once it exists; a checkpoint
+/// that is about to run again is found by the plan, which keeps its readers pending.
+fn resolve_targets(loaded: &Loaded, targets: &[Target]) -> Result<Dag, Vec<Diagnostic>> {
+    let exists = |path: &str| std::path::Path::new(path).exists();
+    Dag::resolve(
+        &loaded.rules,
+        &loaded.memo.over(&loaded.workflow.runtime, &exists),
+        &exists,
+        targets,
+    )
+}
+
 fn handler_runner(shell: &Shell) -> CommandRunner {
     let shell = shell.clone();
     std::sync::Arc::new(move |cmd: &str| {

@@ -164,6 +164,8 @@ pub struct Dag {
     sources: Vec<(JobId, usize, Stat)>,
     /// The checkpoint outputs functions read, walked for the planner meanwhile.
     walks: Walks,
+    /// Jobs by (rule, wildcards), as the resolution found them (see [`Dag::find`]).
+    by_key: HashTable<JobId>,
 }
 
 /// What a walk of a checkpoint's output found: its stat (over the whole tree for a
@@ -894,12 +896,23 @@ impl Dag {
             order,
             sources,
             walks: b.walks,
+            by_key: b.by_key,
         })
     }
 
     /// Jobs in a dependency-respecting, reproducible order.
     pub fn order(&self) -> &[JobId] {
         &self.order
+    }
+
+    /// The job of `rule` for `wildcards`, if the graph has it: the same job in another graph
+    /// of the same run.
+    pub fn find(&self, rule: RuleId, wildcards: &Wildcards) -> Option<JobId> {
+        let same = |id: &JobId| {
+            let j = self.job(*id);
+            j.rule == rule && &j.wildcards == wildcards
+        };
+        self.by_key.find(key_hash(rule, wildcards), same).copied()
     }
 
     /// A job by id.

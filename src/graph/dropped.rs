@@ -58,40 +58,58 @@ fn job_of(rules: &Rules, snapshot: &Snapshot, path: &str) -> (String, Vec<String
     }
 }
 
+/// The recorded inputs that the readers of checkpoints in `dag` no longer take and that no job
+/// of the graph makes, with the reader, for readers that answered from the checkpoints' outputs
+/// as they are now with the code their outputs were made with.
+fn lost<'d>(
+    rules: &'d Rules,
+    dag: &'d Dag,
+    snapshot: &'d Snapshot,
+) -> impl Iterator<Item = (JobId, &'d str)> + 'd {
+    let mut code: HashMap<u32, u128> = HashMap::default();
+    (0..dag.len() as u32).map(JobId).flat_map(move |id| {
+        let job = dag.job(id);
+        let record = job
+            .outputs
+            .first()
+            .and_then(|o| snapshot.records.get(&o.path))
+            .filter(|_| !job.consulted().is_empty() && job.awaits().is_none())
+            .filter(|record| {
+                let now = *code
+                    .entry(job.rule.0)
+                    .or_insert_with(|| filestate::hash_str(&rules.get(job.rule).code));
+                record.code == now
+            });
+        let now: HashSet<&str> = job.inputs.iter().map(|f| f.path.as_str()).collect();
+        record
+            .into_iter()
+            .flat_map(|r| &r.inputs)
+            .map(|(path, _)| path.as_str())
+            .filter(move |p| !now.contains(p) && dag.producer(p).is_none())
+            .map(move |p| (id, p))
+    })
+}
+
+/// Whether the readers in `dag` may drop outputs (by their records in `snapshot`, which need
+/// not hold the records of what they took): a graph planned while a run goes on leaves those
+/// readers to the next pass, which sees every record.
+pub fn may_drop(rules: &Rules, dag: &Dag, snapshot: &Snapshot) -> bool {
+    lost(rules, dag, snapshot).next().is_some()
+}
+
 /// The outputs of `snapshot` that the readers of checkpoints in `dag` dropped, readers' lost
 /// inputs first, then what only they were made from.
 pub fn dropped(rules: &Rules, dag: &Dag, snapshot: &Snapshot) -> Vec<Dropped> {
     let mut out: Vec<Dropped> = Vec::new();
     let mut seen: HashSet<String> = HashSet::default();
     let unmade = |p: &str| dag.producer(p).is_none() && snapshot.records.contains_key(p);
-    let mut code: HashMap<u32, u128> = HashMap::default();
-    for id in (0..dag.len() as u32).map(JobId) {
-        let job = dag.job(id);
-        if job.consulted().is_empty() || job.awaits().is_some() {
-            continue;
-        }
-        let Some(record) = job
-            .outputs
-            .first()
-            .and_then(|o| snapshot.records.get(&o.path))
-        else {
-            continue;
-        };
-        let now = *code
-            .entry(job.rule.0)
-            .or_insert_with(|| filestate::hash_str(&rules.get(job.rule).code));
-        if record.code != now {
-            continue;
-        }
-        let now: HashSet<&str> = job.inputs.iter().map(|f| f.path.as_str()).collect();
-        for (path, _) in &record.inputs {
-            if !now.contains(path.as_str()) && unmade(path) && seen.insert(path.clone()) {
-                out.push(Dropped {
-                    path: path.clone(),
-                    job: String::new(),
-                    reader: id,
-                });
-            }
+    for (id, path) in lost(rules, dag, snapshot) {
+        if snapshot.records.contains_key(path) && seen.insert(path.to_string()) {
+            out.push(Dropped {
+                path: path.to_string(),
+                job: String::new(),
+                reader: id,
+            });
         }
     }
     if out.is_empty() {

@@ -800,6 +800,25 @@ pub fn check(
         reasons[i] = own;
         refresh.extend(fresh);
     }
+    // A job without outputs has nothing of its own to judge: it runs after a job it needs
+    // ran, which in a run of several passes may have been in an earlier one (or in a graph
+    // planned while that pass ran, see `run::schedule::Growth`).
+    if !opts.done.is_empty() {
+        for &id in dag.order() {
+            let i = id.0 as usize;
+            let job = dag.job(id);
+            if !allowed[i] || !job.outputs.is_empty() || !reasons[i].is_empty() {
+                continue;
+            }
+            let label = |d: &JobId| dag.label(rules, *d).to_string();
+            if opts.done.contains(&label(&id)) {
+                continue;
+            }
+            if let Some(d) = job.deps.iter().find(|d| opts.done.contains(&label(d))) {
+                add_upstream(&mut reasons[i], || label(d), false);
+            }
+        }
+    }
     // Flow "upstream runs" down the graph (temp-only jobs wait to be asked for).
     for &id in dag.order() {
         let i = id.0 as usize;

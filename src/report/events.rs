@@ -93,6 +93,14 @@ pub enum Event<'a> {
         /// What the job cost ([`crate::usage`]); `None` if it did no work.
         usage: Option<&'a Usage>,
     },
+    /// Jobs planned while the run goes on: those that checkpoints which just finished told of.
+    Grown {
+        jobs: &'a [Planned<'a>],
+        /// What to say: how many jobs, after how many checkpoints, planned in how long.
+        text: &'a str,
+        /// How long planning them took.
+        took: Duration,
+    },
     /// A retry, or the scheduler stopping running jobs.
     Note {
         verb: &'a str,

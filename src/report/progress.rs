@@ -209,6 +209,17 @@ impl Display for Progress {
                     }
                 }
             }
+            Event::Grown { jobs, text, .. } => {
+                self.total += jobs.len();
+                if let Some(s) = &mut self.status {
+                    for p in *jobs {
+                        s.eta.planned(p.job.rule.id, p.job.cores, p.past);
+                    }
+                }
+                if loud {
+                    self.say(DIM, "Planned", text);
+                }
+            }
             Event::JobStart { job, reasons } => {
                 if let Some(s) = &mut self.status {
                     s.eta.started(job.id, job.rule.id, job.cores, now);

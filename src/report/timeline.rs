@@ -11,7 +11,7 @@ use rustc_hash::FxHashMap;
 
 use crate::graph::dag::JobId;
 use crate::graph::rulegraph::RuleGraph;
-use crate::report::events::{End, Event, Stamp};
+use crate::report::events::{End, Event, Planned, Stamp};
 use crate::report::results;
 use crate::usage::Usage;
 
@@ -73,6 +73,32 @@ impl Timeline {
         stamp.t.saturating_sub(self.begun).as_secs_f64()
     }
 
+    /// Rows for jobs about to run.
+    fn add_rows(&mut self, jobs: &[Planned<'_>]) {
+        for p in jobs {
+            self.index.insert(p.job.id, self.rows.len());
+            self.rows.push(Row {
+                label: p.job.to_string(),
+                rule: p.job.rule.name.clone(),
+                wildcards: p
+                    .job
+                    .job
+                    .wildcards
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                reasons: p.reasons.iter().map(ToString::to_string).collect(),
+                status: "not started",
+                message: None,
+                start: None,
+                duration: 0.0,
+                lane: None,
+                usage: None,
+            });
+        }
+    }
+
     /// Takes one event into account.
     pub fn take(&mut self, event: &Event<'_>, stamp: Stamp, origin_utc: SystemTime) {
         match event {
@@ -101,29 +127,9 @@ impl Timeline {
                     begun: stamp.t,
                     ..Timeline::default()
                 };
-                for p in *jobs {
-                    self.index.insert(p.job.id, self.rows.len());
-                    self.rows.push(Row {
-                        label: p.job.to_string(),
-                        rule: p.job.rule.name.clone(),
-                        wildcards: p
-                            .job
-                            .job
-                            .wildcards
-                            .iter()
-                            .map(|(k, v)| format!("{k}={v}"))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        reasons: p.reasons.iter().map(ToString::to_string).collect(),
-                        status: "not started",
-                        message: None,
-                        start: None,
-                        duration: 0.0,
-                        lane: None,
-                        usage: None,
-                    });
-                }
+                self.add_rows(jobs);
             }
+            Event::Grown { jobs, .. } => self.add_rows(jobs),
             Event::JobStart { job, .. } => {
                 let lane = match self.busy.iter().position(|b| !b) {
                     Some(free) => free,

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map, Value};
 
 use crate::graph::reason::Reason;
-use crate::report::events::{End, Event, JobRef, Sink, Stamp};
+use crate::report::events::{End, Event, JobRef, Planned, Sink, Stamp};
 use crate::usage::Usage;
 
 /// Bumped when a field changes meaning or goes away.
@@ -97,6 +97,7 @@ pub fn to_json(event: &Event<'_>, stamp: Stamp, origin_utc: SystemTime) -> Value
     };
     let kind = match event {
         Event::RunStart { .. } => "run_start",
+        Event::Grown { .. } => "grown",
         Event::JobStart { .. } => "job_start",
         Event::JobEnd { .. } => "job_end",
         Event::Note { .. } => "note",
@@ -119,15 +120,12 @@ pub fn to_json(event: &Event<'_>, stamp: Stamp, origin_utc: SystemTime) -> Value
             put("workflow", json!(workflow.display().to_string()));
             put("targets", json!(targets));
             put("cores", json!(cores));
-            let jobs: Vec<Value> = jobs
-                .iter()
-                .map(|p| {
-                    let mut j = job_fields(&p.job);
-                    j.insert("reasons".into(), reasons(p.reasons));
-                    Value::Object(j)
-                })
-                .collect();
-            put("jobs", Value::Array(jobs));
+            put("jobs", planned(jobs));
+        }
+        Event::Grown { jobs, text, took } => {
+            put("jobs", planned(jobs));
+            put("text", json!(text));
+            put("took", json!(secs(*took)));
         }
         Event::JobStart { job, reasons: r } => {
             m.extend(job_fields(job));
@@ -170,6 +168,17 @@ pub fn to_json(event: &Event<'_>, stamp: Stamp, origin_utc: SystemTime) -> Value
         }
     }
     Value::Object(m)
+}
+
+/// Jobs about to run, with why.
+fn planned(jobs: &[Planned<'_>]) -> Value {
+    jobs.iter()
+        .map(|p| {
+            let mut j = job_fields(&p.job);
+            j.insert("reasons".into(), reasons(p.reasons));
+            Value::Object(j)
+        })
+        .collect()
 }
 
 impl Trace {

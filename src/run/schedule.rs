@@ -16,17 +16,17 @@
 //! decides whether new work starts.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::exec::{Failure, JobContext, Shell};
-use crate::graph::dag::{Dag, Job, JobId};
+use crate::graph::dag::{Dag, Job, JobId, JobLabel, Target};
 use crate::graph::filestate::Stat;
-use crate::graph::plan::{Checker, Decision, Plan};
+use crate::graph::plan::{Checker, Decision, Plan, PlanOptions};
 use crate::graph::reason::Reason;
-use crate::graph::store::{Past, Store};
+use crate::graph::store::{Past, Snapshot, Store};
 use crate::report::events::{End, Event, Events, JobRef, Outcome, Planned};
 use crate::report::progress::Verbosity;
 use crate::rules::decl::{FileKind, Model};
@@ -36,6 +36,7 @@ use crate::run::place::{Attempt, Place};
 use crate::script::Runtime;
 use crate::usage::Usage;
 use rustc_hash::FxHashMap;
+use typed_arena::Arena;
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -111,6 +112,10 @@ enum State {
     Done,
     Failed,
     Blocked,
+    /// Waits for a checkpoint (see [`crate::graph::pending`]).
+    Pending,
+    /// Was pending, and is now a job of a later layer.
+    Moved,
 }
 
 /// What a job thread tells the scheduler when an attempt ends.
@@ -145,15 +150,57 @@ pub struct RunContext<'a> {
     /// Where jobs run.
     pub place: &'a dyn Place,
     pub store: &'a mut Store,
+    /// How to plan the jobs that checkpoints' outputs tell of while the run goes on; `None`
+    /// leaves them all to the next pass.
+    pub growth: Option<Growth<'a>>,
+}
+
+/// What the scheduler needs to plan, while other jobs run, the jobs that waited for a
+/// checkpoint that has now run: their graph is resolved from their own outputs (the subgraph
+/// that depends on the checkpoint, not the whole one) and planned against what the store holds
+/// of its files now. The graphs and store extracts live as long as the run, in the arenas.
+pub struct Growth<'a> {
+    pub dags: &'a Arena<Dag>,
+    pub snapshots: &'a Arena<Snapshot>,
+    /// Resolves the graph of these targets; `None` on any error (the next pass, which plans the
+    /// whole graph again, reports it).
+    pub resolve: &'a dyn Fn(&[Target]) -> Option<Dag>,
+    /// The run's plan options; the jobs that ran or failed are added as the run goes.
+    pub opts: PlanOptions,
+    /// How many of the pass's jobs that ran, and that failed, `opts` has.
+    pub known: (usize, usize),
+}
+
+/// How long the jobs of a finished checkpoint may wait to be planned while every core is busy
+/// anyway: checkpoints that finish meanwhile are planned together (one graph, one look at the
+/// store), which at 10,000 checkpoints is what keeps re-planning cheap. A core with nothing to
+/// do plans them at once.
+const GROW_AFTER: Duration = Duration::from_millis(250);
+
+/// A graph whose jobs the scheduler runs: the pass's own, then one for each batch of jobs that
+/// checkpoints told of while the pass ran ([`Growth`]). Ids run across layers: a layer's jobs
+/// are numbered after those of the layers before it.
+struct Layer<'a> {
+    dag: &'a Dag,
+    offset: u32,
+    checker: Checker<'a>,
+    /// Its jobs that run and have not ended; a layer with none is never asked again.
+    open: usize,
+}
+
+/// The layer of scheduler id `id`, and the job's id within it.
+fn locate(layers: &[Layer<'_>], id: JobId) -> (usize, JobId) {
+    let l = layers.partition_point(|l| l.offset <= id.0) - 1;
+    (l, JobId(id.0 - layers[l].offset))
 }
 
 /// Job `id` as its current attempt runs it: grown for a retry, else as planned. (A function
 /// of the two fields, so that the scheduler's other fields stay free to change meanwhile.)
-fn current<'j>(retries: &'j HashMap<JobId, Retry>, dag: &'j Dag, id: JobId) -> &'j Job {
-    retries
-        .get(&id)
-        .and_then(|r| r.grown.as_ref())
-        .unwrap_or_else(|| dag.job(id))
+fn current<'j>(retries: &'j HashMap<JobId, Retry>, layers: &'j [Layer<'_>], id: JobId) -> &'j Job {
+    retries.get(&id).and_then(|r| r.grown.as_ref()).unwrap_or_else(|| {
+        let (l, local) = locate(layers, id);
+        layers[l].dag.job(local)
+    })
 }
 
 struct Scheduler<'a, 'c, 'r> {
@@ -161,9 +208,15 @@ struct Scheduler<'a, 'c, 'r> {
     /// Calls the functions of the attempt before a retry.
     eval: &'a dyn Evaluate,
     place: &'a dyn Place,
-    dag: &'a Dag,
+    layers: Vec<Layer<'a>>,
+    growth: Option<Growth<'a>>,
+    /// Jobs waiting for a checkpoint, by the checkpoint output they wait for.
+    awaiting: HashMap<&'a str, Vec<JobId>>,
+    /// Checkpoint jobs that finished with jobs waiting for them, not planned yet; and since when
+    /// the first of them waits.
+    told: Vec<JobId>,
+    told_since: Option<Instant>,
     store: &'c mut Store,
-    checker: Checker<'a>,
     opts: &'c RunOptions,
     events: &'c mut Events<'r>,
     reasons: HashMap<JobId, Vec<Reason>>,
@@ -216,12 +269,57 @@ fn protect(path: &Path) {
 
 impl<'a> Scheduler<'a, '_, '_> {
     fn label(&self, id: JobId) -> String {
-        self.dag.label(self.rules, id).to_string()
+        let job = self.planned(id);
+        JobLabel(self.rules.get(job.rule), job).to_string()
     }
 
     /// The job as its current attempt runs it.
     fn job(&self, id: JobId) -> &Job {
-        current(&self.retries, self.dag, id)
+        current(&self.retries, &self.layers, id)
+    }
+
+    /// The job as planned.
+    fn planned(&self, id: JobId) -> &'a Job {
+        let (l, local) = locate(&self.layers, id);
+        self.layers[l].dag.job(local)
+    }
+
+    /// The jobs that use `id`'s outputs.
+    fn consumers(&self, id: JobId) -> Vec<JobId> {
+        let (l, local) = locate(&self.layers, id);
+        let layer = &self.layers[l];
+        layer
+            .dag
+            .consumers(local)
+            .map(|c| JobId(c.0 + layer.offset))
+            .collect()
+    }
+
+    /// The jobs that make `id`'s inputs.
+    fn deps(&self, id: JobId) -> impl Iterator<Item = JobId> + 'a {
+        let (l, local) = locate(&self.layers, id);
+        let (dag, offset) = (self.layers[l].dag, self.layers[l].offset);
+        dag.job(local).deps.iter().map(move |d| JobId(d.0 + offset))
+    }
+
+    /// The checker of `id`'s layer, with the job's id there.
+    fn checker(&mut self, id: JobId) -> (&mut Checker<'a>, JobId) {
+        let (l, local) = locate(&self.layers, id);
+        (&mut self.layers[l].checker, local)
+    }
+
+    /// Forgets what every layer still in use knew of `path`.
+    fn invalidate(&mut self, path: &str) {
+        for layer in self.layers.iter_mut().filter(|l| l.open > 0) {
+            layer.checker.invalidate(path);
+        }
+    }
+
+    /// Job `id` has ended, one way or another.
+    fn close(&mut self, id: JobId, state: State) {
+        self.state[id.0 as usize] = Some(state);
+        let (l, _) = locate(&self.layers, id);
+        self.layers[l].open -= 1;
     }
 
     /// The part of the `-j` budget the job takes, as its place counts it.
@@ -232,9 +330,12 @@ impl<'a> Scheduler<'a, '_, '_> {
     }
 
     fn job_ref(&self, id: JobId) -> JobRef<'a> {
+        let job = self.planned(id);
         JobRef {
+            id,
+            rule: self.rules.get(job.rule),
+            job,
             cores: cores_of(self.rules, self.job(id), self.opts.cores),
-            ..job_ref(self.rules, self.dag, id, self.opts.cores)
         }
     }
 
@@ -261,7 +362,7 @@ impl<'a> Scheduler<'a, '_, '_> {
     }
 
     fn make_ready(&mut self, id: JobId) {
-        let rule = self.rules.get(self.dag.job(id).rule);
+        let rule = self.rules.get(self.planned(id).rule);
         self.state[id.0 as usize] = Some(State::Ready);
         self.ready.insert((
             Reverse(rule.priority),
@@ -294,12 +395,14 @@ impl<'a> Scheduler<'a, '_, '_> {
     /// Returns `false` if the job was settled without running.
     fn prepare(&mut self, id: JobId) -> Result<bool, Failure> {
         let reasons = self.reasons.get(&id).cloned().unwrap_or_default();
-        let has_outputs = !self.dag.job(id).outputs.is_empty();
-        if has_outputs && !reasons.is_empty() && reasons.iter().all(Reason::is_upstream) {
-            for f in &self.dag.job(id).inputs {
-                self.checker.invalidate(&f.path);
+        let job = self.planned(id);
+        if !job.outputs.is_empty() && !reasons.is_empty() && reasons.iter().all(Reason::is_upstream)
+        {
+            for f in &job.inputs {
+                self.invalidate(&f.path);
             }
-            let (own, refresh) = self.checker.own_reasons(id);
+            let (checker, local) = self.checker(id);
+            let (own, refresh) = checker.own_reasons(local);
             if own.is_empty() {
                 let _ = self
                     .store
@@ -308,7 +411,6 @@ impl<'a> Scheduler<'a, '_, '_> {
             }
             self.reasons.insert(id, own);
         }
-        let job = self.dag.job(id);
         for o in &job.outputs {
             let p = Path::new(&o.path);
             if o.kind == FileKind::Protected
@@ -347,7 +449,8 @@ impl<'a> Scheduler<'a, '_, '_> {
         // the job runs is seen as changed by the next run.
         let rule = self.rules.get(job.rule);
         let deferred = crate::exec::hashed_while_read(rule, job);
-        if let Some((path, stat)) = deferred.zip(self.checker.sign_inputs(id, deferred)) {
+        let (checker, local) = self.checker(id);
+        if let Some((path, stat)) = deferred.zip(checker.sign_inputs(local, deferred)) {
             self.hashed_by_job.insert(id, (path, stat));
         }
         Ok(true)
@@ -355,7 +458,7 @@ impl<'a> Scheduler<'a, '_, '_> {
 
     fn release(&mut self, id: JobId) {
         self.free_cores += self.cores_of(id);
-        let job = current(&self.retries, self.dag, id);
+        let job = current(&self.retries, &self.layers, id);
         for (k, v) in job.resources(self.rules.get(job.rule)) {
             if let Some(free) = self.free_resources.get_mut(k) {
                 *free += v;
@@ -365,7 +468,7 @@ impl<'a> Scheduler<'a, '_, '_> {
 
     fn reserve(&mut self, id: JobId) {
         self.free_cores -= self.cores_of(id);
-        let job = current(&self.retries, self.dag, id);
+        let job = current(&self.retries, &self.layers, id);
         for (k, v) in job.resources(self.rules.get(job.rule)) {
             if let Some(free) = self.free_resources.get_mut(k) {
                 *free -= v;
@@ -376,14 +479,14 @@ impl<'a> Scheduler<'a, '_, '_> {
     /// Whether a failed attempt of the job leaves it a retry.
     fn may_retry(&self, id: JobId) -> bool {
         let done = self.retries.get(&id).map_or(1, |r| r.attempt);
-        done <= self.rules.get(self.dag.job(id).rule).retries && !crate::interrupt::requested()
+        done <= self.rules.get(self.planned(id).rule).retries && !crate::interrupt::requested()
     }
 
     /// Sets up the next attempt of a job whose attempt failed after `took`: the job waits for
     /// its cores and resources again, computed anew if they grow with the attempt. A retry
     /// that would need more than `--resources` fails the job instead.
     fn retry(&mut self, id: JobId, failure: Failure, took: Duration) {
-        let job = self.dag.job(id);
+        let job = self.planned(id);
         let rule = self.rules.get(job.rule);
         let since = self
             .retries
@@ -448,9 +551,8 @@ impl<'a> Scheduler<'a, '_, '_> {
 
     /// A job is settled well (ran, or was cut off): wake consumers, drop spent temp files.
     fn settle(&mut self, id: JobId) {
-        self.state[id.0 as usize] = Some(State::Done);
-        let consumers: Vec<JobId> = self.dag.consumers(id).collect();
-        for c in consumers {
+        self.close(id, State::Done);
+        for c in self.consumers(id) {
             let ci = c.0 as usize;
             if self.state[ci] == Some(State::Waiting) {
                 self.waiting[ci] -= 1;
@@ -459,7 +561,7 @@ impl<'a> Scheduler<'a, '_, '_> {
                 }
             }
         }
-        for f in &self.dag.job(id).inputs {
+        for f in &self.planned(id).inputs {
             if let Some(n) = self.temp_users.get_mut(&f.path) {
                 *n -= 1;
                 if *n == 0 && !self.targets.contains(&f.path) {
@@ -467,7 +569,7 @@ impl<'a> Scheduler<'a, '_, '_> {
                         self.outcome.kept_temp.push(f.path.clone());
                     } else {
                         remove_file(&f.path);
-                        self.checker.invalidate(&f.path);
+                        self.invalidate(&f.path);
                     }
                 }
             }
@@ -484,18 +586,19 @@ impl<'a> Scheduler<'a, '_, '_> {
         if let Some((path, stat)) = self.hashed_by_job.remove(&id) {
             // Without the job's hash, `record_for` hashes the file now.
             if let Some(hash) = input_hash {
-                self.checker.adopt(path, stat, hash);
+                self.checker(id).0.adopt(path, stat, hash);
             }
         }
-        let job = self.dag.job(id);
+        let job = self.planned(id);
         for o in job.outputs.iter().filter(|o| o.kind == FileKind::Touch) {
             touch(&o.path)
                 .map_err(|e| Failure::Setup(format!("cannot touch output `{}`: {e}", o.path)))?;
         }
         let mut records = Vec::new();
         for o in &job.outputs {
-            self.checker.invalidate(&o.path);
-            let Some(rec) = self.checker.record_for(id, &o.path) else {
+            self.invalidate(&o.path);
+            let (checker, local) = self.checker(id);
+            let Some(rec) = checker.record_for(local, &o.path) else {
                 return Err(Failure::Setup(format!(
                     "the job finished but did not create output `{}`",
                     o.path
@@ -539,17 +642,18 @@ impl<'a> Scheduler<'a, '_, '_> {
         self.outcome.ran_jobs.push(label);
         self.emit_end(id, End::Ok, took);
         self.settle(id);
+        self.told_of(id);
         Ok(())
     }
 
     fn clean_failed(&mut self, id: JobId) {
-        let job = self.dag.job(id);
+        let job = self.planned(id);
         if self.opts.keep_incomplete {
             return;
         }
         for o in &job.outputs {
             remove_file(&o.path);
-            self.checker.invalidate(&o.path);
+            self.invalidate(&o.path);
         }
         let _ = self
             .store
@@ -566,11 +670,11 @@ impl<'a> Scheduler<'a, '_, '_> {
         if started {
             self.clean_failed(id);
         }
-        self.state[id.0 as usize] = Some(State::Failed);
+        self.close(id, State::Failed);
         self.outcome.failed += 1;
         let label = self.label(id);
         self.outcome.failed_jobs.push(label);
-        let job = self.dag.job(id);
+        let job = self.planned(id);
         let mut message = failure.to_string();
         if let Some(log) = job.logs.first() {
             message.push_str(&format!("\nlog: {}", log.path));
@@ -580,20 +684,287 @@ impl<'a> Scheduler<'a, '_, '_> {
         }
         self.emit_end(id, End::Failed(&message), took);
         // Everything downstream can no longer run.
-        let mut stack: Vec<JobId> = self.dag.consumers(id).collect();
+        let mut stack: Vec<JobId> = self.consumers(id);
         while let Some(c) = stack.pop() {
             let ci = c.0 as usize;
             if matches!(self.state[ci], Some(State::Waiting | State::Ready)) {
                 self.ready.retain(|(_, _, j)| *j != c);
-                self.state[ci] = Some(State::Blocked);
+                self.close(c, State::Blocked);
                 self.outcome.blocked += 1;
                 self.emit_end(c, End::Blocked, Duration::ZERO);
-                stack.extend(self.dag.consumers(c));
+                stack.extend(self.consumers(c));
             }
         }
         if !self.opts.keep_going {
             self.stopping = true;
         }
+    }
+}
+
+impl<'a> Scheduler<'a, '_, '_> {
+    /// Takes a graph and its plan in, as a new layer: its jobs that run wait for their
+    /// inputs' jobs (those ready go to the ready set), and its jobs that wait for a checkpoint
+    /// are noted by the output they wait for.
+    fn admit(&mut self, dag: &'a Dag, plan: Plan, checker: Checker<'a>) {
+        let _ = self
+            .store
+            .record(plan.refresh.iter().map(|(p, r)| (p.as_str(), r)));
+        let offset = self.state.len() as u32;
+        let global = |id: JobId| JobId(id.0 + offset);
+        let runs: Vec<bool> = plan
+            .decisions
+            .iter()
+            .map(|d| matches!(d, Decision::Run(_)))
+            .collect();
+        for id in plan.to_run(dag) {
+            for f in &dag.job(id).inputs {
+                let producer = dag.producer(&f.path);
+                let is_temp = producer.is_some_and(|p| {
+                    dag.job(p)
+                        .outputs
+                        .iter()
+                        .any(|o| o.path == f.path && o.kind == FileKind::Temp)
+                });
+                if is_temp {
+                    *self.temp_users.entry(f.path.clone()).or_default() += 1;
+                }
+            }
+        }
+        self.state.resize(self.state.len() + dag.len(), None);
+        self.waiting.resize(self.state.len(), 0);
+        self.critical.extend(critical_paths(dag, &runs));
+        let open = runs.iter().filter(|r| **r).count();
+        for (i, d) in plan.decisions.into_iter().enumerate() {
+            let local = JobId(i as u32);
+            match d {
+                Decision::Run(r) => {
+                    self.reasons.insert(global(local), r);
+                }
+                Decision::Pending(_) => {
+                    self.state[global(local).0 as usize] = Some(State::Pending);
+                    self.outcome.pending += 1;
+                    // Through the output its functions wait for, or through the outputs they
+                    // read of a checkpoint that runs again now.
+                    let job = dag.job(local);
+                    let through = job.awaits().into_iter().chain(
+                        job.consulted()
+                            .iter()
+                            .map(String::as_str)
+                            .filter(|p| dag.producer(p).is_some_and(|cp| runs[cp.0 as usize])),
+                    );
+                    for path in through {
+                        self.awaiting.entry(path).or_default().push(global(local));
+                    }
+                }
+                Decision::Fresh | Decision::Excluded => {}
+            }
+        }
+        self.layers.push(Layer {
+            dag,
+            offset,
+            checker,
+            open,
+        });
+        for id in dag.order().iter().copied().filter(|id| runs[id.0 as usize]) {
+            let i = global(id).0 as usize;
+            self.waiting[i] = dag
+                .job(id)
+                .deps
+                .iter()
+                .filter(|d| runs[d.0 as usize])
+                .count();
+            self.state[i] = Some(State::Waiting);
+            if self.waiting[i] == 0 {
+                self.make_ready(global(id));
+            }
+        }
+        // Jobs that can never fit the declared resources fail up front, with the reason.
+        let mut too_big: Vec<(JobId, String)> = (0..dag.len() as u32)
+            .map(JobId)
+            .filter(|id| runs[id.0 as usize])
+            .filter_map(|id| {
+                let (k, v, cap) = too_big(self.rules, dag.job(id), &self.opts.resources)?;
+                let msg = format!("the job needs {k}={v}, more than --resources {k}={cap}");
+                Some((global(id), msg))
+            })
+            .collect();
+        too_big.sort();
+        for (id, msg) in too_big {
+            self.ready.retain(|(_, _, j)| *j != id);
+            self.fail_as(id, &Failure::Setup(msg), false, Duration::ZERO);
+        }
+    }
+
+    /// Notes a checkpoint job that finished: if jobs wait for its outputs, they are planned
+    /// soon ([`Scheduler::grow`]).
+    fn told_of(&mut self, id: JobId) {
+        let job = self.planned(id);
+        if !self.rules.get(job.rule).checkpoint || self.growth.is_none() {
+            return;
+        }
+        if job
+            .outputs
+            .iter()
+            .any(|o| self.awaiting.contains_key(o.path.as_str()))
+        {
+            self.told.push(id);
+            self.told_since.get_or_insert_with(Instant::now);
+        }
+    }
+
+    /// Whether to plan the jobs of the checkpoints that finished now: when a core would
+    /// otherwise have nothing to do, or when they have waited long enough.
+    fn growth_due(&self) -> bool {
+        let Some(since) = self.told_since else {
+            return false;
+        };
+        !self.stopping
+            && (since.elapsed() >= GROW_AFTER || (self.free_cores > 0 && self.pick().is_none()))
+    }
+
+    /// Plans the jobs that waited for the checkpoints that finished, and what follows them
+    /// that waited for nothing else, as a new layer, while the other jobs keep running. Their
+    /// graph is resolved from their outputs, so it holds what depends on the checkpoints and
+    /// what that needs, and it is planned against the store as the run has left it so far.
+    /// Where that graph meets a job of this run that is still to end (or one this run judged
+    /// otherwise), they stay pending: the next pass plans the whole graph again.
+    fn grow(&mut self) {
+        let started = Instant::now();
+        self.told_since = None;
+        let mut batch: Vec<JobId> = Vec::new();
+        let mut in_batch: HashSet<JobId> = HashSet::new();
+        let told = std::mem::take(&mut self.told);
+        let checkpoints = told.len();
+        for cp in told {
+            for o in &self.planned(cp).outputs {
+                for r in self.awaiting.remove(o.path.as_str()).unwrap_or_default() {
+                    if self.state[r.0 as usize] == Some(State::Pending) && in_batch.insert(r) {
+                        batch.push(r);
+                    }
+                }
+            }
+        }
+        // What waited only through them (a per-sample report after a per-sample gather); not an
+        // aggregate that waits for other checkpoints too, nor a job without outputs to ask for.
+        let mut i = 0;
+        while i < batch.len() {
+            for c in self.consumers(batch[i]) {
+                let follows = self.state[c.0 as usize] == Some(State::Pending)
+                    && !in_batch.contains(&c)
+                    && !self.planned(c).outputs.is_empty()
+                    && self.deps(c).all(|d| {
+                        self.state[d.0 as usize] != Some(State::Pending) || in_batch.contains(&d)
+                    });
+                if follows {
+                    in_batch.insert(c);
+                    batch.push(c);
+                }
+            }
+            i += 1;
+        }
+        let Some(layer) = self.plan_batch(&batch) else {
+            return;
+        };
+        let (dag, plan, checker, moved) = layer;
+        for g in moved {
+            self.state[g.0 as usize] = Some(State::Moved);
+            self.outcome.pending -= 1;
+        }
+        let offset = self.state.len() as u32;
+        let planned: Vec<Planned<'_>> = plan
+            .to_run(dag)
+            .filter_map(|id| match plan.decision(id) {
+                Decision::Run(reasons) => {
+                    let job = dag.job(id);
+                    let job = JobRef {
+                        id: JobId(id.0 + offset),
+                        rule: self.rules.get(job.rule),
+                        job,
+                        cores: cores_of(self.rules, job, self.opts.cores),
+                    };
+                    Some(Planned {
+                        job,
+                        reasons: reasons.as_slice(),
+                        past: None,
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        let text = format!(
+            "{} more job(s) that {checkpoints} checkpoint job(s) told of, in {:.0?}",
+            planned.len(),
+            started.elapsed()
+        );
+        self.events.emit(&Event::Grown {
+            jobs: &planned,
+            text: &text,
+            took: started.elapsed(),
+        });
+        drop(planned);
+        self.admit(dag, plan, checker);
+    }
+
+    /// The graph of the jobs `batch`, its plan and checker, and the pending jobs it takes
+    /// over; `None` when they must wait for the next pass.
+    #[allow(clippy::type_complexity)]
+    fn plan_batch(
+        &mut self,
+        batch: &[JobId],
+    ) -> Option<(&'a Dag, Plan, Checker<'a>, Vec<JobId>)> {
+        let growth = self.growth.as_mut()?;
+        let targets: Vec<Target> = batch
+            .iter()
+            .filter_map(|id| {
+                let (l, local) = locate(&self.layers, *id);
+                let job = self.layers[l].dag.job(local);
+                job.outputs.first().map(|o| Target::File(o.path.clone()))
+            })
+            .collect();
+        let dag: &'a Dag = growth.dags.alloc((growth.resolve)(&targets)?);
+        // A rule chosen otherwise for an output would make another job.
+        let same = batch.iter().all(|id| {
+            let (l, local) = locate(&self.layers, *id);
+            let job = self.layers[l].dag.job(local);
+            dag.find(job.rule, &job.wildcards).is_some()
+        });
+        if !same {
+            return None;
+        }
+        let paths = dag
+            .jobs
+            .iter()
+            .flat_map(|j| j.inputs.iter().chain(&j.outputs))
+            .map(|f| f.path.as_str());
+        let snapshot: &'a Snapshot = growth.snapshots.alloc(self.store.snapshot_of(paths).ok()?);
+        if crate::graph::dropped::may_drop(self.rules, dag, snapshot) {
+            return None;
+        }
+        // What ran or failed since the last time: `-R` and `-F` force a job once per run, and
+        // `-k` does not try a failed one again.
+        let (ran, failed) = growth.known;
+        growth.known = (self.outcome.ran_jobs.len(), self.outcome.failed_jobs.len());
+        growth.opts.done.extend(self.outcome.ran_jobs[ran..].iter().cloned());
+        growth.opts.failed.extend(self.outcome.failed_jobs[failed..].iter().cloned());
+        let plan = crate::graph::plan::check(self.rules, dag, snapshot, &growth.opts).ok()?;
+        let mut moved = Vec::new();
+        for (i, job) in dag.jobs.iter().enumerate() {
+            let settled = matches!(plan.decisions[i], Decision::Fresh | Decision::Excluded);
+            for layer in &self.layers {
+                let Some(local) = layer.dag.find(job.rule, &job.wildcards) else {
+                    continue;
+                };
+                let g = JobId(local.0 + layer.offset);
+                match self.state[g.0 as usize] {
+                    Some(State::Moved) => {}
+                    Some(State::Pending) => moved.push(g),
+                    None | Some(State::Done) if settled => {}
+                    _ => return None,
+                }
+            }
+        }
+        let checker = Checker::new(self.rules, dag, snapshot, growth.opts.triggers);
+        Some((dag, plan, checker, moved))
     }
 }
 
@@ -614,12 +985,12 @@ fn critical_paths(dag: &Dag, runs: &[bool]) -> Vec<u32> {
     cp
 }
 
-/// Runs every job the plan says must run, emitting job events (the caller emits the run's
-/// start and end).
-pub fn run(
-    ctx: RunContext<'_>,
+/// Runs every job the plan says must run, and those that the checkpoints it runs tell of,
+/// emitting job events (the caller emits the run's start and end).
+pub fn run<'a>(
+    ctx: RunContext<'a>,
     plan: Plan,
-    checker: Checker<'_>,
+    checker: Checker<'a>,
     opts: &RunOptions,
     events: &mut Events<'_>,
 ) -> Outcome {
@@ -630,15 +1001,8 @@ pub fn run(
         shell,
         place,
         store,
+        growth,
     } = ctx;
-    let _ = store.record(plan.refresh.iter().map(|(p, r)| (p.as_str(), r)));
-    let n = dag.len();
-    let runs: Vec<bool> = plan
-        .decisions
-        .iter()
-        .map(|d| matches!(d, Decision::Run(_)))
-        .collect();
-    let mut temp_users: HashMap<String, usize> = HashMap::new();
     // While jobs wait for a checkpoint, a temporary file may be needed by them, or by jobs
     // that only the checkpoint's outputs will tell of: spent ones are kept for the passes
     // that plan them (`session` removes them after the last).
@@ -646,20 +1010,6 @@ pub fn run(
         .decisions
         .iter()
         .any(|d| matches!(d, Decision::Pending(_)));
-    for id in plan.to_run(dag) {
-        for f in &dag.job(id).inputs {
-            let producer = dag.producer(&f.path);
-            let is_temp = producer.is_some_and(|p| {
-                dag.job(p)
-                    .outputs
-                    .iter()
-                    .any(|o| o.path == f.path && o.kind == FileKind::Temp)
-            });
-            if is_temp {
-                *temp_users.entry(f.path.clone()).or_default() += 1;
-            }
-        }
-    }
     // What the user asked for: a target job's outputs, or, for a target without outputs (an
     // `all`), its inputs, which Snakemake too keeps even when they are `temp()`.
     let targets = dag
@@ -679,20 +1029,23 @@ pub fn run(
         rules,
         eval: runtime,
         place,
-        dag,
+        layers: Vec::new(),
+        growth: growth.filter(|_| keep_temp),
+        awaiting: HashMap::new(),
+        told: Vec::new(),
+        told_since: None,
         store,
-        checker,
         opts,
         events,
         reasons: HashMap::new(),
         hashed_by_job: HashMap::new(),
-        state: vec![None; n],
-        waiting: vec![0; n],
-        critical: critical_paths(dag, &runs),
+        state: Vec::new(),
+        waiting: Vec::new(),
+        critical: Vec::new(),
         ready: BTreeSet::new(),
         free_cores: opts.cores.max(1),
         free_resources: opts.resources.clone(),
-        temp_users,
+        temp_users: HashMap::new(),
         keep_temp,
         targets,
         outcome: Outcome::default(),
@@ -700,39 +1053,7 @@ pub fn run(
         usages: HashMap::new(),
         retries: HashMap::new(),
     };
-    for (i, d) in plan.decisions.into_iter().enumerate() {
-        if let Decision::Run(r) = d {
-            s.reasons.insert(JobId(i as u32), r);
-        }
-    }
-    for id in dag.order().iter().copied().filter(|id| runs[id.0 as usize]) {
-        let i = id.0 as usize;
-        s.waiting[i] = dag
-            .job(id)
-            .deps
-            .iter()
-            .filter(|d| runs[d.0 as usize])
-            .count();
-        s.state[i] = Some(State::Waiting);
-        if s.waiting[i] == 0 {
-            s.make_ready(id);
-        }
-    }
-    // Jobs that can never fit the declared resources fail up front, with the reason.
-    let mut too_big: Vec<(JobId, String)> = s
-        .reasons
-        .keys()
-        .filter_map(|id| {
-            let (k, v, cap) = too_big(rules, dag.job(*id), &opts.resources)?;
-            let msg = format!("the job needs {k}={v}, more than --resources {k}={cap}");
-            Some((*id, msg))
-        })
-        .collect();
-    too_big.sort();
-    for (id, msg) in too_big {
-        s.ready.retain(|(_, _, j)| *j != id);
-        s.fail_as(id, &Failure::Setup(msg), false, Duration::ZERO);
-    }
+    s.admit(dag, plan, checker);
 
     let (tx, rx) = mpsc::channel::<Message>();
     let mut running = 0usize;
@@ -740,6 +1061,9 @@ pub fn run(
         loop {
             if crate::interrupt::requested() {
                 break;
+            }
+            if s.growth_due() {
+                s.grow();
             }
             // After a failure without --keep-going, only retries start (`pick`).
             while let Some(entry) = s.pick() {
@@ -754,6 +1078,7 @@ pub fn run(
                             s.outcome.cutoff += 1;
                             s.emit_end(id, End::Skipped, Duration::ZERO);
                             s.settle(id);
+                            s.told_of(id);
                             continue;
                         }
                         Err(f) => {
@@ -773,7 +1098,7 @@ pub fn run(
                         reasons,
                     });
                 }
-                let job = dag.job(id);
+                let job = s.planned(id);
                 let rule = rules.get(job.rule);
                 if matches!(rule.work, Work::Nothing) {
                     // A rule without work (a target gathering inputs) is done at once: no thread
@@ -834,7 +1159,7 @@ pub fn run(
                 continue;
             };
             running -= 1;
-            if !matches!(rules.get(dag.job(id).rule).work, Work::Nothing) {
+            if !matches!(rules.get(s.planned(id).rule).work, Work::Nothing) {
                 s.usages.insert(id, usage);
             }
             s.release(id);
@@ -855,7 +1180,7 @@ pub fn run(
             if let Err(f) = result {
                 if crate::interrupt::requested() {
                     s.clean_failed(id);
-                    s.state[id.0 as usize] = Some(State::Failed);
+                    s.close(id, State::Failed);
                     s.emit_end(id, End::Interrupted, took);
                 } else {
                     s.fail(id, &f, took);
@@ -893,7 +1218,7 @@ pub fn run(
                 .collect();
             for (id, took) in between {
                 s.clean_failed(id);
-                s.state[id.0 as usize] = Some(State::Failed);
+                s.close(id, State::Failed);
                 s.emit_end(id, End::Interrupted, took);
             }
         }

@@ -21,7 +21,7 @@ use std::path::Path;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use super::{bind, Builder, Job, JobId, JobLabel};
+use super::{key_hash, bind, Builder, Job, JobId, JobLabel};
 use crate::diagnostic::Diagnostic;
 use crate::rules::pattern::Wildcards;
 use crate::rules::registry::RuleId;
@@ -322,8 +322,16 @@ impl Builder<'_> {
             }
             None => false,
         });
-        // Resolution is over: the key index is not consulted again, but keep it honest.
+        // The graph keeps the key index (`Dag::find`): it follows the new numbers.
         self.by_key.clear();
+        for (i, job) in self.jobs.iter().enumerate() {
+            let jobs = &self.jobs;
+            self.by_key
+                .insert_unique(key_hash(job.rule, &job.wildcards), JobId(i as u32), |id| {
+                    let j = &jobs[id.0 as usize];
+                    key_hash(j.rule, &j.wildcards)
+                });
+        }
         true
     }
 }
