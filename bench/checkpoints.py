@@ -12,8 +12,9 @@ so the times are the tools' own: resolving, planning, re-planning, recording.
 Prints, per variant: the full run from clean (-j2), a dry run and a no-op after it; and the
 ratios the issue asks for: the checkpoint run's time beyond the static one, and no-op/no-op.
 flowrun's own planning time is read from the full run's `--trace` (time before the first pass
-starts, plus the gaps between passes), since the full runs' wall times differ by more than
-that from one run to the next on a shared machine (every job's write is an fsync).
+starts, the gaps between passes, and the `took` of each `grown` event), since the full runs'
+wall times differ by more than that from one run to the next on a shared machine (every job's
+write is an fsync).
 """
 
 import argparse
@@ -132,7 +133,8 @@ def timed(cmd, cwd, cap):
 
 def planning_time(trace):
     """From a run's event trace: the seconds spent resolving and planning (up to the first
-    pass's start, then from each pass's end to the next one's start: the re-planning), and the
+    pass's start, then from each pass's end to the next one's start, and the planning of the
+    jobs checkpoints told of while a pass ran, which each `grown` event times), and the
     core-seconds left idle at the ends of passes (from the last job start of a pass to its end,
     the cores not running a job: what waiting for the pass to end costs)."""
     import json
@@ -146,6 +148,8 @@ def planning_time(trace):
             if kind == "run_start":
                 total += t - last_end
                 cores, changes = e["cores"], []
+            elif kind == "grown":
+                total += e["took"]
             elif kind in ("job_start", "job_end"):
                 changes.append((t, 1 if kind == "job_start" else -1))
             elif kind == "run_end":

@@ -766,3 +766,182 @@ fn with_many_checkpoints_a_change_inside_one_directory_reruns_only_what_reads_it
     assert_eq!(p.read("summary/s07.txt"), "2\n2\n");
     assert!(p.run(&["wf.rhai"]).code(0).ran().is_empty());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Planned while the pass runs
+
+/// Two samples split by a checkpoint and gathered, a report per sample after the gathering,
+/// and a job of their own (`slow`) that waits while `hold_slow` exists.
+const WHILE: &str = r#"
+let samples = ["A", "B"];
+rule("all", #{ input: ["slow.txt"] + expand("report/{s}.txt", #{ s: samples }) });
+rule("slow", #{
+    output: "slow.txt",
+    shell: "while [ -e hold_slow ]; do sleep 0.05; done; echo done > {output}",
+});
+rule("split", #{
+    input: "data/{s}.txt",
+    output: directory("chunks/{s}"),
+    checkpoint: true,
+    shell: "mkdir -p {output} && split -l 2 {input} {output}/part_",
+});
+rule("count", #{ input: "chunks/{s}/part_{i}", output: "counts/{s}/{i}.txt", shell: "wc -l < {input} > {output}" });
+rule("gather", #{
+    input: |w| {
+        let dir = checkpoint_output("split", w);
+        let counts = expand("counts/{s}/{i}.txt", #{ s: w.s, i: glob_wildcards(dir + "/part_{i}").i });
+        if file_exists("gather_needs_slow") { counts + ["slow.txt"] } else { counts }
+    },
+    output: "summary/{s}.txt",
+    shell: "cat {input} > {output}",
+});
+rule("report", #{ input: "summary/{s}.txt", output: "report/{s}.txt", shell: "cp {input} {output}" });
+"#;
+
+fn while_project() -> Project {
+    let p = Project::new();
+    p.file("wf.rhai", WHILE)
+        .file("data/A.txt", &lines(5))
+        .file("data/B.txt", &lines(3))
+        .file("hold_slow", "");
+    p
+}
+
+/// The jobs of the `grown` events of a trace, with the pass each was planned in.
+fn grown(p: &Project, trace: &str) -> Vec<(u64, String)> {
+    p.events(trace)
+        .into_iter()
+        .filter(|e| e["event"] == "grown")
+        .flat_map(|e| {
+            let pass = e["pass"].as_u64().unwrap();
+            e["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|j| (pass, j["label"].as_str().unwrap().to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn a_checkpoint_s_readers_and_what_follows_them_run_while_other_jobs_still_run() {
+    let p = while_project();
+    let bg = p.spawn(&["wf.rhai", "-j", "2", "--trace", "t.jsonl"]);
+    // Under passes, the reports would wait for `slow`, which waits for the test.
+    p.wait_for("report/A.txt", LIMIT);
+    p.wait_for("report/B.txt", LIMIT);
+    assert!(!p.exists("slow.txt"), "slow finished before the test let it");
+    p.remove("hold_slow");
+    let run = bg.finish(LIMIT).code(0).stderr_has("  Planned ");
+    assert_eq!(p.read("summary/A.txt"), "2\n2\n1\n");
+    assert_eq!(p.read("report/B.txt"), "2\n1\n");
+    let mut later: Vec<String> = grown(&p, "t.jsonl")
+        .into_iter()
+        .map(|(pass, label)| {
+            assert_eq!(pass, 1, "{label} was planned in pass {pass}");
+            label
+        })
+        .collect();
+    later.sort();
+    assert_eq!(
+        later,
+        [
+            "count[i=aa,s=A]",
+            "count[i=aa,s=B]",
+            "count[i=ab,s=A]",
+            "count[i=ab,s=B]",
+            "count[i=ac,s=A]",
+            "gather[s=A]",
+            "gather[s=B]",
+            "report[s=A]",
+            "report[s=B]"
+        ]
+    );
+    // The grown event says how long planning took; the aggregate runs in the next pass.
+    let events = p.events("t.jsonl");
+    assert!(events
+        .iter()
+        .filter(|e| e["event"] == "grown")
+        .all(|e| e["took"].as_f64().is_some_and(|t| t >= 0.0)));
+    assert!(run.ran().contains(&"all".to_string()));
+    p.run(&["wf.rhai", "-n"])
+        .code(0)
+        .stdout_has("nothing to be done");
+}
+
+#[test]
+fn a_reader_that_also_needs_a_job_still_running_waits_for_the_next_pass() {
+    let p = while_project();
+    p.file("gather_needs_slow", "");
+    let bg = p.spawn(&["wf.rhai", "-j", "2", "--trace", "t.jsonl"]);
+    p.wait_for("chunks/A/part_ac", LIMIT);
+    p.wait_for("chunks/B/part_ab", LIMIT);
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(!p.exists("summary/A.txt"));
+    p.remove("hold_slow");
+    bg.finish(LIMIT).code(0);
+    assert_eq!(p.read("summary/A.txt"), "2\n2\n1\ndone\n");
+    // Its graph met `slow`, which had not ended: nothing was planned before the next pass.
+    assert_eq!(grown(&p, "t.jsonl"), []);
+    let second: Vec<_> = p
+        .events("t.jsonl")
+        .into_iter()
+        .filter(|e| e["event"] == "job_end" && e["pass"] == 2)
+        .map(|e| e["label"].as_str().unwrap().to_string())
+        .collect();
+    assert!(second.contains(&"gather[s=A]".to_string()), "{second:?}");
+    p.run(&["wf.rhai", "-n"])
+        .code(0)
+        .stdout_has("nothing to be done");
+}
+
+#[test]
+fn a_chain_of_checkpoints_is_planned_link_by_link_in_one_pass() {
+    let p = Project::new();
+    p.file(
+        "wf.rhai",
+        r#"
+let samples = ["A", "B"];
+rule("all", #{ input: expand("final/{s}.txt", #{ s: samples }) });
+rule("split", #{
+    input: "data/{s}.txt",
+    output: directory("chunks/{s}"),
+    checkpoint: true,
+    shell: "mkdir -p {output} && split -l 2 {input} {output}/part_",
+});
+rule("pick", #{
+    input: |w| glob_wildcards(checkpoint_output("split", w) + "/part_{i}").i
+        .map(|i| `chunks/${w.s}/part_${i}`),
+    output: directory("picked/{s}"),
+    checkpoint: true,
+    shell: "mkdir -p {output} && for f in {input}; do cp $f {output}/$(basename $f).txt; done",
+});
+rule("final", #{
+    input: |w| {
+        let dir = checkpoint_output("pick", w);
+        glob_wildcards(dir + "/{name}.txt").name.map(|n| `${dir}/${n}.txt`)
+    },
+    output: "final/{s}.txt",
+    shell: "cat {input} > {output}",
+});
+"#,
+    )
+    .file("data/A.txt", &lines(3))
+    .file("data/B.txt", &lines(4));
+    p.run(&["wf.rhai", "-j", "2", "--trace", "t.jsonl"]).code(0);
+    assert_eq!(p.read("final/A.txt"), p.read("data/A.txt"));
+    assert_eq!(p.read("final/B.txt"), p.read("data/B.txt"));
+    let planned = grown(&p, "t.jsonl");
+    for s in ["A", "B"] {
+        for job in [format!("pick[s={s}]"), format!("final[s={s}]")] {
+            assert!(
+                planned.contains(&(1, job.clone())),
+                "{job} was not planned in pass 1: {planned:?}"
+            );
+        }
+    }
+    p.run(&["wf.rhai", "-n"])
+        .code(0)
+        .stdout_has("nothing to be done");
+}
