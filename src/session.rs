@@ -598,6 +598,7 @@ impl<'a> Session<'a> {
             dags: &dags,
             snapshots: &snapshots,
             resolve: &grow,
+            base: snapshot,
             opts: opts.clone(),
             known: (0, 0),
         });

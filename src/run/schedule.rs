@@ -26,12 +26,13 @@ use crate::graph::dag::{Dag, Job, JobId, JobLabel, Target};
 use crate::graph::filestate::Stat;
 use crate::graph::plan::{Checker, Decision, Plan, PlanOptions};
 use crate::graph::reason::Reason;
-use crate::graph::store::{Past, Snapshot, Store};
+use crate::graph::store::{Past, Record, Snapshot, Store, StoreError};
 use crate::report::events::{End, Event, Events, JobRef, Outcome, Planned};
 use crate::report::progress::Verbosity;
 use crate::rules::decl::{FileKind, Model};
 use crate::rules::function::Evaluate;
-use crate::rules::registry::{Rules, Work};
+use crate::rules::pattern::Wildcards;
+use crate::rules::registry::{RuleId, Rules, Work};
 use crate::run::place::{Attempt, Place};
 use crate::script::Runtime;
 use crate::usage::Usage;
@@ -165,6 +166,8 @@ pub struct Growth<'a> {
     /// Resolves the graph of these targets; `None` on any error (the next pass, which plans the
     /// whole graph again, reports it).
     pub resolve: &'a dyn Fn(&[Target]) -> Option<Dag>,
+    /// What the store held when the pass started.
+    pub base: &'a Snapshot,
     /// The run's plan options; the jobs that ran or failed are added as the run goes.
     pub opts: PlanOptions,
     /// How many of the pass's jobs that ran, and that failed, `opts` has.
@@ -216,6 +219,11 @@ struct Scheduler<'a, 'c, 'r> {
     /// the first of them waits.
     told: Vec<JobId>,
     told_since: Option<Instant>,
+    /// Every job of the layers, by rule and wildcards: its id in the newest layer that has it
+    /// (while [`Growth`] may need them).
+    known: FxHashMap<(RuleId, &'a Wildcards), JobId>,
+    /// The records written in this pass, while [`Growth`] may need them.
+    written: FxHashMap<String, Record>,
     store: &'c mut Store,
     opts: &'c RunOptions,
     events: &'c mut Events<'r>,
@@ -404,9 +412,7 @@ impl<'a> Scheduler<'a, '_, '_> {
             let (checker, local) = self.checker(id);
             let (own, refresh) = checker.own_reasons(local);
             if own.is_empty() {
-                let _ = self
-                    .store
-                    .record(refresh.iter().map(|(p, r)| (p.as_str(), r)));
+                let _ = self.record(refresh);
                 return Ok(false);
             }
             self.reasons.insert(id, own);
@@ -611,8 +617,7 @@ impl<'a> Scheduler<'a, '_, '_> {
                 Failure::Setup(format!("cannot write benchmark `{}`: {e}", file.path))
             })?;
         }
-        self.store
-            .record(records.iter().map(|(p, r)| (p.as_str(), r)))
+        self.record(records)
             .map_err(|e| Failure::Setup(e.to_string()))?;
         for o in job.outputs.iter().filter(|o| o.kind == FileKind::Protected) {
             protect(Path::new(&o.path));
@@ -705,10 +710,8 @@ impl<'a> Scheduler<'a, '_, '_> {
     /// Takes a graph and its plan in, as a new layer: its jobs that run wait for their
     /// inputs' jobs (those ready go to the ready set), and its jobs that wait for a checkpoint
     /// are noted by the output they wait for.
-    fn admit(&mut self, dag: &'a Dag, plan: Plan, checker: Checker<'a>) {
-        let _ = self
-            .store
-            .record(plan.refresh.iter().map(|(p, r)| (p.as_str(), r)));
+    fn admit(&mut self, dag: &'a Dag, mut plan: Plan, checker: Checker<'a>) {
+        let _ = self.record(std::mem::take(&mut plan.refresh));
         let offset = self.state.len() as u32;
         let global = |id: JobId| JobId(id.0 + offset);
         let runs: Vec<bool> = plan
@@ -759,6 +762,14 @@ impl<'a> Scheduler<'a, '_, '_> {
                 Decision::Fresh | Decision::Excluded => {}
             }
         }
+        if self.growth.is_some() {
+            self.known.extend(
+                dag.jobs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, j)| ((j.rule, &j.wildcards), global(JobId(i as u32)))),
+            );
+        }
         self.layers.push(Layer {
             dag,
             offset,
@@ -793,6 +804,17 @@ impl<'a> Scheduler<'a, '_, '_> {
             self.ready.retain(|(_, _, j)| *j != id);
             self.fail_as(id, &Failure::Setup(msg), false, Duration::ZERO);
         }
+    }
+
+    /// Writes records to the store; while jobs may still be planned in this pass, they are
+    /// kept too, for what [`Scheduler::plan_batch`] judges against.
+    fn record(&mut self, records: Vec<(String, Record)>) -> Result<(), StoreError> {
+        self.store
+            .record(records.iter().map(|(p, r)| (p.as_str(), r)))?;
+        if self.growth.is_some() {
+            self.written.extend(records);
+        }
+        Ok(())
     }
 
     /// Notes a checkpoint job that finished: if jobs wait for its outputs, they are planned
@@ -936,7 +958,20 @@ impl<'a> Scheduler<'a, '_, '_> {
             .iter()
             .flat_map(|j| j.inputs.iter().chain(&j.outputs))
             .map(|f| f.path.as_str());
-        let snapshot: &'a Snapshot = growth.snapshots.alloc(self.store.snapshot_of(paths).ok()?);
+        // The store as the run has left it: what the pass started with, and what it wrote since
+        // (kept in memory: looking each file up in the store cost more than the rest of the
+        // planning together).
+        let mut snapshot = Snapshot::default();
+        for p in paths {
+            let written = self.written.get(p);
+            if let Some(r) = written.or_else(|| growth.base.records.get(p)) {
+                snapshot.records.insert(p.to_string(), r.clone());
+            }
+            if written.is_none() && growth.base.incomplete.contains(p) {
+                snapshot.incomplete.insert(p.to_string());
+            }
+        }
+        let snapshot: &'a Snapshot = growth.snapshots.alloc(snapshot);
         if crate::graph::dropped::may_drop(self.rules, dag, snapshot) {
             return None;
         }
@@ -950,17 +985,13 @@ impl<'a> Scheduler<'a, '_, '_> {
         let mut moved = Vec::new();
         for (i, job) in dag.jobs.iter().enumerate() {
             let settled = matches!(plan.decisions[i], Decision::Fresh | Decision::Excluded);
-            for layer in &self.layers {
-                let Some(local) = layer.dag.find(job.rule, &job.wildcards) else {
-                    continue;
-                };
-                let g = JobId(local.0 + layer.offset);
-                match self.state[g.0 as usize] {
-                    Some(State::Moved) => {}
-                    Some(State::Pending) => moved.push(g),
-                    None | Some(State::Done) if settled => {}
-                    _ => return None,
-                }
+            let Some(&g) = self.known.get(&(job.rule, &job.wildcards)) else {
+                continue;
+            };
+            match self.state[g.0 as usize] {
+                Some(State::Pending) => moved.push(g),
+                None | Some(State::Done) if settled => {}
+                _ => return None,
             }
         }
         let checker = Checker::new(self.rules, dag, snapshot, growth.opts.triggers);
@@ -1034,6 +1065,8 @@ pub fn run<'a>(
         awaiting: HashMap::new(),
         told: Vec::new(),
         told_since: None,
+        written: FxHashMap::default(),
+        known: FxHashMap::default(),
         store,
         opts,
         events,

@@ -24,7 +24,7 @@
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 
 use crate::graph::filestate::FileSig;
@@ -249,43 +249,6 @@ impl Store {
     /// Reads every record, incomplete mark and past duration.
     pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
         self.sql(read_snapshot(&self.conn))
-    }
-
-    /// Reads the records and incomplete marks of `paths` only: what a checkpoint's readers
-    /// are planned against while the run that is writing the store goes on.
-    pub fn snapshot_of<'a>(
-        &self,
-        paths: impl IntoIterator<Item = &'a str>,
-    ) -> Result<Snapshot, StoreError> {
-        let read = || -> rusqlite::Result<Snapshot> {
-            let mut snap = Snapshot::default();
-            let mut record = self
-                .conn
-                .prepare_cached("SELECT data FROM records WHERE path = ?1")?;
-            let mut software = self
-                .conn
-                .prepare_cached("SELECT identity FROM software WHERE path = ?1")?;
-            let mut incomplete = self
-                .conn
-                .prepare_cached("SELECT 1 FROM incomplete WHERE path = ?1")?;
-            for p in paths {
-                let data = record
-                    .query_row(params![p], |r| r.get::<_, Vec<u8>>(0))
-                    .optional()?;
-                if let Some(mut rec) = data.and_then(|d| postcard::from_bytes::<Record>(&d).ok()) {
-                    rec.software = software
-                        .query_row(params![p], |r| r.get(0))
-                        .optional()?
-                        .unwrap_or_default();
-                    snap.records.insert(p.to_string(), rec);
-                }
-                if incomplete.exists(params![p])? {
-                    snap.incomplete.insert(p.to_string());
-                }
-            }
-            Ok(snap)
-        };
-        self.sql(read())
     }
 
     /// Remembers how long a job took (its last run replaces the one before).
