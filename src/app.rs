@@ -426,7 +426,7 @@ fn alongside<A: Send, B>(side: impl FnOnce() -> A + Send, main: impl FnOnce() ->
 fn watch_mode(session: &Session<'_>) -> Result<u8, Stop> {
     let start = match session.load() {
         Ok(loaded) => match session.resolve(&loaded) {
-            Ok(dag) => crate::watch::Start::Ready(loaded, dag),
+            Ok(dag) => crate::watch::Start::Ready(loaded, Box::new(dag)),
             Err(Stop::Errors(errors)) => crate::watch::Start::Unplanned(loaded, errors),
             Err(other) => return Err(other),
         },
@@ -434,7 +434,7 @@ fn watch_mode(session: &Session<'_>) -> Result<u8, Stop> {
         Err(other) => return Err(other),
     };
     let dag = match &start {
-        crate::watch::Start::Ready(_, dag) => Some(dag),
+        crate::watch::Start::Ready(_, dag) => Some(&**dag),
         _ => None,
     };
     let state = State::open(Path::new(STATE_DIR))?;

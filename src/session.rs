@@ -27,11 +27,11 @@ use crate::run::clean;
 use crate::run::lock::{Lock, LockError};
 use crate::run::place::{Local, Place};
 use crate::run::schedule::{self, Growth, RunContext, RunOptions};
-use typed_arena::Arena;
 use crate::run::slurm::{Slurm, SlurmOptions};
 use crate::sandbox;
 use crate::script::{self, CommandRunner, Handler, LoadOptions};
 use crate::{exit, STATE_DIR};
+use typed_arena::Arena;
 
 /// A reason to stop before running anything.
 pub(crate) enum Stop {

@@ -52,7 +52,7 @@ struct WatchSet {
 
 /// How the workflow stood when watch mode started.
 pub(crate) enum Start {
-    Ready(Loaded, Dag),
+    Ready(Loaded, Box<Dag>),
     /// Loaded, but its targets cannot be planned.
     Unplanned(Loaded, Vec<Diagnostic>),
     /// It does not load: only the files named so far can be watched.
@@ -250,7 +250,7 @@ pub(crate) fn run(
     let (mut loaded, mut dag, first_set) = match start {
         Start::Ready(loaded, dag) => {
             let set = WatchSet::build(&loaded, Some(&dag), &cwd);
-            (Some(loaded), Some(dag), set)
+            (Some(loaded), Some(*dag), set)
         }
         Start::Unplanned(loaded, errors) => {
             print_errors(&errors);

@@ -831,7 +831,10 @@ fn a_checkpoint_s_readers_and_what_follows_them_run_while_other_jobs_still_run()
     // Under passes, the reports would wait for `slow`, which waits for the test.
     p.wait_for("report/A.txt", LIMIT);
     p.wait_for("report/B.txt", LIMIT);
-    assert!(!p.exists("slow.txt"), "slow finished before the test let it");
+    assert!(
+        !p.exists("slow.txt"),
+        "slow finished before the test let it"
+    );
     p.remove("hold_slow");
     let run = bg.finish(LIMIT).code(0).stderr_has("  Planned ");
     assert_eq!(p.read("summary/A.txt"), "2\n2\n1\n");

@@ -67,20 +67,26 @@ fn lost<'d>(
     snapshot: &'d Snapshot,
 ) -> impl Iterator<Item = (JobId, &'d str)> + 'd {
     let mut code: HashMap<u32, u128> = HashMap::default();
-    (0..dag.len() as u32).map(JobId).flat_map(move |id| {
+    let readers = (0..dag.len() as u32).map(JobId).filter(move |id| {
+        let job = dag.job(*id);
+        !job.consulted().is_empty() && job.awaits().is_none()
+    });
+    readers.flat_map(move |id| {
         let job = dag.job(id);
         let record = job
             .outputs
             .first()
             .and_then(|o| snapshot.records.get(&o.path))
-            .filter(|_| !job.consulted().is_empty() && job.awaits().is_none())
             .filter(|record| {
                 let now = *code
                     .entry(job.rule.0)
                     .or_insert_with(|| filestate::hash_str(&rules.get(job.rule).code));
                 record.code == now
             });
-        let now: HashSet<&str> = job.inputs.iter().map(|f| f.path.as_str()).collect();
+        let now: HashSet<&str> = match record {
+            Some(_) => job.inputs.iter().map(|f| f.path.as_str()).collect(),
+            None => HashSet::default(),
+        };
         record
             .into_iter()
             .flat_map(|r| &r.inputs)

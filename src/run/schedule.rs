@@ -200,10 +200,13 @@ fn locate(layers: &[Layer<'_>], id: JobId) -> (usize, JobId) {
 /// Job `id` as its current attempt runs it: grown for a retry, else as planned. (A function
 /// of the two fields, so that the scheduler's other fields stay free to change meanwhile.)
 fn current<'j>(retries: &'j HashMap<JobId, Retry>, layers: &'j [Layer<'_>], id: JobId) -> &'j Job {
-    retries.get(&id).and_then(|r| r.grown.as_ref()).unwrap_or_else(|| {
-        let (l, local) = locate(layers, id);
-        layers[l].dag.job(local)
-    })
+    retries
+        .get(&id)
+        .and_then(|r| r.grown.as_ref())
+        .unwrap_or_else(|| {
+            let (l, local) = locate(layers, id);
+            layers[l].dag.job(local)
+        })
 }
 
 struct Scheduler<'a, 'c, 'r> {
@@ -930,10 +933,7 @@ impl<'a> Scheduler<'a, '_, '_> {
     /// The graph of the jobs `batch`, its plan and checker, and the pending jobs it takes
     /// over; `None` when they must wait for the next pass.
     #[allow(clippy::type_complexity)]
-    fn plan_batch(
-        &mut self,
-        batch: &[JobId],
-    ) -> Option<(&'a Dag, Plan, Checker<'a>, Vec<JobId>)> {
+    fn plan_batch(&mut self, batch: &[JobId]) -> Option<(&'a Dag, Plan, Checker<'a>, Vec<JobId>)> {
         let growth = self.growth.as_mut()?;
         let targets: Vec<Target> = batch
             .iter()
@@ -979,8 +979,14 @@ impl<'a> Scheduler<'a, '_, '_> {
         // `-k` does not try a failed one again.
         let (ran, failed) = growth.known;
         growth.known = (self.outcome.ran_jobs.len(), self.outcome.failed_jobs.len());
-        growth.opts.done.extend(self.outcome.ran_jobs[ran..].iter().cloned());
-        growth.opts.failed.extend(self.outcome.failed_jobs[failed..].iter().cloned());
+        growth
+            .opts
+            .done
+            .extend(self.outcome.ran_jobs[ran..].iter().cloned());
+        growth
+            .opts
+            .failed
+            .extend(self.outcome.failed_jobs[failed..].iter().cloned());
         let plan = crate::graph::plan::check(self.rules, dag, snapshot, &growth.opts).ok()?;
         let mut moved = Vec::new();
         for (i, job) in dag.jobs.iter().enumerate() {

@@ -21,7 +21,7 @@ use std::path::Path;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use super::{key_hash, bind, Builder, Job, JobId, JobLabel};
+use super::{bind, key_hash, Builder, Job, JobId, JobLabel};
 use crate::diagnostic::Diagnostic;
 use crate::rules::pattern::Wildcards;
 use crate::rules::registry::RuleId;
