@@ -921,11 +921,15 @@ impl<'a> Scheduler<'a, '_, '_> {
             planned.len(),
             started.elapsed()
         );
-        self.events.emit(&Event::Grown {
-            jobs: &planned,
-            text: &text,
-            took: started.elapsed(),
-        });
+        // Jobs that were all up to date (a checkpoint remade its outputs identical) settle
+        // without a word, as in a plan before the run.
+        if !planned.is_empty() {
+            self.events.emit(&Event::Grown {
+                jobs: &planned,
+                text: &text,
+                took: started.elapsed(),
+            });
+        }
         drop(planned);
         self.admit(dag, plan, checker);
     }
