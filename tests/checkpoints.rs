@@ -850,6 +850,7 @@ fn a_checkpoint_s_readers_and_what_follows_them_run_while_other_jobs_still_run()
     assert_eq!(
         later,
         [
+            "all",
             "count[i=aa,s=A]",
             "count[i=aa,s=B]",
             "count[i=ab,s=A]",
@@ -861,8 +862,13 @@ fn a_checkpoint_s_readers_and_what_follows_them_run_while_other_jobs_still_run()
             "report[s=B]"
         ]
     );
-    // The grown event says how long planning took; the aggregate runs in the next pass.
+    // Each grown event says how long planning took; the aggregate ran in the same pass, once
+    // everything it needs had: one pass in all.
     let events = p.events("t.jsonl");
+    assert_eq!(
+        events.iter().filter(|e| e["event"] == "run_start").count(),
+        1
+    );
     assert!(events
         .iter()
         .filter(|e| e["event"] == "grown")
@@ -932,10 +938,12 @@ rule("final", #{
     )
     .file("data/A.txt", &lines(3))
     .file("data/B.txt", &lines(4));
-    p.run(&["wf.rhai", "-j", "2", "--trace", "t.jsonl"]).code(0);
+    let run = p.run(&["wf.rhai", "-j", "2", "--trace", "t.jsonl"]).code(0);
+    assert!(run.ran().contains(&"all".to_string()));
     assert_eq!(p.read("final/A.txt"), p.read("data/A.txt"));
     assert_eq!(p.read("final/B.txt"), p.read("data/B.txt"));
     let planned = grown(&p, "t.jsonl");
+    assert!(planned.contains(&(1, "all".to_string())), "{planned:?}");
     for s in ["A", "B"] {
         for job in [format!("pick[s={s}]"), format!("final[s={s}]")] {
             assert!(

@@ -837,6 +837,97 @@ impl<'a> Scheduler<'a, '_, '_> {
         }
     }
 
+    /// At the end of the pass: the pending jobs without outputs whose own functions read no
+    /// checkpoint (an `all` gathering every sample) waited only for jobs that have now been
+    /// planned and settled; they are judged as the next pass would judge them (they run if a
+    /// job they need ran, or if forced), saving that pass. Returns whether any was woken to
+    /// run.
+    fn wake(&mut self) -> bool {
+        let Some(growth) = self.growth.as_ref().filter(|_| !self.stopping) else {
+            return false;
+        };
+        let started = Instant::now();
+        let sleepers: Vec<JobId> = (0..self.state.len() as u32)
+            .map(JobId)
+            .filter(|id| self.state[id.0 as usize] == Some(State::Pending))
+            .filter(|id| {
+                let job = self.planned(*id);
+                job.outputs.is_empty() && job.consulted().is_empty() && job.awaits().is_none()
+            })
+            .collect();
+        let mut woken: Vec<(JobId, Vec<Reason>)> = Vec::new();
+        for id in sleepers {
+            // Each job it needs, as the newest layer that has it settled it.
+            let mut ran = None;
+            let settled = self.deps(id).all(|d| {
+                let dep = self.planned(d);
+                let newest = self.known.get(&(dep.rule, &dep.wildcards)).copied();
+                match newest.and_then(|g| self.state[g.0 as usize]) {
+                    Some(State::Done) => {
+                        ran = ran.or(newest);
+                        true
+                    }
+                    None => true,
+                    _ => false,
+                }
+            });
+            if !settled {
+                continue;
+            }
+            let job = self.planned(id);
+            let rule = self.rules.get(job.rule);
+            let label = self.label(id);
+            let forced = (growth.opts.force_all || growth.opts.force.contains(&rule.name))
+                && !growth.opts.done.contains(&label)
+                && !self.outcome.ran_jobs.contains(&label);
+            let reasons = match ran {
+                _ if forced => vec![Reason::Forced],
+                Some(d) => vec![Reason::Upstream {
+                    job: self.label(d),
+                    others: 0,
+                }],
+                None => Vec::new(),
+            };
+            self.outcome.pending -= 1;
+            // One woken to run is not settled yet for the jobs after it.
+            if reasons.is_empty() {
+                self.state[id.0 as usize] = None;
+            } else {
+                self.state[id.0 as usize] = Some(State::Waiting);
+                woken.push((id, reasons));
+            }
+        }
+        if woken.is_empty() {
+            return false;
+        }
+        let planned: Vec<Planned<'_>> = woken
+            .iter()
+            .map(|(id, reasons)| Planned {
+                job: self.job_ref(*id),
+                reasons,
+                past: None,
+            })
+            .collect();
+        let text = format!(
+            "{} more job(s) that waited for the jobs the checkpoints told of, in {:.0?}",
+            planned.len(),
+            started.elapsed()
+        );
+        self.events.emit(&Event::Grown {
+            jobs: &planned,
+            text: &text,
+            took: started.elapsed(),
+        });
+        drop(planned);
+        for (id, reasons) in woken {
+            let (l, _) = locate(&self.layers, id);
+            self.layers[l].open += 1;
+            self.reasons.insert(id, reasons);
+            self.make_ready(id);
+        }
+        true
+    }
+
     /// Whether to plan the jobs of the checkpoints that finished now: when a core would
     /// otherwise have nothing to do, or when they have waited long enough.
     fn growth_due(&self) -> bool {
@@ -1186,7 +1277,7 @@ pub fn run<'a>(
                     });
                 });
             }
-            if running == 0 {
+            if running == 0 && !s.wake() {
                 break;
             }
             let message = rx.recv_timeout(Duration::from_millis(50));
