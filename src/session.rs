@@ -600,7 +600,7 @@ impl<'a> Session<'a> {
             resolve: &grow,
             base: snapshot,
             opts: opts.clone(),
-            known: (0, 0),
+            taken: (0, 0),
         });
         let checker = Checker::new(&loaded.rules, dag, snapshot, self.triggers);
         let run_opts = RunOptions {
@@ -864,8 +864,6 @@ impl<'a> Session<'a> {
     }
 }
 
-/// How `shell()` in `onstart`/`onsuccess`/`onerror` runs a command: like a job's, output to
-/// flowrun's standard error, its process group known to Ctrl-C.
 /// The graph of `targets`. A checkpoint's output can be read once it exists; a checkpoint
 /// that is about to run again is found by the plan, which keeps its readers pending.
 fn resolve_targets(loaded: &Loaded, targets: &[Target]) -> Result<Dag, Vec<Diagnostic>> {
@@ -878,6 +876,8 @@ fn resolve_targets(loaded: &Loaded, targets: &[Target]) -> Result<Dag, Vec<Diagn
     )
 }
 
+/// How `shell()` in `onstart`/`onsuccess`/`onerror` runs a command: like a job's, output to
+/// flowrun's standard error, its process group known to Ctrl-C.
 fn handler_runner(shell: &Shell) -> CommandRunner {
     let shell = shell.clone();
     std::sync::Arc::new(move |cmd: &str| {

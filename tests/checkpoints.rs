@@ -956,3 +956,49 @@ rule("final", #{
         .code(0)
         .stdout_has("nothing to be done");
 }
+
+#[test]
+fn a_reader_whose_function_fails_once_its_checkpoint_has_run_is_reported_with_its_place() {
+    let p = Project::new();
+    let wf = |fail: &str| {
+        format!(
+            r#"
+let samples = ["A", "B"];
+rule("all", #{{ input: expand("summary/{{s}}.txt", #{{ s: samples }}) }});
+rule("split", #{{
+    input: "data/{{s}}.txt",
+    output: directory("chunks/{{s}}"),
+    checkpoint: true,
+    shell: "mkdir -p {{output}} && split -l 2 {{input}} {{output}}/part_",
+}});
+rule("gather", #{{
+    input: |w| {{
+        let dir = checkpoint_output("split", w);
+        if w.s == "{fail}" {{ throw "no chunks for " + w.s; }}
+        glob_wildcards(dir + "/part_{{i}}").i.map(|i| `${{dir}}/part_${{i}}`)
+    }},
+    output: "summary/{{s}}.txt",
+    shell: "cat {{input}} > {{output}}",
+}});
+"#
+        )
+    };
+    p.file("wf.rhai", &wf("B"))
+        .file("data/A.txt", &lines(3))
+        .file("data/B.txt", &lines(2));
+    // Its graph cannot be resolved while the run goes on: the pass after reports it.
+    p.run(&["wf.rhai", "-j", "2"])
+        .workflow_error()
+        .stderr_has(
+            "error: rule `gather`, job gather[s=B]: the `input` function failed: no chunks for B\n",
+        )
+        .stderr_has("wf.rhai:13:");
+    assert!(!p.exists("summary/B.txt"));
+    p.file("wf.rhai", &wf("none"));
+    let fixed = p.run(&["wf.rhai", "-j", "2"]).code(0);
+    assert!(fixed.ran().contains(&"gather[s=B]".to_string()));
+    assert_eq!(p.read("summary/B.txt"), p.read("data/B.txt"));
+    p.run(&["wf.rhai", "-n"])
+        .code(0)
+        .stdout_has("nothing to be done");
+}

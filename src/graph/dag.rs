@@ -405,11 +405,7 @@ impl Builder<'_> {
         let (functions, log_functions) = (!r.functions.is_empty(), !r.functions.log.is_empty());
         self.jobs.push(job);
         self.depth.push(depth);
-        let jobs = &self.jobs;
-        self.by_key.insert_unique(hash, id, |id| {
-            let j = &jobs[id.0 as usize];
-            key_hash(j.rule, &j.wildcards)
-        });
+        self.index(hash, id);
         if log_functions {
             // Its logs are known only from its functions, and may be what other jobs ask for.
             self.call_functions(vec![id]);
@@ -423,6 +419,15 @@ impl Builder<'_> {
         self.check_paths(id, depth);
         self.queue.push_back(id);
         id
+    }
+
+    /// Files job `id` (whose key hashes to `hash`) in the index by rule and wildcards.
+    fn index(&mut self, hash: u64, id: JobId) {
+        let jobs = &self.jobs;
+        self.by_key.insert_unique(hash, id, |id| {
+            let j = &jobs[id.0 as usize];
+            key_hash(j.rule, &j.wildcards)
+        });
     }
 
     /// Runs the functions of the wildcards of jobs `ids`, once each: a job is bound once per

@@ -170,13 +170,13 @@ pub struct Growth<'a> {
     pub base: &'a Snapshot,
     /// The run's plan options; the jobs that ran or failed are added as the run goes.
     pub opts: PlanOptions,
-    /// How many of the pass's jobs that ran, and that failed, `opts` has.
-    pub known: (usize, usize),
+    /// How many of the pass's jobs that ran, and that failed, `opts` has taken.
+    pub taken: (usize, usize),
 }
 
 /// How long the jobs of a finished checkpoint may wait to be planned while every core is busy
-/// anyway: checkpoints that finish meanwhile are planned together (one graph, one look at the
-/// store), which at 10,000 checkpoints is what keeps re-planning cheap. A core with nothing to
+/// anyway: checkpoints that finish meanwhile are planned together (one graph, one plan), which
+/// at 10,000 checkpoints is what keeps re-planning cheap. A core with nothing to
 /// do plans them at once.
 const GROW_AFTER: Duration = Duration::from_millis(250);
 
@@ -1029,25 +1029,22 @@ impl<'a> Scheduler<'a, '_, '_> {
     /// over; `None` when they must wait for the next pass.
     #[allow(clippy::type_complexity)]
     fn plan_batch(&mut self, batch: &[JobId]) -> Option<(&'a Dag, Plan, Checker<'a>, Vec<JobId>)> {
-        let growth = self.growth.as_mut()?;
+        let (dags, resolve) = self.growth.as_ref().map(|g| (g.dags, g.resolve))?;
         let targets: Vec<Target> = batch
             .iter()
-            .filter_map(|id| {
-                let (l, local) = locate(&self.layers, *id);
-                let job = self.layers[l].dag.job(local);
-                job.outputs.first().map(|o| Target::File(o.path.clone()))
-            })
+            .filter_map(|id| self.planned(*id).outputs.first())
+            .map(|o| Target::File(o.path.clone()))
             .collect();
-        let dag: &'a Dag = growth.dags.alloc((growth.resolve)(&targets)?);
+        let dag: &'a Dag = dags.alloc(resolve(&targets)?);
         // A rule chosen otherwise for an output would make another job.
         let same = batch.iter().all(|id| {
-            let (l, local) = locate(&self.layers, *id);
-            let job = self.layers[l].dag.job(local);
+            let job = self.planned(*id);
             dag.find(job.rule, &job.wildcards).is_some()
         });
         if !same {
             return None;
         }
+        let growth = self.growth.as_mut()?;
         let paths = dag
             .jobs
             .iter()
@@ -1072,8 +1069,8 @@ impl<'a> Scheduler<'a, '_, '_> {
         }
         // What ran or failed since the last time: `-R` and `-F` force a job once per run, and
         // `-k` does not try a failed one again.
-        let (ran, failed) = growth.known;
-        growth.known = (self.outcome.ran_jobs.len(), self.outcome.failed_jobs.len());
+        let (ran, failed) = growth.taken;
+        growth.taken = (self.outcome.ran_jobs.len(), self.outcome.failed_jobs.len());
         growth
             .opts
             .done

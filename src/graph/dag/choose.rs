@@ -324,13 +324,9 @@ impl Builder<'_> {
         });
         // The graph keeps the key index (`Dag::find`): it follows the new numbers.
         self.by_key.clear();
-        for (i, job) in self.jobs.iter().enumerate() {
-            let jobs = &self.jobs;
-            self.by_key
-                .insert_unique(key_hash(job.rule, &job.wildcards), JobId(i as u32), |id| {
-                    let j = &jobs[id.0 as usize];
-                    key_hash(j.rule, &j.wildcards)
-                });
+        for i in 0..self.jobs.len() {
+            let job = &self.jobs[i];
+            self.index(key_hash(job.rule, &job.wildcards), JobId(i as u32));
         }
         true
     }
